@@ -1,0 +1,1 @@
+"""The command-line layer: thin commands over the core (one file per command)."""

@@ -1,0 +1,48 @@
+"""The one exception tree. The CLI maps each class to one red line and an exit code."""
+
+from __future__ import annotations
+
+
+class MakerError(Exception):
+    """Base of every error maker reports to a user. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(MakerError):
+    """Bad arguments or inputs that the user must change (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A settings or config file problem."""
+
+
+class SpecError(UsageError):
+    """A YAML task spec (or calibration file) that does not validate; names file and field."""
+
+
+class CannotConverge(MakerError):
+    """p <= 0.5: first-to-ahead-by-k voting cannot converge in the worst case."""
+
+
+class ProviderError(MakerError):
+    """A model call that failed after its retries (or could not be made)."""
+
+    def __init__(self, message: str, *, retries: int = 0, status: int | None = None):
+        super().__init__(message)
+        self.retries = retries
+        self.status = status
+
+
+class MissingApiKey(ProviderError):
+    """The provider needs a key that is not set; the message names the variable."""
+
+
+class BudgetExceeded(MakerError):
+    """Expected or spent cost is over the user's cap."""
+
+
+class StoreError(MakerError):
+    """The run store cannot be opened or does not hold what was asked for."""

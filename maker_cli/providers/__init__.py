@@ -1,0 +1,1 @@
+"""Model providers behind one async interface (litellm, the simulated model)."""

@@ -1,0 +1,72 @@
+"""The provider interface every model backend implements.
+
+A provider turns one `SampleRequest` into `n` completions (one request with `n` where the backend
+supports it) and reports retries. It never votes, never red-flags and never sees the race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """What a *simulated* model needs to answer a step: a correct response and wrong ones.
+
+    Only simulated providers read this; real providers ignore it and the voting never sees it.
+    `wrong(variant)` returns a well-formed wrong response; variant 0 is the one all wrong samples
+    share in `errors=collide` mode.
+    """
+
+    correct: str
+    wrong: Callable[[int], str]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRequest:
+    system: str
+    user: str
+    temperature: float
+    n: int = 1
+    max_output_tokens: int | None = None
+    step: int = 0
+    reference: Reference | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One sampled response with the provider's own accounting."""
+
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    finish_reason: str | None
+    latency_s: float
+    cost_usd: float | None  # None: the price of this model is unknown (never reported as 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    completions: list[Completion]
+    retries: int = 0  # failed attempts that were retried before this result (never votes)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    name: str  # the model string as given
+    simulated: bool
+    supports_n: bool
+    prices_known: bool
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    info: ProviderInfo
+
+    async def complete(self, request: SampleRequest) -> CallResult:
+        """Return exactly `request.n` completions, or raise ProviderError after bounded retries."""
+        ...
+
+    async def aclose(self) -> None: ...
