@@ -1,0 +1,63 @@
+"""Red flags: reasons to discard a sample (never repair it).
+
+A red-flagged sample is not a vote; the engine replaces it at once and counts its reason. Length
+is judged from the provider's usage and `finish_reason`, never from characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from maker_cli.providers.base import Completion
+
+TOO_LONG = "too_long"  # provider usage says more output tokens than allowed
+TRUNCATED = "truncated"  # finish_reason == "length": the provider cut it off
+FORMAT = "format"  # the answer could not be parsed under the task's rules
+FORBIDDEN = "forbidden_pattern"  # a must-not-match pattern matched
+EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    reason: str  # one of the constants above, optionally "format: detail"
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A parsed, canonicalised answer. Votes match on `key`; `value` is what the task uses."""
+
+    key: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class RedFlagRules:
+    """Rules applied to every sample before (length, patterns) the task parses it (format)."""
+
+    max_output_tokens: int | None = 750
+    must_not_match: tuple[str, ...] = ()
+    _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.must_not_match))
+
+    def check(self, completion: Completion) -> RedFlag | None:
+        """The first red flag this completion raises before parsing, or None."""
+        if completion.finish_reason == "length":
+            return RedFlag(TRUNCATED)
+        limit = self.max_output_tokens
+        if limit is not None and completion.output_tokens is not None and completion.output_tokens > limit:
+            return RedFlag(TOO_LONG, f">{limit} tokens")
+        if not completion.text or not completion.text.strip():
+            return RedFlag(EMPTY)
+        for pattern in self._compiled:
+            if pattern.search(completion.text):
+                return RedFlag(FORBIDDEN, pattern.pattern)
+        return None
