@@ -30,14 +30,25 @@ class CannotConverge(MakerError):
 class ProviderError(MakerError):
     """A model call that failed after its retries (or could not be made)."""
 
+    #: statuses that no retry or replacement sample can fix (bad request, auth, unknown model)
+    FATAL_STATUSES = frozenset({400, 401, 403, 404})
+
     def __init__(self, message: str, *, retries: int = 0, status: int | None = None):
         super().__init__(message)
         self.retries = retries
         self.status = status
 
+    @property
+    def fatal(self) -> bool:
+        return self.status in self.FATAL_STATUSES
+
 
 class MissingApiKey(ProviderError):
     """The provider needs a key that is not set; the message names the variable."""
+
+    @property
+    def fatal(self) -> bool:
+        return True
 
 
 class BudgetExceeded(MakerError):

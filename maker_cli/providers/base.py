@@ -58,6 +58,9 @@ class ProviderInfo:
     simulated: bool
     supports_n: bool
     prices_known: bool
+    # True when calls finish without waiting on I/O (the simulated model at zero latency):
+    # the engine then awaits them in turn instead of scheduling tasks.
+    inline: bool = False
     notes: dict[str, str] = field(default_factory=dict)
 
 

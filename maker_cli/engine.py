@@ -1,0 +1,338 @@
+"""The shared voting engine: one step decided by first-to-ahead-by-k over concurrent samples.
+
+Zero-waste parallel rounds: with leader margin d no answer can win before k - d more valid votes
+arrive, so each round launches exactly k - d samples at once (k in the first round), plus
+`eager` extra ones if asked. A red-flagged sample or a failed call is replaced at once. The race
+is judged only at round boundaries, so the order of arrivals inside a round never matters.
+
+The core imports no rich, typer, sqlite or litellm: providers plug in, listeners subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from maker_cli.errors import ProviderError
+from maker_cli.events import (
+    CallFailed,
+    Event,
+    Listener,
+    Retried,
+    RoundFinished,
+    SampleFinished,
+    SampleStarted,
+    StepDecided,
+)
+from maker_cli.providers.base import CallResult, Provider, SampleRequest
+from maker_cli.race import VoteRace
+from maker_cli.redflags import Answer, RedFlag, RedFlagRules
+from maker_cli.step import Judge, StepPrompt
+
+DECIDED = "decided"
+UNDECIDED = "undecided"
+
+
+@dataclass(frozen=True, slots=True)
+class VoteConfig:
+    k: int = 3
+    max_samples: int | None = None  # cap on samples drawn per step (red-flagged ones included)
+    eager: int = 0  # extra samples per round: more cost, fewer rounds
+    first_temperature: float = 0.0  # the step's very first sample
+    temperature: float = 0.1  # every other sample
+    rules: RedFlagRules = field(default_factory=RedFlagRules)
+    max_call_errors: int = 8  # failed calls (after retries) tolerated per step
+    record_samples: bool = False  # keep raw samples in the result (for the store's sample log)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError("max_samples must be at least 1")
+
+
+@dataclass(slots=True)
+class SampleRecord:
+    seq: int
+    temperature: float
+    text: str
+    key: str | None
+    red_flag: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    finish_reason: str | None
+    latency_s: float
+
+
+@dataclass(slots=True)
+class StepResult:
+    step: int
+    status: str  # DECIDED or UNDECIDED
+    winner: str | None  # canonical key of the winning answer
+    value: Any  # the parsed value of the winning answer (what the task uses)
+    tallies: dict[str, int]
+    samples: int  # completions received, red-flagged ones included
+    valid: int  # votes
+    red_flags: dict[str, int]  # reason -> count
+    errors: int  # calls that failed after their retries (never votes, never red flags)
+    retries: int
+    rounds: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None when any sample's price was unknown
+    wall_s: float
+    records: list[SampleRecord] | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, per candidate
+
+    @property
+    def decided(self) -> bool:
+        return self.status == DECIDED
+
+    @property
+    def red_flagged(self) -> int:
+        return self.samples - self.valid
+
+
+class _Tally:
+    """Mutable per-step counters (kept apart from the race, which only counts votes)."""
+
+    __slots__ = (
+        "samples", "red_flags", "errors", "retries", "in_tokens", "out_tokens",
+        "cost", "cost_known", "records", "values", "last_error",
+    )
+
+    def __init__(self, record: bool) -> None:
+        self.samples = 0
+        self.red_flags: dict[str, int] = {}
+        self.errors = 0
+        self.retries = 0
+        self.in_tokens = 0
+        self.out_tokens = 0
+        self.cost = 0.0
+        self.cost_known = True
+        self.records: list[SampleRecord] | None = [] if record else None
+        self.values: dict[str, Any] = {}
+        self.last_error = ""
+
+
+class Engine:
+    """Decides steps by voting. One engine (and so one concurrency limit) serves all steps."""
+
+    def __init__(self, provider: Provider, *, concurrency: int = 16, listeners: Iterable[Listener] = ()) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.provider = provider
+        self.concurrency = concurrency
+        self.listeners: list[Listener] = list(listeners)
+        self._sem: asyncio.Semaphore | None = None
+        self._inline = provider.info.inline
+        self._supports_n = provider.info.supports_n
+
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    async def vote(self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig) -> StepResult:
+        """Run one race to a decision, or to the sample cap (undecided). Never returns a plurality."""
+        t0 = time.perf_counter()
+        race = VoteRace(cfg.k)
+        tally = _Tally(cfg.record_samples)
+        rounds = 0
+        status = UNDECIDED
+        while True:
+            need = race.needed() + cfg.eager
+            if cfg.max_samples is not None:
+                need = min(need, cfg.max_samples - tally.samples)
+                if need <= 0:
+                    break
+            rounds += 1
+            await self._round(prompt, judge, cfg, race, tally, need, first=rounds == 1)
+            winner = race.winner()
+            if self.listeners:
+                leader, margin = race.standing()
+                self._emit(RoundFinished(prompt.step, rounds, race.counts, leader, margin, cfg.k))
+            if winner is not None:
+                status = DECIDED
+                break
+        winner = race.winner()
+        result = StepResult(
+            step=prompt.step,
+            status=status,
+            winner=winner,
+            value=tally.values.get(winner) if winner is not None else None,
+            tallies=race.counts,
+            samples=tally.samples,
+            valid=race.votes,
+            red_flags=tally.red_flags,
+            errors=tally.errors,
+            retries=tally.retries,
+            rounds=rounds,
+            input_tokens=tally.in_tokens,
+            output_tokens=tally.out_tokens,
+            cost_usd=tally.cost if tally.cost_known else None,
+            wall_s=time.perf_counter() - t0,
+            records=tally.records,
+            values=tally.values,
+        )
+        if self.listeners:
+            self._emit(StepDecided(result))
+        return result
+
+    async def _round(
+        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, race: VoteRace, tally: _Tally,
+        need: int, *, first: bool,
+    ) -> None:
+        """Collect `need` valid votes (replacing red flags and failures at once) or hit the cap."""
+        cap = cfg.max_samples
+        inflight = 0  # samples requested and not yet received
+        wanted = need  # valid votes this round still needs
+        queue: deque[tuple[float, int]] = deque()
+        pending: dict[asyncio.Future[CallResult], tuple[float, int]] = {}
+
+        def launch(temperature: float, n: int) -> None:
+            nonlocal inflight
+            if cap is not None:
+                n = min(n, cap - tally.samples - inflight)
+            if n <= 0:
+                return
+            inflight += n
+            calls = [(temperature, n)] if self._supports_n or n == 1 else [(temperature, 1)] * n
+            for t, m in calls:
+                if self._inline:
+                    queue.append((t, m))
+                else:
+                    pending[asyncio.ensure_future(self._call(prompt, cfg, t, m))] = (t, m)
+
+        def settle(result: CallResult | BaseException, temperature: float, n: int) -> None:
+            nonlocal inflight, wanted
+            inflight -= n
+            if isinstance(result, BaseException):
+                self._failed(prompt, cfg, tally, result)
+                launch(cfg.temperature, min(n, wanted - inflight))
+                return
+            if result.retries:
+                tally.retries += result.retries
+                if self.listeners:
+                    self._emit(Retried(prompt.step, result.retries))
+            for completion in result.completions:
+                if self._count(prompt, judge, cfg, race, tally, completion, temperature):
+                    wanted -= 1
+                else:
+                    launch(cfg.temperature, 1)
+
+        if first:
+            launch(cfg.first_temperature, 1)
+            launch(cfg.temperature, need - 1)
+        else:
+            launch(cfg.temperature, need)
+        try:
+            while queue or pending:
+                if queue:
+                    t, m = queue.popleft()
+                    try:
+                        res: CallResult | BaseException = await self._call(prompt, cfg, t, m)
+                    except ProviderError as exc:
+                        res = exc
+                    settle(res, t, m)
+                    continue
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    t, m = pending.pop(task)
+                    exc = task.exception()
+                    if exc is not None and not isinstance(exc, ProviderError):
+                        raise exc
+                    settle(exc if exc is not None else task.result(), t, m)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _call(self, prompt: StepPrompt, cfg: VoteConfig, temperature: float, n: int) -> CallResult:
+        request = SampleRequest(
+            system=prompt.system,
+            user=prompt.user,
+            temperature=temperature,
+            n=n,
+            max_output_tokens=cfg.rules.max_output_tokens,
+            step=prompt.step,
+            reference=prompt.reference,
+        )
+        if self.listeners:
+            self._emit(SampleStarted(prompt.step, n, temperature))
+        if self._inline:
+            result = await self.provider.complete(request)
+        else:
+            if self._sem is None:
+                self._sem = asyncio.Semaphore(self.concurrency)
+            async with self._sem:
+                result = await self.provider.complete(request)
+        if len(result.completions) != n:
+            raise ProviderError(f"provider returned {len(result.completions)} completions, asked for {n}")
+        return result
+
+    def _count(
+        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, race: VoteRace, tally: _Tally,
+        completion: Any, temperature: float,
+    ) -> bool:
+        """Account one completion; True when it is a valid vote, False when red-flagged."""
+        tally.samples += 1
+        if completion.input_tokens:
+            tally.in_tokens += completion.input_tokens
+        if completion.output_tokens:
+            tally.out_tokens += completion.output_tokens
+        if completion.cost_usd is None:
+            tally.cost_known = False
+        else:
+            tally.cost += completion.cost_usd
+        flag = cfg.rules.check(completion)
+        verdict: Answer | RedFlag = flag if flag is not None else judge(completion.text)
+        if isinstance(verdict, Answer):
+            key = verdict.key
+            race.add(key)
+            if key not in tally.values:
+                tally.values[key] = verdict.value
+            flag = None
+        else:
+            key = None
+            flag = verdict
+            tally.red_flags[flag.reason] = tally.red_flags.get(flag.reason, 0) + 1
+        if tally.records is not None:
+            tally.records.append(
+                SampleRecord(
+                    seq=tally.samples,
+                    temperature=temperature,
+                    text=completion.text,
+                    key=key,
+                    red_flag=flag.label if flag is not None else None,
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                    finish_reason=completion.finish_reason,
+                    latency_s=completion.latency_s,
+                )
+            )
+        if self.listeners:
+            self._emit(SampleFinished(prompt.step, completion, key, flag))
+        return key is not None
+
+    def _failed(self, prompt: StepPrompt, cfg: VoteConfig, tally: _Tally, exc: BaseException) -> None:
+        assert isinstance(exc, ProviderError)
+        if exc.fatal:
+            raise exc
+        tally.errors += 1
+        tally.retries += exc.retries
+        tally.last_error = str(exc)
+        if self.listeners:
+            self._emit(CallFailed(prompt.step, str(exc)))
+        if tally.errors >= cfg.max_call_errors:
+            raise ProviderError(
+                f"step {prompt.step}: {tally.errors} calls failed after retries; last error: {exc}",
+                retries=tally.retries,
+                status=exc.status,
+            )

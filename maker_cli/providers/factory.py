@@ -1,0 +1,33 @@
+"""Build the provider a model string names: `sim:...` in-process, anything else through litellm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maker_cli.providers.base import Provider
+from maker_cli.providers.sim import SimProvider, is_sim
+
+
+def make_provider(
+    model: str,
+    *,
+    api_base: str | None = None,
+    router_config: Path | None = None,
+    timeout: float = 60.0,
+    max_attempts: int = 6,
+    price_in: float | None = None,
+    price_out: float | None = None,
+) -> Provider:
+    if is_sim(model):
+        return SimProvider(model, price_in=price_in, price_out=price_out)
+    from maker_cli.providers.litellm_provider import LiteLLMProvider  # imports litellm (~2 s)
+
+    return LiteLLMProvider(
+        model,
+        api_base=api_base,
+        router_config=router_config,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        price_in=price_in,
+        price_out=price_out,
+    )

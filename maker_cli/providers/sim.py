@@ -1,0 +1,165 @@
+"""The simulated model: in-process, no key, for dry runs, tests and benchmarks.
+
+Selected with a model string such as `sim:p=0.99,invalid=0.02,latency_ms=0,errors=collide,seed=1`.
+It answers any step that carries a `Reference` (Hanoi; task specs with expected answers):
+
+- correct with probability `p` (per valid sample), otherwise wrong;
+- `errors=collide` makes every wrong sample of a step the same wrong answer (the worst case the
+  maths assumes); `errors=spread` makes wrong samples differ;
+- with probability `invalid` the sample is malformed (half unparseable, half over-long: the
+  provider reports finish_reason "length" and max tokens, as a real API does);
+- `hard=F,hard_p=Q` makes a fixed (seeded) fraction F of steps much harder (success probability Q):
+  correlated errors, as real models show;
+- `latency_ms=L` (optionally `jitter_ms=J`) delays each call; `out_tokens=N` reports N output
+  tokens per valid response instead of the text's own size (to mimic reasoning before the answer).
+
+Token usage is counted as a real tokenizer roughly would (about 4 characters per token); it is a
+simulation and every output that uses it says "simulated".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from maker_cli.errors import UsageError
+from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Reference, SampleRequest
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SimParams:
+    p: float = 0.99
+    invalid: float = 0.0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    errors: str = "collide"
+    seed: int = 0
+    hard: float = 0.0
+    hard_p: float = 0.3
+    out_tokens: int | None = None
+    answer: str | None = None  # a fixed correct answer, for prompts without a reference
+
+
+def is_sim(model: str) -> bool:
+    return model == "sim" or model.startswith("sim:")
+
+
+def parse_sim(model: str) -> SimParams:
+    """Parse `sim:key=value,...`; unknown keys and bad values are usage errors."""
+    body = model[4:] if model.startswith("sim:") else ""
+    values: dict[str, object] = {}
+    fields = SimParams.__dataclass_fields__
+    for part in filter(None, (x.strip() for x in body.split(","))):
+        key, sep, raw = part.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            known = ", ".join(fields)
+            raise UsageError(f"simulated model: unknown option '{part}' (known: {known})")
+        try:
+            if key in ("errors", "answer"):
+                values[key] = raw.strip()
+            elif key in ("seed", "out_tokens"):
+                values[key] = int(raw)
+            else:
+                values[key] = float(raw)
+        except ValueError:
+            raise UsageError(f"simulated model: {key} needs a number, got '{raw}'") from None
+    params = SimParams(**values)  # type: ignore[arg-type]
+    for name in ("p", "invalid", "hard", "hard_p"):
+        v = getattr(params, name)
+        if not 0.0 <= v <= 1.0:
+            raise UsageError(f"simulated model: {name} must be between 0 and 1, got {v}")
+    if params.errors not in ("collide", "spread"):
+        raise UsageError(f"simulated model: errors must be collide or spread, got '{params.errors}'")
+    if params.latency_ms < 0 or params.jitter_ms < 0:
+        raise UsageError("simulated model: latency_ms and jitter_ms must be >= 0")
+    return params
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a fast, well-spread hash of an integer."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+class SimProvider:
+    """The simulated model behind the Provider interface (supports `n`, like vLLM)."""
+
+    def __init__(self, model: str, *, price_in: float | None = None, price_out: float | None = None) -> None:
+        self.params = parse_sim(model)
+        self.model = model
+        self._rng = random.Random(self.params.seed)
+        self._price_in = (price_in or 0.0) / 1e6
+        self._price_out = (price_out or 0.0) / 1e6
+        self.info = ProviderInfo(
+            name=model,
+            simulated=True,
+            supports_n=True,
+            prices_known=True,
+            inline=self.params.latency_ms == 0 and self.params.jitter_ms == 0,
+            notes={"simulated": "true"},
+        )
+        self.calls = 0
+
+    def hard_step(self, step: int) -> bool:
+        """Whether `step` is one of the fixed, seeded hard steps."""
+        if self.params.hard <= 0:
+            return False
+        return _mix(step * 1_000_003 + self.params.seed) / 2**64 < self.params.hard
+
+    async def complete(self, request: SampleRequest) -> CallResult:
+        params = self.params
+        start = time.perf_counter()
+        if params.latency_ms or params.jitter_ms:
+            delay = params.latency_ms + (self._rng.random() * params.jitter_ms if params.jitter_ms else 0.0)
+            await asyncio.sleep(delay / 1000.0)
+        self.calls += 1
+        ref = request.reference or self._fixed_reference()
+        p = params.hard_p if params.hard and self.hard_step(request.step) else params.p
+        in_tokens = _tokens(request.system) + _tokens(request.user)
+        out: list[Completion] = []
+        rand = self._rng.random
+        for i in range(request.n):
+            finish = "stop"
+            if params.invalid and rand() < params.invalid:
+                if rand() < 0.5:
+                    text = ref.correct[: max(1, len(ref.correct) // 3)] + " ... I am not sure"
+                    out_tokens = _tokens(text)
+                else:
+                    text = ref.correct[: len(ref.correct) // 2]
+                    out_tokens = request.max_output_tokens or 4096
+                    finish = "length"
+            else:
+                if rand() < p:
+                    text = ref.correct
+                elif params.errors == "collide":
+                    text = ref.wrong(0)
+                else:
+                    text = ref.wrong(1 + self._rng.randrange(1 << 30))
+                out_tokens = params.out_tokens if params.out_tokens is not None else _tokens(text)
+            billed_in = in_tokens if i == 0 else 0
+            cost = billed_in * self._price_in + out_tokens * self._price_out
+            out.append(Completion(text, billed_in, out_tokens, finish, time.perf_counter() - start, cost))
+        return CallResult(out)
+
+    def _fixed_reference(self) -> Reference:
+        answer = self.params.answer
+        if answer is None:
+            raise UsageError(
+                "the simulated model can only answer steps it has a reference for (Hanoi, or a task "
+                "spec with an expected answer); for a free prompt add answer=TEXT, e.g. 'sim:p=0.9,answer=42'"
+            )
+        return Reference(answer, lambda v: f"{answer} (wrong #{v})")
+
+    async def aclose(self) -> None:
+        return None
