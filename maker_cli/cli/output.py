@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -23,11 +24,11 @@ def err_console() -> Console:
 
 def error_line(message: str) -> None:
     """One red line on stderr: how every MakerError reaches a person."""
-    err_console().print(f"[bold red]error:[/] {message}", markup=True)
+    err_console().print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {message}", markup=True)
+    err_console().print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 
 def _clean(value: Any) -> Any:
