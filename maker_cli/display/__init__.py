@@ -1,0 +1,1 @@
+"""Displays for people: rich live views on a terminal, plain lines elsewhere. Engine listeners."""

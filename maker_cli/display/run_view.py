@@ -1,0 +1,148 @@
+"""The live dashboard of a long run (terminal) or a plain progress line every few seconds (not).
+
+The runner calls `on_step` once per decided step; that only stores references, so the cost per
+step is tiny. Rendering happens on rich's refresh thread (terminal) or at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from maker_cli.display.vote_view import shorten
+from maker_cli.engine import StepResult
+from maker_cli.events import Event, RoundFinished
+from maker_cli.runner import RunTotals
+
+
+def _money(x: float | None) -> str:
+    return "unknown" if x is None else f"${x:,.4f}" if x < 100 else f"${x:,.2f}"
+
+
+class RunView:
+    """Progress, votes, rounds, red flags, retries, errors, cost against the estimate, live tally."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        title: str,
+        steps_total: int | None,
+        start_step: int,
+        k: int,
+        expected_cost: float | None,
+        live: bool,
+        plain_every_s: float = 5.0,
+    ) -> None:
+        self.console = console
+        self.title = title
+        self.steps_total = steps_total
+        self.k = k
+        self.expected_cost = expected_cost
+        self.totals: RunTotals | None = None
+        self.last: StepResult | None = None
+        self.current_round: RoundFinished | None = None
+        self._start_step = start_step
+        self._t0 = time.monotonic()
+        self._plain_every = plain_every_s
+        self._next_plain = self._t0 + plain_every_s
+        self._live_mode = live
+        self._live: Live | None = None
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+            expand=False,
+        )
+        self._bar = self._progress.add_task("steps", total=steps_total, completed=start_step, rate="")
+
+    # --- listeners ---------------------------------------------------------------------------
+
+    def on_step(self, result: StepResult, totals: RunTotals) -> None:
+        self.last = result
+        self.totals = totals
+        if self._live is None and not self._live_mode:
+            now = time.monotonic()
+            if now >= self._next_plain:
+                self._next_plain = now + self._plain_every
+                self.console.print(self.plain_line(), highlight=False, soft_wrap=True)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RoundFinished):
+            self.current_round = event
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> "RunView":
+        if self._live_mode:
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.__exit__(*exc)
+            self._live = None
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def _rate(self) -> float:
+        done = (self.totals.steps_done if self.totals else 0) - self._start_step
+        return max(0, done) / max(1e-9, time.monotonic() - self._t0)
+
+    def plain_line(self) -> str:
+        t = self.totals
+        if t is None:
+            return f"{self.title}: starting"
+        total = f"/{self.steps_total:,}" if self.steps_total else ""
+        pct = f" ({100 * t.steps_done / self.steps_total:.1f}%)" if self.steps_total else ""
+        votes = t.valid / max(1, t.steps_done)
+        return (
+            f"{self.title}: step {t.steps_done:,}{total}{pct}, {self._rate():,.0f} steps/s, "
+            f"votes/step {votes:.3f} (max {t.max_votes}), red-flagged {t.red_flagged:,}, "
+            f"errors {t.errors}, retries {t.retries}, wrong {t.wrong_steps}, cost {_money(t.cost_usd)}"
+        )
+
+    def __rich__(self) -> Group:
+        for _ in range(3):  # the runner mutates counters on the main thread while we render
+            try:
+                return self._render()
+            except RuntimeError:
+                continue
+        return Group(Text(self.plain_line()))
+
+    def _render(self) -> Group:
+        t = self.totals or RunTotals()
+        done = t.steps_done
+        self._progress.update(self._bar, completed=done, rate=f"{self._rate():,.0f} steps/s")
+        stats = Table.grid(padding=(0, 2))
+        stats.add_column(style="bold")
+        stats.add_column()
+        stats.add_column(style="bold")
+        stats.add_column()
+        n = max(1, done)
+        rf_rate = t.red_flagged / max(1, t.samples)
+        reasons = ", ".join(f"{r} {c:,}" for r, c in sorted(list(t.red_flag_reasons.items()))) or "none"
+        est = f" of ~{_money(self.expected_cost)} expected" if self.expected_cost is not None else ""
+        stats.add_row("votes/step", f"{t.valid / n:.3f} (max {t.max_votes})", "rounds/step", f"{t.rounds / n:.3f}")
+        stats.add_row("samples", f"{t.samples:,}", "red flags", f"{rf_rate:.2%} ({reasons})")
+        stats.add_row("retries", f"{t.retries:,}", "errors", f"{t.errors:,}")
+        stats.add_row("cost", f"{_money(t.cost_usd)}{est}", "wrong steps", f"{t.wrong_steps:,}")
+        parts: list[Any] = [Text(self.title, style="bold"), self._progress, stats]
+        cur = self.current_round
+        if cur is not None and cur.tallies:
+            ranked = sorted(list(cur.tallies.items()), key=lambda kv: -kv[1])[:4]
+            shown = "  ".join(f"{shorten(key, 36)} ×{v}" for key, v in ranked)
+            parts.append(Text(f"step {cur.step:,} round {cur.round}: margin {cur.margin}/{cur.k}  {shown}", style="dim"))
+        return Group(*parts)

@@ -1,0 +1,131 @@
+"""The live tally of one vote: candidates with bars, the leader's margin against k, red flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from maker_cli.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
+
+
+def shorten(text: str, width: int = 48) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+class VoteStats:
+    """Counters for one race, fed by engine events (shared by the live and the plain views)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.tallies: dict[str, int] = {}
+        self.samples = 0
+        self.red_flags: dict[str, int] = {}
+        self.errors = 0
+        self.retries = 0
+        self.rounds = 0
+        self.in_tokens = 0
+        self.out_tokens = 0
+        self.cost = 0.0
+        self.cost_known = True
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, SampleFinished):
+            c = event.completion
+            self.samples += 1
+            self.in_tokens += c.input_tokens or 0
+            self.out_tokens += c.output_tokens or 0
+            if c.cost_usd is None:
+                self.cost_known = False
+            else:
+                self.cost += c.cost_usd
+            if event.key is not None:
+                self.tallies[event.key] = self.tallies.get(event.key, 0) + 1
+            elif event.red_flag is not None:
+                reason = event.red_flag.reason
+                self.red_flags[reason] = self.red_flags.get(reason, 0) + 1
+        elif isinstance(event, RoundFinished):
+            self.rounds = event.round
+        elif isinstance(event, Retried):
+            self.retries += event.retries
+        elif isinstance(event, CallFailed):
+            self.errors += 1
+
+    def margin(self) -> tuple[str | None, int]:
+        ranked = sorted(self.tallies.items(), key=lambda kv: -kv[1])
+        if not ranked:
+            return None, 0
+        second = ranked[1][1] if len(ranked) > 1 else 0
+        return ranked[0][0], ranked[0][1] - second
+
+    def cost_text(self) -> str:
+        return f"${self.cost:.4f}" if self.cost_known else "unknown"
+
+
+def tally_table(stats: VoteStats, *, title: str | None = None, limit: int = 8) -> Table:
+    table = Table(title=title, show_edge=False, expand=False, pad_edge=False)
+    table.add_column("candidate answer", overflow="ellipsis", max_width=48)
+    table.add_column("votes", justify="right")
+    table.add_column("", min_width=12)
+    top = max(stats.tallies.values(), default=1)
+    ranked = sorted(stats.tallies.items(), key=lambda kv: -kv[1])
+    for key, n in ranked[:limit]:
+        bar = "█" * max(1, round(12 * n / top))
+        table.add_row(shorten(key), str(n), Text(bar, style="green" if key == ranked[0][0] else "grey50"))
+    if len(ranked) > limit:
+        table.add_row(f"… {len(ranked) - limit} more", "", "")
+    return table
+
+
+def summary_line(stats: VoteStats) -> Text:
+    leader, margin = stats.margin()
+    flags = ", ".join(f"{r} {n}" for r, n in sorted(stats.red_flags.items())) or "none"
+    return Text(
+        f"margin {margin}/{stats.k}  ·  samples {stats.samples}  ·  rounds {stats.rounds}  ·  "
+        f"red flags {sum(stats.red_flags.values())} ({flags})  ·  errors {stats.errors}  ·  "
+        f"retries {stats.retries}  ·  tokens {stats.in_tokens:,} in / {stats.out_tokens:,} out  ·  "
+        f"cost {stats.cost_text()}"
+    )
+
+
+class LiveVoteView:
+    """A rich Live tally on a terminal; plain lines (one per round) when not on one."""
+
+    def __init__(self, console: Console, k: int, *, model: str, live: bool) -> None:
+        self.console = console
+        self.stats = VoteStats(k)
+        self.model = model
+        self._live: Live | None = None
+        self._use_live = live
+
+    def __enter__(self) -> "LiveVoteView":
+        if self._use_live:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=10, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+
+    def __call__(self, event: Event) -> None:
+        self.stats.feed(event)
+        if self._live is not None:
+            if isinstance(event, (SampleFinished, RoundFinished, StepDecided)):
+                self._live.update(self._render())
+        elif isinstance(event, RoundFinished):
+            leader, margin = self.stats.margin()
+            shown = f"'{shorten(leader, 40)}'" if leader is not None else "none"
+            self.console.print(
+                f"round {event.round}: leader {shown} with margin {margin}/{event.k}; "
+                f"{self.stats.samples} samples, {sum(self.stats.red_flags.values())} red-flagged",
+                highlight=False, soft_wrap=True,
+            )
+
+    def _render(self) -> Group:
+        return Group(tally_table(self.stats, title=f"voting with {self.model} (k={self.stats.k})"), summary_line(self.stats))

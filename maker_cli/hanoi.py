@@ -1,0 +1,466 @@
+"""Towers of Hanoi as a MAKER task: prompts, the strict parser, the solver and the verifier.
+
+n disks (1 = smallest .. n), three pegs 0..2, each peg listed bottom -> top; the tower starts on peg 0
+and must end on peg 2, which takes 2^n - 1 moves. Disk 1 moves in a fixed cyclic direction:
+0 -> 1 -> 2 -> 0 for an even number of disks, 0 -> 2 -> 1 -> 0 for an odd number.
+
+Each step is one microagent call that sees the strategy, the previous move and the current state,
+and answers the move and the resulting state (`move = [...]`, `next_state = [[...], [...], [...]]`).
+The parser only checks the format, never legality: judging answers against the state or the known
+solution inside the vote would be an oracle. `verify` compares a *decided* step with the optimal
+solution, apart from the voting. Pure module: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+
+from maker_cli.errors import UsageError
+from maker_cli.providers.base import Reference
+from maker_cli.redflags import FORMAT, Answer, RedFlag
+from maker_cli.step import Judge, StepPrompt
+
+Move = tuple[int, int, int]
+State = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+MIN_DISKS = 1
+MAX_DISKS = 25
+EXAMPLE_SOLUTION_3 = "[[1, 0, 2], [2, 0, 1], [1, 2, 1], [3, 0, 2], [1, 1, 0], [2, 1, 2], [1, 0, 2]]"
+MOVE_LINE = "move = [disk id, from peg, to peg]"
+STATE_LINE = "next_state = [[...], [...], [...]]"
+REASONING_LINE = "Applying the strategy to the current state."
+NO_MOVE_TEXT = "There is no legal move under the strategy from this state."
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def check_disks(n: int) -> int:
+    """n itself if 1 <= n <= 25, else UsageError."""
+    if not isinstance(n, int) or isinstance(n, bool) or not MIN_DISKS <= n <= MAX_DISKS:
+        raise UsageError(f"the number of disks must be an integer from {MIN_DISKS} to {MAX_DISKS}, not {n!r}")
+    return n
+
+
+def steps_total(n: int) -> int:
+    """Moves in the optimal solution: 2^n - 1."""
+    return (1 << check_disks(n)) - 1
+
+
+def disk1_direction(n: int) -> int:
+    """+1 (0 -> 1 -> 2 -> 0) for an even number of disks, -1 (0 -> 2 -> 1 -> 0) for odd."""
+    return 1 if n % 2 == 0 else -1
+
+
+def start_state(n: int) -> State:
+    return (tuple(range(check_disks(n), 0, -1)), (), ())
+
+
+def final_state(n: int) -> State:
+    return ((), (), tuple(range(check_disks(n), 0, -1)))
+
+
+def is_solved(n: int, state: Sequence[Sequence[int]]) -> bool:
+    return tuple(map(tuple, state)) == final_state(n)
+
+
+def state_text(state: Sequence[Sequence[int]]) -> str:
+    """`[[3, 2], [], [1]]`, as prompts and responses write a state."""
+    return "[" + ", ".join(["[" + ", ".join(map(str, peg)) + "]" for peg in state]) + "]"
+
+
+def move_text(move: Sequence[int] | None) -> str:
+    """`[1, 0, 2]`, or `none` before the first move."""
+    return "none" if move is None else "[" + ", ".join(map(str, move)) + "]"
+
+
+def encode_state(state: Sequence[Sequence[int]]) -> str:
+    """Compact text for storage: `3,2;;1` (pegs joined by ';', disks bottom -> top by ',')."""
+    return ";".join([",".join(map(str, peg)) for peg in state])
+
+
+def decode_state(text: str) -> State:
+    """The inverse of `encode_state`."""
+    pegs = text.split(";")
+    if len(pegs) != 3:
+        raise ValueError(f"not an encoded Hanoi state: {text!r}")
+    a, b, c = (tuple(int(x) for x in peg.split(",")) if peg else () for peg in pegs)
+    return (a, b, c)
+
+
+def answer_key(move: Sequence[int], next_state: Sequence[Sequence[int]]) -> str:
+    """The canonical vote key of an answer: `1,0,2|3,2;;1`."""
+    return f"{move[0]},{move[1]},{move[2]}|{encode_state(next_state)}"
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@cache
+def system_prompt(n: int) -> str:
+    """The constant system part for n disks: the puzzle, the rules, an example and the output format."""
+    check_disks(n)
+    return (
+        f"You are solving the Towers of Hanoi puzzle with {n} disks, numbered 1 (the smallest) to {n} "
+        "(the largest), on three pegs numbered 0, 1 and 2.\n"
+        "A state is written as three lists, one per peg (peg 0 first); each list gives the disks on "
+        "that peg from bottom to top. For example, the starting state with 3 disks is "
+        "[[3, 2, 1], [], []].\n"
+        "The goal is to move the whole tower from peg 0 to peg 2.\n\n"
+        "Rules:\n"
+        "1. Only one disk may be moved at a time.\n"
+        "2. Each move takes the top disk of one peg and places it on top of another peg.\n"
+        "3. A disk may never be placed on top of a smaller disk.\n\n"
+        "A move is written [disk id, from peg, to peg]. For example, the optimal solution for "
+        f"3 disks is this sequence of moves:\n{EXAMPLE_SOLUTION_3}\n\n"
+        "You will be given the previous move and the current state, and asked for the next move only. "
+        "Think briefly if you need to, then end your response with exactly these two lines, "
+        "filled in with integers:\n"
+        f"{MOVE_LINE}\n"
+        f"{STATE_LINE}\n"
+        "where next_state is the state after your move."
+    )
+
+
+@cache
+def _strategy(n: int) -> str:
+    if disk1_direction(n) == 1:
+        parity, cycle, hops = (
+            "even",
+            "0 -> 1 -> 2 -> 0",
+            "from peg 0 to peg 1, from peg 1 to peg 2, from peg 2 to peg 0",
+        )
+    else:
+        parity, cycle, hops = "odd", "0 -> 2 -> 1 -> 0", "from peg 0 to peg 2, from peg 2 to peg 1, from peg 1 to peg 0"
+    return (
+        f"Strategy for {n} disks (an {parity} number of disks):\n"
+        "- If the previous move did not move disk 1 (or there is no previous move), move disk 1 one peg "
+        f"in the fixed cyclic direction {cycle} ({hops}).\n"
+        "- If the previous move moved disk 1, make the only legal move that does not move disk 1.\n\n"
+    )
+
+
+_REQUEST = (
+    "\n\nApply the strategy to the current state. Give the single next move and the state that "
+    "results from it, ending with the two required lines (move = ... and next_state = ...)."
+)
+
+
+def user_prompt(n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None) -> str:
+    """The per-step user part: the strategy for this n, the previous move and the current state."""
+    return f"{_strategy(n)}Previous move: {move_text(previous_move)}\nCurrent State: {state_text(state)}{_REQUEST}"
+
+
+def step_prompt(
+    n: int, step: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None, *, simulated: bool = False
+) -> StepPrompt:
+    """The engine's view of step `step`; the reference is attached only for simulated models."""
+    ref = reference(n, state, previous_move) if simulated else None
+    return StepPrompt(step, system_prompt(n), user_prompt(n, state, previous_move), ref)
+
+
+# --------------------------------------------------------------------------- the strict parser
+
+# As the authors' strict parser: the last `move = [...]` (no nested brackets) and the last
+# `next_state = [[..], [..], [..]]`, case-insensitive; then the contents must be plain decimal
+# integers (no leading zeros, trailing commas, underscores or floats; a minus sign only in the move).
+_MOVE_RE = re.compile(r"\bmove\b\s*=\s*\[([^\[\]]*)\]", re.IGNORECASE | re.ASCII)
+_STATE_RE = re.compile(
+    r"\bnext_state\b\s*=\s*\[\s*\[([^\[\]]*)\]\s*,\s*\[([^\[\]]*)\]\s*,\s*\[([^\[\]]*)\]\s*\]",
+    re.IGNORECASE | re.ASCII,
+)
+_INT = r"-?(?:0|[1-9]\d*)"
+_NAT = r"(?:0|[1-9]\d*)"
+_MOVE_INTS = re.compile(rf"\s*({_INT})\s*,\s*({_INT})\s*,\s*({_INT})\s*", re.ASCII)
+_PEG_BODY = rf"\s*((?:{_NAT}\s*,\s*)*{_NAT})?\s*"
+_PEG = rf"\[{_PEG_BODY}\]"
+_PEG_STRICT = re.compile(_PEG_BODY, re.ASCII)
+_DISK_TOKENS = {str(d): d for d in range(1, MAX_DISKS + 1)}
+_DISK_SETS = tuple(frozenset(range(1, k + 1)) for k in range(MAX_DISKS + 1))
+
+_NO_MOVE = RedFlag(FORMAT, "no move line")
+_NO_STATE = RedFlag(FORMAT, "no next_state line")
+_BAD_MOVE = RedFlag(FORMAT, "move is not 3 integers")
+_BAD_STATE = RedFlag(FORMAT, "next_state holds a non-integer")
+_BAD_DISKS = RedFlag(FORMAT, "next_state does not hold each disk exactly once")
+
+
+def _last(pattern: re.Pattern[str], text: str, keyword: str) -> re.Match[str] | None:
+    """The last match of `pattern` (which starts with `keyword`, any case)."""
+    pos = text.rfind(keyword)
+    if pos >= 0:
+        found = pattern.match(text, pos)
+        # the fast path holds only if no later occurrence (in any case) could match
+        if found is not None and keyword not in text[found.end() :].lower():
+            return found
+    last = None
+    for last in pattern.finditer(text):
+        pass
+    return last
+
+
+def _ints(group: str | None) -> tuple[int, ...]:
+    return tuple(map(int, group.split(","))) if group else ()
+
+
+def _peg(group: str, tokens=_DISK_TOKENS) -> tuple[tuple[int, ...], str] | None:
+    """(disks, canonical text) of one peg's list body, or None if it is not a list of integers."""
+    canon = group.replace(", ", ",")
+    if " " not in canon:  # fast path: the usual `20, 19, 18` spelling of disk numbers
+        if not canon:
+            return (), ""
+        try:
+            return tuple(map(tokens.__getitem__, canon.split(","))), canon
+        except KeyError:
+            pass
+    strict = _PEG_STRICT.fullmatch(group)
+    if strict is None:
+        return None
+    body = strict[1]
+    return (tuple(map(int, body.split(","))), "".join(body.split())) if body else ((), "")
+
+
+def parse_response(text: str, n: int) -> Answer | RedFlag:
+    """Answer(key, (move, next_state)) or RedFlag(FORMAT, detail). Format only; never raises."""
+    if not isinstance(text, str):
+        return RedFlag(FORMAT, "not text")
+    m = _last(_MOVE_RE, text, "move")
+    if m is None:
+        return _NO_MOVE
+    s = _last(_STATE_RE, text, "next_state")
+    if s is None:
+        return _NO_STATE
+    mi = _MOVE_INTS.fullmatch(m[1])
+    if mi is None:
+        return _BAD_MOVE
+    g1, g2, g3 = s.groups()
+    p1, p2, p3 = _peg(g1), _peg(g2), _peg(g3)
+    if p1 is None or p2 is None or p3 is None:
+        return _BAD_STATE
+    a, b, c = p1[0], p2[0], p3[0]
+    disks = a + b + c
+    if len(disks) != n or n >= len(_DISK_SETS) or _DISK_SETS[n] != set(disks):
+        return _BAD_DISKS
+    move = (int(mi[1]), int(mi[2]), int(mi[3]))
+    return Answer(f"{move[0]},{move[1]},{move[2]}|{p1[1]};{p2[1]};{p3[1]}", (move, (a, b, c)))
+
+
+def make_judge(n: int) -> Judge:
+    """The engine's judge for n disks: parse_response bound to n."""
+    check_disks(n)
+
+    def judge(text: str) -> Answer | RedFlag:
+        return parse_response(text, n)
+
+    return judge
+
+
+# --------------------------------------------------------------------------- the optimal solution
+
+
+def _disk_direction(n: int, disk: int) -> int:
+    # Disk n moves once, 0 -> 2 (direction -1); directions alternate with the disk's parity.
+    return -1 if (n - disk) % 2 == 0 else 1
+
+
+def optimal_move(n: int, i: int) -> Move:
+    """The move of step i (0-based) of the optimal solution, computed from i alone in O(1)."""
+    if not 0 <= i < (1 << n) - 1:
+        raise ValueError(f"step {i} is outside 0..{(1 << n) - 2} for {n} disks")
+    m = i + 1
+    disk = (m & -m).bit_length()  # the lowest set bit of the move number
+    moved_before = (i + (1 << (disk - 1))) >> disk
+    d = _disk_direction(n, disk)
+    src = (moved_before * d) % 3
+    return (disk, src, (src + d) % 3)
+
+
+def optimal_state(n: int, i: int) -> State:
+    """The state before step i (i = 2^n - 1: the solved state), from i alone in O(n)."""
+    if not 0 <= i <= (1 << n) - 1:
+        raise ValueError(f"step {i} is outside 0..{(1 << n) - 1} for {n} disks")
+    pegs: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for disk in range(n, 0, -1):
+        moves = (i + (1 << (disk - 1))) >> disk
+        pegs[(moves * _disk_direction(n, disk)) % 3].append(disk)
+    return (tuple(pegs[0]), tuple(pegs[1]), tuple(pegs[2]))
+
+
+def verify(n: int, i: int, move: Sequence[int], next_state: Sequence[Sequence[int]]) -> bool:
+    """Whether a decided step i is the optimal one (move and resulting state). Never feeds the vote."""
+    try:
+        return tuple(move) == optimal_move(n, i) and tuple(map(tuple, next_state)) == optimal_state(n, i + 1)
+    except (ValueError, TypeError):
+        return False
+
+
+def apply_move(state: Sequence[Sequence[int]], move: Sequence[int]) -> State | None:
+    """The state after a legal move, or None if the move is illegal in `state`."""
+    disk, src, dst = move
+    if not (0 <= src <= 2 and 0 <= dst <= 2) or src == dst:
+        return None
+    pegs = [tuple(p) for p in state]
+    if not pegs[src] or pegs[src][-1] != disk or (pegs[dst] and pegs[dst][-1] < disk):
+        return None
+    pegs[src] = pegs[src][:-1]
+    pegs[dst] = pegs[dst] + (disk,)
+    return (pegs[0], pegs[1], pegs[2])
+
+
+# --------------------------------------------------------------------------- the strategy (reference solver)
+
+
+def strategy_answer(
+    n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None
+) -> tuple[Move, State] | None:
+    """What a perfect microagent answers for the state it sees (right or not), or None if stuck."""
+    pegs = [tuple(p) for p in state]
+    tops = [p[-1] if p else 0 for p in pegs]
+    if previous_move is None or previous_move[0] != 1:
+        if 1 not in tops:
+            return None  # disk 1 is buried (a broken state) or missing
+        src = tops.index(1)
+        move: Move = (1, src, (src + disk1_direction(n)) % 3)
+    else:
+        others = [p for p in range(3) if tops[p] != 1]
+        if len(others) != 2:
+            return None  # disk 1 is not on top of exactly one peg
+        x, y = others
+        if not tops[x] and not tops[y]:
+            return None
+        if not tops[y] or (tops[x] and tops[x] < tops[y]):
+            move = (tops[x], x, y)
+        else:
+            move = (tops[y], y, x)
+    disk, src, dst = move
+    pegs[src] = pegs[src][:-1]
+    pegs[dst] = pegs[dst] + (disk,)
+    return move, (pegs[0], pegs[1], pegs[2])
+
+
+def format_answer(move: Sequence[int], next_state: Sequence[Sequence[int]]) -> str:
+    """The response text a model gives: a short reasoning line, then the two required lines."""
+    return f"{REASONING_LINE}\nmove = {move_text(move)}\nnext_state = {state_text(next_state)}"
+
+
+def _base_answer(n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None) -> tuple[Move, State]:
+    """The strategy's answer, or for a stuck state a stand-in to derive wrong answers from."""
+    found = strategy_answer(n, state, previous_move)
+    if found is not None:
+        return found
+    pegs = tuple(tuple(p) for p in state)
+    src = next((p for p in range(3) if 1 in pegs[p]), 0)
+    return (1, src, (src + disk1_direction(n)) % 3), (pegs[0], pegs[1], pegs[2])
+
+
+def _move_at(base: int, j: int, count: int) -> Move:
+    """The j-th move of the 6n moves (disk, src, dst != src), rotated so that j = 0 is `base`."""
+    b = (base + j) % count
+    disk, rest = divmod(b, 6)
+    src, r = divmod(rest, 2)
+    return (disk + 1, src, (src + 1 + r) % 3)
+
+
+def _move_index(move: Move) -> int:
+    disk, src, dst = move
+    return (disk - 1) * 6 + src * 2 + (dst - src - 1) % 3
+
+
+def _relocate(state: State, disk: int, peg: int) -> State:
+    pegs = [tuple(x for x in p if x != disk) for p in state]
+    pegs[peg] = pegs[peg] + (disk,)
+    return (pegs[0], pegs[1], pegs[2])
+
+
+def _peg_of(state: State, disk: int) -> int:
+    return next(p for p in range(3) if disk in state[p])
+
+
+def _wrong_pair(n: int, move: Move, next_state: State, variant: int) -> tuple[Move, State]:
+    """Variant 0: the right disk to the other peg. Others: an enumeration of (move, state) pairs.
+
+    Pairs are indexed u = s + S * j, where j picks a move (j = 0: the right one) and s picks a state
+    (s = 0: the right one; s = 1 + 2(d-1) + r moves disk d to one of its two other pegs). u = 0 is the
+    right answer and u0 is variant 0; variants 1.. walk the rest, so the first S*M - 2 are distinct.
+    """
+    disk, src, dst = move
+    other = 3 - src - dst
+    zero = ((disk, src, other), _relocate(next_state, disk, other))
+    if variant == 0:
+        return zero
+    s_count, m_count = 2 * n + 1, 6 * n
+    base = _move_index(move)
+    j0 = (_move_index(zero[0]) - base) % m_count
+    r0 = (other - _peg_of(next_state, disk) - 1) % 3
+    u0 = (1 + 2 * (disk - 1) + r0) + s_count * j0
+    u = 1 + (variant - 1) % (s_count * m_count - 2)
+    if u >= u0:
+        u += 1
+    j, s = divmod(u, s_count)
+    wrong_state = next_state
+    if s:
+        d, r = divmod(s - 1, 2)
+        d += 1
+        wrong_state = _relocate(next_state, d, (_peg_of(next_state, d) + 1 + r) % 3)
+    return _move_at(base, j, m_count), wrong_state
+
+
+def wrong_answer(n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None, variant: int) -> str:
+    """A well-formed wrong response, deterministic in (state, previous move, variant).
+
+    Variant 0 moves the right disk to the other peg (with the matching next_state); variants
+    1 .. (2n+1)*6n - 2 differ from each other, from variant 0 and from the correct answer.
+    """
+    move, next_state = _base_answer(n, state, previous_move)
+    return format_answer(*_wrong_pair(n, move, next_state, variant))
+
+
+def reference(n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None) -> Reference:
+    """What the simulated model answers: the strategy's response, and lazily built wrong ones.
+
+    For a stuck (broken) state the correct text is a refusal, which the parser red-flags.
+    """
+    found = strategy_answer(n, state, previous_move)
+    correct = format_answer(*found) if found is not None else NO_MOVE_TEXT
+    frozen_state = tuple(tuple(p) for p in state)
+    prev = tuple(previous_move) if previous_move is not None else None
+
+    def wrong(variant: int) -> str:
+        return wrong_answer(n, frozen_state, prev, variant)
+
+    return Reference(correct, wrong)
+
+
+# --------------------------------------------------------------------------- prompts back to a reference
+
+_PROMPT_N = re.compile(r"puzzle with (\d+) disks", re.ASCII)
+_PROMPT_PREV = re.compile(
+    r"^Previous move: (none|\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\])\s*$", re.MULTILINE | re.ASCII
+)
+_PROMPT_STATE = re.compile(rf"^Current State: \[\s*{_PEG}\s*,\s*{_PEG}\s*,\s*{_PEG}\s*\]\s*$", re.MULTILINE | re.ASCII)
+
+
+def parse_prompt(system: str, user: str) -> tuple[int, State, Move | None] | None:
+    """(n, current state, previous move) from a prompt built by this module, or None."""
+    found_n = _PROMPT_N.search(system or "")
+    prev_m = _PROMPT_PREV.search(user or "")
+    state_m = _PROMPT_STATE.search(user or "")
+    if found_n is None or prev_m is None or state_m is None:
+        return None
+    n = int(found_n[1])
+    if not MIN_DISKS <= n <= MAX_DISKS:
+        return None
+    g1, g2, g3 = state_m.groups()
+    state: State = (_ints(g1), _ints(g2), _ints(g3))
+    if sorted(state[0] + state[1] + state[2]) != list(range(1, n + 1)):
+        return None
+    prev = None if prev_m[1] == "none" else (int(prev_m[2]), int(prev_m[3]), int(prev_m[4]))
+    return n, state, prev
+
+
+def reference_from_prompt(system: str, user: str) -> Reference | None:
+    """The simulated model's reference for a Hanoi prompt seen only as messages, or None."""
+    parsed = parse_prompt(system, user)
+    return None if parsed is None else reference(*parsed)

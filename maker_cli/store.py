@@ -1,0 +1,509 @@
+"""The SQLite run store: runs, their decided steps and (some) raw samples, resumable after any crash.
+
+One file (WAL journal, synchronous=NORMAL) holds every run. The schema changes only through named
+migrations applied in order, each in its own transaction, and recorded in the `migrations` table.
+
+The runner writes in batches: `write_batch` stores a batch of steps, their chosen samples and the
+run's new totals / resume point in ONE transaction, so after a crash (even `kill -9`) the run row's
+`steps_done`, `last_step` and `last_state` always describe exactly the steps stored; the crash loses
+at most the batch in flight. Steps must be written in order from 0 (the store counts them).
+
+Use one `RunStore` from one thread at a time; other processes may read the file while a run writes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from maker_cli.errors import StoreError
+
+RUN_STATUSES = ("running", "solved", "failed", "budget_exhausted", "interrupted", "undecided", "error")
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_initial",
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT,
+            model TEXT,
+            config TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'running',
+            message TEXT,
+            steps_total INTEGER,
+            steps_done INTEGER NOT NULL DEFAULT 0,
+            last_step INTEGER,
+            last_state TEXT,
+            samples INTEGER NOT NULL DEFAULT 0,
+            valid INTEGER NOT NULL DEFAULT 0,
+            red_flagged INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            wrong_steps INTEGER NOT NULL DEFAULT 0,
+            first_error_step INTEGER,
+            rounds INTEGER NOT NULL DEFAULT 0,
+            wall_s REAL NOT NULL DEFAULT 0,
+            red_flag_reasons TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX runs_created ON runs (created_at);
+        CREATE TABLE steps (
+            run_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            input_state TEXT,
+            winner_key TEXT,
+            winner_value TEXT,
+            decided INTEGER NOT NULL,
+            tallies TEXT,
+            samples INTEGER NOT NULL,
+            valid INTEGER NOT NULL,
+            red_flagged INTEGER NOT NULL,
+            red_flag_reasons TEXT,
+            errors INTEGER NOT NULL,
+            retries INTEGER NOT NULL,
+            rounds INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cost_usd REAL,
+            latency_s REAL NOT NULL,
+            correct INTEGER,
+            PRIMARY KEY (run_id, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE samples (
+            run_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            temperature REAL,
+            text TEXT,
+            answer_key TEXT,
+            red_flag TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            finish_reason TEXT,
+            latency_s REAL,
+            PRIMARY KEY (run_id, idx, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+]
+
+# Run columns a caller may set through write_batch / update_run (steps_done and last_step are the
+# store's: it counts the steps it writes). JSON columns are encoded here.
+_UPDATABLE = frozenset(
+    {
+        "status", "name", "model", "config", "message", "steps_total", "last_state",
+        "samples", "valid", "red_flagged", "errors", "retries", "input_tokens", "output_tokens",
+        "cost_usd", "wrong_steps", "first_error_step", "rounds", "wall_s", "red_flag_reasons",
+    }
+)  # fmt: skip
+_JSON_COLUMNS = frozenset({"config", "last_state", "red_flag_reasons"})
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """One decided (or undecided) step. `tallies`: canonical answer key -> valid votes, first seen first.
+
+    An uncontested step (every valid vote for the winner) is stored without its tallies and read
+    back as {winner_key: valid}.
+    """
+
+    idx: int
+    input_state: str | None  # compact text (e.g. hanoi.encode_state); None to save space
+    winner_key: str | None  # None: undecided
+    winner_value: str | None = None  # the text the task carries on (often derivable from the key)
+    decided: bool = True
+    tallies: Mapping[str, int] = field(default_factory=dict)
+    samples: int = 0
+    valid: int = 0
+    red_flagged: int = 0
+    red_flag_reasons: Mapping[str, int] = field(default_factory=dict)
+    errors: int = 0
+    retries: int = 0
+    rounds: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None  # None: price unknown
+    latency_s: float = 0.0
+    correct: bool | None = None  # the verifier's verdict, after the decision; None: not verified
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    """One raw sample of step `idx` (only for the steps the logging policy keeps)."""
+
+    idx: int
+    seq: int
+    temperature: float | None
+    text: str | None
+    answer_key: str | None  # None when red-flagged
+    red_flag: str | None  # the red-flag label, or None for a valid vote
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    kind: str
+    name: str | None
+    model: str | None
+    config: dict[str, Any]
+    status: str
+    message: str | None
+    steps_total: int | None
+    steps_done: int
+    last_step: int | None
+    last_state: Any
+    samples: int
+    valid: int
+    red_flagged: int
+    errors: int
+    retries: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    wrong_steps: int
+    first_error_step: int | None
+    rounds: int
+    wall_s: float
+    red_flag_reasons: dict[str, int]
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
+_STEP_COLUMNS = tuple(StepRow.__dataclass_fields__)
+_SAMPLE_COLUMNS = tuple(SampleRow.__dataclass_fields__)
+_INSERT_STEP = (
+    f"INSERT INTO steps (run_id, {', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' * (len(_STEP_COLUMNS) + 1))})"
+)
+_INSERT_SAMPLE = (
+    f"INSERT OR REPLACE INTO samples (run_id, {', '.join(_SAMPLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (len(_SAMPLE_COLUMNS) + 1))})"
+)
+_SELECT_RUN = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+_SELECT_STEP = f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def new_run_id() -> str:
+    """A short readable id: r-YYYYMMDD-xxxxxx (UTC date, 6 random base-32 characters)."""
+    alphabet = "abcdefghjkmnpqrstvwxyz0123456789"
+    return f"r-{time.strftime('%Y%m%d', time.gmtime())}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
+
+
+def _step_params(run_id: str, s: StepRow, dumps=_dumps) -> tuple[Any, ...]:
+    tallies = s.tallies
+    # Compact: an uncontested step (every valid vote for the winner) stores NULL tallies.
+    if not tallies or (len(tallies) == 1 and s.winner_key is not None and tallies.get(s.winner_key) == s.valid):
+        tallies_text = None
+    else:
+        tallies_text = dumps(tallies)
+    return (
+        run_id, s.idx, s.input_state, s.winner_key, s.winner_value, 1 if s.decided else 0, tallies_text,
+        s.samples, s.valid, s.red_flagged, dumps(s.red_flag_reasons) if s.red_flag_reasons else None,
+        s.errors, s.retries, s.rounds, s.input_tokens, s.output_tokens, s.cost_usd, s.latency_s,
+        None if s.correct is None else (1 if s.correct else 0),
+    )  # fmt: skip
+
+
+def _step_from_row(row: Sequence[Any]) -> StepRow:
+    (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
+     errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct) = row  # fmt: skip
+    if tallies is not None:
+        tally_map = json.loads(tallies)
+    else:
+        tally_map = {winner_key: valid} if winner_key is not None and valid else {}
+    return StepRow(
+        idx, input_state, winner_key, winner_value, bool(decided), tally_map, samples, valid, red_flagged,
+        json.loads(reasons) if reasons else {}, errors, retries, rounds, input_tokens, output_tokens,
+        cost_usd, latency_s, None if correct is None else bool(correct),
+    )  # fmt: skip
+
+
+def _run_from_row(row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(_RUN_COLUMNS, row))
+    values["config"] = json.loads(values["config"]) if values["config"] else {}
+    values["last_state"] = json.loads(values["last_state"]) if values["last_state"] is not None else None
+    reasons = values["red_flag_reasons"]
+    values["red_flag_reasons"] = json.loads(reasons) if reasons else {}
+    return RunRecord(**values)
+
+
+class RunStore:
+    """The run store in one SQLite file. Open it, use it, close it (or use `with`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the run store {self.path}: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA cache_size=-32000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot use {self.path} as a run store: {exc}") from exc
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("the run store is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        applied = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # another process may have applied it while we waited for the lock
+                if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is None:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def applied_migrations(self) -> list[str]:
+        return [name for (name,) in self._conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+    # ------------------------------------------------------------------ writes
+
+    def create_run(
+        self,
+        kind: str,
+        name: str | None,
+        model: str | None,
+        config: Mapping[str, Any],
+        steps_total: int | None,
+        initial_state: Any = None,
+        *,
+        run_id: str | None = None,
+    ) -> str:
+        """Insert a new run (status running, nothing done) and return its id."""
+        now = _now()
+        for _ in range(5):
+            rid = run_id or new_run_id()
+            try:
+                with self._transaction() as conn:
+                    conn.execute(
+                        "INSERT INTO runs (id, kind, name, model, config, status, steps_total, last_state,"
+                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                        (rid, kind, name, model, _dumps(dict(config)), steps_total, _dumps(initial_state), now, now),
+                    )
+                return rid
+            except sqlite3.IntegrityError as exc:
+                if run_id is not None:
+                    raise StoreError(f"a run with id {run_id!r} already exists in {self.path}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot create a run in {self.path}: {exc}") from exc
+        raise StoreError("could not find a free run id")  # pragma: no cover
+
+    def write_batch(
+        self,
+        run_id: str,
+        steps: Sequence[StepRow],
+        samples: Sequence[SampleRow] = (),
+        run_update: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Store steps + samples + the run's new totals in one transaction; return the new steps_done.
+
+        The store advances `steps_done` by len(steps) and sets `last_step` to the last idx written;
+        `run_update` sets any other run column (absolute values: totals, last_state, status, ...).
+        Writing a step index twice is an error and stores nothing from the batch.
+        """
+        assignments, values = self._update_clause(run_update or {})
+        n = len(steps)
+        if n:
+            assignments.append("steps_done = steps_done + ?")
+            assignments.append("last_step = ?")
+            values += [n, steps[-1].idx]
+        try:
+            with self._transaction() as conn:
+                if n:
+                    conn.executemany(_INSERT_STEP, [_step_params(run_id, s) for s in steps])
+                if samples:
+                    conn.executemany(
+                        _INSERT_SAMPLE,
+                        [
+                            (run_id, s.idx, s.seq, s.temperature, s.text, s.answer_key, s.red_flag,
+                             s.input_tokens, s.output_tokens, s.finish_reason, s.latency_s)
+                            for s in samples
+                        ],
+                    )  # fmt: skip
+                cur = conn.execute(
+                    f"UPDATE runs SET {', '.join(assignments)} WHERE id = ? RETURNING steps_done",
+                    (*values, run_id),
+                )
+                row = cur.fetchone()
+                if row is None:
+                    raise self._unknown(run_id)
+                return int(row[0])
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"run {run_id}: a step in this batch is already stored ({exc}); nothing written") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
+
+    def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Set run columns outside a batch (e.g. the final status and wall time)."""
+        self.write_batch(run_id, (), (), fields)
+
+    def set_status(self, run_id: str, status: str, message: str | None = None) -> None:
+        fields: dict[str, Any] = {"status": status}
+        if message is not None:
+            fields["message"] = message
+        self.update_run(run_id, fields)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run with its steps and samples."""
+        self.get_run(run_id)
+        with self._transaction() as conn:
+            for table in ("samples", "steps"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    @staticmethod
+    def _update_clause(fields: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable run fields: {', '.join(sorted(unknown))}")
+        status = fields.get("status")
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}; one of {', '.join(RUN_STATUSES)}")
+        assignments = ["updated_at = ?"]
+        values: list[Any] = [_now()]
+        for key, value in fields.items():
+            assignments.append(f"{key} = ?")
+            if key in _JSON_COLUMNS:
+                value = _dumps(value) if (value or key == "last_state") else None
+            values.append(value)
+        return assignments, values
+
+    # ------------------------------------------------------------------ reads
+
+    def _unknown(self, run_id: str) -> StoreError:
+        return StoreError(f"no run {run_id!r} in {self.path}; `maker runs list` shows the stored runs")
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id (or the only run whose id starts with it), else StoreError."""
+        row = self._conn.execute(f"{_SELECT_RUN} WHERE id = ?", (run_id,)).fetchone()
+        if row is None and run_id:
+            pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._conn.execute(f"{_SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,)).fetchall()
+            if len(rows) > 1:
+                ids = ", ".join(r[0] for r in rows[:5])
+                raise StoreError(
+                    f"run id {run_id!r} is ambiguous in {self.path}: {ids}{' ...' if len(rows) > 5 else ''}"
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            raise self._unknown(run_id)
+        return _run_from_row(row)
+
+    def list_runs(
+        self, limit: int | None = 20, *, status: str | None = None, kind: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        sql = _SELECT_RUN + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_run_from_row(r) for r in self._conn.execute(sql, params)]
+
+    def get_steps(self, run_id: str, start: int = 0, limit: int | None = 1000) -> list[StepRow]:
+        """Stored steps with idx >= start, in order (at most `limit`; None: all)."""
+        sql = f"{_SELECT_STEP} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
+        rows = self._conn.execute(sql, (run_id, start, -1 if limit is None else limit))
+        return [_step_from_row(r) for r in rows]
+
+    def iter_steps(self, run_id: str, start: int = 0, chunk: int = 10_000) -> Iterator[StepRow]:
+        """Every stored step from `start` on, read in chunks (for exports and re-verification)."""
+        while True:
+            rows = self.get_steps(run_id, start, chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            start = rows[-1].idx + 1
+
+    def count_steps(self, run_id: str) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM steps WHERE run_id = ?", (run_id,)).fetchone()[0])
+
+    def last_step(self, run_id: str) -> StepRow | None:
+        row = self._conn.execute(f"{_SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,)).fetchone()
+        return None if row is None else _step_from_row(row)
+
+    def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
+        sql = f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"
+        return [SampleRow(*r) for r in self._conn.execute(sql, (run_id, idx))]
+
+    def sampled_steps(self, run_id: str) -> list[int]:
+        """The step indices for which raw samples are stored."""
+        sql = "SELECT DISTINCT idx FROM samples WHERE run_id = ? ORDER BY idx"
+        return [i for (i,) in self._conn.execute(sql, (run_id,))]
