@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -22,10 +21,10 @@ from maker_cli.errors import MakerError
 class MakerGroup(TyperGroup):
     """Turns every MakerError into one red line and its exit code; tracebacks only with MAKER_DEBUG=1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
             if _debug():
@@ -33,21 +32,21 @@ class MakerGroup(TyperGroup):
             from maker_cli.cli.output import error_line
 
             error_line("interrupted")
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
         except MakerError as exc:
             if _debug():
                 raise
             from maker_cli.cli.output import error_line
 
             error_line(str(exc))
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except Exception as exc:  # a bug: still one line, never a traceback unless asked
             if _debug():
                 raise
             from maker_cli.cli.output import error_line
 
             error_line(f"internal error: {type(exc).__name__}: {exc} (set MAKER_DEBUG=1 for the traceback)")
-            raise click.exceptions.Exit(1) from None
+            raise typer.Exit(1) from None
 
 
 def _debug() -> bool:
@@ -90,9 +89,12 @@ def config_path(ctx: typer.Context) -> Path | None:
 
 
 def _register() -> None:
-    from maker_cli.cli import estimate_cmd
+    from maker_cli.cli import estimate_cmd, run_cmd, runs_cmd, vote_cmd
 
     estimate_cmd.register(app)
+    vote_cmd.register(app)
+    run_cmd.register(app)
+    runs_cmd.register(app)
 
 
 _register()

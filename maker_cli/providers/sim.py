@@ -123,6 +123,13 @@ class SimProvider:
         if params.latency_ms or params.jitter_ms:
             delay = params.latency_ms + (self._rng.random() * params.jitter_ms if params.jitter_ms else 0.0)
             await asyncio.sleep(delay / 1000.0)
+        return CallResult(self.sample(request, start))
+
+    def sample(self, request: SampleRequest, start: float | None = None) -> list[Completion]:
+        """Draw `request.n` completions at once (no latency): the simulated model's core."""
+        params = self.params
+        if start is None:
+            start = time.perf_counter()
         self.calls += 1
         ref = request.reference or self._fixed_reference()
         p = params.hard_p if params.hard and self.hard_step(request.step) else params.p
@@ -150,7 +157,7 @@ class SimProvider:
             billed_in = in_tokens if i == 0 else 0
             cost = billed_in * self._price_in + out_tokens * self._price_out
             out.append(Completion(text, billed_in, out_tokens, finish, time.perf_counter() - start, cost))
-        return CallResult(out)
+        return out
 
     def _fixed_reference(self) -> Reference:
         answer = self.params.answer

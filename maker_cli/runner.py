@@ -1,0 +1,314 @@
+"""The one runner for sequential MDAP jobs: vote each step, transfer state, verify apart, persist.
+
+Steps are written to the run store in batches, one transaction each (every `batch_steps` steps
+or `batch_seconds` seconds), together with the run's totals and resume point, so a crash loses
+at most the uncommitted batch and `--resume` continues from the last committed step.
+Nothing is kept in memory per step: memory stays flat over a million steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from maker_cli.engine import Engine, StepResult, VoteConfig
+from maker_cli.tasks import SequentialTask
+
+SOLVED = "solved"
+FAILED = "failed"
+BUDGET_EXHAUSTED = "budget_exhausted"
+INTERRUPTED = "interrupted"
+UNDECIDED = "undecided"
+RUNNING = "running"
+ERROR = "error"
+
+LOG_ALL, LOG_CONTESTED, LOG_NONE = "all", "contested", "none"
+
+
+@dataclass
+class RunTotals:
+    """Running totals of a job; carried over on resume."""
+
+    steps_done: int = 0
+    samples: int = 0
+    valid: int = 0
+    red_flagged: int = 0
+    errors: int = 0
+    retries: int = 0
+    rounds: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    wrong_steps: int = 0
+    first_error_step: int | None = None
+    max_votes: int = 0
+    contested_steps: int = 0
+    red_flag_reasons: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def add(self, r: StepResult, correct: bool | None, *, done: bool = True) -> None:
+        self.steps_done += int(done)
+        self.samples += r.samples
+        self.valid += r.valid
+        self.red_flagged += r.samples - r.valid
+        self.errors += r.errors
+        self.retries += r.retries
+        self.rounds += r.rounds
+        self.input_tokens += r.input_tokens
+        self.output_tokens += r.output_tokens
+        if r.cost_usd is None or self.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd += r.cost_usd
+        if r.valid > self.max_votes:
+            self.max_votes = r.valid
+        if r.rounds > 1:
+            self.contested_steps += 1
+        for reason, n in r.red_flags.items():
+            self.red_flag_reasons[reason] = self.red_flag_reasons.get(reason, 0) + n
+        if correct is False:
+            self.wrong_steps += 1
+            if self.first_error_step is None:
+                self.first_error_step = r.step
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunPoint:
+    """Where a run stands: the next step index, its input state and the previous action."""
+
+    step: int
+    state: Any
+    previous: Any
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    totals: RunTotals
+    point: RunPoint
+    last_result: StepResult | None = None
+    failed_step: dict[str, Any] | None = None  # the first wrong step, for display
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    keep_going: bool = False
+    max_cost: float | None = None  # stop cleanly (resumable) once the spent cost reaches this
+    log_samples: str = LOG_CONTESTED
+    batch_steps: int = 2000
+    batch_seconds: float = 2.0
+
+
+class Runner:
+    """Drives one job through the engine and writes it to the store in batches."""
+
+    def __init__(
+        self,
+        task: SequentialTask,
+        engine: Engine,
+        cfg: VoteConfig,
+        store: Any,  # maker_cli.store.RunStore (kept untyped so the core imports no sqlite)
+        run_id: str,
+        options: RunOptions = RunOptions(),
+        on_step: Callable[[StepResult, RunTotals], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.engine = engine
+        self.cfg = cfg
+        self.store = store
+        self.run_id = run_id
+        self.options = options
+        self.on_step = on_step
+        self._steps: list[Any] = []
+        self._samples: list[Any] = []
+        self._last_flush = time.monotonic()
+        from maker_cli.store import SampleRow, StepRow  # the store owns the row shapes
+
+        self._rows = (StepRow, SampleRow)
+
+    async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
+        task, opts = self.task, self.options
+        judge = task.judge()
+        simulated = self.engine.provider.info.simulated
+        wall_base = totals.wall_s
+        t0 = time.perf_counter()
+        status = RUNNING
+        last: StepResult | None = None
+        failed: dict[str, Any] | None = None
+        message: str | None = None
+        try:
+            while True:
+                if task.finished(point.step, point.state, point.previous):
+                    status = SOLVED if totals.wrong_steps == 0 else FAILED
+                    break
+                if opts.max_cost is not None and totals.cost_usd is not None and totals.cost_usd >= opts.max_cost:
+                    status = BUDGET_EXHAUSTED
+                    break
+                prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
+                last = await self.engine.vote(prompt, judge, self.cfg)
+                if not last.decided:
+                    totals.add(last, None, done=False)  # not done, but its spend counts
+                    self._buffer_samples(point.step, last)
+                    status = UNDECIDED
+                    ranked = sorted(last.tallies.items(), key=lambda kv: -kv[1])[:3]
+                    message = (
+                        f"step {point.step} undecided after {last.samples} samples (cap); "
+                        f"leading answers: {ranked}"
+                    )
+                    break
+                action, next_state = task.advance(last.value)
+                correct = task.verify(point.step, point.state, action, next_state)
+                totals.add(last, correct)
+                self._buffer(point, last, action, next_state, correct)
+                if correct is False and failed is None:
+                    failed = {
+                        "step": point.step,
+                        "state": task.encode_state(point.state),
+                        "decided_action": task.encode_action(action),
+                        "decided_state": task.encode_state(next_state),
+                        "tallies": dict(last.tallies),
+                    }
+                point = RunPoint(point.step + 1, next_state, action)
+                totals.wall_s = wall_base + time.perf_counter() - t0
+                if self.on_step is not None:
+                    self.on_step(last, totals)
+                if correct is False and not opts.keep_going:
+                    status = FAILED
+                    break
+                if len(self._steps) >= opts.batch_steps or time.monotonic() - self._last_flush >= opts.batch_seconds:
+                    self._flush(point, totals, RUNNING)
+                    await asyncio.sleep(0)  # let signals and displays in
+        except asyncio.CancelledError:
+            totals.wall_s = wall_base + time.perf_counter() - t0
+            self._flush(point, totals, INTERRUPTED)
+            raise
+        totals.wall_s = wall_base + time.perf_counter() - t0
+        if failed is not None and message is None:
+            message = f"first wrong step: {failed['step']}"
+        self._flush(point, totals, status, message)
+        return RunOutcome(status, totals, point, last, failed)
+
+    def _buffer(self, point: RunPoint, r: StepResult, action: Any, next_state: Any, correct: bool | None) -> None:
+        StepRow, SampleRow = self._rows
+        self._steps.append(
+            StepRow(
+                idx=point.step,
+                input_state=self.task.encode_state(point.state),
+                winner_key=r.winner,
+                winner_value=self.task.value_text(action, next_state),
+                decided=True,
+                tallies=r.tallies,
+                samples=r.samples,
+                valid=r.valid,
+                red_flagged=r.samples - r.valid,
+                red_flag_reasons=r.red_flags,
+                errors=r.errors,
+                retries=r.retries,
+                rounds=r.rounds,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cost_usd=r.cost_usd,
+                latency_s=r.wall_s,
+                correct=correct,
+            )
+        )
+        self._buffer_samples(point.step, r)
+
+    def _buffer_samples(self, idx: int, r: StepResult) -> None:
+        if not r.records or not self._log(r):
+            return
+        SampleRow = self._rows[1]
+        for rec in r.records:
+            self._samples.append(
+                SampleRow(
+                    idx=idx,
+                    seq=rec.seq,
+                    temperature=rec.temperature,
+                    text=rec.text,
+                    answer_key=rec.key,
+                    red_flag=rec.red_flag,
+                    input_tokens=rec.input_tokens,
+                    output_tokens=rec.output_tokens,
+                    finish_reason=rec.finish_reason,
+                    latency_s=rec.latency_s,
+                )
+            )
+
+    def _log(self, r: StepResult) -> bool:
+        mode = self.options.log_samples
+        if mode == LOG_ALL:
+            return True
+        if mode == LOG_NONE:
+            return False
+        return r.rounds > 1 or r.samples > r.valid or not r.decided
+
+    def _flush(self, point: RunPoint, totals: RunTotals, status: str, message: str | None = None) -> None:
+        t = totals
+        update: dict[str, Any] = {
+            "status": status,
+            "last_state": resume_point(self.task, point, t),
+            "samples": t.samples,
+            "valid": t.valid,
+            "red_flagged": t.red_flagged,
+            "errors": t.errors,
+            "retries": t.retries,
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+            "cost_usd": t.cost_usd,
+            "wrong_steps": t.wrong_steps,
+            "first_error_step": t.first_error_step,
+            "rounds": t.rounds,
+            "wall_s": t.wall_s,
+            "red_flag_reasons": t.red_flag_reasons,
+        }
+        if message is not None:
+            update["message"] = message
+        self.store.write_batch(self.run_id, self._steps, self._samples, update)
+        self._steps = []
+        self._samples = []
+        self._last_flush = time.monotonic()
+
+
+def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> dict[str, Any]:
+    """What the store keeps to resume: next step, its input state, the previous action, extras."""
+    return {
+        "step": point.step,
+        "state": task.encode_state(point.state),
+        "previous": task.encode_action(point.previous) if point.previous is not None else None,
+        "max_votes": totals.max_votes,
+        "contested_steps": totals.contested_steps,
+    }
+
+
+def restore(task: SequentialTask, record: Any) -> tuple[RunPoint, RunTotals]:
+    """The resume point and totals of a stored run (a maker_cli.store.RunRecord)."""
+    saved = record.last_state or {}
+    if "step" not in saved:
+        state, previous = task.start()
+        point = RunPoint(0, state, previous)
+    else:
+        point = RunPoint(saved["step"], task.decode_state(saved["state"]), task.decode_action(saved.get("previous")))
+    totals = RunTotals(
+        steps_done=record.steps_done,
+        samples=record.samples,
+        valid=record.valid,
+        red_flagged=record.red_flagged,
+        errors=record.errors,
+        retries=record.retries,
+        rounds=record.rounds,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cost_usd=record.cost_usd,
+        wrong_steps=record.wrong_steps,
+        first_error_step=record.first_error_step,
+        max_votes=saved.get("max_votes", 0),
+        contested_steps=saved.get("contested_steps", 0),
+        red_flag_reasons=dict(record.red_flag_reasons or {}),
+        wall_s=record.wall_s,
+    )
+    return point, totals
