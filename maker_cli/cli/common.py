@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from maker_cli.errors import UsageError
-from maker_cli.settings import Settings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maker_cli.settings import Settings
 
 
 def build_provider(settings: Settings, model: str | None = None):  # -> Provider

@@ -6,7 +6,6 @@ sample cap), 4 budget exhausted (resumable), 130 interrupted (resumable).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +14,10 @@ import typer
 from maker_cli.cli.app import config_path
 from maker_cli.cli.output import err_console, is_terminal, out_console, print_json, warn_line
 from maker_cli.errors import UsageError
-from maker_cli.settings import Settings, load_settings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maker_cli.settings import Settings
 
 EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": 3, "budget_exhausted": 4, "interrupted": 130}
 LOG_MODES = ("all", "contested", "none")
@@ -32,7 +34,7 @@ def job_options(
     router_config: Optional[Path], timeout: Optional[float], max_output_tokens: Optional[int],
     temperature: Optional[float], first_temperature: Optional[float], price_in: Optional[float],
     price_out: Optional[float], keep_going: bool, log_samples: str, max_cost: Optional[float],
-    steps: int | None, settings: Settings, spec_defaults: dict[str, Any] | None = None,
+    steps: int | None, settings: "Settings", spec_defaults: dict[str, Any] | None = None,
 ) -> Any:
     """A JobConfig from flags > calibration > spec defaults > settings; k from --k or k_min."""
     from maker_cli.jobs import JobConfig, choose_k
@@ -149,6 +151,8 @@ def _run_with_view(prepared: Any, provider: Any, est: Any, console: Any, json_ou
         with view:
             return await execute(prepared, provider, on_step=view.on_step, listeners=[view.on_event])
 
+    import asyncio
+
     try:
         return asyncio.run(go())
     except KeyboardInterrupt:
@@ -236,6 +240,8 @@ def run_hanoi(
     """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
     from maker_cli.tasks import HanoiTask
 
+    from maker_cli.settings import load_settings
+
     settings = load_settings(config_path(ctx), store=store)
     store_file = _store_file(settings)
     if resume is not None:
@@ -250,7 +256,7 @@ def run_hanoi(
     launch(task, job, store_file=store_file, resume=resume, yes=yes, json_out=json_out)
 
 
-def _store_file(settings: Settings) -> Path:
+def _store_file(settings: "Settings") -> Path:
     from maker_cli.jobs import store_path
 
     return store_path(settings.store)

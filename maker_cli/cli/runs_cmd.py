@@ -10,7 +10,6 @@ import typer
 from maker_cli.cli.app import config_path
 from maker_cli.cli.output import out_console, print_json
 from maker_cli.errors import StoreError
-from maker_cli.settings import load_settings
 
 runs_app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True)
 
@@ -20,6 +19,8 @@ StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user d
 def _open(ctx: typer.Context, store: Optional[Path]):  # -> RunStore
     from maker_cli.jobs import store_path
     from maker_cli.store import RunStore
+
+    from maker_cli.settings import load_settings
 
     path = store_path(load_settings(config_path(ctx), store=store).store)
     if not path.is_file():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,7 +15,6 @@ from maker_cli.cli.common import (
 )
 from maker_cli.cli.output import is_terminal, out_console, print_json
 from maker_cli.errors import UsageError
-from maker_cli.settings import load_settings
 
 EXIT_UNDECIDED = 3
 
@@ -55,6 +53,8 @@ def vote(
         raise UsageError("give exactly one of --prompt TEXT or --task FILE")
     if prompt is not None and inputs:
         raise UsageError("--input goes with --task, not with --prompt")
+    from maker_cli.settings import load_settings
+
     settings = load_settings(
         config_path(ctx), model=model, api_base=api_base, router_config=router_config, concurrency=concurrency,
         max_output_tokens=max_output_tokens, timeout=timeout, price_in=price_in, price_out=price_out,
@@ -118,6 +118,8 @@ def _run(job, provider, concurrency: int, model_name: str, json_out: bool):  # n
             return await run_vote(job, provider, concurrency=concurrency, listeners=listeners)
         with view:
             return await run_vote(job, provider, concurrency=concurrency, listeners=listeners)
+
+    import asyncio
 
     result = asyncio.run(go())
     return result, vote_report(result, model=model_name, simulated=provider.info.simulated, k=job.cfg.k)
