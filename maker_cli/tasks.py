@@ -65,14 +65,12 @@ class HanoiTask:
         self.name = f"hanoi-{self.n}"
         self.steps_total = hanoi.steps_total(self.n)
         self._judge = hanoi.make_judge(self.n)
-        self._system = hanoi.system_prompt(self.n)
 
     def start(self) -> tuple[Any, Any]:
         return hanoi.start_state(self.n), None
 
     def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt:
-        ref = hanoi.reference(self.n, state, previous) if simulated else None
-        return StepPrompt(step, self._system, hanoi.user_prompt(self.n, state, previous), ref)
+        return hanoi.step_prompt(self.n, step, state, previous, simulated=simulated)
 
     def judge(self) -> Judge:
         return self._judge

@@ -22,4 +22,5 @@ def isolated_home(tmp_path_factory, monkeypatch):
     for name in list(os.environ):
         if name.startswith("MAKER_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "100")  # CLI output renders the same on every machine
     return home

@@ -25,16 +25,6 @@ from maker_cli.store import RunStore
 from maker_cli.tasks import HanoiTask
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("COLUMNS", "120")
-    for var in ("MAKER_MODEL", "MAKER_K", "MAKER_CONFIG", "MAKER_DEBUG", "MAKER_STORE"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def cli(*args: str):
     return CliRunner().invoke(app, list(args))
 

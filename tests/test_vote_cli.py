@@ -13,16 +13,6 @@ from maker_cli.cli.app import app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("COLUMNS", "100")
-    for var in ("MAKER_MODEL", "MAKER_K", "MAKER_CONFIG", "MAKER_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
