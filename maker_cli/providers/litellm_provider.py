@@ -13,6 +13,7 @@ server's Retry-After. A retry is never a vote: `CallResult.retries` reports them
   proportion to litellm.token_counter counts of their texts (largest remainders; sums exactly).
 - Cost: --price-in/--price-out (USD per million tokens) when given, else litellm's local price
   map, else None (unknown, never 0).
+- latency_s is the wall time of the whole call, retries and their waits included.
 - Malformed bodies (unparseable JSON, no choices, more choices than asked) are retried like 5xx;
   when every attempt is malformed the call raises ProviderError.
 """
@@ -23,6 +24,7 @@ import asyncio
 import copy
 import logging
 import os
+import warnings
 import re
 import time
 from dataclasses import dataclass, replace
@@ -56,6 +58,8 @@ _SECRET = re.compile(r"\b((?:sk|pk|rk|gsk|xai)-)[A-Za-z0-9_\-]{6,}|(Bearer\s+)\S
 def load_litellm() -> Any:
     """Import litellm once, quietly and offline (its price map from the installed package)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # pydantic warns about litellm's own TypedDicts (ReadOnly items) on first use: not ours to fix
+    warnings.filterwarnings("ignore", message=".*is using the `ReadOnly` qualifier.*", category=UserWarning)
     import litellm
 
     litellm.suppress_debug_info = True
@@ -322,9 +326,10 @@ class LiteLLMProvider:
         if len(choices) > n:
             raise _Malformed(f"the response has {len(choices)} choices for n={n}")
         for choice in choices:
-            content = getattr(getattr(choice, "message", None), "content", None)
-            if content is not None and not isinstance(content, str):
-                raise _Malformed("a choice has no text content")
+            message = getattr(choice, "message", None)
+            content = getattr(message, "content", None)
+            if message is None or (content is not None and not isinstance(content, str)):
+                raise _Malformed("a choice has no text message")
         return response
 
     def _completions(self, response: Any, target: _Target, latency: float) -> list[Completion]:
