@@ -85,3 +85,51 @@ def test_missing_api_key_names_the_variable(monkeypatch):
     r = run("vote", "--prompt", "q", "--model", "gpt-4.1-mini", "--k", "1")
     assert r.exit_code == 1
     assert "OPENAI_API_KEY" in r.output and "Traceback" not in r.output
+
+
+# --- over real HTTP, through litellm, against the fake server ------------------------------------
+
+
+def _fixed_reference(answer: str):
+    from maker_cli.providers.base import Reference
+
+    return lambda system, user: Reference(f"Answer: {answer}", lambda v: f"Answer: {answer}{v + 1}")
+
+
+def test_vote_over_http_retries_succeed_and_nothing_counts_twice():
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    responder = sim_responder("sim:p=0.8,seed=3", reference_for=_fixed_reference("42"))
+    with FakeOpenAIServer(responder=responder) as srv:
+        srv.inject("429", retry_after=0.05)
+        srv.inject("503")
+        r = run("vote", "--prompt", "6*7?", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
+                "--api-base", srv.base_url, "--k", "3", "--price-in", "1", "--price-out", "1", "--json")
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["winner"] == "42" and out["retries"] == 2 and out["errors"] == 0
+        assert out["samples"] == srv.choices  # each served choice counted once; retried requests are not votes
+        assert srv.faults == {"429": 1, "503": 1}
+        assert out["cost_usd"] > 0
+
+
+def test_vote_over_http_undecided_and_errors_surface(monkeypatch):
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    responder = sim_responder("sim:p=0.5,errors=spread,seed=1", reference_for=_fixed_reference("7"))
+    with FakeOpenAIServer(responder=responder) as srv:
+        r = run("vote", "--prompt", "q", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
+                "--api-base", srv.base_url, "--k", "4", "--max-samples", "6", "--json")
+        assert r.exit_code == 3, r.output
+        out = json.loads(r.stdout)
+        assert out["decided"] is False and out["samples"] == 6 == srv.choices
+
+    monkeypatch.setenv("MAKER_MAX_ATTEMPTS", "2")  # keep the all-failing case short
+    with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=("500",)) as srv:
+        r = run("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
+                "--timeout", "2")
+        assert r.exit_code == 1
+        assert "calls failed" in r.output and "Traceback" not in r.output
+        assert srv.requests == srv.faults["500"] >= 8 * 2
