@@ -128,4 +128,5 @@ class LiveVoteView:
             )
 
     def _render(self) -> Group:
-        return Group(tally_table(self.stats, title=f"voting with {self.model} (k={self.stats.k})"), summary_line(self.stats))
+        head = Text(f"voting · first answer ahead by {self.stats.k} wins · {shorten(self.model, 60)}", style="bold")
+        return Group(head, tally_table(self.stats), summary_line(self.stats))
