@@ -194,6 +194,11 @@ def resolve_inputs(
     if p is None and cal is None:
         raise UsageError("give --p (probability that one valid sample is correct) or --calibration FILE")
     notes: list[str] = []
+    if p is None and cal is not None:
+        notes.append(
+            f"p = {cal.p_ci[0]:.6g}: the lower end of the calibration's 95% interval "
+            f"(point estimate {cal.p:.6g}), as `maker run` uses it"
+        )
     the_model = _first(model, cal.model if cal else None)
     prices, source = (price_in, price_out), "flags" if price_in is not None or price_out is not None else None
     if price_in is None or price_out is None:
@@ -203,7 +208,7 @@ def resolve_inputs(
             source = looked_source if source is None else f"flags+{looked_source}"
     return EstimateInputs(
         steps=steps,
-        p=_first(p, cal.p if cal else None),
+        p=_first(p, cal.p_ci[0] if cal else None),  # the lower bound, as `run` and `calibrate` use
         target=_first(target, defaults.target if defaults else None, 0.95),
         m=_first(m, 1),
         k=k,

@@ -60,6 +60,8 @@ def job_options(
         k=k if k is not None else spec_defaults.get("k"), p=the_p, target=target or settings.target, steps=steps,
         default_k=settings.k,
     )
+    if k is None and spec_defaults.get("k") is not None:
+        source = "the spec's voting.k"
 
     def pick(flag: Any, name: str) -> Any:
         if flag is not None:
@@ -166,8 +168,9 @@ def _run_with_view(prepared: Any, provider: Any, est: Any, console: Any, json_ou
 
 
 def _print_estimate(console: Any, task: Any, job: Any, est: Any, simulated: bool) -> None:
-    sim = " [simulated model: no API calls]" if simulated else ""
-    console.print(f"[bold]{task.name}[/]: {task.steps_total or 'open-ended':,} steps, model {job.model}{sim}",
+    sim = " \\[simulated model: no API calls]" if simulated else ""
+    steps = f"{task.steps_total:,}" if task.steps_total else "open-ended"
+    console.print(f"[bold]{task.name}[/]: {steps} steps, model {job.model}{sim}",
                   highlight=False)
     console.print(f"k = {job.k} ({job.k_source})", highlight=False)
     if est is None:
@@ -197,6 +200,12 @@ def _print_outcome(console: Any, report: dict[str, Any], store_file: Path) -> No
         + (" [simulated]" if report["simulated"] else ""),
         highlight=False, soft_wrap=True,
     )
+    if status == "solved" and report.get("final_state") is not None:
+        import json
+
+        final = json.dumps(report["final_state"], ensure_ascii=False)
+        console.print(f"final state: {final if len(final) <= 2000 else final[:1999] + '…'}", markup=False,
+                      highlight=False, soft_wrap=True)
     if report.get("failed_step"):
         f = report["failed_step"]
         console.print(
@@ -280,3 +289,6 @@ def _resumed(store_file: Path, run_id: str, max_cost: float | None) -> tuple[Any
 
 def register(app: typer.Typer) -> None:
     app.add_typer(run_app, name="run")
+    from maker_cli.cli import run_task_cmd
+
+    run_task_cmd.register(run_app)
