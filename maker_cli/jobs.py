@@ -221,6 +221,9 @@ def run_report(prepared: PreparedJob, outcome: RunOutcome, *, simulated: bool) -
     }
     if task.kind == "hanoi":
         report["disks"] = task.config().get("disks")
+    if task.kind == "task":  # a YAML spec: where it came from, and what the run produced
+        report["spec"] = task.config().get("spec")
+        report["final_state"] = outcome.point.state
     if outcome.failed_step is not None:
         report["failed_step"] = outcome.failed_step
     return report

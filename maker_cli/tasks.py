@@ -109,6 +109,10 @@ def task_from_config(config: dict[str, Any]) -> SequentialTask:
     kind = config.get("kind")
     if kind == "hanoi":
         return HanoiTask(int(config["disks"]))
+    if kind == "task":
+        from maker_cli.spec_task import SpecTask  # YAML specs: loaded only when a run needs one
+
+        return SpecTask.from_config(config)
     from maker_cli.errors import UsageError
 
     raise UsageError(f"cannot resume a task of kind {kind!r}")

@@ -13,7 +13,7 @@ from maker_cli.engine import Engine, StepResult, VoteConfig
 from maker_cli.errors import UsageError
 from maker_cli.events import Listener
 from maker_cli.providers.base import Provider, Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag
+from maker_cli.redflags import FORMAT, Answer, RedFlag, RedFlagRules
 from maker_cli.step import Judge, StepPrompt
 
 
@@ -53,6 +53,38 @@ def free_text_judge(answer_regex: str | None = None) -> Judge:
         return Answer(key, key) if key else RedFlag(FORMAT, "empty answer")
 
     return extract
+
+
+def vote_config(settings: Any, *, rules: RedFlagRules | None = None, **flags: Any) -> VoteConfig:
+    """A VoteConfig from flags (None = not given) over settings (maker_cli.settings.Settings)."""
+
+    def pick(name: str) -> Any:
+        value = flags.get(name)
+        return value if value is not None else getattr(settings, name)
+
+    return VoteConfig(
+        k=pick("k"),
+        max_samples=pick("max_samples"),
+        eager=pick("eager"),
+        first_temperature=pick("first_temperature"),
+        temperature=pick("temperature"),
+        rules=rules if rules is not None else RedFlagRules(max_output_tokens=settings.max_output_tokens),
+        record_samples=bool(flags.get("record_samples", False)),
+    )
+
+
+def spec_job(spec: Any, inputs: dict[str, str], settings: Any, flags: dict[str, Any]) -> VoteJob:
+    """A VoteJob from a task spec (maker_cli.spec.TaskSpec) and its inputs: flags > spec > settings."""
+    system, user = spec.render(inputs)
+    voting = spec.voting
+
+    def pick(name: str) -> Any:
+        return flags.get(name) if flags.get(name) is not None else getattr(voting, name, None)
+
+    merged = {name: pick(name) for name in ("k", "max_samples", "temperature", "first_temperature")}
+    merged["eager"] = flags.get("eager")
+    cfg = vote_config(settings, rules=spec.red_flag_rules(settings.max_output_tokens), **merged)
+    return VoteJob(system, user, spec.judge(), cfg, reference=spec.reference(inputs), task=spec.name)
 
 
 async def run_vote(

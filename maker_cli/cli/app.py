@@ -89,12 +89,14 @@ def config_path(ctx: typer.Context) -> Path | None:
 
 
 def _register() -> None:
-    from maker_cli.cli import estimate_cmd, run_cmd, runs_cmd, vote_cmd
+    from maker_cli.cli import calibrate_cmd, estimate_cmd, mcp_cmd, run_cmd, runs_cmd, vote_cmd
 
     estimate_cmd.register(app)
+    calibrate_cmd.register(app)
     vote_cmd.register(app)
     run_cmd.register(app)
     runs_cmd.register(app)
+    mcp_cmd.register(app)
 
 
 _register()

@@ -1,11 +1,10 @@
-"""Small pieces several commands share: provider construction, vote config, --input parsing."""
+"""Small pieces several commands share: provider construction and --input parsing."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from maker_cli.errors import UsageError
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from maker_cli.settings import Settings
@@ -22,26 +21,6 @@ def build_provider(settings: Settings, model: str | None = None):  # -> Provider
         max_attempts=settings.max_attempts,
         price_in=settings.price_in,
         price_out=settings.price_out,
-    )
-
-
-def vote_config(settings: Settings, *, rules: Any = None, **flags: Any):  # -> VoteConfig
-    """A VoteConfig from flags (None = not given) over settings."""
-    from maker_cli.engine import VoteConfig
-    from maker_cli.redflags import RedFlagRules
-
-    def pick(name: str) -> Any:
-        value = flags.get(name)
-        return value if value is not None else getattr(settings, name)
-
-    return VoteConfig(
-        k=pick("k"),
-        max_samples=pick("max_samples"),
-        eager=pick("eager"),
-        first_temperature=pick("first_temperature"),
-        temperature=pick("temperature"),
-        rules=rules if rules is not None else RedFlagRules(max_output_tokens=settings.max_output_tokens),
-        record_samples=bool(flags.get("record_samples", False)),
     )
 
 

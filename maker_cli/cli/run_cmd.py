@@ -197,7 +197,7 @@ def _print_outcome(console: Any, report: dict[str, Any], store_file: Path) -> No
         f"[{style}]{status}[/]: {report['steps_done']:,}{total} steps, {report['errors']} wrong, "
         f"{report['samples']:,} samples ({report['red_flagged']:,} red-flagged), {report['call_errors']} call errors, "
         f"{report['retries']} retries, cost {cost}, {report['wall_s']:.1f} s"
-        + (" [simulated]" if report["simulated"] else ""),
+        + (" \\[simulated]" if report["simulated"] else ""),
         highlight=False, soft_wrap=True,
     )
     if status == "solved" and report.get("final_state") is not None:

@@ -8,11 +8,7 @@ from typing import List, Optional
 import typer
 
 from maker_cli.cli.app import config_path
-from maker_cli.cli.common import (
-    build_provider,
-    parse_inputs,
-    vote_config,
-)
+from maker_cli.cli.common import build_provider, parse_inputs
 from maker_cli.cli.output import is_terminal, out_console, print_json
 from maker_cli.errors import UsageError
 
@@ -62,12 +58,13 @@ def vote(
     flags = dict(k=k, max_samples=max_samples, eager=eager, temperature=temperature, first_temperature=first_temperature)
     if task is not None:
         from maker_cli.spec import load_spec
+        from maker_cli.voting import spec_job
 
         spec = load_spec(task)
         job = spec_job(spec, parse_inputs(inputs), settings, flags)
         model_name = model or spec.model or settings.model
     else:
-        from maker_cli.voting import VoteJob, free_text_judge
+        from maker_cli.voting import VoteJob, free_text_judge, vote_config
 
         cfg = vote_config(settings, **flags)
         job = VoteJob(system or "", prompt or "", free_text_judge(answer_regex), cfg)
@@ -80,24 +77,6 @@ def vote(
         _print_result(report)
     if not result.decided:
         raise typer.Exit(EXIT_UNDECIDED)
-
-
-def spec_job(spec, inputs: dict[str, str], settings, flags):  # noqa: ANN001 - spec types live in maker_cli.spec
-    from maker_cli.voting import VoteJob
-
-    system, user = spec.render(inputs)
-    voting = spec.voting
-    merged = {
-        "k": flags["k"] if flags["k"] is not None else voting.k,
-        "max_samples": flags["max_samples"] if flags["max_samples"] is not None else voting.max_samples,
-        "eager": flags["eager"],
-        "temperature": flags["temperature"] if flags["temperature"] is not None else voting.temperature,
-        "first_temperature": (
-            flags["first_temperature"] if flags["first_temperature"] is not None else voting.first_temperature
-        ),
-    }
-    cfg = vote_config(settings, rules=spec.red_flag_rules(settings.max_output_tokens), **merged)
-    return VoteJob(system, user, spec.judge(), cfg, reference=spec.reference(inputs), task=spec.name)
 
 
 def _run(job, provider, concurrency: int, model_name: str, json_out: bool):  # noqa: ANN001
@@ -141,7 +120,7 @@ def _print_result(report: dict) -> None:
     console.print(
         f"samples {report['samples']} ({report['red_flagged']} red-flagged: {flags}), rounds {report['rounds']}, "
         f"errors {report['errors']}, retries {report['retries']}, tokens {report['input_tokens']:,} in / "
-        f"{report['output_tokens']:,} out, cost {cost}" + (" [simulated]" if report["simulated"] else ""),
+        f"{report['output_tokens']:,} out, cost {cost}" + (" \\[simulated]" if report["simulated"] else ""),
         highlight=False, soft_wrap=True,
     )
 

@@ -1,0 +1,159 @@
+"""`maker run task FILE`: run any sequential MDAP described in YAML, with the runner `run hanoi` uses.
+
+The same engine, store, resume (`--resume RUN_ID`), dashboard, budget guard and `--json` report
+as `maker run hanoi`; exit codes as there (0 solved, 1 failed/error, 2 usage or a bad spec,
+3 undecided, 4 budget exhausted, 130 interrupted). `--validate` checks a spec without running it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from maker_cli.cli import run_cmd
+from maker_cli.cli.app import config_path
+from maker_cli.cli.common import parse_inputs
+from maker_cli.cli.output import out_console, print_json, warn_line
+from maker_cli.errors import MakerError, UsageError
+from maker_cli.settings import load_settings
+
+
+def run_task(
+    ctx: typer.Context,
+    spec_file: Optional[Path] = typer.Argument(None, metavar="FILE", help="A sequential task spec (YAML).",
+                                               dir_okay=False),
+    inputs: List[str] = typer.Option([], "--input", "-i", help="Spec input as key=value (repeatable; @file reads one)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Override termination.steps (fixed-length specs)."),
+    validate: bool = typer.Option(False, "--validate", help="Check the spec (and its reference) without running it."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or sim:... (simulated)."),
+    k: Optional[int] = typer.Option(None, "--k", "-k", min=1, help="Vote margin (default: spec, else k_min from --p)."),
+    target: Optional[float] = typer.Option(None, "--target", "-t", help="Target P(every step right) for k_min."),
+    p: Optional[float] = typer.Option(None, "--p", help="P(one valid sample is correct), for k_min and the estimate."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration file from `maker calibrate`."),
+    max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1, help="Per-step sample cap (undecided)."),
+    eager: Optional[int] = typer.Option(None, "--eager", min=0, help="Extra samples per round."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, help="Calls in flight at once."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="OpenAI-compatible server base URL."),
+    router_config: Optional[Path] = typer.Option(None, "--router-config", help="litellm Router config (YAML)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per call."),
+    max_output_tokens: Optional[int] = typer.Option(None, "--max-output-tokens", min=1, help="Red-flag longer responses."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0, help="Temperature after the first sample."),
+    first_temperature: Optional[float] = typer.Option(None, "--first-temperature", min=0, help="First sample's temperature."),
+    price_in: Optional[float] = typer.Option(None, "--price-in", min=0, help="USD per million input tokens."),
+    price_out: Optional[float] = typer.Option(None, "--price-out", min=0, help="USD per million output tokens."),
+    store: Optional[Path] = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE)."),
+    log_samples: str = typer.Option("contested", "--log-samples", help="Raw samples to keep: all, contested, none."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Continue past a wrong step (see if the run recovers)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0, help="USD cap: refuse if expected above; stop at it."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start even if the expected cost exceeds --max-cost."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stored run from its last committed step."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+) -> None:
+    """Run a sequential task described in YAML (state, step prompt, answer, termination) step by step.
+
+    See examples/sequential/ for worked specs; `--validate` checks one without running it.
+    """
+    from maker_cli.spec_task import SpecTask
+
+    if validate:
+        _validate(spec_file, parse_inputs(inputs), steps, json_out)
+        return
+    settings = load_settings(config_path(ctx), store=store)
+    store_file = run_cmd._store_file(settings)
+    if resume is not None:
+        if spec_file is not None or inputs or steps is not None:
+            raise UsageError("--resume continues a stored run with its own spec and inputs: give no FILE, "
+                             "--input or --steps")
+        task, job = run_cmd._resumed(store_file, resume, max_cost)
+    else:
+        if spec_file is None:
+            raise UsageError("give a spec FILE (or --resume RUN_ID)")
+        task = SpecTask.from_file(spec_file, parse_inputs(inputs), steps)
+        job = run_cmd.job_options(
+            model, k, target, p, calibration, max_samples, eager, concurrency, api_base, router_config, timeout,
+            max_output_tokens, temperature, first_temperature, price_in, price_out, keep_going, log_samples,
+            max_cost, task.planning_steps, settings, spec_defaults=task.job_defaults(),
+        )
+    _check_simulated(task, job)
+    run_cmd.launch(task, job, store_file=store_file, resume=resume, yes=yes, json_out=json_out)
+
+
+def _check_simulated(task: Any, job: Any) -> None:
+    """Refuse a simulated run that cannot work: no reference, or replies every sample would fail."""
+    from maker_cli.providers.sim import is_sim, parse_sim
+
+    if not is_sim(job.model) or task.kind != "task":
+        return
+    if task.sim_problem is not None:
+        raise UsageError(f"the simulated model cannot run {task.name!r}: {task.sim_problem}")
+    state, _previous = task.start()
+    reply = task.reference(0, state).correct
+    tokens = parse_sim(job.model).out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
+    if job.max_output_tokens is not None and tokens > job.max_output_tokens:
+        raise UsageError(
+            f"the correct reply to step 0 is {tokens:,} simulated tokens, over the {job.max_output_tokens:,}-token "
+            "red flag: every sample would be discarded; raise --max-output-tokens (or red_flags.max_output_tokens)"
+        )
+
+
+def _validate(spec_file: Optional[Path], inputs: dict[str, str], steps: Optional[int], json_out: bool) -> None:
+    from maker_cli.spec_task import SpecTask, validate
+
+    if spec_file is None:
+        raise UsageError("--validate needs a spec FILE")
+    try:
+        report = validate(SpecTask.from_file(spec_file, inputs, steps))
+    except MakerError as exc:
+        if not json_out:
+            raise
+        print_json({"valid": False, "spec": str(spec_file), "error": str(exc)})
+        raise typer.Exit(exc.exit_code) from None
+    if json_out:
+        print_json(report)
+        return
+    _print_validation(report)
+
+
+def _print_validation(report: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    report = {k: escape(v) if isinstance(v, str) else v for k, v in report.items()}
+    report["inputs"] = {k: escape(str(v)) for k, v in report["inputs"].items()}
+    console = out_console()
+    say = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"[bold green]valid[/]: {report['spec']} — task [bold]{report['name']}[/]"
+        + (f": {report['description']}" if report["description"] else ""))
+    if report["inputs"]:
+        say("inputs: " + ", ".join(f"{k}={v}" for k, v in report["inputs"].items()))
+    say(f"initial state: {_clip(report['initial_state'])}")
+    say("answer: " + "; ".join(f"{k} by {v}" for k, v in report["answer"].items()))
+    if report["chunks"] is not None:
+        say(f"chunks: {report['chunks']} pieces")
+    say(f"ends {report['termination']}")
+    total = report["steps_total"]
+    if total is None:
+        say("steps: not known in advance (no reference solver)")
+    else:
+        fixed = report["termination"].startswith("after")
+        say(f"steps: {total:,}" + ("" if fixed else " (the reference solver's path)"))
+    say(f"reference: {report['reference'] or 'none'}"
+        + (" — imports, and its answers read back through the spec's own judge" if report["simulated"] else ""))
+    say("first step prompt:")
+    if report["first_prompt"]["system"]:
+        say(f"  [dim]system:[/] {_clip(report['first_prompt']['system'], 300)}")
+    say(f"  [dim]user:[/] {_clip(report['first_prompt']['user'], 300)}")
+    for warning in report["warnings"]:
+        warn_line(warning)
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    from rich.markup import escape
+
+    text = " ".join(text.split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def register(run_app: typer.Typer) -> None:
+    run_app.command("task")(run_task)
