@@ -17,7 +17,6 @@ from maker_cli.cli.app import config_path
 from maker_cli.cli.common import parse_inputs
 from maker_cli.cli.output import out_console, print_json, warn_line
 from maker_cli.errors import MakerError, UsageError
-from maker_cli.settings import load_settings
 
 
 def run_task(
@@ -60,6 +59,8 @@ def run_task(
     if validate:
         _validate(spec_file, parse_inputs(inputs), steps, json_out)
         return
+    from maker_cli.settings import load_settings
+
     settings = load_settings(config_path(ctx), store=store)
     store_file = run_cmd._store_file(settings)
     if resume is not None:
