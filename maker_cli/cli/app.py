@@ -26,6 +26,9 @@ class MakerGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:  # `maker ... | head`: the reader left; nothing more to say
+            _silence_stdout()
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             if _debug():
                 raise
@@ -47,6 +50,15 @@ class MakerGroup(TyperGroup):
 
             error_line(f"internal error: {type(exc).__name__}: {exc} (set MAKER_DEBUG=1 for the traceback)")
             raise typer.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _debug() -> bool:
@@ -91,6 +103,7 @@ def config_path(ctx: typer.Context) -> Path | None:
 def _register() -> None:
     from maker_cli.cli import calibrate_cmd, estimate_cmd, mcp_cmd, run_cmd, runs_cmd, vote_cmd
 
+    # the order `maker --help` lists them in: plan, measure, answer, run, inspect, serve
     estimate_cmd.register(app)
     calibrate_cmd.register(app)
     vote_cmd.register(app)

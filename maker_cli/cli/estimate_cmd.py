@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
     from maker_cli.estimate import EstimateReport
 
-HELP = """Estimate a MAKER job: the vote margin k, P(all steps correct), votes, calls, tokens, cost,
-percentiles, parallel rounds and wall time, from p = the probability that one valid sample is
-correct. Worst case throughout: all wrong samples agree.
+HELP = """Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time.
+
+From p = the probability that one valid sample is correct, the vote margin k, votes, calls, tokens,
+cost percentiles, parallel rounds and wall time. Worst case throughout: all wrong samples agree.
 
 Example: maker estimate --steps 1048575 --p 0.9978 --output-tokens 538 --model gpt-4.1-mini
 """
