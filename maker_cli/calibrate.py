@@ -1,7 +1,8 @@
 """Calibration: measure a model's p and valid rate on a task, with confidence intervals.
 
-Single samples, no voting: each probe (a Hanoi step drawn at random from the optimal solution, or a
-dataset item of a task spec) is sampled once at the voting temperature (twice with `pairs`), every
+Single samples, no voting: each probe (a Hanoi step drawn at random from the optimal solution, a
+dataset item of a task spec, or a step drawn at random from a sequential spec's reference solver
+path) is sampled once at the voting temperature (twice with `pairs`), every
 sample is red-flagged and judged exactly as a vote would be, then compared with the known answer.
 
 - `p` = correct / valid (conditional on passing the red flags), `valid_rate` = valid / samples;
@@ -12,8 +13,8 @@ sample is red-flagged and judged exactly as a vote would be, then compared with 
 - `recommend` turns a report into k for a target over some steps, from the *lower* bound of p, with
   the expected cost from the estimate maths; `to_calibration` into the file `--calibration` reads.
 
-`calibrate_hanoi`, `calibrate_spec` and `report_from_labelled` are what the CLI and the MCP server
-call. No rich, typer or litellm here.
+`calibrate_hanoi`, `calibrate_spec`, `calibrate_sequence` and `report_from_labelled` are what the CLI
+and the MCP server call. No rich, typer or litellm here.
 """
 
 from __future__ import annotations
@@ -653,6 +654,140 @@ async def calibrate_spec(
     )
 
 
+# --------------------------------------------------------------------------- sequential specs
+
+WALK_CAP = 1_000_000
+"""At most this many steps of a reference path are walked; longer paths are sampled on their start."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferencePath:
+    """How far a sequential spec's reference solver path was walked (`reference_path`)."""
+
+    steps: int  # steps walked: the whole path unless capped
+    capped: bool  # the path goes on past `cap` steps
+    terminated: bool  # it ends by the spec's termination (False: capped, or stopped at max_steps)
+    planning_steps: int  # steps to recommend k for: the path length, or the spec's bound when capped
+    cap: int
+
+
+def _require_solver(task: Any) -> None:
+    if getattr(task.spec, "reference", None) is None:
+        raise UsageError(
+            f"{task.source}: calibrating a sequential spec needs a reference solver (`reference: module:function`), "
+            "which gives the correct answer to every step; this spec names none"
+        )
+
+
+def reference_path(task: Any, cap: int = WALK_CAP) -> ReferencePath:
+    """Walk a SpecTask's reference path (at most `cap` steps) and say how long it is."""
+    _require_solver(task)
+    if not isinstance(cap, int) or cap < 1:
+        raise UsageError(f"the walk cap must be a whole number >= 1, got {cap}")
+    state, previous = task.start()
+    steps = 0
+    for step, _state, _previous, values in task.walk(cap):
+        previous, state = task.advance(values)
+        steps = step + 1
+    if steps == 0:
+        raise UsageError(f"{task.source}: the reference path has no steps (the task is finished at its start)")
+    capped = steps >= cap and not task.finished(steps, state, previous)
+    if capped:
+        terminated = False
+    elif task.spec.termination.steps is not None or steps < task.max_steps:
+        terminated = True  # a fixed number of steps, or stopped by the termination before the bound
+    else:  # stopped exactly at the bound: ended there, or ran out of steps (walks it once more)
+        terminated = task.steps_total is not None
+    planning = max(task.max_steps, steps) if capped else steps
+    return ReferencePath(steps=steps, capped=capped, terminated=terminated, planning_steps=planning, cap=cap)
+
+
+def sequence_probes(task: Any, count: int, *, seed: int | None, simulated: bool,
+                    path: ReferencePath | None = None, cap: int = WALK_CAP) -> list[Probe]:
+    """`count` steps drawn uniformly (seeded, with replacement) from a SpecTask's reference path.
+
+    Each probe holds the step's prompt, built from its state exactly as the runner builds it
+    (`task.prompt(step, state, previous, simulated=...)`), and the canonical key of the solver's
+    answer (`StepJudge.key`), which a sample's judged answer must equal to be correct. The path is
+    walked twice (once to measure it, once to collect the drawn steps), so memory stays small.
+    """
+    _check_samples(count)
+    path = path or reference_path(task, cap)
+    problem = getattr(task, "sim_problem", None)
+    if simulated and problem is not None:
+        raise UsageError(f"the simulated model cannot answer {task.name!r}: {problem}")
+    rng = random.Random(seed)
+    drawn = [rng.randrange(path.steps) for _ in range(count)]
+    wanted = set(drawn)
+    judge = task.judge()
+    prepared: dict[int, Probe] = {}
+    for step, state, previous, values in task.walk(max(wanted) + 1):
+        if step in wanted:
+            prompt = task.prompt(step, state, previous, simulated=simulated)
+            prepared[step] = Probe(item=step, system=prompt.system, user=prompt.user,
+                                   expected_key=judge.key(values), reference=prompt.reference)
+    missing = wanted - set(prepared)
+    if missing:
+        raise UsageError(
+            f"{task.source}: the reference path changed between two walks (step {min(missing)} is gone): "
+            "the reference solver must be deterministic"
+        )
+    return [prepared[i] for i in drawn]
+
+
+async def calibrate_sequence(
+    provider: Provider,
+    task: Any,
+    *,
+    samples: int = 1000,
+    temperature: float = 0.1,
+    concurrency: int = 16,
+    pairs: bool = False,
+    seed: int | None = 0,
+    rules: RedFlagRules | None = None,
+    on_progress: Callable[[CalibrationProgress], None] | None = None,
+    max_call_errors: int | None = None,
+    path: ReferencePath | None = None,
+    cap: int = WALK_CAP,
+) -> CalibrationReport:
+    """Sample random steps of a sequential spec's reference path once each (twice with `pairs`).
+
+    `task` is a SpecTask with a reference solver; a sample is correct when its judged answer's
+    canonical key equals the solver's. Red flags default to the spec's own (`job_defaults`).
+    """
+    _check_samples(samples)
+    per = 2 if pairs else 1
+    path = path or reference_path(task, cap)
+    probes = sequence_probes(task, -(-samples // per), seed=seed, simulated=provider.info.simulated, path=path)
+    if rules is None:
+        defaults = task.job_defaults()
+        limit = defaults.get("max_output_tokens")
+        rules = RedFlagRules(max_output_tokens=limit if limit is not None else RedFlagRules().max_output_tokens,
+                             must_not_match=tuple(defaults.get("must_not_match") or ()))
+    notes = []
+    if path.capped:
+        notes.append(
+            f"the reference path is longer than {path.cap:,} steps: steps were drawn from its first "
+            f"{path.cap:,} only"
+        )
+    elif not path.terminated:
+        notes.append(
+            f"the reference path stops at the spec's bound of {path.steps:,} steps without meeting its "
+            "termination rule: a run of this spec would fail there"
+        )
+    t0 = time.perf_counter()
+    tally = await _draw(
+        provider, probes, per_probe=per, temperature=temperature, concurrency=concurrency,
+        rules=rules, judge=task.judge(), classify=key_classifier,
+        on_progress=on_progress, max_call_errors=max_call_errors,
+    )
+    return _report(
+        tally, task=task.name, model=provider.info.name, simulated=provider.info.simulated,
+        temperature=temperature, requested=len(probes) * per, probes=probes, seed=seed,
+        wall_s=time.perf_counter() - t0, pairs=pairs, notes=notes,
+    )
+
+
 def report_from_labelled(
     labelled: Sequence[tuple[str | Completion, str]],
     judge: Judge,
@@ -813,5 +948,6 @@ __all__ = [
     "CalibrationReport", "CalibrationProgress", "PairStats", "HanoiBreakdown", "Proportion", "DatasetItem",
     "Probe", "calibrate_hanoi", "calibrate_spec", "report_from_labelled", "recommend", "to_calibration",
     "pair_stats", "both_wrong_tail", "load_dataset", "parse_dataset_line", "cannot_converge_message",
-    "resolve_prices", "hanoi_probes", "spec_probes",
+    "resolve_prices", "hanoi_probes", "spec_probes", "calibrate_sequence", "sequence_probes", "reference_path",
+    "ReferencePath", "WALK_CAP",
 ]

@@ -381,3 +381,138 @@ def test_over_http_with_faults():
         r = cli("calibrate", "hanoi", "--model", "openai/fake", "--api-base", srv.base_url, "--samples", "10",
                 "--timeout", "5")
         assert r.exit_code == 1 and "401" in r.stderr  # fatal: stops at once, one line
+
+
+# --------------------------------------------------------------------------- sequential specs (no dataset)
+
+SEQUENTIAL = sorted((ROOT / "examples" / "sequential").glob("*.yaml"))
+ADDITION = ROOT / "examples" / "sequential" / "addition.yaml"
+
+
+def seq_task(path: Path = ADDITION, inputs: dict | None = None):
+    from maker_cli.spec_task import SpecTask
+
+    return SpecTask.from_file(path, inputs)
+
+
+def spec_copy(tmp_path: Path, source: Path, drop: str) -> Path:
+    """A copy of a spec without the lines that start with `drop` (its reference stays importable)."""
+    text = "".join(line for line in source.read_text(encoding="utf-8").splitlines(keepends=True)
+                   if not line.startswith(drop))
+    path = tmp_path / source.name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sequence_probes_are_the_runners_prompts_and_the_solvers_keys():
+    from maker_cli.calibrate import reference_path, sequence_probes
+
+    task = seq_task()
+    path = reference_path(task)
+    assert (path.steps, path.capped, path.terminated) == (task.steps_total, False, True)
+    assert path.planning_steps == task.planning_steps == 41
+    walked = {step: (state, previous, values) for step, state, previous, values in task.walk()}
+    probes = sequence_probes(task, 300, seed=7, simulated=True, path=path)
+    again = sequence_probes(task, 300, seed=7, simulated=False)  # walks the path itself
+    assert [p.item for p in again] == [p.item for p in probes]  # seeded
+    assert [p.item for p in sequence_probes(task, 300, seed=8, simulated=False)] != [p.item for p in probes]
+    assert len({p.item for p in probes}) == 41  # with replacement, over the whole path
+    judge = task.judge()
+    for probe in probes:
+        state, previous, values = walked[probe.item]
+        prompt = task.prompt(probe.item, state, previous, simulated=False)
+        assert (probe.system, probe.user) == (prompt.system, prompt.user)
+        assert probe.expected_key == judge.key(values)
+        assert judge(probe.reference.correct).key == probe.expected_key  # the simulated right answer is right
+        assert judge(probe.reference.wrong(0)).key != probe.expected_key
+    assert all(p.reference is None for p in again)
+
+
+@pytest.mark.parametrize("spec", SEQUENTIAL, ids=lambda p: p.stem)
+def test_sequential_examples_cover_the_true_p(spec):
+    from maker_cli.calibrate import calibrate_sequence
+
+    task = seq_task(spec)
+    r = asyncio.run(calibrate_sequence(SimProvider("sim:p=0.95,invalid=0.05,seed=3"), task, samples=800, seed=3))
+    assert r.task == task.name and r.samples == 800 and r.simulated and r.hanoi is None
+    assert r.p_ci[0] <= 0.95 <= r.p_ci[1], r.p_ci
+    assert r.valid_rate_ci[0] <= 0.95 <= r.valid_rate_ci[1], r.valid_rate_ci
+    assert r.distinct_probes == task.steps_total and r.errors == {"wrong": r.valid - r.correct}
+    perfect = asyncio.run(calibrate_sequence(SimProvider("sim:p=1"), task, samples=200))
+    assert perfect.p == 1.0 and perfect.valid_rate == 1.0  # the judge's key is the solver's key
+    paired = asyncio.run(calibrate_sequence(SimProvider("sim:p=0.9,seed=1"), task, samples=400, pairs=True))
+    assert paired.pairs.pairs == 200 and paired.probes == 200 and not paired.pairs.correlated
+
+
+def test_sequential_walk_cap():
+    from maker_cli.calibrate import calibrate_sequence, reference_path
+
+    task = seq_task()
+    path = reference_path(task, cap=5)
+    assert path.capped and not path.terminated and path.steps == 5
+    assert path.planning_steps == task.max_steps  # the spec's bound: conservative
+    r = asyncio.run(calibrate_sequence(SimProvider("sim:p=0.9"), task, samples=100, cap=5))
+    assert r.distinct_probes == 5 and "drawn from its first 5 only" in r.notes[0]
+    assert reference_path(task, cap=41).capped is False  # exactly the path's length: not cut
+
+
+def test_sequential_needs_a_solver(tmp_path):
+    from maker_cli.calibrate import calibrate_sequence
+
+    task = seq_task(spec_copy(tmp_path, ADDITION, "reference:"))
+    with pytest.raises(UsageError, match="reference solver"):
+        asyncio.run(calibrate_sequence(SimProvider("sim:p=0.9"), task, samples=10))
+
+
+def test_cli_sequential_json_out_and_round_trip_into_run(tmp_path):
+    """`--out` feeds `maker run task FILE --calibration OUT`: the run's k is the recommended k.
+
+    The examples pin `voting.k: 3`, which `run task` prefers to a calibration, so the run uses a copy
+    of the spec without it."""
+    spec = spec_copy(tmp_path, ADDITION, "  k: 3")
+    cal_file = tmp_path / "cal.json"
+    r = cli("calibrate", "task", str(spec), "--model", "sim:p=0.9,seed=2", "--samples", "800", "--out",
+            str(cal_file), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    steps = seq_task(spec).steps_total
+    assert out["task"] == "long-addition" and out["samples"] == 800 and out["distinct_probes"] == steps == 41
+    assert out["recommendation"]["steps"] == steps
+    assert out["recommended_k"] == maths.k_min(out["p_ci"][0], steps, 0.95) > 1
+    cal = load_calibration(cal_file)
+    assert cal.task == "long-addition" and cal.p == out["p"] and list(cal.p_ci) == out["p_ci"]
+    run = cli("run", "task", str(spec), "--calibration", str(cal_file), "--store", str(tmp_path / "s.sqlite"),
+              "--json")
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["k"] == out["recommended_k"]
+
+    r = cli("calibrate", "task", str(spec), "--model", "sim:p=0.9,seed=2", "--samples", "800", "--steps", "100000",
+            "--target", "0.9", "--json")
+    out = json.loads(r.stdout)
+    assert out["recommended_k"] == maths.k_min(out["p_ci"][0], 100000, 0.9)
+
+
+def test_cli_sequential_inputs_and_human_output():
+    r = cli("calibrate", "task", str(ADDITION), "--input", "a=999", "--input", "b=1", "--model", "sim:p=0.98",
+            "--samples", "200", "--seed", "4")
+    assert r.exit_code == 0, r.output
+    for text in ("task long-addition, reference path of 4 steps", "200 random steps (4 distinct, seed 4)",
+                 "recommended k =", "P(all 4 steps right)"):
+        assert text in r.stdout, text
+    r = cli("calibrate", "task", str(ADDITION), "--input", "c=1", "--model", "sim:p=0.98")
+    assert r.exit_code == 2 and "unknown input 'c'" in r.stderr
+    r = cli("calibrate", "task", str(ROOT / "examples" / "sequential" / "count_word.yaml"), "--model", "sim:p=0.4",
+            "--samples", "300", "--json")
+    assert r.exit_code == 1 and "cannot converge" in r.stderr  # the same exit codes
+
+
+def test_cli_sequential_usage_errors(tmp_path):
+    data = write_dataset(tmp_path / "items.jsonl", [{"a": 1, "b": 2, "expected": "3"}])
+    r = cli("calibrate", "task", str(spec_copy(tmp_path, ADDITION, "reference:")), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "reference solver" in r.stderr and "--dataset" in r.stderr
+    r = cli("calibrate", "task", str(ADDITION), "--dataset", str(data), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "sequential spec" in r.stderr and "drop --dataset" in r.stderr
+    r = cli("calibrate", "task", str(ARITHMETIC), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "needs a labelled dataset" in r.stderr
+    r = cli("calibrate", "task", str(ARITHMETIC), "--dataset", str(data), "--input", "a=1", "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "--input applies to sequential specs" in r.stderr

@@ -2,6 +2,10 @@
 
     maker calibrate hanoi --model gpt-4.1-mini --disks 20 --samples 1000 --out calibration.json
     maker calibrate task examples/arithmetic.yaml --dataset items.jsonl --model gpt-4.1-mini
+    maker calibrate task examples/sequential/addition.yaml --model gpt-4.1-mini --samples 500
+
+A sequential spec (one with `initial_state`) needs no dataset: its reference solver's path is walked
+(at most 1,000,000 steps) and random steps of it are sampled, each prompt built as the runner builds it.
 
 Exit codes: 0 measured, 1 voting cannot converge (the upper bound of p <= 0.5, or every sample
 red-flagged; the report is printed first) or an error, 2 usage.
@@ -9,9 +13,8 @@ red-flagged; the report is printed first) or an error, 2 usage.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -88,16 +91,23 @@ def calibrate_hanoi_cmd(
 @calibrate_app.command("task")
 def calibrate_task_cmd(
     ctx: typer.Context,
-    task: Path = typer.Argument(..., help="A YAML task spec (see examples/).", dir_okay=False),
-    dataset: Path = typer.Option(..., "--dataset", "-d", help=DATASET_HELP, dir_okay=False),
+    task: Path = typer.Argument(..., help="A YAML task spec: single-question (give --dataset) or sequential "
+                                "(with a reference solver; see examples/sequential/).", dir_okay=False),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP + " Single-question specs only.",
+                                           dir_okay=False),
+    inputs: List[str] = typer.Option([], "--input", "-i", help="Sequential specs: an input as key=value "
+                                     "(repeatable; @file reads one), as for `maker run task`."),
     model: Optional[str] = _model_opt(),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Samples to draw (default: one per item; cycles through the items when more)."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Samples to draw (default: one per item, "
+                                          "cycling through the items when more; sequential specs: 1000, one per "
+                                          "random step of the reference path)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0, help="Sampling temperature (default: the spec's voting temperature, else 0.1)."),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, help="Calls in flight at once."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the order of the items."),
-    pairs: bool = typer.Option(False, "--pairs", help="Two samples per item: measure whether errors collide (correlate)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the order of the items (sequential specs: the choice of steps)."),
+    pairs: bool = typer.Option(False, "--pairs", help="Two samples per item or step: measure whether errors collide (correlate)."),
     target: Optional[float] = typer.Option(None, "--target", "-t", help="Target P(all steps right) for the recommended k."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Steps of the job to recommend k for (default: the dataset size)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Steps of the job to recommend k for (default: "
+                                        "the dataset size; sequential specs: the reference path's length)."),
     max_output_tokens: Optional[int] = typer.Option(None, "--max-output-tokens", min=1, help="Red-flag longer responses (default: the spec's limit)."),
     api_base: Optional[str] = typer.Option(None, "--api-base", help="OpenAI-compatible server base URL."),
     router_config: Optional[Path] = typer.Option(None, "--router-config", help="litellm Router config (YAML)."),
@@ -107,15 +117,34 @@ def calibrate_task_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the calibration file (JSON) here.", dir_okay=False),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Sample a task spec over a labelled dataset and measure p and the valid rate."""
+    """Measure p and the valid rate of a task spec: a single-question spec over a labelled dataset, or
+    a sequential spec on random steps of its reference solver's path (no dataset needed)."""
     from maker_cli.calibrate import calibrate_spec, load_dataset
+    from maker_cli.errors import UsageError
     from maker_cli.redflags import RedFlagRules
     from maker_cli.spec import load_spec
 
-    spec = load_spec(task)
-    items = load_dataset(dataset, spec.inputs)
     opts = _common(model, api_base, router_config, temperature, samples, concurrency, seed, pairs, target, steps,
                    max_output_tokens, price_in, price_out, out, json_out, timeout)
+    if _is_sequential(task):
+        if dataset is not None:
+            raise UsageError(
+                f"{task} is a sequential spec: it is calibrated on random steps of its reference solver's path, "
+                "not on a dataset; drop --dataset (give its inputs with --input key=value)"
+            )
+        _calibrate_sequential(ctx, task, inputs, opts)
+        return
+    spec = load_spec(task)
+    if dataset is None:
+        raise UsageError(
+            f"{task} is a single-question spec: calibrating it needs a labelled dataset (--dataset items.jsonl, "
+            "one {\"inputs\": {...}, \"expected\": ...} per line). Sequential specs (with initial_state) are "
+            "calibrated on their reference solver's path instead"
+        )
+    if inputs:
+        raise UsageError("--input applies to sequential specs; a single-question spec takes its inputs from "
+                         "the dataset's lines")
+    items = load_dataset(dataset, spec.inputs)
     if temperature is None and spec.voting.temperature is not None:
         opts["temperature"] = spec.voting.temperature
     settings, provider = _setup(ctx, opts, model or spec.model)
@@ -132,6 +161,61 @@ def calibrate_task_cmd(
         )
 
     _execute(run, provider, settings, opts, title=title, steps=steps or len(items), probe_name="item")
+
+
+def _is_sequential(path: Path) -> bool:
+    """Whether a spec file is a sequential spec (a mapping with `initial_state`). Files that do not
+    read as YAML count as single-question: its loader then reports the problem."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "initial_state" in data
+
+
+DEFAULT_SEQUENCE_SAMPLES = 1000
+
+
+def _calibrate_sequential(ctx: typer.Context, path: Path, inputs: list[str], opts: dict[str, Any]) -> None:
+    """A sequential spec: walk the reference path (capped), sample random steps of it, recommend k over it."""
+    from maker_cli.calibrate import calibrate_sequence, reference_path
+    from maker_cli.cli.common import parse_inputs
+    from maker_cli.errors import UsageError
+    from maker_cli.redflags import RedFlagRules
+    from maker_cli.spec_task import SpecTask
+
+    task = SpecTask.from_file(path, parse_inputs(inputs))
+    if task.spec.reference is None:
+        raise UsageError(
+            f"{path}: calibration needs the correct answer to each step: a sequential spec must name a reference "
+            "solver (`reference: module:function`), and this one names none. (A single-question spec is "
+            "calibrated on a labelled --dataset instead.)"
+        )
+    ref_path = reference_path(task)
+    defaults = task.job_defaults()
+    if opts["temperature"] is None and defaults["temperature"] is not None:
+        opts["temperature"] = defaults["temperature"]
+    settings, provider = _setup(ctx, opts, opts["model"] or defaults["model"])
+    limit = opts["max_output_tokens"] if opts["max_output_tokens"] is not None else defaults["max_output_tokens"]
+    rules = RedFlagRules(max_output_tokens=limit if limit is not None else settings.max_output_tokens,
+                         must_not_match=tuple(defaults["must_not_match"] or ()))
+    count = opts["samples"] if opts["samples"] is not None else DEFAULT_SEQUENCE_SAMPLES
+    if ref_path.capped:
+        title = (f"task {task.name}, the first {ref_path.steps:,} steps of its reference path "
+                 f"(the walk stops at {ref_path.cap:,})")
+    else:
+        title = f"task {task.name}, reference path of {ref_path.steps:,} steps"
+
+    def run(progress: Callable[..., None] | None) -> Any:
+        return calibrate_sequence(
+            provider, task, samples=count, temperature=_temperature(opts, settings), pairs=opts["pairs"],
+            concurrency=settings.concurrency, seed=opts["seed"], rules=rules, on_progress=progress, path=ref_path,
+        )
+
+    _execute(run, provider, settings, opts, title=title, steps=opts["steps"] or ref_path.planning_steps,
+             probe_name="step")
 
 
 # --------------------------------------------------------------------------- shared flow
@@ -162,6 +246,8 @@ def _execute(run: Callable[[Any], Any], provider: Any, settings: Any, opts: dict
     from maker_cli.errors import CannotConverge
 
     json_out = opts["json_out"]
+    import asyncio
+
     report = asyncio.run(_calibrate(run, provider, live=is_terminal() and not json_out))
     target = opts["target"] if opts["target"] is not None else settings.target
     rec = recommend(report, steps=steps, target=target, price_in=settings.price_in, price_out=settings.price_out)
@@ -313,6 +399,8 @@ def render(report: Any, rec: dict[str, Any], console: Any, *, title: str, probe_
             f"under independence (one-sided p = {pr.p_value:.2g}): {verdict}",
             highlight=False, soft_wrap=True,
         )
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
     console.print()
     _render_recommendation(report, rec, console)
     if written:

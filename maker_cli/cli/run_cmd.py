@@ -49,18 +49,22 @@ def job_options(
 
         cal = load_calibration(calibration)
     the_model = model or (spec_defaults.get("model")) or (cal.model if cal else None) or settings.model
-    the_p = p if p is not None else (cal.p_ci[0] if cal else None)
+    # k: --k > k_min from a measured p (--p, or the calibration's lower bound) > the spec's voting.k
+    # > k_min from the simulated model's own p > the configured default
+    measured_p = p if p is not None else (cal.p_ci[0] if cal else None)
+    the_p = measured_p
     if the_p is None and is_sim(the_model):
         the_p = parse_sim(the_model).p
     if the_p is not None and the_p <= 0.5 and k is None:
         from maker_cli.errors import CannotConverge
 
         raise CannotConverge(f"p = {the_p:g} <= 0.5: voting cannot converge in the worst case; pass --k to run anyway")
+    spec_k = spec_defaults.get("k") if measured_p is None else None
     chosen_k, source = choose_k(
-        k=k if k is not None else spec_defaults.get("k"), p=the_p, target=target or settings.target, steps=steps,
+        k=k if k is not None else spec_k, p=the_p, target=target or settings.target, steps=steps,
         default_k=settings.k,
     )
-    if k is None and spec_defaults.get("k") is not None:
+    if k is None and spec_k is not None:
         source = "the spec's voting.k"
 
     def pick(flag: Any, name: str) -> Any:
