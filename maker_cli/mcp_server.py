@@ -303,6 +303,20 @@ class Session:
         """Load a spec from inside the allowed folders; errors name it as given, never a folder."""
         from maker_cli.spec import TaskSpec, parse_model
 
+        name, text = self.spec_text(given)
+        return parse_model(text, TaskSpec, source=name)
+
+    def spec_text(self, given: str) -> tuple[str, str]:
+        """(name as given, text) of a spec file inside the allowed folders."""
+        name, path = given.strip(), self.spec_path(given)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise ToolError(f"task spec {name!r} cannot be read as UTF-8 text") from None
+        return name, text
+
+    def spec_path(self, given: str) -> Path:
+        """The resolved path of a spec file inside the allowed folders (ToolError otherwise)."""
         name = given.strip()
         if not name.lower().endswith(SPEC_SUFFIXES):
             raise ToolError(f"task spec {name!r}: give the path of a .yaml or .yml file")
@@ -315,11 +329,7 @@ class Session:
             )
         if not path.is_file():
             raise ToolError(f"task spec {name!r} not found (paths are relative to the server's working directory)")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise ToolError(f"task spec {name!r} cannot be read as UTF-8 text") from None
-        return parse_model(text, TaskSpec, source=name)
+        return path
 
     def redact(self, text: str) -> str:
         """Hide secrets (key-like environment values, key shapes, URL credentials) and folder paths."""
@@ -712,8 +722,8 @@ class MakerTools:
                     seed=seed, temperature=settings.temperature if temperature is None else temperature,
                     max_output_tokens=max_output_tokens, must_not_match=tuple(must_not_match),
                 )
-                report, guard = await self._calibrate_model(core, run)
-                steps = steps or _default_steps(task, disks, items)
+                report, guard, job_steps = await self._calibrate_model(core, run)
+                steps = steps or job_steps
             recommendation = None
             if steps is not None:
                 recommendation = Recommendation(**core.recommend(
@@ -725,9 +735,15 @@ class MakerTools:
                 recommendation=recommendation, recommended_k=recommendation.recommended_k if recommendation else None,
             )
 
+    def _sequential(self, given: str) -> bool:
+        from maker_cli.seqspec import is_sequential_text
+
+        return is_sequential_text(self.session.spec_text(given)[1])
+
     async def _calibrate_model(self, core, run: ModelCalibration):  # noqa: ANN001, ANN202
         settings = self.session.settings
         limit = run.max_output_tokens or settings.max_output_tokens
+        task = path = None  # a sequential spec's SpecTask and reference path
         if run.task == "hanoi":
             from maker_cli import hanoi
 
@@ -737,6 +753,20 @@ class MakerTools:
             spec = dataset = None
             chars = int(1.2 * (len(hanoi.system_prompt(n)) + len(hanoi.user_prompt(n, hanoi.start_state(n), None))))
             rules, samples = RedFlagRules(limit, run.must_not_match), run.samples
+        elif self._sequential(run.task):
+            from maker_cli.spec_task import SpecTask
+
+            if run.items:
+                raise ToolError("a sequential spec needs no items: steps are drawn along its reference solver's path")
+            spec = dataset = None
+            task = SpecTask.from_file(self.session.spec_path(run.task))
+            path = core.reference_path(task, core.WALK_CAP)
+            first = task.prompt(0, *task.start(), simulated=False)
+            chars = int(1.5 * (len(first.system) + len(first.user)))  # later states may be longer
+            defaults = task.job_defaults()
+            rules = RedFlagRules(run.max_output_tokens or defaults.get("max_output_tokens") or limit,
+                                 tuple(defaults.get("must_not_match") or ()) + run.must_not_match)
+            samples = run.samples
         else:
             spec = self.session.read_spec(run.task)
             if not run.items:
@@ -756,8 +786,10 @@ class MakerTools:
         common = dict(samples=count, temperature=run.temperature, concurrency=settings.concurrency,
                       pairs=run.pairs, seed=run.seed, rules=rules)
         try:
-            if spec is None:
+            if run.task == "hanoi":
                 report = await core.calibrate_hanoi(meter, disks=run.disks, **common)
+            elif task is not None:
+                report = await core.calibrate_sequence(meter, task, path=path, **common)
             else:
                 report = await core.calibrate_spec(meter, spec, dataset, **common)
         except BudgetExceeded as exc:
@@ -765,7 +797,8 @@ class MakerTools:
         finally:
             self.session.spent_usd += meter.spent
             await meter.aclose()
-        return report, GuardReport(**self._guard(meter, plan, "done"))
+        job_steps = path.planning_steps if task is not None else _default_steps(run.task, run.disks, run.items)
+        return report, GuardReport(**self._guard(meter, plan, "done")), job_steps
 
     async def configure(
         self,

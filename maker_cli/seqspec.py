@@ -549,3 +549,22 @@ def load_sequential_spec(path: str | Path) -> SequentialSpec:
 
 def parse_sequential_spec(text: str, source: str = "<spec>") -> SequentialSpec:
     return parse_model(text, SequentialSpec, source)
+
+
+def is_sequential_text(text: str) -> bool:
+    """Whether spec text is a sequential spec (a mapping with `initial_state`). Text that does not
+    read as YAML counts as single-question: that loader then reports the problem."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and "initial_state" in data
+
+
+def is_sequential_file(path: str | Path) -> bool:
+    try:
+        return is_sequential_text(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -538,3 +538,14 @@ def test_session_redact_hides_urls_credentials_and_folders(tmp_path, monkeypatch
     assert str(tmp_path) not in text and "pw@" not in text and "tok-1234567890" not in text
     assert "./a.yaml" in text and "<allowed folder 1>/b.yaml" in text and "~/x" in text
     assert "abc.def" not in text and "ghp_" not in text
+
+
+def test_calibrate_a_sequential_spec_along_its_reference_path(root, server):
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "sequential" / "addition.yaml", root / "add.yaml")
+    out = ok(call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.95,seed=4", samples=40))
+    assert out["mode"] == "model" and out["samples"] == 40
+    assert out["recommendation"]["steps"] > 1  # the reference path's length, not one per item
+    assert "no items" in error(call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.9",
+                                    items=[{"a": 1, "expected": 1}]))

@@ -126,7 +126,9 @@ def calibrate_task_cmd(
 
     opts = _common(model, api_base, router_config, temperature, samples, concurrency, seed, pairs, target, steps,
                    max_output_tokens, price_in, price_out, out, json_out, timeout)
-    if _is_sequential(task):
+    from maker_cli.seqspec import is_sequential_file
+
+    if is_sequential_file(task):
         if dataset is not None:
             raise UsageError(
                 f"{task} is a sequential spec: it is calibrated on random steps of its reference solver's path, "
@@ -161,18 +163,6 @@ def calibrate_task_cmd(
         )
 
     _execute(run, provider, settings, opts, title=title, steps=steps or len(items), probe_name="item")
-
-
-def _is_sequential(path: Path) -> bool:
-    """Whether a spec file is a sequential spec (a mapping with `initial_state`). Files that do not
-    read as YAML count as single-question: its loader then reports the problem."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "initial_state" in data
 
 
 DEFAULT_SEQUENCE_SAMPLES = 1000
