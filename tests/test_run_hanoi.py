@@ -109,7 +109,7 @@ def _spawn(store: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 60) -> str:
+def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()

@@ -406,7 +406,7 @@ def test_resume_refuses_a_changed_spec_and_extra_arguments(tmp_path):
     assert r.exit_code == 2 and "is gone" in r.output
 
 
-def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 60) -> str:
+def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
