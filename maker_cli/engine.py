@@ -35,6 +35,11 @@ from maker_cli.step import Judge, StepPrompt
 DECIDED = "decided"
 UNDECIDED = "undecided"
 
+# why an undecided step stopped
+STOP_CAP = "sample_cap"  # max_samples reached
+STOP_RED_FLAGS = "red_flags"  # max_red_flags reached: the model keeps failing the format or length
+STOP_BUDGET = "budget"  # the spend limit given to `vote` was reached
+
 
 @dataclass(frozen=True, slots=True)
 class VoteConfig:
@@ -45,6 +50,9 @@ class VoteConfig:
     temperature: float = 0.1  # every other sample
     rules: RedFlagRules = field(default_factory=RedFlagRules)
     max_call_errors: int = 8  # failed calls (after retries) tolerated per step
+    # red-flagged samples tolerated per step before it ends undecided (a runaway guard for a model
+    # that never answers in format; None = no limit)
+    max_red_flags: int | None = 200
     record_samples: bool = False  # keep raw samples in the result (for the store's sample log)
 
     def __post_init__(self) -> None:
@@ -86,6 +94,7 @@ class StepResult:
     wall_s: float
     records: list[SampleRecord] | None = None
     values: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, per candidate
+    stopped: str | None = None  # undecided: STOP_CAP, STOP_RED_FLAGS or STOP_BUDGET
 
     @property
     def decided(self) -> bool:
@@ -101,7 +110,7 @@ class _Tally:
 
     __slots__ = (
         "samples", "red_flags", "errors", "retries", "in_tokens", "out_tokens",
-        "cost", "cost_known", "records", "values", "last_error",
+        "cost", "cost_known", "records", "values", "last_error", "spend_limit", "stopped",
     )
 
     def __init__(self, record: bool) -> None:
@@ -116,6 +125,18 @@ class _Tally:
         self.records: list[SampleRecord] | None = [] if record else None
         self.values: dict[str, Any] = {}
         self.last_error = ""
+        self.spend_limit: float | None = None
+        self.stopped: str | None = None
+
+    def may_continue(self, cfg: VoteConfig) -> bool:
+        """False (and why, in `stopped`) once the step must stop launching samples."""
+        if self.stopped is not None:
+            return False
+        if cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags:
+            self.stopped = STOP_RED_FLAGS
+        elif self.spend_limit is not None and (not self.cost_known or self.cost >= self.spend_limit):
+            self.stopped = STOP_BUDGET  # an unknown cost cannot be held to a limit
+        return self.stopped is None
 
 
 class Engine:
@@ -129,7 +150,6 @@ class Engine:
         self.listeners: list[Listener] = list(listeners)
         self._sem: asyncio.Semaphore | None = None
         self._inline = provider.info.inline
-        self._supports_n = provider.info.supports_n
 
     def subscribe(self, listener: Listener) -> None:
         self.listeners.append(listener)
@@ -138,11 +158,15 @@ class Engine:
         for listener in self.listeners:
             listener(event)
 
-    async def vote(self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig) -> StepResult:
-        """Run one race to a decision, or to the sample cap (undecided). Never returns a plurality."""
+    async def vote(
+        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, *, spend_limit: float | None = None
+    ) -> StepResult:
+        """Run one race to a decision, or until it must stop undecided: the sample cap, too many red
+        flags, or `spend_limit` (USD this step may spend) reached. Never returns a plurality."""
         t0 = time.perf_counter()
         race = VoteRace(cfg.k)
         tally = _Tally(cfg.record_samples)
+        tally.spend_limit = spend_limit
         rounds = 0
         status = UNDECIDED
         while True:
@@ -150,7 +174,10 @@ class Engine:
             if cfg.max_samples is not None:
                 need = min(need, cfg.max_samples - tally.samples)
                 if need <= 0:
+                    tally.stopped = STOP_CAP
                     break
+            if tally.stopped is not None:
+                break
             rounds += 1
             await self._round(prompt, judge, cfg, race, tally, need, first=rounds == 1)
             winner = race.winner()
@@ -179,6 +206,7 @@ class Engine:
             wall_s=time.perf_counter() - t0,
             records=tally.records,
             values=tally.values,
+            stopped=None if status == DECIDED else tally.stopped,
         )
         if self.listeners:
             self._emit(StepDecided(result))
@@ -199,10 +227,12 @@ class Engine:
             nonlocal inflight
             if cap is not None:
                 n = min(n, cap - tally.samples - inflight)
-            if n <= 0:
+            if n <= 0 or not tally.may_continue(cfg):
                 return
             inflight += n
-            calls = [(temperature, n)] if self._supports_n or n == 1 else [(temperature, 1)] * n
+            # read at every launch: a provider may find out mid-run that its server ignores `n`
+            supports_n = self.provider.info.supports_n
+            calls = [(temperature, n)] if supports_n or n == 1 else [(temperature, 1)] * n
             for t, m in calls:
                 if self._inline:
                     queue.append((t, m))
@@ -211,8 +241,8 @@ class Engine:
 
         def settle(result: CallResult | BaseException, temperature: float, n: int) -> None:
             nonlocal inflight, wanted
-            inflight -= n
             if isinstance(result, BaseException):
+                inflight -= n
                 self._failed(prompt, cfg, tally, result)
                 launch(cfg.temperature, min(n, wanted - inflight))
                 return
@@ -221,6 +251,7 @@ class Engine:
                 if self.listeners:
                     self._emit(Retried(prompt.step, result.retries))
             for completion in result.completions:
+                inflight -= 1  # one at a time, so a replacement sees the cap as it stands
                 if self._count(prompt, judge, cfg, race, tally, completion, temperature):
                     wanted -= 1
                 else:

@@ -154,10 +154,18 @@ def prepare(task: SequentialTask, job: JobConfig, store: Any, *, resume: str | N
         run_id = store.create_run(
             task.kind, task.name, job.model, {"task": task.config(), "job": job.to_dict()}, task.steps_total,
         )
+        store.claim(run_id)
         return PreparedJob(task, job, store, run_id, RunPoint(0, state, previous), RunTotals(), False)
     record = store.get_run(resume)
     if record.status == "solved":
         raise UsageError(f"run {record.id} is already solved; nothing to resume")
+    if record.status == "failed" and not job.keep_going:
+        raise UsageError(
+            f"run {record.id} stopped at a wrong step ({record.first_error_step}); resuming would continue from "
+            "the wrong state: add --keep-going to do that deliberately"
+        )
+    store.claim(record.id)  # one process per run: refuses while another live process works on it
+    record = store.get_run(record.id)  # as of the claim
     point, totals = restore(task, record)
     return PreparedJob(task, job, store, record.id, point, totals, True)
 

@@ -146,20 +146,21 @@ class Runner:
                 if task.finished(point.step, point.state, point.previous):
                     status = SOLVED if totals.wrong_steps == 0 else FAILED
                     break
-                if opts.max_cost is not None and totals.cost_usd is not None and totals.cost_usd >= opts.max_cost:
-                    status = BUDGET_EXHAUSTED
-                    break
+                limit = None
+                if opts.max_cost is not None:
+                    if totals.cost_usd is None:
+                        status, message = BUDGET_EXHAUSTED, UNKNOWN_COST
+                        break
+                    if totals.cost_usd >= opts.max_cost:
+                        status = BUDGET_EXHAUSTED
+                        break
+                    limit = opts.max_cost - totals.cost_usd  # what this step may still spend
                 prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
-                last = await self.engine.vote(prompt, judge, self.cfg)
+                last = await self.engine.vote(prompt, judge, self.cfg, spend_limit=limit)
                 if not last.decided:
                     totals.add(last, None, done=False)  # not done, but its spend counts
                     self._buffer_samples(point.step, last)
-                    status = UNDECIDED
-                    ranked = sorted(last.tallies.items(), key=lambda kv: -kv[1])[:3]
-                    message = (
-                        f"step {point.step} undecided after {last.samples} samples (cap); "
-                        f"leading answers: {ranked}"
-                    )
+                    status, message = _undecided(point.step, last)
                     break
                 action, next_state = task.advance(last.value)
                 correct = task.verify(point.step, point.state, action, next_state)
@@ -186,6 +187,13 @@ class Runner:
         except asyncio.CancelledError:
             totals.wall_s = wall_base + time.perf_counter() - t0
             self._flush(point, totals, INTERRUPTED)
+            raise
+        except Exception as exc:  # a provider or task failure: keep what was decided, resumable
+            totals.wall_s = wall_base + time.perf_counter() - t0
+            try:
+                self._flush(point, totals, ERROR, f"step {point.step}: {exc}")
+            except Exception:  # the store itself failed: the original error matters more
+                pass
             raise
         totals.wall_s = wall_base + time.perf_counter() - t0
         if failed is not None and message is None:
@@ -268,10 +276,29 @@ class Runner:
         }
         if message is not None:
             update["message"] = message
+        if status != RUNNING:
+            update["owner"] = None  # the lease ends with the run's last batch
         self.store.write_batch(self.run_id, self._steps, self._samples, update)
         self._steps = []
         self._samples = []
         self._last_flush = time.monotonic()
+
+
+UNKNOWN_COST = (
+    "the cost became unknown (the provider reported no usage or no price), so --max-cost cannot be "
+    "enforced; give --price-in/--price-out"
+)
+
+
+def _undecided(step: int, r: StepResult) -> tuple[str, str]:
+    """The status and message of a run that stopped at an undecided step."""
+    ranked = sorted(r.tallies.items(), key=lambda kv: -kv[1])[:3]
+    if r.stopped == "budget":
+        return BUDGET_EXHAUSTED, f"step {step} stopped at the --max-cost limit after {r.samples} samples"
+    if r.stopped == "red_flags":
+        reasons = ", ".join(f"{k} {n}" for k, n in r.red_flags.items())
+        return UNDECIDED, f"step {step}: {r.samples} samples, every one red-flagged or nearly ({reasons})"
+    return UNDECIDED, f"step {step} undecided after {r.samples} samples (the cap); leading answers: {ranked}"
 
 
 def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> dict[str, Any]:

@@ -99,7 +99,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "002_run_owner",
+        """
+        ALTER TABLE runs ADD COLUMN owner TEXT;
+        """,
+    ),
 ]
+
+# A run being worked on is leased to one process ("host:pid"); its batches refresh updated_at.
+# Another process may take the run over only when that process is gone (same host) or the lease
+# has not been refreshed for LEASE_STALE_S seconds (another host).
+LEASE_STALE_S = 60.0
 
 # Run columns a caller may set through write_batch / update_run (steps_done and last_step are the
 # store's: it counts the steps it writes). JSON columns are encoded here.
@@ -107,7 +118,7 @@ _UPDATABLE = frozenset(
     {
         "status", "name", "model", "config", "message", "steps_total", "last_state",
         "samples", "valid", "red_flagged", "errors", "retries", "input_tokens", "output_tokens",
-        "cost_usd", "wrong_steps", "first_error_step", "rounds", "wall_s", "red_flag_reasons",
+        "cost_usd", "wrong_steps", "first_error_step", "rounds", "wall_s", "red_flag_reasons", "owner",
     }
 )  # fmt: skip
 _JSON_COLUMNS = frozenset({"config", "last_state", "red_flag_reasons"})
@@ -210,6 +221,34 @@ def _now() -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def this_process() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lease_alive(holder: str, updated_at: str) -> bool:
+    """Whether the process named `holder` ("host:pid") may still be working on a run."""
+    import os
+    import socket
+
+    host, _, pid = holder.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        age = (datetime.now(UTC) - datetime.fromisoformat(updated_at)).total_seconds()
+    except ValueError:
+        return False
+    return age < LEASE_STALE_S
 
 
 def new_run_id() -> str:
@@ -403,6 +442,29 @@ class RunStore:
             raise StoreError(f"run {run_id}: a step in this batch is already stored ({exc}); nothing written") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
+
+    def claim(self, run_id: str, owner: str | None = None) -> str:
+        """Lease the run to `owner` (default: this process) or raise StoreError if another live
+        process holds it. Returns the owner string. The lease ends with `release` (or goes stale)."""
+        owner = owner or this_process()
+        with self._transaction() as conn:
+            row = conn.execute("SELECT owner, updated_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise self._unknown(run_id)
+            holder, updated = row
+            if holder and holder != owner and _lease_alive(holder, updated):
+                raise StoreError(
+                    f"run {run_id} is being worked on by process {holder} (last write {updated}); wait for it "
+                    f"to finish or stop it first — a lease from another host goes stale after {LEASE_STALE_S:.0f} s"
+                )
+            conn.execute("UPDATE runs SET owner = ?, updated_at = ? WHERE id = ?", (owner, _now(), run_id))
+        return owner
+
+    def release(self, run_id: str, owner: str | None = None) -> None:
+        """End this process's lease on the run (a no-op if another process holds it)."""
+        owner = owner or this_process()
+        with self._transaction() as conn:
+            conn.execute("UPDATE runs SET owner = NULL WHERE id = ? AND owner = ?", (run_id, owner))
 
     def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
         """Set run columns outside a batch (e.g. the final status and wall time)."""

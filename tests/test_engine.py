@@ -318,3 +318,50 @@ def test_every_combination_of_n_support_and_inline_agrees():
         r = vote(Scripted(texts, supports_n=supports_n, inline=inline), VoteConfig(k=2))
         outcomes.add((r.winner, r.samples, r.valid, tuple(sorted(r.tallies.items()))))
     assert len(outcomes) == 1
+
+
+# --- stopping undecided: the cap with `n`, runaway red flags, a spend limit ---------------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sample_cap_holds_with_n_requests_and_red_flags(seed):
+    """A red flag inside an n-request must not launch a replacement past the cap."""
+    sim = SimProvider(f"sim:p=0.6,invalid=0.5,errors=spread,seed={seed}")
+    engine = Engine(sim)
+
+    async def go():
+        return [await engine.vote(StepPrompt(s, "s", "u", REF), judge, VoteConfig(k=4, max_samples=6))
+                for s in range(20)]
+
+    for r in asyncio.run(go()):
+        assert r.samples <= 6
+        if not r.decided:
+            assert r.stopped == "sample_cap" and r.winner is None
+
+
+def test_a_model_that_never_answers_in_format_stops_undecided():
+    r = vote(Scripted(["junk"] * 50), VoteConfig(k=2, max_red_flags=10))
+    # it stops launching at the 10th red flag; samples already in flight (at most k) still land
+    assert r.status == UNDECIDED and r.stopped == "red_flags" and 10 <= r.samples <= 12 and r.valid == 0
+
+
+def test_spend_limit_stops_a_step_undecided():
+    sim = SimProvider("sim:p=1,invalid=1,seed=1", price_in=1000, price_out=1000)  # every sample red-flagged, dear
+    engine = Engine(sim)
+    r = asyncio.run(engine.vote(StepPrompt(0, "s", "u", REF), judge, VoteConfig(k=2), spend_limit=0.5))
+    assert r.status == UNDECIDED and r.stopped == "budget"
+    assert r.cost_usd >= 0.5 and r.samples < 200
+
+
+def test_unknown_cost_cannot_be_held_to_a_spend_limit():
+    p = Scripted([comp("junk", cost=None)] + ["Answer: A"] * 5)
+    r = asyncio.run(Engine(p).vote(StepPrompt(0, "s", "u"), judge, VoteConfig(k=2), spend_limit=10.0))
+    assert r.status == UNDECIDED and r.stopped == "budget"
+
+
+def test_engine_follows_a_provider_that_drops_n_mid_run():
+    p = Scripted(["Answer: A"] * 10, supports_n=True)
+    engine = Engine(p)
+    p.info = ProviderInfo("scripted", simulated=True, supports_n=False, prices_known=True)
+    r = asyncio.run(engine.vote(StepPrompt(0, "s", "u"), judge, VoteConfig(k=3)))
+    assert r.decided and [q.n for q in p.requests] == [1, 1, 1]

@@ -201,3 +201,86 @@ def test_failure_rate_follows_p_full():
     solved = asyncio.run(all_runs()) / runs
     se = math.sqrt(expected * (1 - expected) / runs)
     assert abs(solved - expected) <= 4 * se, (solved, expected)
+
+
+# --- what the review found: runaway steps, unknown prices, errors, resume rules, leases ----------
+
+
+def test_a_model_that_never_answers_in_format_stops(tmp_path):
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "3", "--model", "sim:p=0.99,invalid=1", "--k", "2")
+    assert code == 3 and out["status"] == "undecided" and out["valid"] == 0
+    code, out = run_json(store, "--disks", "3", "--model", "sim:p=0.99,invalid=1", "--k", "2",
+                         "--price-in", "1", "--price-out", "1", "--max-cost", "0.01", "--yes")
+    assert code == 4 and out["status"] == "budget_exhausted"
+    assert 0.01 <= out["cost_usd"] < 0.02  # stopped inside the step, not after it
+
+
+def test_max_cost_needs_known_prices(tmp_path):
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    with FakeOpenAIServer(responder=sim_responder("sim:p=0.99")) as srv:
+        r = cli("run", "hanoi", "--store", str(tmp_path / "s.sqlite"), "--disks", "3", "--model", "openai/unpriced",
+                "--api-base", srv.base_url, "--k", "1", "--max-cost", "1")
+        assert r.exit_code == 2 and "--price-in" in r.output and srv.requests == 0
+
+
+def test_a_failing_provider_leaves_a_resumable_error_run(tmp_path):
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    store = tmp_path / "s.sqlite"
+    with FakeOpenAIServer(responder=sim_responder("sim:p=0.999,seed=2"), fault_rate=0.01, faults=("401",),
+                          seed=3) as srv:
+        r = cli("run", "hanoi", "--store", str(store), "--disks", "8", "--model", "openai/fake",
+                "--api-base", srv.base_url, "--k", "1", "--json")
+        assert r.exit_code == 1 and "401" in r.output and "--resume" in r.output
+        report = json.loads(r.stdout)  # --json still prints its one object
+        assert report["status"] == "error" and "401" in report["error"]
+    with RunStore(store) as s:
+        rec = s.list_runs(1)[0]
+        assert rec.status == "error" and "401" in (rec.message or "")
+        assert s.count_steps(rec.id) == rec.steps_done == report["steps_done"] > 0  # decided steps were kept
+
+
+def test_resume_rules(tmp_path):
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "6", "--model", "sim:p=0.7,seed=3", "--k", "1")
+    assert out["status"] == "failed"
+    r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"])
+    assert r.exit_code == 2 and "--keep-going" in r.output
+    r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"], "--k", "5")
+    assert r.exit_code == 2 and "drop --k" in r.output
+    code, more = run_json(store, "--resume", out["run_id"], "--keep-going")
+    assert more["steps_done"] == 63 and more["first_error_step"] == out["first_error_step"]
+
+
+def test_a_run_worked_on_by_a_live_process_is_not_resumed_twice(tmp_path):
+    import socket
+
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "6", "--model", "sim:p=0.99", "--k", "2",
+                         "--max-cost", "0", "--yes")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with RunStore(store) as s:
+            s.claim(out["run_id"], owner=f"{socket.gethostname()}:{holder.pid}")
+        r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"])
+        assert r.exit_code == 1 and "being worked on" in r.output
+    finally:
+        holder.kill()
+        holder.wait()
+    code, done = run_json(store, "--resume", out["run_id"], "--max-cost", "100")  # the holder is gone
+    assert done["status"] == "solved"
+
+
+def test_ctrl_c_with_json_still_prints_one_object(tmp_path):
+    store = tmp_path / "s.sqlite"
+    proc = _spawn(store, "--disks", "12", "--model", "sim:p=0.995,seed=2,latency_ms=1", "--k", "2", "--json")
+    _wait_for_progress(store, proc, 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    report = json.loads(out)
+    assert report["status"] == "interrupted" and report["steps_done"] > 0

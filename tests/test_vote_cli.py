@@ -133,3 +133,8 @@ def test_vote_over_http_undecided_and_errors_surface(monkeypatch):
         assert r.exit_code == 1
         assert "calls failed" in r.output and "Traceback" not in r.output
         assert srv.requests == srv.faults["500"] >= 8 * 2
+
+
+def test_vote_points_a_sequential_spec_to_run_task():
+    r = run("vote", "--task", str(ROOT / "examples" / "sequential" / "addition.yaml"), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "maker run task" in r.output

@@ -13,7 +13,7 @@ import typer
 
 from maker_cli.cli.app import config_path
 from maker_cli.cli.output import err_console, is_terminal, out_console, print_json, warn_line
-from maker_cli.errors import UsageError
+from maker_cli.errors import MakerError, UsageError
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def job_options(
         raise CannotConverge(f"p = {the_p:g} <= 0.5: voting cannot converge in the worst case; pass --k to run anyway")
     spec_k = spec_defaults.get("k") if measured_p is None else None
     chosen_k, source = choose_k(
-        k=k if k is not None else spec_k, p=the_p, target=target or settings.target, steps=steps,
+        k=k if k is not None else spec_k, p=the_p, target=target if target is not None else settings.target, steps=steps,
         default_k=settings.k,
     )
     if k is None and spec_k is not None:
@@ -86,11 +86,11 @@ def job_options(
         must_not_match=tuple(spec_defaults.get("must_not_match") or ()),
         api_base=api_base or settings.api_base,
         router_config=str(router_config or settings.router_config) if (router_config or settings.router_config) else None,
-        timeout=timeout or settings.timeout,
+        timeout=timeout if timeout is not None else settings.timeout,
         max_attempts=settings.max_attempts,
         price_in=price_in if price_in is not None else (cal.price_in if cal else settings.price_in),
         price_out=price_out if price_out is not None else (cal.price_out if cal else settings.price_out),
-        concurrency=concurrency or settings.concurrency,
+        concurrency=concurrency if concurrency is not None else settings.concurrency,
         keep_going=keep_going,
         log_samples=log_samples,
         max_cost=max_cost,
@@ -122,6 +122,11 @@ def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bo
     console = out_console() if not json_out else err_console()
     if not json_out:
         _print_estimate(console, task, job, est, simulated)
+    if job.max_cost is not None and not (simulated or provider.info.prices_known):
+        raise UsageError(
+            f"--max-cost needs prices, and {job.model} has none in litellm's price map: give --price-in and "
+            "--price-out (USD per million tokens)"
+        )
     if resume is None:
         check_budget(expected_cost, job.max_cost, yes=yes)
     with RunStore(store_file) as store:
@@ -130,7 +135,16 @@ def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bo
             verb = "resuming" if prepared.resumed else "started"
             console.print(f"{verb} run [bold]{prepared.run_id}[/] at step {prepared.point.step:,} (store: {store_file})",
                           highlight=False)
-        outcome = _run_with_view(prepared, provider, est, console, json_out, store_file)
+        try:
+            outcome = _run_with_view(prepared, provider, est, console, json_out, store_file)
+        except MakerError as exc:
+            err_console().print(_resume_hint(prepared, store_file), highlight=False, soft_wrap=True)
+            if json_out:
+                from maker_cli.runner import ERROR, RunOutcome
+
+                report = run_report(prepared, RunOutcome(ERROR, prepared.totals, prepared.point), simulated=simulated)
+                print_json({**report, "error": str(exc)})
+            raise
         report = run_report(prepared, outcome, simulated=simulated)
     if json_out:
         print_json(report)
@@ -162,13 +176,21 @@ def _run_with_view(prepared: Any, provider: Any, est: Any, console: Any, json_ou
     try:
         return asyncio.run(go())
     except KeyboardInterrupt:
-        err_console().print(
-            f"interrupted: run {prepared.run_id} is saved up to its last committed step; resume with\n"
-            f"  maker run {prepared.task.kind} --resume {prepared.run_id}"
-            + (f" --store {store_file}" if store_file else ""),
-            highlight=False, soft_wrap=True,
-        )
+        err_console().print(f"interrupted: {_resume_hint(prepared, store_file)}", highlight=False, soft_wrap=True)
+        if json_out:  # the one JSON object, as for every other ending
+            from maker_cli.jobs import run_report
+            from maker_cli.runner import INTERRUPTED, RunOutcome
+
+            outcome = RunOutcome(INTERRUPTED, prepared.totals, prepared.point)
+            print_json(run_report(prepared, outcome, simulated=provider.info.simulated))
         raise typer.Exit(130) from None
+
+
+def _resume_hint(prepared: Any, store_file: Path) -> str:
+    return (
+        f"run {prepared.run_id} is saved up to its last committed step; resume with\n"
+        f"  maker run {prepared.task.kind} --resume {prepared.run_id} --store {store_file}"
+    )
 
 
 def _print_estimate(console: Any, task: Any, job: Any, est: Any, simulated: bool) -> None:
@@ -217,9 +239,14 @@ def _print_outcome(console: Any, report: dict[str, Any], store_file: Path) -> No
             f"{f['decided_state']} (tallies {f['tallies']})",
             highlight=False, soft_wrap=True,
         )
-    if status in ("interrupted", "budget_exhausted", "undecided", "failed"):
-        console.print(f"resume with: maker run {report['kind']} --resume {report['run_id']} --store {store_file}",
-                      highlight=False, soft_wrap=True)
+    again = f"maker run {report['kind']} --resume {report['run_id']} --store {store_file}"
+    if status == "budget_exhausted":
+        console.print(f"resume with a higher cap: {again} --max-cost USD", highlight=False, soft_wrap=True)
+    elif status in ("interrupted", "undecided"):
+        console.print(f"resume with: {again}", highlight=False, soft_wrap=True)
+    elif status == "failed" and report["steps_done"] < (report["steps_total"] or 0):
+        console.print(f"to continue from the wrong state anyway: {again} --keep-going", highlight=False,
+                      soft_wrap=True)
 
 
 @run_app.command("hanoi")
@@ -258,7 +285,8 @@ def run_hanoi(
     settings = load_settings(config_path(ctx), store=store)
     store_file = _store_file(settings)
     if resume is not None:
-        task, job = _resumed(store_file, resume, max_cost)
+        refuse_with_resume(ctx, RESUME_FIXED + ("disks",))
+        task, job = _resumed(store_file, resume, max_cost, keep_going, concurrency, timeout)
     else:
         task = HanoiTask(disks)
         job = job_options(
@@ -275,8 +303,32 @@ def _store_file(settings: "Settings") -> Path:
     return store_path(settings.store)
 
 
-def _resumed(store_file: Path, run_id: str, max_cost: float | None) -> tuple[Any, Any]:
-    """Re-create the task and job of a stored run; only --max-cost may change on resume."""
+# options that define a job: a resumed run keeps the ones it was started with
+RESUME_FIXED = (
+    "model", "k", "target", "p", "calibration", "max_samples", "eager", "api_base", "router_config",
+    "max_output_tokens", "temperature", "first_temperature", "price_in", "price_out", "log_samples",
+)
+
+
+def refuse_with_resume(ctx: typer.Context, names: tuple[str, ...]) -> None:
+    """UsageError if any of these options was given on the command line together with --resume."""
+    given = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given.append("--" + name.replace("_", "-"))
+    if given:
+        raise UsageError(
+            f"--resume continues a run with the configuration it was started with; drop {', '.join(given)} "
+            "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
+        )
+
+
+def _resumed(
+    store_file: Path, run_id: str, max_cost: float | None, keep_going: bool = False,
+    concurrency: int | None = None, timeout: float | None = None,
+) -> tuple[Any, Any]:
+    """Re-create the task and job of a stored run; spending and pacing options may change on resume."""
     from maker_cli.jobs import job_from_record
     from maker_cli.store import RunStore
     from maker_cli.tasks import task_from_config
@@ -288,6 +340,12 @@ def _resumed(store_file: Path, run_id: str, max_cost: float | None) -> tuple[Any
     task_config, job = job_from_record(record)
     if max_cost is not None:
         job.max_cost = max_cost
+    if keep_going:
+        job.keep_going = True
+    if concurrency is not None:
+        job.concurrency = concurrency
+    if timeout is not None:
+        job.timeout = timeout
     return task_from_config(task_config), job
 
 

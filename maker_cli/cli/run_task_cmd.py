@@ -67,7 +67,8 @@ def run_task(
         if spec_file is not None or inputs or steps is not None:
             raise UsageError("--resume continues a stored run with its own spec and inputs: give no FILE, "
                              "--input or --steps")
-        task, job = run_cmd._resumed(store_file, resume, max_cost)
+        run_cmd.refuse_with_resume(ctx, run_cmd.RESUME_FIXED)
+        task, job = run_cmd._resumed(store_file, resume, max_cost, keep_going, concurrency, timeout)
     else:
         if spec_file is None:
             raise UsageError("give a spec FILE (or --resume RUN_ID)")

@@ -57,9 +57,12 @@ def vote(
     )
     flags = dict(k=k, max_samples=max_samples, eager=eager, temperature=temperature, first_temperature=first_temperature)
     if task is not None:
+        from maker_cli.seqspec import is_sequential_file
         from maker_cli.spec import load_spec
         from maker_cli.voting import spec_job
 
+        if is_sequential_file(task):
+            raise UsageError(f"{task} is a sequential spec (it has initial_state): run it with `maker run task {task}`")
         spec = load_spec(task)
         job = spec_job(spec, parse_inputs(inputs), settings, flags)
         model_name = model or spec.model or settings.model
