@@ -249,33 +249,63 @@ def _print_outcome(console: Any, report: dict[str, Any], store_file: Path) -> No
                       soft_wrap=True)
 
 
+class RunOpt:
+    """Options `run hanoi` and `run task` share (one definition, one help text)."""
+
+    model = typer.Option(None, "--model", "-m", help="litellm model string, or sim:... (simulated).")
+    k = typer.Option(
+        None, "--k", "-k", min=1, help="Vote margin (default: k_min from --p/--calibration; else a spec's voting.k)."
+    )
+    target = typer.Option(None, "--target", "-t", help="Target P(every step right) for k_min.")
+    p = typer.Option(None, "--p", help="P(one valid sample is correct), for k_min and the estimate.")
+    calibration = typer.Option(None, "--calibration", help="Calibration file from `maker calibrate`.")
+    max_samples = typer.Option(None, "--max-samples", min=1, help="Per-step sample cap (undecided).")
+    eager = typer.Option(None, "--eager", min=0, help="Extra samples per round.")
+    concurrency = typer.Option(None, "--concurrency", "-c", min=1, help="Calls in flight at once.")
+    api_base = typer.Option(None, "--api-base", help="OpenAI-compatible server base URL.")
+    router_config = typer.Option(None, "--router-config", help="litellm Router config (YAML).")
+    timeout = typer.Option(None, "--timeout", help="Seconds per call.")
+    max_output_tokens = typer.Option(None, "--max-output-tokens", min=1, help="Red-flag longer responses.")
+    temperature = typer.Option(None, "--temperature", min=0, help="Temperature after the first sample.")
+    first_temperature = typer.Option(None, "--first-temperature", min=0, help="First sample's temperature.")
+    price_in = typer.Option(None, "--price-in", min=0, help="USD per million input tokens.")
+    price_out = typer.Option(None, "--price-out", min=0, help="USD per million output tokens.")
+    store = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE).")
+    log_samples = typer.Option("contested", "--log-samples", help="Raw samples to keep: all, contested, none.")
+    keep_going = typer.Option(False, "--keep-going", help="Continue past a wrong step (see if the run recovers).")
+    max_cost = typer.Option(None, "--max-cost", min=0, help="USD cap: refuse if expected above; stop at it.")
+    yes = typer.Option(False, "--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")
+    resume = typer.Option(None, "--resume", help="Continue a stored run from its last committed step.")
+    json_out = typer.Option(False, "--json", help="Print one JSON object at the end.")
+
+
 @run_app.command("hanoi")
 def run_hanoi(
     ctx: typer.Context,
     disks: int = typer.Option(10, "--disks", "-n", help="Number of disks (1-25): 2^n - 1 steps."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or sim:... (simulated)."),
-    k: Optional[int] = typer.Option(None, "--k", "-k", min=1, help="Vote margin (default: k_min from --p/--calibration)."),
-    target: Optional[float] = typer.Option(None, "--target", "-t", help="Target P(every step right) for k_min."),
-    p: Optional[float] = typer.Option(None, "--p", help="P(one valid sample is correct), for k_min and the estimate."),
-    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration file from `maker calibrate`."),
-    max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1, help="Per-step sample cap (undecided)."),
-    eager: Optional[int] = typer.Option(None, "--eager", min=0, help="Extra samples per round."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, help="Calls in flight at once."),
-    api_base: Optional[str] = typer.Option(None, "--api-base", help="OpenAI-compatible server base URL."),
-    router_config: Optional[Path] = typer.Option(None, "--router-config", help="litellm Router config (YAML)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per call."),
-    max_output_tokens: Optional[int] = typer.Option(None, "--max-output-tokens", min=1, help="Red-flag longer responses."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0, help="Temperature after the first sample."),
-    first_temperature: Optional[float] = typer.Option(None, "--first-temperature", min=0, help="First sample's temperature."),
-    price_in: Optional[float] = typer.Option(None, "--price-in", min=0, help="USD per million input tokens."),
-    price_out: Optional[float] = typer.Option(None, "--price-out", min=0, help="USD per million output tokens."),
-    store: Optional[Path] = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE)."),
-    log_samples: str = typer.Option("contested", "--log-samples", help="Raw samples to keep: all, contested, none."),
-    keep_going: bool = typer.Option(False, "--keep-going", help="Continue past a wrong step (see if the run recovers)."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", min=0, help="USD cap: refuse if expected above; stop at it."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Start even if the expected cost exceeds --max-cost."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stored run from its last committed step."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+    model: Optional[str] = RunOpt.model,
+    k: Optional[int] = RunOpt.k,
+    target: Optional[float] = RunOpt.target,
+    p: Optional[float] = RunOpt.p,
+    calibration: Optional[Path] = RunOpt.calibration,
+    max_samples: Optional[int] = RunOpt.max_samples,
+    eager: Optional[int] = RunOpt.eager,
+    concurrency: Optional[int] = RunOpt.concurrency,
+    api_base: Optional[str] = RunOpt.api_base,
+    router_config: Optional[Path] = RunOpt.router_config,
+    timeout: Optional[float] = RunOpt.timeout,
+    max_output_tokens: Optional[int] = RunOpt.max_output_tokens,
+    temperature: Optional[float] = RunOpt.temperature,
+    first_temperature: Optional[float] = RunOpt.first_temperature,
+    price_in: Optional[float] = RunOpt.price_in,
+    price_out: Optional[float] = RunOpt.price_out,
+    store: Optional[Path] = RunOpt.store,
+    log_samples: str = RunOpt.log_samples,
+    keep_going: bool = RunOpt.keep_going,
+    max_cost: Optional[float] = RunOpt.max_cost,
+    yes: bool = RunOpt.yes,
+    resume: Optional[str] = RunOpt.resume,
+    json_out: bool = RunOpt.json_out,
 ) -> None:
     """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
     from maker_cli.tasks import HanoiTask
