@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from run_helpers import wait_for_progress
 from maker_cli import maths
 from maker_cli.cli.app import app
 from maker_cli.engine import Engine, VoteConfig
@@ -109,27 +110,11 @@ def _spawn(store: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if store.exists():
-            try:
-                with RunStore(store) as s:
-                    runs = s.list_runs(1)
-                    if runs and runs[0].steps_done >= min_steps:
-                        return runs[0].id
-            except Exception:
-                pass
-        time.sleep(0.2)
-    raise AssertionError("the run made no progress")
-
-
 def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
     store = tmp_path / "s.sqlite"
     args = ("--disks", "11", "--model", "sim:p=0.995,seed=9,latency_ms=1", "--k", "2", "--concurrency", "4")
     proc = _spawn(store, *args)
-    run_id = _wait_for_progress(store, proc, 1)
+    run_id = wait_for_progress(store, proc, 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     with RunStore(store) as s:
@@ -149,7 +134,7 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
 def test_ctrl_c_commits_and_prints_the_resume_command(tmp_path):
     store = tmp_path / "s.sqlite"
     proc = _spawn(store, "--disks", "12", "--model", "sim:p=0.995,seed=2,latency_ms=1", "--k", "2")
-    run_id = _wait_for_progress(store, proc, 1)
+    run_id = wait_for_progress(store, proc, 1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
@@ -278,7 +263,7 @@ def test_a_run_worked_on_by_a_live_process_is_not_resumed_twice(tmp_path):
 def test_ctrl_c_with_json_still_prints_one_object(tmp_path):
     store = tmp_path / "s.sqlite"
     proc = _spawn(store, "--disks", "12", "--model", "sim:p=0.995,seed=2,latency_ms=1", "--k", "2", "--json")
-    _wait_for_progress(store, proc, 1)
+    wait_for_progress(store, proc, 1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130

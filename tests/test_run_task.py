@@ -20,6 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from run_helpers import wait_for_progress
 from maker_cli import maths
 from maker_cli.cli.app import app
 from maker_cli.engine import Engine, VoteConfig
@@ -406,22 +407,6 @@ def test_resume_refuses_a_changed_spec_and_extra_arguments(tmp_path):
     assert r.exit_code == 2 and "is gone" in r.output
 
 
-def _wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if store.exists():
-            try:
-                with RunStore(store) as s:
-                    runs = s.list_runs(1)
-                    if runs and runs[0].steps_done >= min_steps:
-                        return runs[0].id
-            except Exception:
-                pass
-        time.sleep(0.1)
-    raise AssertionError("the run made no progress")
-
-
 def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
     rng = random.Random(7)
     a = "".join(rng.choice("0123456789") for _ in range(3000))
@@ -435,7 +420,7 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
          "--model", "sim:p=0.995,seed=9,latency_ms=1", "--k", "2", "--max-output-tokens", "5000", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True,
     )
-    run_id = _wait_for_progress(store, proc, 1)
+    run_id = wait_for_progress(store, proc, 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     with RunStore(store) as s:
