@@ -24,3 +24,29 @@ def wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeo
                 pass
         time.sleep(0.1)
     raise AssertionError("the run made no progress")
+
+
+def solved_fraction(task, p: float, k: int, runs: int) -> float:  # noqa: ANN001 - any SequentialTask
+    """Run `task` `runs` times in-process on the simulated model (collide mode, seeds 0..runs-1, no
+    store) and return the share that ends solved — to compare with maths.p_full."""
+    import asyncio
+
+    from maker_cli.engine import Engine, VoteConfig
+    from maker_cli.providers.sim import SimProvider
+    from maker_cli.runner import Runner, RunOptions, RunPoint, RunTotals
+
+    class NullStore:
+        def write_batch(self, *a, **kw):
+            return 0
+
+    async def one(seed: int) -> bool:
+        engine = Engine(SimProvider(f"sim:p={p},errors=collide,seed={seed}"))
+        runner = Runner(task, engine, VoteConfig(k=k), NullStore(), "x", RunOptions())
+        state, previous = task.start()
+        outcome = await runner.run(RunPoint(0, state, previous), RunTotals())
+        return outcome.status == "solved"
+
+    async def all_runs() -> int:
+        return sum([await one(seed) for seed in range(runs)])
+
+    return asyncio.run(all_runs()) / runs

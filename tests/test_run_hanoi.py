@@ -3,25 +3,19 @@ the HTTP path with faults, and failure rates against p_full."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from run_helpers import wait_for_progress
+from run_helpers import solved_fraction, wait_for_progress
 from maker_cli import maths
 from maker_cli.cli.app import app
-from maker_cli.engine import Engine, VoteConfig
-from maker_cli.providers.sim import SimProvider
-from maker_cli.runner import Runner, RunOptions, RunPoint, RunTotals
 from maker_cli.store import RunStore
 from maker_cli.tasks import HanoiTask
 
@@ -169,21 +163,7 @@ def test_failure_rate_follows_p_full():
     task = HanoiTask(disks)
     expected = maths.p_full(p, k, task.steps_total)
 
-    class NullStore:
-        def write_batch(self, *a, **kw):
-            return 0
-
-    async def one(seed: int) -> bool:
-        engine = Engine(SimProvider(f"sim:p={p},errors=collide,seed={seed}"))
-        runner = Runner(task, engine, VoteConfig(k=k), NullStore(), "x", RunOptions())
-        state, prev = task.start()
-        outcome = await runner.run(RunPoint(0, state, prev), RunTotals())
-        return outcome.status == "solved"
-
-    async def all_runs() -> int:
-        return sum([await one(seed) for seed in range(runs)])
-
-    solved = asyncio.run(all_runs()) / runs
+    solved = solved_fraction(task, p, k, runs)
     se = math.sqrt(expected * (1 - expected) / runs)
     assert abs(solved - expected) <= 4 * se, (solved, expected)
 

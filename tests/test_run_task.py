@@ -4,7 +4,6 @@ the spec-changed guard, the max_steps bound, and failure rates against p_full.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -13,19 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from run_helpers import wait_for_progress
+from run_helpers import solved_fraction, wait_for_progress
 from maker_cli import maths
 from maker_cli.cli.app import app
-from maker_cli.engine import Engine, VoteConfig
-from maker_cli.providers.sim import SimProvider
-from maker_cli.runner import Runner, RunOptions, RunPoint, RunTotals
 from maker_cli.solvers.count_word import occurrences
 from maker_cli.spec_task import SpecTask
 from maker_cli.store import RunStore
@@ -439,11 +434,6 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
 # --- failure rates follow the maths ---------------------------------------------------------------
 
 
-class NullStore:
-    def write_batch(self, *a, **kw):
-        return 0
-
-
 def test_failure_rate_follows_p_full():
     """Many short simulated runs in collide mode are solved at the rate p_full predicts."""
     p, k, runs = 0.75, 2, 1500
@@ -451,16 +441,6 @@ def test_failure_rate_follows_p_full():
     assert task.steps_total == 7
     expected = maths.p_full(p, k, task.steps_total)
 
-    async def one(seed: int) -> bool:
-        engine = Engine(SimProvider(f"sim:p={p},errors=collide,seed={seed}"))
-        runner = Runner(task, engine, VoteConfig(k=k), NullStore(), "x", RunOptions())
-        state, previous = task.start()
-        outcome = await runner.run(RunPoint(0, state, previous), RunTotals())
-        return outcome.status == "solved"
-
-    async def all_runs() -> int:
-        return sum([await one(seed) for seed in range(runs)])
-
-    solved = asyncio.run(all_runs()) / runs
+    solved = solved_fraction(task, p, k, runs)
     se = math.sqrt(expected * (1 - expected) / runs)
     assert abs(solved - expected) <= 4 * se, (solved, expected)

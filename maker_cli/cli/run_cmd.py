@@ -112,7 +112,7 @@ def provider_for(job: Any) -> Any:
 
 def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bool, json_out: bool) -> None:
     """Estimate, guard the budget, start or resume, show progress, report; exits with the status code."""
-    from maker_cli.jobs import check_budget, execute, job_estimate, prepare, run_report
+    from maker_cli.jobs import check_budget, job_estimate, prepare, run_report
     from maker_cli.store import RunStore
 
     provider = provider_for(job)
