@@ -249,3 +249,18 @@ def test_ctrl_c_with_json_still_prints_one_object(tmp_path):
     assert proc.returncode == 130
     report = json.loads(out)
     assert report["status"] == "interrupted" and report["steps_done"] > 0
+
+
+def test_runs_show_audits_a_steps_raw_samples(tmp_path):
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "5", "--model", "sim:p=0.95,invalid=0.2,seed=6", "--k", "2")
+    with RunStore(store) as s:
+        logged = s.sampled_steps(out["run_id"])  # contested or red-flagged steps only (the default)
+        assert logged and len(logged) < 31
+    shown = json.loads(cli("runs", "show", out["run_id"], "--store", str(store), "--step", str(logged[0]),
+                           "--json").stdout)
+    samples = shown["samples_of_step"]
+    assert samples and all("text" in x for x in samples)
+    assert any(x["red_flag"] for x in samples) or len({x["answer"] for x in samples}) > 1
+    text = cli("runs", "show", out["run_id"], "--store", str(store), "--step", str(logged[0])).stdout
+    assert "sample 1" in text and "move = [" in text

@@ -49,12 +49,17 @@ def list_runs(
         print_json({"runs": [_summary(r) for r in runs]})
         return
     table = Table(show_edge=False)
-    for col in ("run", "task", "model", "status", "steps", "wrong", "samples", "cost", "created"):
-        table.add_column(col, overflow="fold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("task", overflow="ellipsis", max_width=18)
+    table.add_column("model", overflow="ellipsis", max_width=24)
+    table.add_column("status", no_wrap=True)
+    for col in ("steps", "wrong", "samples", "cost"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
     for r in runs:
         total = f"/{r.steps_total:,}" if r.steps_total else ""
         table.add_row(r.id, r.name or r.kind, r.model or "", r.status, f"{r.steps_done:,}{total}", str(r.wrong_steps),
-                      f"{r.samples:,}", _money(r.cost_usd), r.created_at[:19])
+                      f"{r.samples:,}", _money(r.cost_usd), r.created_at[:16].replace("T", " "))
     out_console().print(table if runs else "no runs stored yet")
 
 
@@ -68,7 +73,8 @@ def _summary(r) -> dict:  # noqa: ANN001
 def show_run(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
-    steps: int = typer.Option(0, "--steps", min=0, help="Also show this many stored steps (contested first)."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Also show this many contested, red-flagged or wrong steps."),
+    step: Optional[int] = typer.Option(None, "--step", min=0, help="Also show this step's stored raw samples."),
     store: Optional[Path] = StoreOpt,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -79,7 +85,13 @@ def show_run(
         if steps:
             contested = [st for st in s.iter_steps(r.id) if st.rounds > 1 or st.red_flagged or st.correct is False]
             shown = contested[:steps]
+        raw = s.get_samples(r.id, step) if step is not None else []
     data = r.to_dict()
+    data["samples_of_step"] = [
+        {"seq": x.seq, "temperature": x.temperature, "answer": x.answer_key, "red_flag": x.red_flag,
+         "output_tokens": x.output_tokens, "finish_reason": x.finish_reason, "text": x.text}
+        for x in raw
+    ]
     data["steps"] = [
         {"idx": st.idx, "winner": st.winner_key, "tallies": dict(st.tallies), "samples": st.samples,
          "red_flagged": st.red_flagged, "rounds": st.rounds, "correct": st.correct}
@@ -94,7 +106,9 @@ def show_run(
     if r.message:
         console.print(r.message, highlight=False)
     console.print(
-        f"steps {r.steps_done:,}{total}, wrong {r.wrong_steps} (first: {r.first_error_step}), samples {r.samples:,} "
+        f"steps {r.steps_done:,}{total}, wrong {r.wrong_steps}"
+        + (f" (first: step {r.first_error_step})" if r.first_error_step is not None else "")
+        + f", samples {r.samples:,} "
         f"({r.red_flagged:,} red-flagged {r.red_flag_reasons or ''}), call errors {r.errors}, retries {r.retries}, "
         f"tokens {r.input_tokens:,} in / {r.output_tokens:,} out, cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
         highlight=False, soft_wrap=True,
@@ -106,6 +120,14 @@ def show_run(
     for st in data["steps"]:
         console.print(f"  step {st['idx']}: {st['tallies']} rounds {st['rounds']} red flags {st['red_flagged']}"
                       f" correct={st['correct']}", highlight=False, soft_wrap=True)
+    if step is not None:
+        if not raw:
+            console.print(f"no raw samples stored for step {step} (see --log-samples)", highlight=False)
+        for x in data["samples_of_step"]:
+            verdict = f"red flag: {x['red_flag']}" if x["red_flag"] else f"vote: {x['answer']}"
+            console.print(f"  sample {x['seq']} (T={x['temperature']}, {x['output_tokens']} tokens) {verdict}",
+                          highlight=False, soft_wrap=True, markup=False)
+            console.print("    " + (x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
