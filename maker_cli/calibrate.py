@@ -508,16 +508,29 @@ async def calibrate_hanoi(
     _check_samples(samples)
     per = 2 if pairs else 1
     probes = hanoi_probes(disks, -(-samples // per), seed=seed, simulated=provider.info.simulated)
+    return await _measure(
+        provider, probes, task="hanoi", per=per, temperature=temperature, concurrency=concurrency, seed=seed,
+        rules=rules or RedFlagRules(), judge=hanoi.make_judge(disks), classify=hanoi_classifier(disks),
+        on_progress=on_progress, max_call_errors=max_call_errors, hanoi_disks=disks,
+    )
+
+
+async def _measure(
+    provider: Provider, probes: Sequence[Probe], *, task: str, per: int, temperature: float, concurrency: int,
+    seed: int | None, rules: RedFlagRules, judge: Judge, classify: Classifier,
+    on_progress: Callable[[CalibrationProgress], None] | None, max_call_errors: int | None,
+    hanoi_disks: int | None = None, notes: Iterable[str] = (),
+) -> CalibrationReport:
+    """Draw `per` samples of every probe, then build the report: the tail every calibration shares."""
     t0 = time.perf_counter()
     tally = await _draw(
-        provider, probes, per_probe=per, temperature=temperature, concurrency=concurrency,
-        rules=rules or RedFlagRules(), judge=hanoi.make_judge(disks), classify=hanoi_classifier(disks),
-        on_progress=on_progress, max_call_errors=max_call_errors,
+        provider, probes, per_probe=per, temperature=temperature, concurrency=concurrency, rules=rules,
+        judge=judge, classify=classify, on_progress=on_progress, max_call_errors=max_call_errors,
     )
     return _report(
-        tally, task="hanoi", model=provider.info.name, simulated=provider.info.simulated,
+        tally, task=task, model=provider.info.name, simulated=provider.info.simulated,
         temperature=temperature, requested=len(probes) * per, probes=probes, seed=seed,
-        wall_s=time.perf_counter() - t0, pairs=pairs, hanoi_disks=disks,
+        wall_s=time.perf_counter() - t0, pairs=per == 2, hanoi_disks=hanoi_disks, notes=notes,
     )
 
 
@@ -641,16 +654,10 @@ async def calibrate_spec(
     _check_samples(count)
     per = 2 if pairs else 1
     probes = spec_probes(spec, items, -(-count // per), seed=seed, simulated=provider.info.simulated)
-    t0 = time.perf_counter()
-    tally = await _draw(
-        provider, probes, per_probe=per, temperature=temperature, concurrency=concurrency,
+    return await _measure(
+        provider, probes, task=spec.name, per=per, temperature=temperature, concurrency=concurrency, seed=seed,
         rules=rules or spec.red_flag_rules(), judge=spec.judge(), classify=key_classifier,
         on_progress=on_progress, max_call_errors=max_call_errors,
-    )
-    return _report(
-        tally, task=spec.name, model=provider.info.name, simulated=provider.info.simulated,
-        temperature=temperature, requested=len(probes) * per, probes=probes, seed=seed,
-        wall_s=time.perf_counter() - t0, pairs=pairs,
     )
 
 
@@ -775,16 +782,10 @@ async def calibrate_sequence(
             f"the reference path stops at the spec's bound of {path.steps:,} steps without meeting its "
             "termination rule: a run of this spec would fail there"
         )
-    t0 = time.perf_counter()
-    tally = await _draw(
-        provider, probes, per_probe=per, temperature=temperature, concurrency=concurrency,
+    return await _measure(
+        provider, probes, task=task.name, per=per, temperature=temperature, concurrency=concurrency, seed=seed,
         rules=rules, judge=task.judge(), classify=key_classifier,
-        on_progress=on_progress, max_call_errors=max_call_errors,
-    )
-    return _report(
-        tally, task=task.name, model=provider.info.name, simulated=provider.info.simulated,
-        temperature=temperature, requested=len(probes) * per, probes=probes, seed=seed,
-        wall_s=time.perf_counter() - t0, pairs=pairs, notes=notes,
+        on_progress=on_progress, max_call_errors=max_call_errors, notes=notes,
     )
 
 
