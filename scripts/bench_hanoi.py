@@ -86,7 +86,7 @@ def scale(disks: int) -> dict:
 
 
 def latency(disks: int, latency_ms: float, runs: int) -> dict:
-    from maker_cli import maths
+    from maker_cli.core import maths
 
     k, p = 3, 0.99
     rounds = maths.round_stats(p, k).rounds

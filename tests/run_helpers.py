@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from maker_cli.store import RunStore
+from maker_cli.store.run_store import RunStore
 
 
 def wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeout: float = 180) -> str:
@@ -31,9 +31,9 @@ def solved_fraction(task, p: float, k: int, runs: int) -> float:  # noqa: ANN001
     store) and return the share that ends solved — to compare with maths.p_full."""
     import asyncio
 
-    from maker_cli.engine import Engine, VoteConfig
+    from maker_cli.core.engine import Engine, VoteConfig
     from maker_cli.providers.sim import SimProvider
-    from maker_cli.runner import Runner, RunOptions, RunPoint, RunTotals
+    from maker_cli.jobs.runner import Runner, RunOptions, RunPoint, RunTotals
 
     class NullStore:
         def write_batch(self, *a, **kw):

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maker_cli import hanoi, maths
-from maker_cli.calibrate import (
+from maker_cli.tasks import hanoi
+from maker_cli.core import maths
+from maker_cli.jobs.calibrate import (
     both_wrong_tail,
     calibrate_hanoi,
     calibrate_spec,
@@ -23,13 +24,13 @@ from maker_cli.calibrate import (
     report_from_labelled,
     to_calibration,
 )
-from maker_cli.calibration import load_calibration
+from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.cli.app import app
 from maker_cli.errors import ProviderError, UsageError
-from maker_cli.estimate import EstimateInputs, estimate
+from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
 from maker_cli.providers.sim import SimProvider
-from maker_cli.spec import load_spec
+from maker_cli.specs.question import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 ARITHMETIC = ROOT / "examples" / "arithmetic.yaml"
@@ -390,7 +391,7 @@ ADDITION = ROOT / "examples" / "sequential" / "addition.yaml"
 
 
 def seq_task(path: Path = ADDITION, inputs: dict | None = None):
-    from maker_cli.spec_task import SpecTask
+    from maker_cli.tasks.sequence import SpecTask
 
     return SpecTask.from_file(path, inputs)
 
@@ -405,7 +406,7 @@ def spec_copy(tmp_path: Path, source: Path, drop: str) -> Path:
 
 
 def test_sequence_probes_are_the_runners_prompts_and_the_solvers_keys():
-    from maker_cli.calibrate import reference_path, sequence_probes
+    from maker_cli.jobs.calibrate import reference_path, sequence_probes
 
     task = seq_task()
     path = reference_path(task)
@@ -430,7 +431,7 @@ def test_sequence_probes_are_the_runners_prompts_and_the_solvers_keys():
 
 @pytest.mark.parametrize("spec", SEQUENTIAL, ids=lambda p: p.stem)
 def test_sequential_examples_cover_the_true_p(spec):
-    from maker_cli.calibrate import calibrate_sequence
+    from maker_cli.jobs.calibrate import calibrate_sequence
 
     task = seq_task(spec)
     r = asyncio.run(calibrate_sequence(SimProvider("sim:p=0.95,invalid=0.05,seed=3"), task, samples=800, seed=3))
@@ -445,7 +446,7 @@ def test_sequential_examples_cover_the_true_p(spec):
 
 
 def test_sequential_walk_cap():
-    from maker_cli.calibrate import calibrate_sequence, reference_path
+    from maker_cli.jobs.calibrate import calibrate_sequence, reference_path
 
     task = seq_task()
     path = reference_path(task, cap=5)
@@ -457,7 +458,7 @@ def test_sequential_walk_cap():
 
 
 def test_sequential_needs_a_solver(tmp_path):
-    from maker_cli.calibrate import calibrate_sequence
+    from maker_cli.jobs.calibrate import calibrate_sequence
 
     task = seq_task(spec_copy(tmp_path, ADDITION, "reference:"))
     with pytest.raises(UsageError, match="reference solver"):

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maker_cli.engine import DECIDED, UNDECIDED, Engine, VoteConfig
+from maker_cli.core.engine import DECIDED, UNDECIDED, Engine, VoteConfig
 from maker_cli.errors import MissingApiKey, ProviderError
-from maker_cli.events import RoundFinished, SampleFinished, StepDecided
+from maker_cli.core.events import RoundFinished, SampleFinished, StepDecided
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider
-from maker_cli.race import VoteRace
-from maker_cli.redflags import FORMAT, Answer, RedFlag, RedFlagRules
-from maker_cli.step import StepPrompt
+from maker_cli.core.race import VoteRace
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag, RedFlagRules
+from maker_cli.core.step import StepPrompt
 
 
 def judge(text: str) -> Answer | RedFlag:

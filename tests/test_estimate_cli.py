@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 import pytest
 from typer.testing import CliRunner
 
-from maker_cli import maths
-from maker_cli.calibration import Calibration, load_calibration, save_calibration
+from maker_cli.core import maths
+from maker_cli.jobs.calibration_file import Calibration, load_calibration, save_calibration
 from maker_cli.cli.app import app
 from maker_cli.errors import SpecError
 
@@ -262,7 +262,7 @@ def test_litellm_prices_match_litellm_itself():
     """
     code = (
         "import os, sys\n"
-        "from maker_cli import pricing\n"
+        "from maker_cli.providers import prices as pricing\n"
         "bundled = pricing.model_prices('gpt-4.1-mini')\n"
         "assert 'litellm' not in sys.modules\n"
         "os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')\n"
@@ -278,7 +278,7 @@ def test_litellm_prices_match_litellm_itself():
 
 
 def test_pricing_helpers():
-    from maker_cli import pricing
+    from maker_cli.providers import prices as pricing
 
     assert pricing.model_prices("surely-not-a-model") is None
     assert pricing.call_cost(1000, 500, 0.4, 1.6) == pytest.approx(0.0012)

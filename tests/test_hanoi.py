@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maker_cli import hanoi
+from maker_cli.tasks import hanoi
 from maker_cli.errors import UsageError
-from maker_cli.redflags import FORMAT, Answer, RedFlag
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 
 
 def brute_force_moves(n: int) -> list[tuple[int, int, int]]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from maker_cli import maths
+from maker_cli.core import maths
 from maker_cli.errors import CannotConverge, UsageError
 
 S_HANOI = 2**20 - 1

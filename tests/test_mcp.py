@@ -20,10 +20,10 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from typer.testing import CliRunner
 
-from maker_cli import maths
-from maker_cli.mcp_server import Session, build_server, plan_spend
-from maker_cli.settings import load_settings
-from maker_cli.stats import wilson_interval
+from maker_cli.core import maths
+from maker_cli.mcp.server import Session, build_server, plan_spend
+from maker_cli.config.settings import load_settings
+from maker_cli.core.stats import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 ARITHMETIC = ROOT / "examples" / "arithmetic.yaml"

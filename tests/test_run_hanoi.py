@@ -14,10 +14,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from run_helpers import solved_fraction, wait_for_progress
-from maker_cli import maths
+from maker_cli.core import maths
 from maker_cli.cli.app import app
-from maker_cli.store import RunStore
-from maker_cli.tasks import HanoiTask
+from maker_cli.store.run_store import RunStore
+from maker_cli.tasks.base import HanoiTask
 
 
 def cli(*args: str):

@@ -19,11 +19,11 @@ import yaml
 from typer.testing import CliRunner
 
 from run_helpers import solved_fraction, wait_for_progress
-from maker_cli import maths
+from maker_cli.core import maths
 from maker_cli.cli.app import app
-from maker_cli.solvers.count_word import occurrences
-from maker_cli.spec_task import SpecTask
-from maker_cli.store import RunStore
+from maker_cli.tasks.solvers.count_word import occurrences
+from maker_cli.tasks.sequence import SpecTask
+from maker_cli.store.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "sequential"
@@ -155,7 +155,7 @@ def test_validate_reports_what_it_found(path):
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["valid"] is True and report["simulated"] is True and report["warnings"] == []
-    assert report["steps_total"] > 5 and report["reference"].startswith("maker_cli.solvers.")
+    assert report["steps_total"] > 5 and report["reference"].startswith("maker_cli.tasks.solvers.")
     assert "{{" not in report["first_prompt"]["user"]
     r = cli(str(path), "--validate")
     assert r.exit_code == 0 and "valid" in r.output and "first step prompt" in r.output
@@ -297,9 +297,9 @@ def test_spec_errors_name_file_and_field_and_exit_2(tmp_path, mutate, message):
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ("maker_cli.solvers.nope:solve", "reference: cannot import module 'maker_cli.solvers.nope' (ModuleNotFoundError"),
-        ("maker_cli.solvers.addition:nope", "reference: module 'maker_cli.solvers.addition' has no function 'nope'"),
-        ("maker_cli.solvers.bubble_sort:solve", "reference: maker_cli.solvers.bubble_sort:solve failed at step 0: "
+        ("maker_cli.tasks.solvers.nope:solve", "reference: cannot import module 'maker_cli.tasks.solvers.nope' (ModuleNotFoundError"),
+        ("maker_cli.tasks.solvers.addition:nope", "reference: module 'maker_cli.tasks.solvers.addition' has no function 'nope'"),
+        ("maker_cli.tasks.solvers.bubble_sort:solve", "reference: maker_cli.tasks.solvers.bubble_sort:solve failed at step 0: "
                                                 "KeyError: 'items'"),
         ("seq_solver_fixture:words", "reference: seq_solver_fixture:words at step 0: action: not a int (str)"),
         ("seq_solver_fixture:half", "reference: seq_solver_fixture:half at step 0: return (action, next_state) or a "

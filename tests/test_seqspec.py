@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from maker_cli.cli.app import app
 from maker_cli.errors import SpecError, UsageError
-from maker_cli.redflags import FORMAT, Answer, RedFlag
-from maker_cli.seqspec import ChunkSpec, StatePredicate, parse_sequential_spec, shape_problem, typed_value
-from maker_cli.spec_task import SpecTask
-from maker_cli.tasks import task_from_config
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.specs.sequence import ChunkSpec, StatePredicate, parse_sequential_spec, shape_problem, typed_value
+from maker_cli.tasks.sequence import SpecTask
+from maker_cli.tasks.base import task_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "sequential").glob("*.yaml"))

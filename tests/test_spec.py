@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maker_cli.errors import SpecError, UsageError
-from maker_cli.extract import JsonPathExtractor, RegexExtractor, parse_json_path
-from maker_cli.redflags import FORMAT, Answer, RedFlag
-from maker_cli.spec import TaskSpec, load_spec
+from maker_cli.specs.extract import JsonPathExtractor, RegexExtractor, parse_json_path
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.specs.question import TaskSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT / "configs").glob("*.yaml"))

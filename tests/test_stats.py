@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maker_cli.stats import wilson_interval
+from maker_cli.core.stats import wilson_interval
 
 
 def test_known_value():

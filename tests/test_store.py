@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from maker_cli import store as store_mod
+from maker_cli.store import run_store as store_mod
 from maker_cli.errors import StoreError
-from maker_cli.store import RunStore, SampleRow, StepRow
+from maker_cli.store.run_store import RunStore, SampleRow, StepRow
 
 
 def step(i: int, **kw) -> StepRow:
@@ -239,7 +239,7 @@ def test_a_file_that_is_not_a_store_is_a_store_error(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from maker_cli.store import RunStore, StepRow
+    from maker_cli.store.run_store import RunStore, StepRow
 
     store = RunStore(sys.argv[1])
     rid = store.create_run("hanoi", "crash", None, {}, 10**9, {"next": 0})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maker_cli.canonical import (
+from maker_cli.specs.canonical import (
     STEPS,
     CanonicalError,
     canonical_key,
@@ -16,8 +16,8 @@ from maker_cli.canonical import (
     canonicalize,
 )
 from maker_cli.errors import UsageError
-from maker_cli.redflags import FORMAT, RedFlag
-from maker_cli.templates import TemplateError, check_template, placeholders, render
+from maker_cli.core.redflags import FORMAT, RedFlag
+from maker_cli.specs.templates import TemplateError, check_template, placeholders, render
 
 # --- templates ------------------------------------------------------------------------------------
 

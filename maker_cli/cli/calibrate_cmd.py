@@ -68,9 +68,9 @@ def calibrate_hanoi_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Sample random steps of the optimal Hanoi solution once each and measure p and the valid rate."""
-    from maker_cli import hanoi
-    from maker_cli.calibrate import calibrate_hanoi
-    from maker_cli.redflags import RedFlagRules
+    from maker_cli.tasks import hanoi
+    from maker_cli.jobs.calibrate import calibrate_hanoi
+    from maker_cli.core.redflags import RedFlagRules
 
     opts = _common(model, api_base, router_config, temperature, samples, concurrency, seed, pairs, target, steps,
                    max_output_tokens, price_in, price_out, out, json_out, timeout)
@@ -119,14 +119,14 @@ def calibrate_task_cmd(
 ) -> None:
     """Measure p and the valid rate of a task spec: a single-question spec over a labelled dataset, or
     a sequential spec on random steps of its reference solver's path (no dataset needed)."""
-    from maker_cli.calibrate import calibrate_spec, load_dataset
+    from maker_cli.jobs.calibrate import calibrate_spec, load_dataset
     from maker_cli.errors import UsageError
-    from maker_cli.redflags import RedFlagRules
-    from maker_cli.spec import load_spec
+    from maker_cli.core.redflags import RedFlagRules
+    from maker_cli.specs.question import load_spec
 
     opts = _common(model, api_base, router_config, temperature, samples, concurrency, seed, pairs, target, steps,
                    max_output_tokens, price_in, price_out, out, json_out, timeout)
-    from maker_cli.seqspec import is_sequential_file
+    from maker_cli.specs.sequence import is_sequential_file
 
     if is_sequential_file(task):
         if dataset is not None:
@@ -170,11 +170,11 @@ DEFAULT_SEQUENCE_SAMPLES = 1000
 
 def _calibrate_sequential(ctx: typer.Context, path: Path, inputs: list[str], opts: dict[str, Any]) -> None:
     """A sequential spec: walk the reference path (capped), sample random steps of it, recommend k over it."""
-    from maker_cli.calibrate import calibrate_sequence, reference_path
+    from maker_cli.jobs.calibrate import calibrate_sequence, reference_path
     from maker_cli.cli.common import parse_inputs
     from maker_cli.errors import UsageError
-    from maker_cli.redflags import RedFlagRules
-    from maker_cli.spec_task import SpecTask
+    from maker_cli.core.redflags import RedFlagRules
+    from maker_cli.tasks.sequence import SpecTask
 
     task = SpecTask.from_file(path, parse_inputs(inputs))
     if task.spec.reference is None:
@@ -213,7 +213,7 @@ def _calibrate_sequential(ctx: typer.Context, path: Path, inputs: list[str], opt
 
 def _setup(ctx: typer.Context, opts: dict[str, Any], model: Optional[str]) -> tuple[Any, Any]:
     from maker_cli.cli.common import build_provider
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     settings = load_settings(
         config_path(ctx), model=model, api_base=opts["api_base"], router_config=opts["router_config"],
@@ -230,8 +230,8 @@ def _temperature(opts: dict[str, Any], settings: Any) -> float:
 def _execute(run: Callable[[Any], Any], provider: Any, settings: Any, opts: dict[str, Any], *, title: str,
              steps: int, probe_name: str) -> None:
     """Calibrate (with a progress bar on a terminal), recommend, write --out, print; exit 1 if hopeless."""
-    from maker_cli.calibrate import cannot_converge_message, recommend, to_calibration
-    from maker_cli.calibration import save_calibration
+    from maker_cli.jobs.calibrate import cannot_converge_message, recommend, to_calibration
+    from maker_cli.jobs.calibration_file import save_calibration
     from maker_cli.cli.output import is_terminal, out_console, print_json, warn_line
     from maker_cli.errors import CannotConverge
 
@@ -296,7 +296,7 @@ async def _calibrate(run: Callable[[Any], Any], provider: Any, *, live: bool) ->
 
 
 def _warnings(report: Any, rec: dict[str, Any], *, json_out: bool) -> list[str]:
-    from maker_cli.calibrate import cannot_converge_message
+    from maker_cli.jobs.calibrate import cannot_converge_message
 
     out = []
     pairs = report.pairs
@@ -401,7 +401,7 @@ def render(report: Any, rec: dict[str, Any], console: Any, *, title: str, probe_
 def _render_recommendation(report: Any, rec: dict[str, Any], console: Any) -> None:
     steps, target = rec["steps"], rec["target"]
     if rec["recommended_k"] is None:
-        from maker_cli.calibrate import cannot_converge_message
+        from maker_cli.jobs.calibrate import cannot_converge_message
 
         why = rec["message"] if rec["message"] and cannot_converge_message(report) is None else "see the error below"
         console.print(f"[bold]recommendation[/] for {steps:,} steps at target {target:g}: none ({why})",

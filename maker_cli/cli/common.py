@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from maker_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from maker_cli.settings import Settings
+    from maker_cli.config.settings import Settings
 
 
 def build_provider(settings: Settings, model: str | None = None):  # -> Provider

@@ -14,7 +14,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from maker_cli.estimate import EstimateReport
+    from maker_cli.core.estimate import EstimateReport
 
 HELP = """Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time.
 
@@ -61,9 +61,9 @@ def estimate(
 ) -> None:
     from maker_cli.cli.app import config_path
     from maker_cli.cli.output import print_json, warn_line
-    from maker_cli.estimate import estimate as run_estimate
-    from maker_cli.estimate import resolve_inputs
-    from maker_cli.settings import load_settings
+    from maker_cli.core.estimate import estimate as run_estimate
+    from maker_cli.core.estimate import resolve_inputs
+    from maker_cli.config.settings import load_settings
 
     settings = load_settings(config_path(ctx))
     inputs = resolve_inputs(

@@ -58,7 +58,7 @@ def serve_mcp(
 ) -> None:
     from maker_cli.cli.app import config_path
     from maker_cli.errors import UsageError
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     logging.basicConfig(
         stream=sys.stderr, level=log_level.value, format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
@@ -67,7 +67,7 @@ def serve_mcp(
     for folder in allow_dir:
         if not folder.is_dir():
             raise UsageError(f"--allow-dir {folder}: not a folder")
-    from maker_cli.mcp_server import build_server  # imports mcp (~0.4 s)
+    from maker_cli.mcp.server import build_server  # imports mcp (~0.4 s)
 
     server = build_server(settings, allowed_dirs=tuple(allow_dir), lock_caps=lock_caps, log_level=log_level.value)
     if transport is Transport.stdio:

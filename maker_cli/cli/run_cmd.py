@@ -17,7 +17,7 @@ from maker_cli.errors import MakerError, UsageError
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from maker_cli.settings import Settings
+    from maker_cli.config.settings import Settings
 
 EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": 3, "budget_exhausted": 4, "interrupted": 130}
 LOG_MODES = ("all", "contested", "none")
@@ -37,7 +37,7 @@ def job_options(
     steps: int | None, settings: "Settings", spec_defaults: dict[str, Any] | None = None,
 ) -> Any:
     """A JobConfig from flags > calibration > spec defaults > settings; k from --k or k_min."""
-    from maker_cli.jobs import JobConfig, choose_k
+    from maker_cli.jobs.run import JobConfig, choose_k
     from maker_cli.providers.sim import is_sim, parse_sim
 
     if log_samples not in LOG_MODES:
@@ -45,7 +45,7 @@ def job_options(
     spec_defaults = spec_defaults or {}
     cal = None
     if calibration is not None:
-        from maker_cli.calibration import load_calibration
+        from maker_cli.jobs.calibration_file import load_calibration
 
         cal = load_calibration(calibration)
     the_model = model or (spec_defaults.get("model")) or (cal.model if cal else None) or settings.model
@@ -112,8 +112,8 @@ def provider_for(job: Any) -> Any:
 
 def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bool, json_out: bool) -> None:
     """Estimate, guard the budget, start or resume, show progress, report; exits with the status code."""
-    from maker_cli.jobs import check_budget, job_estimate, prepare, run_report
-    from maker_cli.store import RunStore
+    from maker_cli.jobs.run import check_budget, job_estimate, prepare, run_report
+    from maker_cli.store.run_store import RunStore
 
     provider = provider_for(job)
     simulated = provider.info.simulated
@@ -140,7 +140,7 @@ def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bo
         except MakerError as exc:
             err_console().print(_resume_hint(prepared, store_file), highlight=False, soft_wrap=True)
             if json_out:
-                from maker_cli.runner import ERROR, RunOutcome
+                from maker_cli.jobs.runner import ERROR, RunOutcome
 
                 report = run_report(prepared, RunOutcome(ERROR, prepared.totals, prepared.point), simulated=simulated)
                 print_json({**report, "error": str(exc)})
@@ -154,8 +154,8 @@ def launch(task: Any, job: Any, *, store_file: Path, resume: str | None, yes: bo
 
 
 def _run_with_view(prepared: Any, provider: Any, est: Any, console: Any, json_out: bool, store_file: Path) -> Any:
-    from maker_cli.display.run_view import RunView
-    from maker_cli.jobs import execute
+    from maker_cli.cli.display.run_view import RunView
+    from maker_cli.jobs.run import execute
 
     view = None
     if not json_out:
@@ -178,8 +178,8 @@ def _run_with_view(prepared: Any, provider: Any, est: Any, console: Any, json_ou
     except KeyboardInterrupt:
         err_console().print(f"interrupted: {_resume_hint(prepared, store_file)}", highlight=False, soft_wrap=True)
         if json_out:  # the one JSON object, as for every other ending
-            from maker_cli.jobs import run_report
-            from maker_cli.runner import INTERRUPTED, RunOutcome
+            from maker_cli.jobs.run import run_report
+            from maker_cli.jobs.runner import INTERRUPTED, RunOutcome
 
             outcome = RunOutcome(INTERRUPTED, prepared.totals, prepared.point)
             print_json(run_report(prepared, outcome, simulated=provider.info.simulated))
@@ -308,9 +308,9 @@ def run_hanoi(
     json_out: bool = RunOpt.json_out,
 ) -> None:
     """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
-    from maker_cli.tasks import HanoiTask
+    from maker_cli.tasks.base import HanoiTask
 
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     settings = load_settings(config_path(ctx), store=store)
     store_file = _store_file(settings)
@@ -328,7 +328,7 @@ def run_hanoi(
 
 
 def _store_file(settings: "Settings") -> Path:
-    from maker_cli.jobs import store_path
+    from maker_cli.jobs.run import store_path
 
     return store_path(settings.store)
 
@@ -359,9 +359,9 @@ def _resumed(
     concurrency: int | None = None, timeout: float | None = None,
 ) -> tuple[Any, Any]:
     """Re-create the task and job of a stored run; spending and pacing options may change on resume."""
-    from maker_cli.jobs import job_from_record
-    from maker_cli.store import RunStore
-    from maker_cli.tasks import task_from_config
+    from maker_cli.jobs.run import job_from_record
+    from maker_cli.store.run_store import RunStore
+    from maker_cli.tasks.base import task_from_config
 
     if not store_file.is_file():
         raise UsageError(f"no run store at {store_file}; pass --store PATH")

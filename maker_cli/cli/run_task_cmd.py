@@ -54,12 +54,12 @@ def run_task(
 
     See examples/sequential/ for worked specs; `--validate` checks one without running it.
     """
-    from maker_cli.spec_task import SpecTask
+    from maker_cli.tasks.sequence import SpecTask
 
     if validate:
         _validate(spec_file, parse_inputs(inputs), steps, json_out)
         return
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     settings = load_settings(config_path(ctx), store=store)
     store_file = run_cmd._store_file(settings)
@@ -101,7 +101,7 @@ def _check_simulated(task: Any, job: Any) -> None:
 
 
 def _validate(spec_file: Optional[Path], inputs: dict[str, str], steps: Optional[int], json_out: bool) -> None:
-    from maker_cli.spec_task import SpecTask, validate
+    from maker_cli.tasks.sequence import SpecTask, validate
 
     if spec_file is None:
         raise UsageError("--validate needs a spec FILE")

@@ -17,10 +17,10 @@ StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user d
 
 
 def _open(ctx: typer.Context, store: Optional[Path]):  # -> RunStore
-    from maker_cli.jobs import store_path
-    from maker_cli.store import RunStore
+    from maker_cli.jobs.run import store_path
+    from maker_cli.store.run_store import RunStore
 
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     path = store_path(load_settings(config_path(ctx), store=store).store)
     if not path.is_file():

@@ -49,7 +49,7 @@ def vote(
         raise UsageError("give exactly one of --prompt TEXT or --task FILE")
     if prompt is not None and inputs:
         raise UsageError("--input goes with --task, not with --prompt")
-    from maker_cli.settings import load_settings
+    from maker_cli.config.settings import load_settings
 
     settings = load_settings(
         config_path(ctx), model=model, api_base=api_base, router_config=router_config, concurrency=concurrency,
@@ -57,9 +57,9 @@ def vote(
     )
     flags = dict(k=k, max_samples=max_samples, eager=eager, temperature=temperature, first_temperature=first_temperature)
     if task is not None:
-        from maker_cli.seqspec import is_sequential_file
-        from maker_cli.spec import load_spec
-        from maker_cli.voting import spec_job
+        from maker_cli.specs.sequence import is_sequential_file
+        from maker_cli.specs.question import load_spec
+        from maker_cli.jobs.vote import spec_job
 
         if is_sequential_file(task):
             raise UsageError(f"{task} is a sequential spec (it has initial_state): run it with `maker run task {task}`")
@@ -67,7 +67,7 @@ def vote(
         job = spec_job(spec, parse_inputs(inputs), settings, flags)
         model_name = model or spec.model or settings.model
     else:
-        from maker_cli.voting import VoteJob, free_text_judge, vote_config
+        from maker_cli.jobs.vote import VoteJob, free_text_judge, vote_config
 
         cfg = vote_config(settings, **flags)
         job = VoteJob(system or "", prompt or "", free_text_judge(answer_regex), cfg)
@@ -83,8 +83,8 @@ def vote(
 
 
 def _run(job, provider, concurrency: int, model_name: str, json_out: bool):  # noqa: ANN001
-    from maker_cli.display.vote_view import LiveVoteView
-    from maker_cli.voting import run_vote, vote_report
+    from maker_cli.cli.display.vote_view import LiveVoteView
+    from maker_cli.jobs.vote import run_vote, vote_report
 
     console = out_console()
     listeners = []

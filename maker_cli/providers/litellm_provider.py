@@ -37,7 +37,7 @@ from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Sampl
 from maker_cli.providers.retrying import Attempts, RetryPolicy, call_with_retries, retry_after_seconds
 
 if TYPE_CHECKING:
-    from maker_cli.settings import Settings
+    from maker_cli.config.settings import Settings
 
 DUMMY_API_KEY = "sk-no-key"  # for OpenAI-compatible servers that need no key (litellm wants one)
 N_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm"})  # accept `n`: the prompt is billed once

@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from maker_cli.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
+from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
 
 
 def shorten(text: str, width: int = 48) -> str:

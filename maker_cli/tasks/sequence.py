@@ -20,12 +20,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Callable
 
-from maker_cli.canonical import CanonicalError, as_text, canonicalize, dump_json, load_json
+from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize, dump_json, load_json
 from maker_cli.errors import SpecError, UsageError
-from maker_cli.extract import parse_json_path, parse_json_response, type_matches
+from maker_cli.specs.extract import parse_json_path, parse_json_response, type_matches
 from maker_cli.providers.base import Completion, Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag
-from maker_cli.seqspec import (
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.specs.sequence import (
     FieldSpec,
     SequentialSpec,
     json_type,
@@ -35,8 +35,8 @@ from maker_cli.seqspec import (
     typed_value,
     value_at,
 )
-from maker_cli.step import StepPrompt
-from maker_cli.templates import placeholders, render
+from maker_cli.core.step import StepPrompt
+from maker_cli.specs.templates import placeholders, render
 
 _WHOLE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 _NO_DOC = object()

@@ -13,8 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from maker_cli.engine import Engine, StepResult, VoteConfig
-from maker_cli.tasks import SequentialTask
+from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.tasks.base import SequentialTask
 
 SOLVED = "solved"
 FAILED = "failed"
@@ -112,7 +112,7 @@ class Runner:
         task: SequentialTask,
         engine: Engine,
         cfg: VoteConfig,
-        store: Any,  # maker_cli.store.RunStore (kept untyped so the core imports no sqlite)
+        store: Any,  # maker_cli.store.run_store.RunStore (kept untyped so the core imports no sqlite)
         run_id: str,
         options: RunOptions = RunOptions(),
         on_step: Callable[[StepResult, RunTotals], None] | None = None,
@@ -127,7 +127,7 @@ class Runner:
         self._steps: list[Any] = []
         self._samples: list[Any] = []
         self._last_flush = time.monotonic()
-        from maker_cli.store import SampleRow, StepRow  # the store owns the row shapes
+        from maker_cli.store.run_store import SampleRow, StepRow  # the store owns the row shapes
 
         self._rows = (StepRow, SampleRow)
 
@@ -313,7 +313,7 @@ def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> di
 
 
 def restore(task: SequentialTask, record: Any) -> tuple[RunPoint, RunTotals]:
-    """The resume point and totals of a stored run (a maker_cli.store.RunRecord)."""
+    """The resume point and totals of a stored run (a maker_cli.store.run_store.RunRecord)."""
     saved = record.last_state or {}
     if "step" not in saved:
         state, previous = task.start()

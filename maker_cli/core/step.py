@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from maker_cli.providers.base import Reference
-from maker_cli.redflags import Answer, RedFlag
+from maker_cli.core.redflags import Answer, RedFlag
 
 Judge = Callable[[str], "Answer | RedFlag"]
 

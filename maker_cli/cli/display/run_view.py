@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 from rich.text import Text
 
-from maker_cli.display.vote_view import shorten
-from maker_cli.engine import StepResult
-from maker_cli.events import Event, RoundFinished
-from maker_cli.runner import RunTotals
+from maker_cli.cli.display.vote_view import shorten
+from maker_cli.core.engine import StepResult
+from maker_cli.core.events import Event, RoundFinished
+from maker_cli.jobs.runner import RunTotals
 
 
 def _money(x: float | None) -> str:

@@ -25,9 +25,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from maker_cli.canonical import CanonicalError, CanonicalStep, canonical_key, canonicalize
+from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonical_key, canonicalize
 from maker_cli.errors import SpecError, UsageError
-from maker_cli.extract import (
+from maker_cli.specs.extract import (
     JsonPathExtractor,
     RegexExtractor,
     ValueType,
@@ -36,9 +36,9 @@ from maker_cli.extract import (
     typed_expected,
 )
 from maker_cli.providers.base import Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag, RedFlagRules
-from maker_cli.step import Judge
-from maker_cli.templates import check_template, is_name, placeholders, render
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag, RedFlagRules
+from maker_cli.core.step import Judge
+from maker_cli.specs.templates import check_template, is_name, placeholders, render
 
 Extractor = RegexExtractor | JsonPathExtractor
 _M = TypeVar("_M", bound=BaseModel)

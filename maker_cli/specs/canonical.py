@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from maker_cli.redflags import FORMAT, RedFlag
+from maker_cli.core.redflags import FORMAT, RedFlag
 
 CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number"]
 

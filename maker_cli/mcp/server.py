@@ -40,13 +40,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from maker_cli import __version__, pricing
-from maker_cli.canonical import CanonicalStep
+from maker_cli import __version__
+from maker_cli.providers import prices as pricing
+from maker_cli.specs.canonical import CanonicalStep
 from maker_cli.errors import BudgetExceeded, MakerError
-from maker_cli.estimate import BudgetReport, EstimateReport
+from maker_cli.core.estimate import BudgetReport, EstimateReport
 from maker_cli.providers.base import CallResult, Completion, Provider, SampleRequest
-from maker_cli.redflags import EMPTY, FORBIDDEN, FORMAT, TOO_LONG, TRUNCATED, Answer, RedFlag, RedFlagRules
-from maker_cli.settings import Settings
+from maker_cli.core.redflags import EMPTY, FORBIDDEN, FORMAT, TOO_LONG, TRUNCATED, Answer, RedFlag, RedFlagRules
+from maker_cli.config.settings import Settings
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 CHARS_PER_TOKEN_LOW = 3  # fewer characters per token than usual: a high input-token estimate
@@ -301,7 +302,7 @@ class Session:
 
     def read_spec(self, given: str):  # -> TaskSpec
         """Load a spec from inside the allowed folders; errors name it as given, never a folder."""
-        from maker_cli.spec import TaskSpec, parse_model
+        from maker_cli.specs.question import TaskSpec, parse_model
 
         name, text = self.spec_text(given)
         return parse_model(text, TaskSpec, source=name)
@@ -482,7 +483,7 @@ class _VoteWatch:
         self.cost, self.cost_known = 0.0, True
 
     def __call__(self, event: Any) -> None:
-        from maker_cli.events import CallFailed, Retried, RoundFinished, SampleFinished
+        from maker_cli.core.events import CallFailed, Retried, RoundFinished, SampleFinished
 
         if isinstance(event, SampleFinished):
             c = event.completion
@@ -503,7 +504,7 @@ class _VoteWatch:
             self.rounds = event.round
 
     def partial(self, wall_s: float):  # -> StepResult
-        from maker_cli.engine import UNDECIDED, StepResult
+        from maker_cli.core.engine import UNDECIDED, StepResult
 
         return StepResult(
             step=0, status=UNDECIDED, winner=None, value=None, tallies=dict(self.counts), samples=self.samples,
@@ -541,7 +542,7 @@ class MakerTools:
         concurrency: _opt(int, "calls in flight at once (default: the session's)", ge=1) = None,
         sweep: Annotated[bool, Field(description="add a table over k around k_min")] = False,
     ) -> EstimateOutput:  # type: ignore[valid-type]
-        from maker_cli.estimate import estimate, resolve_inputs
+        from maker_cli.core.estimate import estimate, resolve_inputs
         from maker_cli.providers.sim import is_sim
 
         with _tool_errors(self.session):
@@ -591,7 +592,7 @@ class MakerTools:
             return await self._run_vote(job, _provider(settings, model_name), model_name, plan)
 
     def _vote_job(self, settings, prompt, system, answer_regex, task, inputs, model, flags):  # noqa: ANN001, ANN202
-        from maker_cli.voting import VoteJob, free_text_judge, spec_job, vote_config
+        from maker_cli.jobs.vote import VoteJob, free_text_judge, spec_job, vote_config
 
         if task is not None:
             spec = self.session.read_spec(task)
@@ -601,9 +602,9 @@ class MakerTools:
         return VoteJob(system or "", prompt or "", free_text_judge(answer_regex), cfg), model or settings.model
 
     async def _run_vote(self, job, provider: Provider, model_name: str, plan: SpendPlan):  # noqa: ANN001, ANN202
-        from maker_cli.engine import Engine
-        from maker_cli.step import StepPrompt
-        from maker_cli.voting import vote_report
+        from maker_cli.core.engine import Engine
+        from maker_cli.core.step import StepPrompt
+        from maker_cli.jobs.vote import vote_report
 
         settings = self.session.settings
         meter = MeteredProvider(provider, settings.mcp_max_cost_usd)
@@ -699,7 +700,7 @@ class MakerTools:
         steps: _opt(int, "steps of the job to plan: gives the recommended k", ge=1) = None,
         target: Target = None,
     ) -> CalibrateOutput:
-        from maker_cli import calibrate as core
+        from maker_cli.jobs import calibrate as core
 
         with _tool_errors(self.session):
             if (responses is None) == (task is None):
@@ -736,7 +737,7 @@ class MakerTools:
             )
 
     def _sequential(self, given: str) -> bool:
-        from maker_cli.seqspec import is_sequential_text
+        from maker_cli.specs.sequence import is_sequential_text
 
         return is_sequential_text(self.session.spec_text(given)[1])
 
@@ -745,7 +746,7 @@ class MakerTools:
         limit = run.max_output_tokens or settings.max_output_tokens
         task = path = None  # a sequential spec's SpecTask and reference path
         if run.task == "hanoi":
-            from maker_cli import hanoi
+            from maker_cli.tasks import hanoi
 
             if run.items:
                 raise ToolError("items go with a task spec, not with task 'hanoi'")
@@ -754,7 +755,7 @@ class MakerTools:
             chars = int(1.2 * (len(hanoi.system_prompt(n)) + len(hanoi.user_prompt(n, hanoi.start_state(n), None))))
             rules, samples = RedFlagRules(limit, run.must_not_match), run.samples
         elif self._sequential(run.task):
-            from maker_cli.spec_task import SpecTask
+            from maker_cli.tasks.sequence import SpecTask
 
             if run.items:
                 raise ToolError("a sequential spec needs no items: steps are drawn along its reference solver's path")
@@ -846,7 +847,7 @@ class MakerTools:
 
 def _default_steps(task: str, disks: int, items: list[Any] | None) -> int:
     """The CLI's default job size: the whole Hanoi solution, or one step per dataset item."""
-    from maker_cli import hanoi
+    from maker_cli.tasks import hanoi
 
     return hanoi.steps_total(disks) if task == "hanoi" else len(items or ()) or 1
 
@@ -868,8 +869,8 @@ def _check_model(model: str) -> None:
 
 def _judge(answer_regex, match, json_path, json_type, canonical, allowed, require):  # noqa: ANN001, ANN202
     """The spec judge for these answer rules; without rules, the whole response (whitespace collapsed)."""
-    from maker_cli.spec import AnswerSpec, RedFlagSpec, build_judge
-    from maker_cli.voting import free_text_judge
+    from maker_cli.specs.question import AnswerSpec, RedFlagSpec, build_judge
+    from maker_cli.jobs.vote import free_text_judge
 
     if answer_regex is None and json_path is None:
         if json_type is not None or allowed is not None or canonical:
@@ -893,8 +894,8 @@ def _completion(item: Labelled) -> Completion:
 
 def _expected_key(expected: str, index: int, answer_regex, json_path, json_type, canonical) -> str:  # noqa: ANN001
     """The canonical key a correct response parses to, from the expected answer's text."""
-    from maker_cli.canonical import CanonicalError, canonicalize
-    from maker_cli.extract import typed_expected
+    from maker_cli.specs.canonical import CanonicalError, canonicalize
+    from maker_cli.specs.extract import typed_expected
 
     if answer_regex is None and json_path is None:
         return " ".join(expected.split())  # the whole-response judge collapses whitespace

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from maker_cli.errors import ProviderError
-from maker_cli.events import (
+from maker_cli.core.events import (
     CallFailed,
     Event,
     Listener,
@@ -28,9 +28,9 @@ from maker_cli.events import (
     StepDecided,
 )
 from maker_cli.providers.base import CallResult, Provider, SampleRequest
-from maker_cli.race import VoteRace
-from maker_cli.redflags import Answer, RedFlag, RedFlagRules
-from maker_cli.step import Judge, StepPrompt
+from maker_cli.core.race import VoteRace
+from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
+from maker_cli.core.step import Judge, StepPrompt
 
 DECIDED = "decided"
 UNDECIDED = "undecided"

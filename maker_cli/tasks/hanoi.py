@@ -19,8 +19,8 @@ from functools import cache
 
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag
-from maker_cli.step import Judge, StepPrompt
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.core.step import Judge, StepPrompt
 
 Move = tuple[int, int, int]
 State = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
 if TYPE_CHECKING:
-    from maker_cli.engine import StepResult
+    from maker_cli.core.engine import StepResult
     from maker_cli.providers.base import Completion
-    from maker_cli.redflags import RedFlag
+    from maker_cli.core.redflags import RedFlag
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from maker_cli.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.errors import UsageError
-from maker_cli.events import Listener
+from maker_cli.core.events import Listener
 from maker_cli.providers.base import Provider, Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag, RedFlagRules
-from maker_cli.step import Judge, StepPrompt
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag, RedFlagRules
+from maker_cli.core.step import Judge, StepPrompt
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def free_text_judge(answer_regex: str | None = None) -> Judge:
 
 
 def vote_config(settings: Any, *, rules: RedFlagRules | None = None, **flags: Any) -> VoteConfig:
-    """A VoteConfig from flags (None = not given) over settings (maker_cli.settings.Settings)."""
+    """A VoteConfig from flags (None = not given) over settings (maker_cli.config.settings.Settings)."""
 
     def pick(name: str) -> Any:
         value = flags.get(name)
@@ -74,7 +74,7 @@ def vote_config(settings: Any, *, rules: RedFlagRules | None = None, **flags: An
 
 
 def spec_job(spec: Any, inputs: dict[str, str], settings: Any, flags: dict[str, Any]) -> VoteJob:
-    """A VoteJob from a task spec (maker_cli.spec.TaskSpec) and its inputs: flags > spec > settings."""
+    """A VoteJob from a task spec (maker_cli.specs.question.TaskSpec) and its inputs: flags > spec > settings."""
     system, user = spec.render(inputs)
     voting = spec.voting
 

@@ -30,12 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from maker_cli import hanoi, maths
+from maker_cli.tasks import hanoi
+from maker_cli.core import maths
 from maker_cli.errors import CannotConverge, ProviderError, UsageError
 from maker_cli.providers.base import CallResult, Completion, Provider, Reference, SampleRequest
-from maker_cli.redflags import Answer, RedFlag, RedFlagRules
-from maker_cli.stats import WILSON, wilson_interval
-from maker_cli.step import Judge
+from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
+from maker_cli.core.stats import WILSON, wilson_interval
+from maker_cli.core.step import Judge
 
 CONFIDENCE = 0.95
 ALPHA = 0.01
@@ -607,8 +608,8 @@ def load_dataset(path: str | Path, input_names: Iterable[str] = ()) -> list[Data
 def spec_probes(spec: Any, items: Sequence[DatasetItem], count: int, *, seed: int | None,
                 simulated: bool) -> list[Probe]:
     """`count` probes cycling through the items in a seeded random order."""
-    from maker_cli.canonical import CanonicalError, canonicalize
-    from maker_cli.extract import typed_expected
+    from maker_cli.specs.canonical import CanonicalError, canonicalize
+    from maker_cli.specs.extract import typed_expected
 
     prepared: list[Probe] = []
     for index, item in enumerate(items):
@@ -850,7 +851,7 @@ def resolve_prices(model: str, price_in: float | None, price_out: float | None, 
     """(price_in, price_out, source): the flags, else litellm's price map, else 0 for the simulator."""
     if price_in is not None and price_out is not None:
         return price_in, price_out, "flags"
-    from maker_cli.pricing import model_prices
+    from maker_cli.providers.prices import model_prices
 
     found = None if simulated else model_prices(model)
     if found is not None:
@@ -877,7 +878,7 @@ def recommend(
     expected_votes_per_step, expected_samples_per_step, expected_calls, expected_cost_usd,
     cost_per_call_usd, price_in, price_out, price_source, message.
     """
-    from maker_cli.estimate import MAX_K, EstimateInputs, estimate
+    from maker_cli.core.estimate import MAX_K, EstimateInputs, estimate
 
     maths.check_steps(steps)
     maths.check_target(target)
@@ -932,7 +933,7 @@ def to_calibration(
     created_at: datetime | None = None,
 ) -> Any:
     """The Calibration that `maker estimate --calibration` and `maker run --calibration` read."""
-    from maker_cli.calibration import Calibration
+    from maker_cli.jobs.calibration_file import Calibration
 
     if report.p is None or report.valid_rate is None:
         raise CannotConverge(cannot_converge_message(report) or "no valid sample: p is unknown")

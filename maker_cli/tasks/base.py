@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from maker_cli import hanoi
-from maker_cli.step import Judge, StepPrompt
+from maker_cli.tasks import hanoi
+from maker_cli.core.step import Judge, StepPrompt
 
 
 class SequentialTask(Protocol):
@@ -110,7 +110,7 @@ def task_from_config(config: dict[str, Any]) -> SequentialTask:
     if kind == "hanoi":
         return HanoiTask(int(config["disks"]))
     if kind == "task":
-        from maker_cli.spec_task import SpecTask  # YAML specs: loaded only when a run needs one
+        from maker_cli.tasks.sequence import SpecTask  # YAML specs: loaded only when a run needs one
 
         return SpecTask.from_config(config)
     from maker_cli.errors import UsageError

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from maker_cli.canonical import CanonicalError, canonical_number, dump_json, load_json
+from maker_cli.specs.canonical import CanonicalError, canonical_number, dump_json, load_json
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.providers.base import Completion, Reference
-from maker_cli.redflags import FORMAT, Answer, RedFlag, RedFlagRules
-from maker_cli.templates import render
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag, RedFlagRules
+from maker_cli.specs.templates import render
 
 ValueType = Literal["str", "int", "float", "bool", "list", "object"]
 PathPart = str | int

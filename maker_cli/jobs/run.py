@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from maker_cli import maths
-from maker_cli.engine import Engine, StepResult, VoteConfig
+from maker_cli.core import maths
+from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.errors import BudgetExceeded, UsageError
-from maker_cli.events import Listener
-from maker_cli.redflags import RedFlagRules
-from maker_cli.runner import RunOptions, RunOutcome, RunPoint, Runner, RunTotals, restore
-from maker_cli.tasks import SequentialTask
+from maker_cli.core.events import Listener
+from maker_cli.core.redflags import RedFlagRules
+from maker_cli.jobs.runner import RunOptions, RunOutcome, RunPoint, Runner, RunTotals, restore
+from maker_cli.tasks.base import SequentialTask
 
 ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
 
@@ -91,7 +91,7 @@ def job_estimate(task: SequentialTask, job: JobConfig, *, simulated: bool) -> An
     """The pre-run estimate for this job (an EstimateReport), or None when p is unknown."""
     if job.p is None or task.steps_total is None:
         return None
-    from maker_cli.estimate import EstimateInputs, estimate
+    from maker_cli.core.estimate import EstimateInputs, estimate
 
     state, previous = task.start()
     prompt = task.prompt(0, state, previous, simulated=simulated)
@@ -103,7 +103,7 @@ def job_estimate(task: SequentialTask, job: JobConfig, *, simulated: bool) -> An
     if simulated:
         prices = (job.price_in or 0.0, job.price_out or 0.0)
     elif None in prices:
-        from maker_cli.pricing import model_prices
+        from maker_cli.providers.prices import model_prices
 
         found = model_prices(job.model)
         if found is not None:
@@ -238,6 +238,6 @@ def run_report(prepared: PreparedJob, outcome: RunOutcome, *, simulated: bool) -
 
 
 def store_path(explicit: Path | None) -> Path:
-    from maker_cli.paths import default_store_file
+    from maker_cli.config.paths import default_store_file
 
     return explicit if explicit is not None else default_store_file()

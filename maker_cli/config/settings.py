@@ -19,7 +19,7 @@ from pydantic_settings import (
 )
 
 from maker_cli.errors import ConfigError
-from maker_cli.paths import default_config_file
+from maker_cli.config.paths import default_config_file
 
 
 class Settings(BaseSettings):

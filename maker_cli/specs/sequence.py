@@ -4,7 +4,7 @@ A sequential spec describes one *step* as a microagent sees it: the state (and, 
 piece of a long input the state points at), the step prompt made from it, how to read the action
 and the next state out of a response, what counts as the same answer, which responses to discard,
 and when the job is finished. `maker run task FILE` drives it with the one runner that also
-drives Hanoi (see `maker_cli.spec_task.SpecTask`).
+drives Hanoi (see `maker_cli.tasks.sequence.SpecTask`).
 
 Loading reuses `spec.py`: the same strict YAML loader (duplicate keys are errors), pydantic models
 with `extra="forbid"`, errors that name the file and the field path, `{{name}}` plain templates,
@@ -30,11 +30,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from maker_cli.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
+from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
 from maker_cli.errors import UsageError
-from maker_cli.extract import ValueType, parse_json_path, type_matches
-from maker_cli.spec import RedFlagSpec, VotingSpec, _compile, _Strict, load_model, parse_model
-from maker_cli.templates import check_template, is_name, placeholders
+from maker_cli.specs.extract import ValueType, parse_json_path, type_matches
+from maker_cli.specs.question import RedFlagSpec, VotingSpec, _compile, _Strict, load_model, parse_model
+from maker_cli.specs.templates import check_template, is_name, placeholders
 
 #: placeholders every step template may use besides the spec's inputs
 STEP_PLACEHOLDERS = ("state", "step", "previous_action")

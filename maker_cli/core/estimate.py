@@ -1,8 +1,8 @@
 """Estimate a MAKER job before running it: k, reliability, votes, calls, tokens, cost, wall time.
 
 `resolve_inputs` layers flags over a calibration file over settings into one `EstimateInputs`;
-`estimate` turns that into an `EstimateReport` using `maker_cli.maths` (exact race maths) and
-`maker_cli.pricing` (prices). No display code here: the CLI and the MCP server render the report.
+`estimate` turns that into an `EstimateReport` using `maker_cli.core.maths` (exact race maths) and
+`maker_cli.providers.prices` (prices). No display code here: the CLI and the MCP server render the report.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maker_cli import maths, pricing
+from maker_cli.core import maths
+from maker_cli.providers import prices as pricing
 from maker_cli.errors import CannotConverge, UsageError
 
 if TYPE_CHECKING:
-    from maker_cli.settings import Settings
+    from maker_cli.config.settings import Settings
 
 MAX_K = 100_000
 """Beyond this k a job is not practical (p is within a hair of 0.5); we refuse rather than grind."""
@@ -186,7 +187,7 @@ def resolve_inputs(
     Prices: --price-in/--price-out; else the price map for an explicit --model (UsageError if it
     is unknown); else the calibration's prices, or the price map for its model; else settings.
     """
-    from maker_cli.calibration import load_calibration
+    from maker_cli.jobs.calibration_file import load_calibration
 
     cal = load_calibration(calibration) if calibration is not None else None
     if steps is None:
