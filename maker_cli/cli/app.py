@@ -1,53 +1,102 @@
-"""The `maker` Typer application: global options, error handling and command registration.
+"""The `maker` command: global options, one line per error, and lazily loaded commands.
 
-Each command lives in its own module and keeps heavy imports (litellm, mcp) inside the function
-that needs them, so `maker --help` and `maker estimate` start fast.
+Each command lives in its own module under `maker_cli.cli` and is imported only when it runs
+(`COMMANDS`), so `maker --help` imports none of them and starts fast; inside a command module,
+imports are at the top. Every error reaches a person as one red line and an exit code: 1 error,
+2 usage (bad flags, bad input), 3 undecided, 4 budget exhausted, 130 interrupted; `MAKER_DEBUG=1`
+shows the traceback.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
+from typer import _click as click  # typer vendors its own click: its exceptions are these
 import typer
 from typer.core import TyperGroup
 
 from maker_cli import __version__
+from maker_cli.cli.output import error_line
 from maker_cli.errors import MakerError
+
+# name -> (module, one-line help); listed by `maker --help` in this order
+COMMANDS: dict[str, tuple[str, str]] = {
+    "estimate": ("maker_cli.cli.estimate", "Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time."),
+    "calibrate": ("maker_cli.cli.calibrate", "Measure a model's p and valid rate on a task; recommend k; write a calibration file."),
+    "vote": ("maker_cli.cli.vote", "Get one answer by voting: sample until one answer leads every other by k."),
+    "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
+    "runs": ("maker_cli.cli.runs", "List and inspect stored runs."),
+    "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
+}
+
+
+def debug() -> bool:
+    return os.environ.get("MAKER_DEBUG", "") not in ("", "0", "false", "no")
 
 
 class MakerGroup(TyperGroup):
-    """Turns every MakerError into one red line and its exit code; tracebacks only with MAKER_DEBUG=1."""
+    """Lazy commands; every MakerError as one red line and its exit code; usage errors in one line."""
 
-    def invoke(self, ctx: Any) -> Any:
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)
+        module, short = COMMANDS[name]
+        if self._listing:  # `maker --help` lists commands without importing them
+            return click.Command(name, help=short, short_help=short)
+        command = typer.main.get_command(importlib.import_module(module).app)
+        command.name = name
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.ClickException as exc:  # bad flags: one line, exit 2
+            command = f" {exc.ctx.command_path}" if getattr(exc, "ctx", None) is not None else ""
+            error_line(f"{exc.format_message()} (see{command or ' maker'} --help)".replace("  ", " "))
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
             raise
         except BrokenPipeError:  # `maker ... | head`: the reader left; nothing more to say
             _silence_stdout()
             raise typer.Exit(0) from None
         except KeyboardInterrupt:
-            if _debug():
+            if debug():
                 raise
-            from maker_cli.cli.output import error_line
-
             error_line("interrupted")
             raise typer.Exit(130) from None
         except MakerError as exc:
-            if _debug():
+            if debug():
                 raise
-            from maker_cli.cli.output import error_line
-
             error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:  # a bug: still one line, never a traceback unless asked
-            if _debug():
+            if debug():
                 raise
-            from maker_cli.cli.output import error_line
-
             error_line(f"internal error: {type(exc).__name__}: {exc} (set MAKER_DEBUG=1 for the traceback)")
             raise typer.Exit(1) from None
 
@@ -59,10 +108,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def _debug() -> bool:
-    return os.environ.get("MAKER_DEBUG", "") not in ("", "0", "false", "no")
 
 
 app = typer.Typer(
@@ -85,7 +130,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", help="YAML settings file (default: maker.yaml in the user config dir; or MAKER_CONFIG).",
         dir_okay=False,
     ),
@@ -98,21 +143,6 @@ def config_path(ctx: typer.Context) -> Path | None:
     """The --config given to `maker` (commands pass it to load_settings)."""
     root = ctx.find_root()
     return (root.obj or {}).get("config")
-
-
-def _register() -> None:
-    from maker_cli.cli import calibrate_cmd, estimate_cmd, mcp_cmd, run_cmd, runs_cmd, vote_cmd
-
-    # the order `maker --help` lists them in: plan, measure, answer, run, inspect, serve
-    estimate_cmd.register(app)
-    calibrate_cmd.register(app)
-    vote_cmd.register(app)
-    run_cmd.register(app)
-    runs_cmd.register(app)
-    mcp_cmd.register(app)
-
-
-_register()
 
 
 def main() -> None:

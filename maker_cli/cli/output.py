@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+EXIT_UNDECIDED = 3
+# how a run's ending becomes the process's exit code (0 solved; resumable endings are nonzero)
+EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": EXIT_UNDECIDED, "budget_exhausted": 4,
+              "interrupted": 130}
 
 
 def out_console() -> Console:
@@ -22,13 +26,22 @@ def err_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
+# CSI and OSC escape sequences first (so their text goes too), then any other control character
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a model, a spec or a server without terminal control sequences (newlines and tabs kept)."""
+    return _CONTROL.sub("", text)
+
+
 def error_line(message: str) -> None:
     """One red line on stderr: how every MakerError reaches a person."""
-    err_console().print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    err_console().print(f"[bold red]error:[/] {escape(printable(message))}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+    err_console().print(f"[yellow]warning:[/] {escape(printable(message))}", markup=True)
 
 
 def _clean(value: Any) -> Any:

@@ -29,16 +29,15 @@ from maker_cli.core.events import (
 )
 from maker_cli.providers.base import CallResult, Provider, SampleRequest
 from maker_cli.core.race import VoteRace
+from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.core.step import Judge, StepPrompt
 
-DECIDED = "decided"
-UNDECIDED = "undecided"
-
-# why an undecided step stopped
-STOP_CAP = "sample_cap"  # max_samples reached
-STOP_RED_FLAGS = "red_flags"  # max_red_flags reached: the model keeps failing the format or length
-STOP_BUDGET = "budget"  # the spend limit given to `vote` was reached
+DECIDED = StepStatus.DECIDED
+UNDECIDED = StepStatus.UNDECIDED
+STOP_CAP = StopReason.SAMPLE_CAP
+STOP_RED_FLAGS = StopReason.RED_FLAGS
+STOP_BUDGET = StopReason.BUDGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ class SampleRecord:
 @dataclass(slots=True)
 class StepResult:
     step: int
-    status: str  # DECIDED or UNDECIDED
+    status: StepStatus
     winner: str | None  # canonical key of the winning answer
     value: Any  # the parsed value of the winning answer (what the task uses)
     tallies: dict[str, int]
@@ -94,7 +93,7 @@ class StepResult:
     wall_s: float
     records: list[SampleRecord] | None = None
     values: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, per candidate
-    stopped: str | None = None  # undecided: STOP_CAP, STOP_RED_FLAGS or STOP_BUDGET
+    stopped: StopReason | None = None  # why an undecided step stopped
 
     @property
     def decided(self) -> bool:
@@ -126,7 +125,7 @@ class _Tally:
         self.values: dict[str, Any] = {}
         self.last_error = ""
         self.spend_limit: float | None = None
-        self.stopped: str | None = None
+        self.stopped: StopReason | None = None
 
     def may_continue(self, cfg: VoteConfig) -> bool:
         """False (and why, in `stopped`) once the step must stop launching samples."""
@@ -150,9 +149,6 @@ class Engine:
         self.listeners: list[Listener] = list(listeners)
         self._sem: asyncio.Semaphore | None = None
         self._inline = provider.info.inline
-
-    def subscribe(self, listener: Listener) -> None:
-        self.listeners.append(listener)
 
     def _emit(self, event: Event) -> None:
         for listener in self.listeners:

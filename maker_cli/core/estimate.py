@@ -1,23 +1,19 @@
 """Estimate a MAKER job before running it: k, reliability, votes, calls, tokens, cost, wall time.
 
-`resolve_inputs` layers flags over a calibration file over settings into one `EstimateInputs`;
-`estimate` turns that into an `EstimateReport` using `maker_cli.core.maths` (exact race maths) and
-`maker_cli.providers.prices` (prices). No display code here: the CLI and the MCP server render the report.
+`estimate` turns resolved `EstimateInputs` (prices included: `maker_cli.jobs.estimate` resolves
+them) into an `EstimateReport` using `maker_cli.core.maths` (exact race maths). No display code
+here: the CLI and the MCP server render the report.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from maker_cli.core import maths
-from maker_cli.providers import prices as pricing
+from maker_cli.core.estimate_report import BudgetReport, EstimateReport, MRow, SweepRow
 from maker_cli.errors import CannotConverge, UsageError
-
-if TYPE_CHECKING:
-    from maker_cli.config.settings import Settings
 
 MAX_K = 100_000
 """Beyond this k a job is not practical (p is within a hair of 0.5); we refuse rather than grind."""
@@ -48,208 +44,6 @@ class EstimateInputs:
     sweep: bool = False
     calibration_file: str | None = None
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SweepRow:
-    k: int
-    p_step: float
-    p_full: float
-    meets_target: bool
-    expected_votes_per_step: float
-    expected_samples_per_step: float
-    expected_calls: float
-    expected_cost_usd: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class MRow:
-    """The same job with m steps per agent (a vote is right with probability p^m)."""
-
-    m: int
-    p_vote: float
-    agents: int
-    converges: bool
-    k_min: int | None
-    expected_votes_per_step: float | None
-    expected_calls: float | None
-    relative_cost: float | None
-    expected_cost_usd: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetReport:
-    budget_usd: float
-    affordable: bool
-    cost_at_k_min: float
-    max_k_within_budget: int | None
-    max_target_within_budget: float | None
-    chosen_k_affordable: bool
-
-
-@dataclass(frozen=True, slots=True)
-class EstimateReport:
-    """The result of `estimate`; `to_dict()` is the JSON object `maker estimate --json` prints."""
-
-    steps: int
-    m: int
-    agents: int
-    p: float
-    p_vote: float
-    target: float
-    valid_rate: float
-    k: int
-    k_min: int
-    meets_target: bool
-    p_step: float
-    p_full: float
-    expected_votes_per_step: float
-    expected_votes_per_step_approx: float
-    votes_per_step_sd: float
-    expected_samples_per_step: float
-    expected_calls: float
-    calls_p50: float
-    calls_p95: float
-    calls_p99: float
-    percentile_method: str
-    model: str | None
-    price_in: float | None
-    price_out: float | None
-    price_source: str | None
-    input_tokens_per_call: float | None
-    output_tokens_per_call: float | None
-    cost_per_call_usd: float | None
-    expected_input_tokens: float | None
-    expected_output_tokens: float | None
-    expected_cost_usd: float | None
-    cost_p50_usd: float | None
-    cost_p95_usd: float | None
-    cost_p99_usd: float | None
-    expected_rounds_per_step: float | None
-    expected_waves_per_step: float | None
-    latency_s: float | None
-    concurrency: int | None
-    expected_wall_s: float | None
-    max_samples: int | None
-    p_undecided_per_step: float | None
-    p_undecided_job: float | None
-    budget: BudgetReport | None
-    m_comparison: list[MRow]
-    sweep: list[SweepRow] | None
-    approximations: list[str]
-    notes: list[str]
-    warnings: list[str]
-    calibration_file: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Flat JSON-ready dict; budget fields sit at the top level when a budget was given."""
-        data = asdict(self)
-        budget = data.pop("budget")
-        tail = {key: data.pop(key) for key in ("m_comparison", "sweep", "approximations", "notes", "warnings")}
-        if budget is not None:
-            data.update(budget)
-        if tail["sweep"] is None:
-            del tail["sweep"]
-        data.update(tail)
-        return data
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
-
-
-def resolve_inputs(
-    *,
-    steps: int | None,
-    p: float | None = None,
-    target: float | None = None,
-    m: int | None = None,
-    k: int | None = None,
-    valid_rate: float | None = None,
-    input_tokens: float | None = None,
-    output_tokens: float | None = None,
-    model: str | None = None,
-    price_in: float | None = None,
-    price_out: float | None = None,
-    latency: float | None = None,
-    concurrency: int | None = None,
-    budget: float | None = None,
-    max_samples: int | None = None,
-    sweep: bool = False,
-    calibration: str | Path | None = None,
-    defaults: Settings | None = None,
-) -> EstimateInputs:
-    """Layer explicit values (None = not given) over a calibration file over `defaults` (settings).
-
-    Prices: --price-in/--price-out; else the price map for an explicit --model (UsageError if it
-    is unknown); else the calibration's prices, or the price map for its model; else settings.
-    """
-    from maker_cli.jobs.calibration_file import load_calibration
-
-    cal = load_calibration(calibration) if calibration is not None else None
-    if steps is None:
-        raise UsageError("--steps is required: the number of dependent steps in the job")
-    if p is None and cal is None:
-        raise UsageError("give --p (probability that one valid sample is correct) or --calibration FILE")
-    notes: list[str] = []
-    if p is None and cal is not None:
-        notes.append(
-            f"p = {cal.p_ci[0]:.6g}: the lower end of the calibration's 95% interval "
-            f"(point estimate {cal.p:.6g}), as `maker run` uses it"
-        )
-    the_model = _first(model, cal.model if cal else None)
-    prices, source = (price_in, price_out), "flags" if price_in is not None or price_out is not None else None
-    if price_in is None or price_out is None:
-        looked, looked_source = _fallback_prices(model, cal, defaults, notes)
-        if looked is not None:
-            prices = (_first(price_in, looked[0]), _first(price_out, looked[1]))
-            source = looked_source if source is None else f"flags+{looked_source}"
-    return EstimateInputs(
-        steps=steps,
-        p=_first(p, cal.p_ci[0] if cal else None),  # the lower bound, as `run` and `calibrate` use
-        target=_first(target, defaults.target if defaults else None, 0.95),
-        m=_first(m, 1),
-        k=k,
-        valid_rate=_first(valid_rate, cal.valid_rate if cal else None, 1.0),
-        input_tokens=_first(input_tokens, cal.mean_input_tokens if cal else None),
-        output_tokens=_first(output_tokens, cal.mean_output_tokens if cal else None),
-        model=the_model,
-        price_in=prices[0],
-        price_out=prices[1],
-        price_source=source,
-        latency_s=latency,
-        concurrency=_first(concurrency, defaults.concurrency if defaults else None),
-        budget_usd=budget,
-        max_samples=_first(max_samples, defaults.max_samples if defaults else None),
-        sweep=sweep,
-        calibration_file=str(calibration) if calibration is not None else None,
-        notes=tuple(notes),
-    )
-
-
-def _fallback_prices(model, cal, defaults, notes: list[str]) -> tuple[tuple[Any, Any] | None, str | None]:
-    if model is not None:
-        found = pricing.model_prices(model)
-        if found is None:
-            raise UsageError(
-                f"unknown model '{model}': litellm's price map has no prices for it; "
-                "give --price-in and --price-out (USD per million tokens)"
-            )
-        return found, "litellm"
-    if cal is not None:
-        if cal.price_in is not None or cal.price_out is not None:
-            return (cal.price_in, cal.price_out), "calibration"
-        found = pricing.model_prices(cal.model)
-        if found is None:
-            notes.append(f"no prices for '{cal.model}' in litellm's price map: give --price-in/--price-out for cost")
-            return None, None
-        return found, "litellm"
-    if defaults is not None and (defaults.price_in is not None or defaults.price_out is not None):
-        return (defaults.price_in, defaults.price_out), "config"
-    return None, None
 
 
 def _check_inputs(x: EstimateInputs) -> None:
@@ -287,7 +81,7 @@ def step_call_cost(x: EstimateInputs) -> float | None:
         return None
     if (x.input_tokens and x.price_in is None) or (x.output_tokens and x.price_out is None):
         return None
-    return pricing.call_cost(x.input_tokens or 0.0, x.output_tokens or 0.0, x.price_in or 0.0, x.price_out or 0.0)
+    return ((x.input_tokens or 0.0) * (x.price_in or 0.0) + (x.output_tokens or 0.0) * (x.price_out or 0.0)) / 1e6
 
 
 @dataclass(slots=True)
@@ -333,7 +127,8 @@ def estimate(x: EstimateInputs) -> EstimateReport:
         **_cost_fields(x, p_vote, k, n_agents, calls, cost_call, log),
         **_time_fields(x, p_vote, k, n_agents, log),
         **_cap_fields(x, p_vote, k, n_agents, samples, samples_var, log),
-        budget=_budget(x, k, k_min, cost_of, n_agents, cost_call, log.warnings) if x.budget_usd is not None else None,
+        **(_budget(x, k, k_min, cost_of, n_agents, cost_call, log.warnings).model_dump()
+           if x.budget_usd is not None else {}),
         m_comparison=m_comparison(x, step_cost),
         sweep=_sweep(x, k, k_min, p_vote, n_agents, cost_call) if x.sweep else None,
         approximations=log.approximations, notes=log.notes, warnings=log.warnings,
@@ -484,7 +279,9 @@ def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...]
         except CannotConverge:
             km = None
         if km is None or km > MAX_K:
-            rows.append(MRow(m, p_vote, n_agents, km is not None, km, None, None, None, None))
+            rows.append(MRow(m=m, p_vote=p_vote, agents=n_agents, converges=km is not None, k_min=km,
+                             expected_votes_per_step=None, expected_calls=None, relative_cost=None,
+                             expected_cost_usd=None))
             continue
         calls = n_agents * maths.expected_votes(p_vote, km) / x.valid_rate
         units = calls * m  # one-step-call equivalents of tokens
@@ -526,5 +323,5 @@ def _sweep(x, k, k_min, p_vote, n_agents, cost_call) -> list[SweepRow]:
 
 __all__ = [
     "EstimateInputs", "EstimateReport", "MRow", "SweepRow", "BudgetReport",
-    "resolve_inputs", "estimate", "m_comparison", "step_call_cost", "sweep_ks",
+    "estimate", "m_comparison", "step_call_cost", "sweep_ks",
 ]

@@ -7,6 +7,7 @@ is judged from the provider's usage and `finish_reason`, never from characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,15 +50,23 @@ class RedFlagRules:
         object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.must_not_match))
 
     def check(self, completion: Completion) -> RedFlag | None:
-        """The first red flag this completion raises before parsing, or None."""
+        """The first red flag this completion raises before parsing, or None (what the engine uses)."""
+        return next(self._raised(completion), None)
+
+    def check_all(self, completion: Completion) -> list[RedFlag]:
+        """Every red flag this completion raises before parsing (the first is what `check` returns)."""
+        return list(self._raised(completion))
+
+    def _raised(self, completion: Completion) -> Iterator[RedFlag]:
         if completion.finish_reason == "length":
-            return RedFlag(TRUNCATED)
+            yield RedFlag(TRUNCATED)
         limit = self.max_output_tokens
         if limit is not None and completion.output_tokens is not None and completion.output_tokens > limit:
-            return RedFlag(TOO_LONG, f">{limit} tokens")
-        if not completion.text or not completion.text.strip():
-            return RedFlag(EMPTY)
+            yield RedFlag(TOO_LONG, f">{limit} tokens")
+        text = completion.text
+        if not text or not text.strip():
+            yield RedFlag(EMPTY)
+            return
         for pattern in self._compiled:
-            if pattern.search(completion.text):
-                return RedFlag(FORBIDDEN, pattern.pattern)
-        return None
+            if pattern.search(text):
+                yield RedFlag(FORBIDDEN, pattern.pattern)

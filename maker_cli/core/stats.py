@@ -1,9 +1,11 @@
-"""Confidence intervals for measured proportions (p, valid rate). Pure, stdlib only."""
+"""Confidence intervals for measured proportions (p, valid rate)."""
 
 from __future__ import annotations
 
 import math
 from statistics import NormalDist
+
+from pydantic import BaseModel
 
 WILSON = "wilson"
 
@@ -36,3 +38,17 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     if successes == n:
         high = 1.0
     return low, high
+
+
+class Proportion(BaseModel):
+    """p = correct / valid with its Wilson interval (p None without trials)."""
+
+    p: float | None
+    p_ci: tuple[float, float]
+    correct: int
+    valid: int
+
+    @classmethod
+    def of(cls, correct: int, valid: int, confidence: float = 0.95) -> Proportion:
+        return cls(p=correct / valid if valid else None, p_ci=wilson_interval(correct, valid, confidence),
+                   correct=correct, valid=valid)

@@ -1,165 +1,340 @@
-"""Start or resume a sequential job: choose k, estimate it, guard the budget, run it, report it.
+"""`maker_cli.run(...)`: a sequential job to completion — plan, estimate, guard the budget, run,
+report — resumable after any crash.
 
-Shared by `maker run hanoi` and `maker run task` (and usable from the MCP server): one runner,
-one report shape. No rich or typer here; the CLI renders what this returns.
+Shared by `maker run hanoi`, `maker run task` and the Python API: one planner, one runner
+(`maker_cli.jobs.runner`), one `RunResult`. Once a run exists in the store, every ending is a
+result (solved, failed, undecided, budget_exhausted, error); only Ctrl-C raises (KeyboardInterrupt,
+the run saved as interrupted).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from maker_cli.config.job import merge_job_settings
+from maker_cli.config.paths import default_store_file
+from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core import maths
-from maker_cli.core.engine import Engine, StepResult, VoteConfig
-from maker_cli.errors import BudgetExceeded, UsageError
+from maker_cli.core.engine import Engine, StepResult
+from maker_cli.core.estimate import EstimateInputs, estimate
+from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.core.events import Listener
-from maker_cli.core.redflags import RedFlagRules
-from maker_cli.jobs.runner import RunOptions, RunOutcome, RunPoint, Runner, RunTotals, restore
-from maker_cli.tasks.base import SequentialTask
+from maker_cli.core.status import RunStatus
+from maker_cli.errors import BudgetExceeded, CannotConverge, MakerError, UsageError
+from maker_cli.jobs.calibration_file import load_calibration
+from maker_cli.jobs.run_result import LOG_MODES, FailedStep, RunConfig, RunResult
+from maker_cli.jobs.runner import Runner, RunOutcome, RunPoint, RunTotals, restore
+from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers.base import Provider
+from maker_cli.providers.factory import make_provider
+from maker_cli.providers.prices import resolve_prices
+from maker_cli.providers.sim import is_sim, parse_sim
+from maker_cli.store.run_store import RunStore
+from maker_cli.tasks import SequentialTask, task_from_config
 
 ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
+# what a resumed run may change; everything else is fixed by the run as it was started
+RESUMABLE = ("max_cost", "keep_going", "concurrency", "timeout")
 
 
 @dataclass
-class JobConfig:
-    """Everything that defines a job's voting and spending; stored with the run for --resume."""
+class RunPlan:
+    """A run decided but not started: the task, its configuration and the estimate."""
 
-    model: str
-    k: int
-    max_samples: int | None = None
-    eager: int = 0
-    first_temperature: float = 0.0
-    temperature: float = 0.1
-    max_output_tokens: int | None = 750
-    must_not_match: tuple[str, ...] = ()
-    api_base: str | None = None
-    router_config: str | None = None
-    timeout: float = 60.0
-    max_attempts: int = 6
-    price_in: float | None = None
-    price_out: float | None = None
-    concurrency: int = 16
-    keep_going: bool = False
-    log_samples: str = "contested"
-    max_cost: float | None = None
-    k_source: str = "--k"
-    p: float | None = None
-    valid_rate: float | None = None
-    input_tokens: float | None = None
-    output_tokens: float | None = None
-    task: dict[str, Any] = field(default_factory=dict)
-
-    def vote_config(self) -> VoteConfig:
-        return VoteConfig(
-            k=self.k,
-            max_samples=self.max_samples,
-            eager=self.eager,
-            first_temperature=self.first_temperature,
-            temperature=self.temperature,
-            rules=RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match),
-            record_samples=self.log_samples != "none",
-        )
-
-    def options(self) -> RunOptions:
-        return RunOptions(keep_going=self.keep_going, max_cost=self.max_cost, log_samples=self.log_samples)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["must_not_match"] = list(self.must_not_match)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "JobConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["must_not_match"] = tuple(known.get("must_not_match") or ())
-        return cls(**known)
-
-
-def choose_k(
-    *, k: int | None, p: float | None, target: float, steps: int | None, default_k: int
-) -> tuple[int, str]:
-    """k from --k; else k_min from p and the target; else the configured default."""
-    if k is not None:
-        return k, "--k"
-    if p is not None and steps is not None:
-        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps"
-    return default_k, "default (no --p or --calibration given; run `maker calibrate` to choose k)"
-
-
-def job_estimate(task: SequentialTask, job: JobConfig, *, simulated: bool) -> Any:
-    """The pre-run estimate for this job (an EstimateReport), or None when p is unknown."""
-    if job.p is None or task.steps_total is None:
-        return None
-    from maker_cli.core.estimate import EstimateInputs, estimate
-
-    state, previous = task.start()
-    prompt = task.prompt(0, state, previous, simulated=simulated)
-    in_tokens = job.input_tokens or (len(prompt.system) + len(prompt.user)) / 4
-    out_tokens = job.output_tokens
-    if out_tokens is None:
-        out_tokens = len(prompt.reference.correct) / 4 if prompt.reference else ASSUMED_OUTPUT_TOKENS
-    prices = (job.price_in, job.price_out)
-    if simulated:
-        prices = (job.price_in or 0.0, job.price_out or 0.0)
-    elif None in prices:
-        from maker_cli.providers.prices import model_prices
-
-        found = model_prices(job.model)
-        if found is not None:
-            prices = (job.price_in if job.price_in is not None else found[0],
-                      job.price_out if job.price_out is not None else found[1])
-    return estimate(
-        EstimateInputs(
-            steps=task.steps_total,
-            p=job.p,
-            k=job.k,
-            valid_rate=job.valid_rate or 1.0,
-            input_tokens=in_tokens,
-            output_tokens=out_tokens,
-            model=job.model,
-            price_in=prices[0],
-            price_out=prices[1],
-            concurrency=job.concurrency,
-            max_samples=job.max_samples,
-        )
-    )
-
-
-def check_budget(expected_cost: float | None, max_cost: float | None, *, yes: bool) -> None:
-    if max_cost is None or expected_cost is None or yes:
-        return
-    if expected_cost > max_cost:
-        raise BudgetExceeded(
-            f"the expected cost ${expected_cost:,.2f} exceeds --max-cost ${max_cost:,.2f}; "
-            "raise the cap, lower the job, or pass --yes to start anyway (it still stops at the cap)"
-        )
-
-
-@dataclass
-class PreparedJob:
     task: SequentialTask
-    job: JobConfig
-    store: Any  # RunStore
+    config: RunConfig
+    sources: dict[str, str]
+    store_file: Path
+    resume: str | None = None
+    yes: bool = False
+    estimate: EstimateReport | None = None
+
+
+@dataclass
+class StartedRun:
+    """A run as the store holds it: where it starts and what it has spent."""
+
+    plan: RunPlan
+    store: RunStore
     run_id: str
     point: RunPoint
     totals: RunTotals
     resumed: bool
 
 
-def prepare(task: SequentialTask, job: JobConfig, store: Any, *, resume: str | None = None) -> PreparedJob:
-    """Create a run in the store (or load one to resume) and return where it starts."""
-    if resume is None:
-        state, previous = task.start()
-        run_id = store.create_run(
-            task.kind, task.name, job.model, {"task": task.config(), "job": job.to_dict()}, task.steps_total,
+def run(task: TaskArg | None = None, **options: Any) -> RunResult:
+    """Run a job to completion (see `arun` for the keywords)."""
+    return asyncio.run(arun(task, **options))
+
+
+async def arun(
+    task: TaskArg | None = None,
+    *,
+    disks: int = 10,
+    inputs: Mapping[str, Any] | None = None,
+    steps: int | None = None,
+    trust_spec_code: bool = False,
+    model: str | None = None,
+    k: int | None = None,
+    target: float | None = None,
+    p: float | None = None,
+    calibration: str | Path | None = None,
+    max_samples: int | None = None,
+    eager: int | None = None,
+    concurrency: int | None = None,
+    api_base: str | None = None,
+    router_config: Path | None = None,
+    timeout: float | None = None,
+    max_output_tokens: int | None = None,
+    temperature: float | None = None,
+    first_temperature: float | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    max_cost: float | None = None,
+    keep_going: bool = False,
+    log_samples: str | None = None,
+    store: Path | None = None,
+    resume: str | None = None,
+    yes: bool = False,
+    on_start: Callable[[StartedRun], None] | None = None,
+    on_step: Callable[[StepResult, RunTotals], None] | None = None,
+    listeners: Iterable[Listener] = (),
+    config: Path | None = None,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+) -> RunResult:
+    """Run `task` (a `Hanoi(disks=...)`, 'hanoi', a sequence spec path or spec) step by step, or
+    continue the stored run `resume`. k: `k`, else k_min from `p`/`calibration`, else the spec's
+    voting.k, else the settings. `max_cost` refuses a run expected to cost more (unless `yes`)
+    and stops it, resumable, at the cap."""
+    flags = dict(
+        model=model, k=k, target=target, max_samples=max_samples, eager=eager, concurrency=concurrency,
+        api_base=api_base, router_config=router_config, timeout=timeout, max_output_tokens=max_output_tokens,
+        temperature=temperature, first_temperature=first_temperature, price_in=price_in, price_out=price_out,
+        max_cost=max_cost,
+    )
+    plan = plan_run(
+        task, disks=disks, inputs=inputs, steps=steps, trust_spec_code=trust_spec_code, flags=flags, p=p,
+        calibration=calibration, keep_going=keep_going, log_samples=log_samples, store=store, resume=resume,
+        yes=yes, config=config, settings=settings,
+    )
+    return await execute(plan, provider or provider_of(plan.config), on_start=on_start, on_step=on_step,
+                         listeners=listeners)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_run(
+    task: TaskArg | None,
+    *,
+    flags: Mapping[str, Any],
+    disks: int = 10,
+    inputs: Mapping[str, Any] | None = None,
+    steps: int | None = None,
+    trust_spec_code: bool = False,
+    p: float | None = None,
+    calibration: str | Path | None = None,
+    keep_going: bool = False,
+    log_samples: str | None = None,
+    store: Path | None = None,
+    resume: str | None = None,
+    yes: bool = False,
+    config: Path | None = None,
+    settings: Settings | None = None,
+) -> RunPlan:
+    """Decide everything about a run before any model call: task, settings, k, the estimate."""
+    settings = settings or load_settings(config, store=store)
+    store_file = settings.store if settings.store is not None else default_store_file()
+    if resume is not None:
+        return _plan_resume(resume, store_file, flags, keep_going, trust_spec_code, p, calibration, log_samples,
+                            task, inputs, steps, yes)
+    if task is None:
+        raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
+    the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code)
+    if not isinstance(the_task, SequentialTask):
+        raise UsageError(f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
+                         "ask it with `maker vote --task FILE`")
+    if log_samples is not None and log_samples not in LOG_MODES:
+        raise UsageError(f"--log-samples must be one of {', '.join(LOG_MODES)}, got '{log_samples}'")
+    cal = load_calibration(calibration) if calibration is not None else None
+    cal_layer = {"model": cal.model, "price_in": cal.price_in, "price_out": cal.price_out} if cal else {}
+    job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
+    measured = p if p is not None else (cal.p_ci[0] if cal else None)
+    sim_p = parse_sim(job.model).p if is_sim(job.model) else None
+    k, k_source = choose_k(job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps,
+                           target=job.target)
+    run_config = RunConfig.of(
+        job, k=k, k_source=k_source, keep_going=keep_going, log_samples=log_samples or "contested",
+        p=measured if measured is not None else sim_p,
+        valid_rate=cal.valid_rate if cal else (1 - parse_sim(job.model).invalid if sim_p is not None else None),
+        input_tokens=cal.mean_input_tokens if cal else None, output_tokens=cal.mean_output_tokens if cal else None,
+    )
+    _check_simulated(the_task, run_config)
+    sources = {**job.sources, "k": "flag" if k_source == "--k" else job.source("k") if k == job.k else "k_min"}
+    plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
+    plan.estimate = job_estimate(plan.task, plan.config, simulated=is_sim(run_config.model))
+    return plan
+
+
+def choose_k(
+    k: int, source: str, measured_p: float | None, sim_p: float | None, *, steps: int, target: float,
+) -> tuple[int, str]:
+    """k: a flag > k_min from a measured p (--p, a calibration) > the spec's or the environment's
+    or the config file's k > k_min from the simulated model's own p > the default."""
+    if source == "flag":
+        return k, "--k"
+    p = measured_p if measured_p is not None else (sim_p if source == "default" else None)
+    if p is not None:
+        if p <= 0.5:
+            raise CannotConverge(f"p = {p:g} <= 0.5: voting cannot converge in the worst case; pass --k to run anyway")
+        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps"
+    if source == "spec":
+        return k, "the spec's voting.k"
+    if source in ("env", "config"):
+        return k, f"the {'MAKER_K environment variable' if source == 'env' else 'config file'}"
+    return k, "default (no --p or --calibration given; run `maker calibrate` to choose k)"
+
+
+def _plan_resume(
+    run_id: str, store_file: Path, flags: Mapping[str, Any], keep_going: bool, trust_code: bool,
+    p: float | None, calibration: Any, log_samples: str | None, task: Any, inputs: Any, steps: Any, yes: bool,
+) -> RunPlan:
+    fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
+    fixed += [name for name, value in (("p", p), ("calibration", calibration), ("log_samples", log_samples))
+              if value is not None]
+    if fixed:
+        given = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise UsageError(
+            f"--resume continues a run with the configuration it was started with; drop {given} "
+            "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
         )
+    if task is not None and not (isinstance(task, str) and task == "hanoi") or inputs or steps is not None:
+        raise UsageError("--resume continues a stored run with its own spec and inputs: give no FILE, "
+                         "--input or --steps")
+    if not store_file.is_file():
+        raise UsageError(f"no run store at {store_file}; pass --store PATH")
+    with RunStore(store_file) as store:
+        record = store.get_run(run_id)
+    stored = record.config or {}
+    if "task" not in stored or "job" not in stored:
+        raise UsageError(f"run {record.id} has no stored configuration to resume from")
+    changes = {name: flags[name] for name in RESUMABLE if flags.get(name) is not None}
+    if keep_going:
+        changes["keep_going"] = True
+    config = RunConfig.model_validate({**stored["job"], **changes})
+    task_config = {**stored["task"], "trust_code": trust_code}
+    return RunPlan(task_from_config(task_config), config, dict(stored.get("sources") or {}), store_file,
+                   record.id, yes)
+
+
+def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
+    """Refuse a simulated run that cannot work: no reference, or replies every sample would fail."""
+    if not is_sim(config.model):
+        return
+    problem = task.simulation_problem()
+    if problem is not None:
+        raise UsageError(f"the simulated model cannot run {task.name!r}: {problem}")
+    state, previous = task.start()
+    prompt = task.prompt(0, state, previous, simulated=True)
+    reply = prompt.reference.correct if prompt.reference is not None else ""
+    tokens = parse_sim(config.model).out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
+    if config.max_output_tokens is not None and tokens > config.max_output_tokens:
+        raise UsageError(
+            f"the correct reply to step 0 is {tokens:,} simulated tokens, over the {config.max_output_tokens:,}-token "
+            "red flag: every sample would be discarded; raise --max-output-tokens (or red_flags.max_output_tokens)"
+        )
+
+
+def job_estimate(task: SequentialTask, config: RunConfig, *, simulated: bool) -> EstimateReport | None:
+    """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown."""
+    if config.p is None or task.steps_total is None:
+        return None
+    state, previous = task.start()
+    prompt = task.prompt(0, state, previous, simulated=simulated)
+    in_tokens = config.input_tokens or (len(prompt.system) + len(prompt.user)) / 4
+    out_tokens = config.output_tokens
+    if out_tokens is None:
+        out_tokens = len(prompt.reference.correct) / 4 if prompt.reference else ASSUMED_OUTPUT_TOKENS
+    prices = resolve_prices(config.model, config.price_in, config.price_out, simulated=simulated)
+    return estimate(
+        EstimateInputs(
+            steps=task.steps_total, p=config.p, k=config.k, valid_rate=config.valid_rate or 1.0,
+            input_tokens=in_tokens, output_tokens=out_tokens, model=config.model, price_in=prices.price_in,
+            price_out=prices.price_out, price_source=prices.source, concurrency=config.concurrency,
+            max_samples=config.max_samples,
+        )
+    )
+
+
+def provider_of(config: RunConfig) -> Provider:
+    return make_provider(
+        config.model, api_base=config.api_base, router_config=Path(config.router_config) if config.router_config else None,
+        timeout=config.timeout, max_attempts=config.max_attempts, price_in=config.price_in, price_out=config.price_out,
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+async def execute(
+    plan: RunPlan,
+    provider: Provider,
+    *,
+    on_start: Callable[[StartedRun], None] | None = None,
+    on_step: Callable[[StepResult, RunTotals], None] | None = None,
+    listeners: Iterable[Listener] = (),
+) -> RunResult:
+    """Guard the budget, start or resume the run in the store, run it, report it (provider closed after)."""
+    try:
+        config = plan.config
+        simulated = provider.info.simulated
+        if config.max_cost is not None and not (simulated or provider.info.prices_known):
+            raise UsageError(
+                f"--max-cost needs prices, and {config.model} has none in litellm's price map: give --price-in and "
+                "--price-out (USD per million tokens)"
+            )
+        expected = plan.estimate.expected_cost_usd if plan.estimate is not None else None
+        if plan.resume is None and config.max_cost is not None and expected is not None and not plan.yes \
+                and expected > config.max_cost:
+            raise BudgetExceeded(
+                f"the expected cost ${expected:,.2f} exceeds --max-cost ${config.max_cost:,.2f}; "
+                "raise the cap, lower the job, or pass --yes to start anyway (it still stops at the cap)"
+            )
+        with RunStore(plan.store_file) as store:
+            started = start(plan, store)
+            if on_start is not None:
+                on_start(started)
+            engine = Engine(provider, concurrency=config.concurrency, listeners=listeners)
+            runner = Runner(plan.task, engine, config.vote_config(), store, started.run_id, config.options(),
+                            on_step=on_step)
+            try:
+                outcome = await runner.run(started.point, started.totals)
+            except MakerError as exc:
+                return report(started, RunOutcome(RunStatus.ERROR, started.totals, started.point), simulated,
+                              error=str(exc))
+            return report(started, outcome, simulated, message=store.get_run(started.run_id).message)
+    finally:
+        await provider.aclose()
+
+
+def start(plan: RunPlan, store: RunStore) -> StartedRun:
+    """Create the run in the store (or claim a stored one to resume) and say where it starts."""
+    task = plan.task
+    if plan.resume is None:
+        state, previous = task.start()
+        stored = {"task": task.config(), "job": plan.config.model_dump(mode="json"), "sources": plan.sources}
+        run_id = store.create_run(task.kind, task.name, plan.config.model, stored, task.steps_total)
         store.claim(run_id)
-        return PreparedJob(task, job, store, run_id, RunPoint(0, state, previous), RunTotals(), False)
-    record = store.get_run(resume)
-    if record.status == "solved":
+        return StartedRun(plan, store, run_id, RunPoint(0, state, previous), RunTotals(), False)
+    record = store.get_run(plan.resume)
+    if record.status == RunStatus.SOLVED:
         raise UsageError(f"run {record.id} is already solved; nothing to resume")
-    if record.status == "failed" and not job.keep_going:
+    if record.status == RunStatus.FAILED and not plan.config.keep_going:
         raise UsageError(
             f"run {record.id} stopped at a wrong step ({record.first_error_step}); resuming would continue from "
             "the wrong state: add --keep-going to do that deliberately"
@@ -167,77 +342,24 @@ def prepare(task: SequentialTask, job: JobConfig, store: Any, *, resume: str | N
     store.claim(record.id)  # one process per run: refuses while another live process works on it
     record = store.get_run(record.id)  # as of the claim
     point, totals = restore(task, record)
-    return PreparedJob(task, job, store, record.id, point, totals, True)
+    return StartedRun(plan, store, record.id, point, totals, True)
 
 
-def job_from_record(record: Any) -> tuple[dict[str, Any], JobConfig]:
-    """(task config, job config) stored with a run, for --resume."""
-    config = record.config or {}
-    if "task" not in config or "job" not in config:
-        raise UsageError(f"run {record.id} has no stored configuration to resume from")
-    return config["task"], JobConfig.from_dict(config["job"])
-
-
-async def execute(
-    prepared: PreparedJob,
-    provider: Any,
-    *,
-    on_step: Callable[[StepResult, RunTotals], None] | None = None,
-    listeners: list[Listener] | None = None,
-) -> RunOutcome:
-    engine = Engine(provider, concurrency=prepared.job.concurrency, listeners=listeners or [])
-    runner = Runner(
-        prepared.task, engine, prepared.job.vote_config(), prepared.store, prepared.run_id,
-        prepared.job.options(), on_step=on_step,
-    )
-    try:
-        return await runner.run(prepared.point, prepared.totals)
-    finally:
-        await provider.aclose()
-
-
-def run_report(prepared: PreparedJob, outcome: RunOutcome, *, simulated: bool) -> dict[str, Any]:
-    """The JSON object a run prints at the end."""
+def report(started: StartedRun, outcome: RunOutcome, simulated: bool, *, error: str | None = None,
+           message: str | None = None) -> RunResult:
+    """The result of a run as it stands."""
     t = outcome.totals
-    task = prepared.task
-    report: dict[str, Any] = {
-        "run_id": prepared.run_id,
-        "status": outcome.status,
-        "task": task.name,
-        "kind": task.kind,
-        "model": prepared.job.model,
-        "simulated": simulated,
-        "k": prepared.job.k,
-        "steps_total": task.steps_total,
-        "steps_done": t.steps_done,
-        "errors": t.wrong_steps,
-        "first_error_step": t.first_error_step,
-        "samples": t.samples,
-        "valid": t.valid,
-        "red_flagged": t.red_flagged,
-        "red_flag_reasons": t.red_flag_reasons,
-        "call_errors": t.errors,
-        "retries": t.retries,
-        "rounds": t.rounds,
-        "votes_per_step": t.valid / t.steps_done if t.steps_done else None,
-        "max_votes": t.max_votes,
-        "input_tokens": t.input_tokens,
-        "output_tokens": t.output_tokens,
-        "cost_usd": t.cost_usd,
-        "wall_s": round(t.wall_s, 3),
-        "resumed": prepared.resumed,
-    }
-    if task.kind == "hanoi":
-        report["disks"] = task.config().get("disks")
-    if task.kind == "task":  # a YAML spec: where it came from, and what the run produced
-        report["spec"] = task.config().get("spec")
-        report["final_state"] = outcome.point.state
-    if outcome.failed_step is not None:
-        report["failed_step"] = outcome.failed_step
-    return report
-
-
-def store_path(explicit: Path | None) -> Path:
-    from maker_cli.config.paths import default_store_file
-
-    return explicit if explicit is not None else default_store_file()
+    task = started.plan.task
+    config = started.plan.config
+    failed = FailedStep(**outcome.failed_step) if outcome.failed_step is not None else None
+    return RunResult(
+        run_id=started.run_id, status=outcome.status, task=task.name, kind=task.kind, model=config.model,
+        simulated=simulated, k=config.k, steps_total=task.steps_total, steps_done=t.steps_done,
+        errors=t.wrong_steps, first_error_step=t.first_error_step, samples=t.samples, valid=t.valid,
+        red_flagged=t.red_flagged, red_flag_reasons=dict(t.red_flag_reasons), call_errors=t.errors,
+        retries=t.retries, rounds=t.rounds, votes_per_step=t.valid / t.steps_done if t.steps_done else None,
+        max_votes=t.max_votes, input_tokens=t.input_tokens, output_tokens=t.output_tokens, cost_usd=t.cost_usd,
+        wall_s=round(t.wall_s, 3), resumed=started.resumed, failed_step=failed, error=error,
+        message=error or message, settings=config, settings_sources=dict(started.plan.sources),
+        **task.report_fields(outcome.point.state),
+    )

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.status import RunStatus, StopReason
+from maker_cli.store.rows import SampleRow, StepRow
+from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.base import SequentialTask
 
-SOLVED = "solved"
-FAILED = "failed"
-BUDGET_EXHAUSTED = "budget_exhausted"
-INTERRUPTED = "interrupted"
-UNDECIDED = "undecided"
-RUNNING = "running"
-ERROR = "error"
+SOLVED = RunStatus.SOLVED
+FAILED = RunStatus.FAILED
+BUDGET_EXHAUSTED = RunStatus.BUDGET_EXHAUSTED
+INTERRUPTED = RunStatus.INTERRUPTED
+UNDECIDED = RunStatus.UNDECIDED
+RUNNING = RunStatus.RUNNING
+ERROR = RunStatus.ERROR
 
 LOG_ALL, LOG_CONTESTED, LOG_NONE = "all", "contested", "none"
 
@@ -73,9 +76,6 @@ class RunTotals:
             if self.first_error_step is None:
                 self.first_error_step = r.step
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class RunPoint:
@@ -88,10 +88,9 @@ class RunPoint:
 
 @dataclass
 class RunOutcome:
-    status: str
+    status: RunStatus
     totals: RunTotals
     point: RunPoint
-    last_result: StepResult | None = None
     failed_step: dict[str, Any] | None = None  # the first wrong step, for display
 
 
@@ -112,7 +111,7 @@ class Runner:
         task: SequentialTask,
         engine: Engine,
         cfg: VoteConfig,
-        store: Any,  # maker_cli.store.run_store.RunStore (kept untyped so the core imports no sqlite)
+        store: RunStore,
         run_id: str,
         options: RunOptions = RunOptions(),
         on_step: Callable[[StepResult, RunTotals], None] | None = None,
@@ -127,9 +126,6 @@ class Runner:
         self._steps: list[Any] = []
         self._samples: list[Any] = []
         self._last_flush = time.monotonic()
-        from maker_cli.store.run_store import SampleRow, StepRow  # the store owns the row shapes
-
-        self._rows = (StepRow, SampleRow)
 
     async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
         task, opts = self.task, self.options
@@ -199,10 +195,9 @@ class Runner:
         if failed is not None and message is None:
             message = f"first wrong step: {failed['step']}"
         self._flush(point, totals, status, message)
-        return RunOutcome(status, totals, point, last, failed)
+        return RunOutcome(status, totals, point, failed)
 
     def _buffer(self, point: RunPoint, r: StepResult, action: Any, next_state: Any, correct: bool | None) -> None:
-        StepRow, SampleRow = self._rows
         self._steps.append(
             StepRow(
                 idx=point.step,
@@ -230,7 +225,6 @@ class Runner:
     def _buffer_samples(self, idx: int, r: StepResult) -> None:
         if not r.records or not self._log(r):
             return
-        SampleRow = self._rows[1]
         for rec in r.records:
             self._samples.append(
                 SampleRow(
@@ -255,7 +249,7 @@ class Runner:
             return False
         return r.rounds > 1 or r.samples > r.valid or not r.decided
 
-    def _flush(self, point: RunPoint, totals: RunTotals, status: str, message: str | None = None) -> None:
+    def _flush(self, point: RunPoint, totals: RunTotals, status: RunStatus, message: str | None = None) -> None:
         t = totals
         update: dict[str, Any] = {
             "status": status,
@@ -290,12 +284,12 @@ UNKNOWN_COST = (
 )
 
 
-def _undecided(step: int, r: StepResult) -> tuple[str, str]:
+def _undecided(step: int, r: StepResult) -> tuple[RunStatus, str]:
     """The status and message of a run that stopped at an undecided step."""
     ranked = sorted(r.tallies.items(), key=lambda kv: -kv[1])[:3]
-    if r.stopped == "budget":
+    if r.stopped == StopReason.BUDGET:
         return BUDGET_EXHAUSTED, f"step {step} stopped at the --max-cost limit after {r.samples} samples"
-    if r.stopped == "red_flags":
+    if r.stopped == StopReason.RED_FLAGS:
         reasons = ", ".join(f"{k} {n}" for k, n in r.red_flags.items())
         return UNDECIDED, f"step {step}: {r.samples} samples, every one red-flagged or nearly ({reasons})"
     return UNDECIDED, f"step {step} undecided after {r.samples} samples (the cap); leading answers: {ranked}"

@@ -1,122 +1,193 @@
-"""One voted answer: build the job (a free prompt or a task spec with inputs), run it, report it.
+"""`maker_cli.vote(...)`: one reliable answer by first-to-ahead-by-k voting.
 
-Shared by `maker vote` and the MCP server's `maker_vote` tool, so both report the same fields.
+Shared by `maker vote` and the MCP tool maker_vote, so both report the same `VoteResult`. A vote
+is capped: at most `max_samples` samples (default `DEFAULT_MAX_SAMPLES`) and, with `max_cost`, at
+most that many dollars; reaching a cap ends it undecided (`stopped` says which), never with a
+plurality winner.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any, Iterable
+import asyncio
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, Field
+
+from maker_cli.config.job import JobSettings, merge_job_settings
+from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
-from maker_cli.errors import UsageError
 from maker_cli.core.events import Listener
-from maker_cli.providers.base import Provider, Reference
-from maker_cli.core.redflags import FORMAT, Answer, RedFlag, RedFlagRules
-from maker_cli.core.step import Judge, StepPrompt
+from maker_cli.core.status import StepStatus, StopReason
+from maker_cli.errors import UsageError
+from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers.base import Provider
+from maker_cli.providers.factory import provider_for
+from maker_cli.tasks import PromptTask, QuestionTask
+
+DEFAULT_MAX_SAMPLES = 1000
+"""A vote's sample cap when none is set: one question should never draw without bound."""
 
 
-@dataclass(frozen=True)
-class VoteJob:
-    system: str
-    user: str
-    judge: Judge
-    cfg: VoteConfig
-    reference: Reference | None = None
-    task: str | None = None
+class VoteResult(BaseModel):
+    """What a vote decided and what it cost; `model_dump(mode="json")` is `maker vote --json`."""
 
-
-def free_text_judge(answer_regex: str | None = None) -> Judge:
-    """Judge for a free prompt: the whole response (or the regex's `answer` group, last match),
-    whitespace collapsed, compared exactly. No match is a format red flag."""
-    if answer_regex is None:
-
-        def whole(text: str) -> Answer | RedFlag:
-            key = " ".join(text.split())
-            return Answer(key, key) if key else RedFlag(FORMAT, "empty answer")
-
-        return whole
-    try:
-        pattern = re.compile(answer_regex, re.DOTALL)
-    except re.error as exc:
-        raise UsageError(f"--answer-regex is not a valid regular expression: {exc}") from None
-    group: str | int = "answer" if "answer" in pattern.groupindex else (1 if pattern.groups else 0)
-
-    def extract(text: str) -> Answer | RedFlag:
-        last = None
-        for last in pattern.finditer(text):
-            pass
-        if last is None or last.group(group) is None:
-            return RedFlag(FORMAT, "answer pattern not found")
-        key = " ".join(last.group(group).split())
-        return Answer(key, key) if key else RedFlag(FORMAT, "empty answer")
-
-    return extract
-
-
-def vote_config(settings: Any, *, rules: RedFlagRules | None = None, **flags: Any) -> VoteConfig:
-    """A VoteConfig from flags (None = not given) over settings (maker_cli.config.settings.Settings)."""
-
-    def pick(name: str) -> Any:
-        value = flags.get(name)
-        return value if value is not None else getattr(settings, name)
-
-    return VoteConfig(
-        k=pick("k"),
-        max_samples=pick("max_samples"),
-        eager=pick("eager"),
-        first_temperature=pick("first_temperature"),
-        temperature=pick("temperature"),
-        rules=rules if rules is not None else RedFlagRules(max_output_tokens=settings.max_output_tokens),
-        record_samples=bool(flags.get("record_samples", False)),
+    winner: str | None = Field(description="the decided answer (canonical key); null when undecided")
+    decided: bool
+    status: StepStatus
+    k: int
+    votes: dict[str, int] = Field(description="valid votes per answer, most first")
+    samples: int = Field(description="completions received, red-flagged ones included")
+    valid: int
+    red_flagged: int
+    red_flag_reasons: dict[str, int] = Field(description="reason -> count (too_long, truncated, format, ...)")
+    errors: int = Field(description="calls that failed after retries (never votes)")
+    retries: int
+    rounds: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None = Field(description="null when a price was unknown")
+    wall_s: float
+    model: str
+    simulated: bool
+    task: str | None = Field(None, description="the task spec's name (null for a free prompt)")
+    stopped: StopReason | None = Field(None, description="why an undecided vote stopped: sample_cap, red_flags, budget")
+    settings: JobSettings | None = Field(None, description="the settings the vote used")
+    settings_sources: dict[str, str] | None = Field(
+        None, description="which layer set each setting: flag, calibration, spec, env, config or default"
     )
 
-
-def spec_job(spec: Any, inputs: dict[str, str], settings: Any, flags: dict[str, Any]) -> VoteJob:
-    """A VoteJob from a task spec (maker_cli.specs.question.TaskSpec) and its inputs: flags > spec > settings."""
-    system, user = spec.render(inputs)
-    voting = spec.voting
-
-    def pick(name: str) -> Any:
-        return flags.get(name) if flags.get(name) is not None else getattr(voting, name, None)
-
-    merged = {name: pick(name) for name in ("k", "max_samples", "temperature", "first_temperature")}
-    merged["eager"] = flags.get("eager")
-    cfg = vote_config(settings, rules=spec.red_flag_rules(settings.max_output_tokens), **merged)
-    return VoteJob(system, user, spec.judge(), cfg, reference=spec.reference(inputs), task=spec.name)
+    @classmethod
+    def of(cls, result: StepResult, *, job: JobSettings, simulated: bool, task: str | None) -> VoteResult:
+        ranked = sorted(result.tallies.items(), key=lambda kv: -kv[1])
+        return cls(
+            winner=result.winner, decided=result.decided, status=result.status, k=job.k, votes=dict(ranked),
+            samples=result.samples, valid=result.valid, red_flagged=result.red_flagged,
+            red_flag_reasons=dict(result.red_flags), errors=result.errors, retries=result.retries,
+            rounds=result.rounds, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd, wall_s=round(result.wall_s, 4), model=job.model, simulated=simulated,
+            task=task, stopped=result.stopped, settings=job, settings_sources=dict(job.sources),
+        )
 
 
-async def run_vote(
-    job: VoteJob, provider: Provider, *, concurrency: int = 16, listeners: Iterable[Listener] = ()
-) -> StepResult:
-    engine = Engine(provider, concurrency=concurrency, listeners=listeners)
+def vote(prompt: str | None = None, **options: Any) -> VoteResult:
+    """Get one answer by voting (see `avote` for the keywords)."""
+    return asyncio.run(avote(prompt, **options))
+
+
+async def avote(
+    prompt: str | None = None,
+    *,
+    task: TaskArg | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    system: str | None = None,
+    answer_regex: str | None = None,
+    model: str | None = None,
+    k: int | None = None,
+    max_samples: int | None = None,
+    eager: int | None = None,
+    temperature: float | None = None,
+    first_temperature: float | None = None,
+    max_output_tokens: int | None = None,
+    must_not_match: Sequence[str] = (),
+    concurrency: int | None = None,
+    api_base: str | None = None,
+    router_config: Path | None = None,
+    timeout: float | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    max_cost: float | None = None,
+    listeners: Iterable[Listener] = (),
+    config: Path | None = None,
+    settings: Settings | None = None,
+    provider: Provider | None = None,
+) -> VoteResult:
+    """Sample until one answer leads every other by k; undecided (not an error) at a cap.
+
+    Give `prompt` (with `system`, `answer_regex`) or `task` (a question spec path or spec, with
+    `inputs`). Settings: keyword > spec > MAKER_* > config file > defaults.
+    """
+    plan = plan_vote(
+        prompt, task=task, inputs=inputs, system=system, answer_regex=answer_regex, settings=settings,
+        config=config, must_not_match=must_not_match, flags=dict(
+            model=model, k=k, max_samples=max_samples, eager=eager, temperature=temperature,
+            first_temperature=first_temperature, max_output_tokens=max_output_tokens, concurrency=concurrency,
+            api_base=api_base, router_config=router_config, timeout=timeout, price_in=price_in,
+            price_out=price_out, max_cost=max_cost,
+        ),
+    )
+    return await run_vote(plan, provider or provider_for(plan.job), listeners=listeners)
+
+
+class VotePlan:
+    """A vote ready to run: the task, its merged settings and the voting config."""
+
+    def __init__(self, task: QuestionTask | PromptTask, job: JobSettings) -> None:
+        self.task = task
+        self.job = job
+        self.config = VoteConfig(
+            k=job.k, max_samples=job.max_samples, eager=job.eager, first_temperature=job.first_temperature,
+            temperature=job.temperature, rules=job.rules(),
+        )
+
+
+def plan_vote(
+    prompt: str | None, *, task: TaskArg | None, inputs: Mapping[str, Any] | None, system: str | None,
+    answer_regex: str | None, flags: Mapping[str, Any], must_not_match: Sequence[str] = (),
+    settings: Settings | None = None, config: Path | None = None,
+) -> VotePlan:
+    """Check the arguments, build the task and merge the settings (no model call yet)."""
+    if (prompt is None) == (task is None):
+        raise UsageError("give exactly one of --prompt TEXT or --task FILE")
+    if prompt is not None and inputs:
+        raise UsageError("--input goes with --task, not with --prompt")
+    if task is not None and (system is not None or answer_regex is not None):
+        raise UsageError("--system and --answer-regex go with --prompt; a task spec has its own")
+    if prompt is not None:
+        the_task: Any = PromptTask(prompt, system or "", answer_regex)
+    else:
+        the_task = resolve_task(task, inputs=inputs)  # type: ignore[arg-type]
+        if not isinstance(the_task, QuestionTask):
+            raise UsageError(
+                f"{getattr(the_task, 'source', the_task.name)} is a sequence spec (it has initial_state): run it "
+                f"with `maker run task {getattr(the_task, 'source', '')}`"
+            )
+    settings = settings or load_settings(config)
+    spec_layer = the_task.settings()
+    flags = dict(flags)
+    if must_not_match:
+        flags["must_not_match"] = (*spec_layer.get("must_not_match", ()), *must_not_match)
+    job = merge_job_settings(settings, flags=flags, spec=spec_layer)
+    if job.max_samples is None:
+        job = job.model_copy(update={"max_samples": max(DEFAULT_MAX_SAMPLES, job.k),
+                                     "sources": {**job.sources, "max_samples": "default"}})
+    if job.max_samples is not None and job.max_samples < job.k:
+        raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no answer could ever win")
+    return VotePlan(the_task, job)
+
+
+async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Listener] = ()) -> VoteResult:
+    """Run a planned vote on `provider` (closed afterwards)."""
+    job = plan.job
+    simulated = provider.info.simulated
+    if job.max_cost is not None and not (simulated or provider.info.prices_known):
+        await provider.aclose()
+        raise UsageError(
+            f"--max-cost needs prices, and {job.model} has none in litellm's price map: give --price-in and "
+            "--price-out (USD per million tokens)"
+        )
+    problem = plan.task.simulation_problem() if simulated else None
     try:
-        return await engine.vote(StepPrompt(0, job.system, job.user, job.reference), job.judge, job.cfg)
+        prompt = plan.task.prompt(simulated=simulated and problem is None)
+        engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
+        result = await engine.vote(prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost))
     finally:
         await provider.aclose()
+    name = plan.task.name if isinstance(plan.task, QuestionTask) else None
+    return VoteResult.of(result, job=job, simulated=simulated, task=name)
 
 
-def vote_report(result: StepResult, *, model: str, simulated: bool, k: int) -> dict[str, Any]:
-    """The fields `maker vote --json` prints (and the MCP tool returns)."""
-    ranked = sorted(result.tallies.items(), key=lambda kv: -kv[1])
-    return {
-        "winner": result.winner,
-        "decided": result.decided,
-        "status": result.status,
-        "k": k,
-        "votes": dict(ranked),
-        "samples": result.samples,
-        "valid": result.valid,
-        "red_flagged": result.red_flagged,
-        "red_flag_reasons": dict(result.red_flags),
-        "errors": result.errors,
-        "retries": result.retries,
-        "rounds": result.rounds,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": result.cost_usd,
-        "wall_s": round(result.wall_s, 4),
-        "model": model,
-        "simulated": simulated,
-    }
+def _limit(max_cost: float | None) -> float | None:
+    return None if max_cost is None or math.isinf(max_cost) else max_cost

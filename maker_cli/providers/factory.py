@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from maker_cli.config.job import JobSettings
 from maker_cli.providers.base import Provider
 from maker_cli.providers.sim import SimProvider, is_sim
 
@@ -20,7 +21,7 @@ def make_provider(
 ) -> Provider:
     if is_sim(model):
         return SimProvider(model, price_in=price_in, price_out=price_out)
-    from maker_cli.providers.litellm_provider import LiteLLMProvider  # imports litellm (~2 s)
+    from maker_cli.providers.litellm_provider import LiteLLMProvider  # imports litellm (about 2 s)
 
     return LiteLLMProvider(
         model,
@@ -30,4 +31,12 @@ def make_provider(
         max_attempts=max_attempts,
         price_in=price_in,
         price_out=price_out,
+    )
+
+
+def provider_for(job: JobSettings) -> Provider:
+    """The provider a job's settings describe."""
+    return make_provider(
+        job.model, api_base=job.api_base, router_config=job.router_config, timeout=job.timeout,
+        max_attempts=job.max_attempts, price_in=job.price_in, price_out=job.price_out,
     )

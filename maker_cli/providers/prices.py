@@ -1,4 +1,11 @@
-"""Model prices (USD per million tokens) from litellm's model price map, looked up lazily and offline.
+"""Model prices (USD per million tokens): the one resolver every cost figure uses.
+
+`resolve_prices(model, price_in, price_out)` is used by `maker estimate`, a run's budget guard,
+the MCP spending guard and the providers' own accounting, so they always agree: a price given
+(flag, keyword, config) wins per side; else litellm's price map; else 0 for the simulated model;
+else unknown (None) — never 0 for a real model, and a price for one side never zeroes the other.
+
+The price map is looked up lazily and offline.
 
 litellm costs about two seconds to import, so nothing here imports it at module level. When litellm
 is already loaded (a run that calls models), its live `litellm.model_cost` is used, so prices
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -23,6 +31,51 @@ PER_MILLION = 1_000_000
 def call_cost(input_tokens: float, output_tokens: float, price_in: float, price_out: float) -> float:
     """USD for one call: tokens times prices given in USD per million tokens."""
     return (input_tokens * price_in + output_tokens * price_out) / PER_MILLION
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """USD per million input and output tokens (None: unknown) and where they came from."""
+
+    price_in: float | None
+    price_out: float | None
+    source: str | None  # e.g. "flags", "litellm", "flags+litellm", "simulated"; None when unknown
+
+    @property
+    def known(self) -> bool:
+        return self.price_in is not None and self.price_out is not None
+
+    def cost(self, input_tokens: float | None, output_tokens: float | None) -> float | None:
+        """USD for these tokens; None when a count or a price it needs is unknown."""
+        if input_tokens is None or output_tokens is None:
+            return None
+        if (input_tokens and self.price_in is None) or (output_tokens and self.price_out is None):
+            return None
+        return call_cost(input_tokens, output_tokens, self.price_in or 0.0, self.price_out or 0.0)
+
+
+def resolve_prices(
+    model: str, price_in: float | None = None, price_out: float | None = None, *,
+    simulated: bool = False, given_source: str = "flags",
+) -> Prices:
+    """Prices per side: the given one, else litellm's map for `model`, else 0 if simulated, else None."""
+    mapped = None if simulated or (price_in is not None and price_out is not None) else model_prices(model)
+    values: list[float | None] = []
+    sources: list[str] = []
+    for side, given in enumerate((price_in, price_out)):
+        if given is not None:
+            values.append(float(given))
+            sources.append(given_source)
+        elif mapped is not None:
+            values.append(mapped[side])
+            sources.append("litellm")
+        elif simulated:
+            values.append(0.0)
+            sources.append("simulated")
+        else:
+            values.append(None)
+    source = "+".join(dict.fromkeys(sources)) or None
+    return Prices(values[0], values[1], source)
 
 
 def model_prices(model: str) -> tuple[float, float] | None:

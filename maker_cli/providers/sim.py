@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Reference, SampleRequest
+from maker_cli.providers.prices import resolve_prices
 
 _MASK64 = (1 << 64) - 1
 
@@ -99,8 +100,9 @@ class SimProvider:
         self.params = parse_sim(model)
         self.model = model
         self._rng = random.Random(self.params.seed)
-        self._price_in = (price_in or 0.0) / 1e6
-        self._price_out = (price_out or 0.0) / 1e6
+        self.prices = resolve_prices(model, price_in, price_out, simulated=True)
+        self._price_in = (self.prices.price_in or 0.0) / 1e6  # per token, for the hot loop
+        self._price_out = (self.prices.price_out or 0.0) / 1e6
         self.info = ProviderInfo(
             name=model,
             simulated=True,

@@ -1,1 +1,54 @@
-"""specs."""
+"""Task specs in YAML: one model per kind, one loader, one judge.
+
+`load_spec(path)` reads a spec within the YAML limits and returns a `QuestionSpec` or a
+`SequenceSpec` (the union `Spec`, discriminated by `kind`). A spec without `kind` is a sequence
+when it has `initial_state`, else a question: the kind is inferred here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from maker_cli.errors import SpecError
+from maker_cli.bounded_yaml import parse_yaml, read_text_file
+from maker_cli.specs.loader import validate_data
+from maker_cli.specs.question import QuestionSpec
+from maker_cli.specs.sequence import SequenceSpec
+
+Spec = Annotated[QuestionSpec | SequenceSpec, Field(discriminator="kind")]
+KINDS: dict[str, type[QuestionSpec] | type[SequenceSpec]] = {"question": QuestionSpec, "sequence": SequenceSpec}
+
+
+def infer_kind(data: Any) -> str | None:
+    """The declared `kind`, else 'sequence' for a mapping with `initial_state`, else 'question'."""
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind")
+    if kind is None:
+        return "sequence" if "initial_state" in data else "question"
+    return kind if isinstance(kind, str) else None
+
+
+def parse_spec(text: str, source: str = "<spec>") -> QuestionSpec | SequenceSpec:
+    """A spec from YAML text; `source` names it in errors."""
+    data = parse_yaml(text, source)
+    kind = infer_kind(data)
+    if isinstance(data, dict) and kind not in KINDS:
+        raise SpecError(f"{source}: kind: must be one of {', '.join(KINDS)}, not {data.get('kind')!r}")
+    model = KINDS[kind or "question"]
+    spec = validate_data(data, model, source)
+    spec._source = source
+    spec._sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return spec
+
+
+def load_spec(path: str | Path) -> QuestionSpec | SequenceSpec:
+    """Read and validate a spec file; every problem is a SpecError naming the file and field."""
+    return parse_spec(read_text_file(path, "spec"), str(path))
+
+
+__all__ = ["KINDS", "QuestionSpec", "SequenceSpec", "Spec", "infer_kind", "load_spec", "parse_spec"]

@@ -1,39 +1,45 @@
-"""Sequential task specs: a whole MDAP job — state, step prompt, answer, termination — in YAML.
+"""Sequence specs (`kind: sequence`): a whole MDAP job — state, step prompt, answer, termination — in YAML.
 
-A sequential spec describes one *step* as a microagent sees it: the state (and, optionally, the
+A sequence spec describes one *step* as a microagent sees it: the state (and, optionally, the
 piece of a long input the state points at), the step prompt made from it, how to read the action
 and the next state out of a response, what counts as the same answer, which responses to discard,
 and when the job is finished. `maker run task FILE` drives it with the one runner that also
-drives Hanoi (see `maker_cli.tasks.sequence.SpecTask`).
+drives Hanoi (`maker_cli.tasks.sequence.SequenceTask`).
 
-Loading reuses `spec.py`: the same strict YAML loader (duplicate keys are errors), pydantic models
-with `extra="forbid"`, errors that name the file and the field path, `{{name}}` plain templates,
-and the `VotingSpec` / `RedFlagSpec` parts. What is new here:
+It shares its parts with question specs (`maker_cli.specs.fields`): typed inputs, answer fields
+(here `action`, `next_state` and extra `fields`), red flags and voting defaults. What is its own:
 
-- typed inputs (`type: str|int|float|bool|list|object`), so a list to sort can be an input;
 - `initial_state`: any YAML value; a string that is exactly `{{input}}` takes the input's typed
   value, other strings are templates;
-- `answer`: `action`, `next_state` and extra `fields`, each found by a regex group `value` or a
-  JSON path, with a type, optional canonical steps (str) and optional allowed values;
 - `termination`: exactly one of `steps` (fixed), `until_field` (a bool answer field) or
   `until_state` (a predicate from a fixed vocabulary — never code), plus `max_steps`;
 - `chunks`: cut a long text input into pieces; the step sees the piece its state points at;
-- `reference`: `package.module:function`, a Python solver for verification and the simulated
-  model only (never the voting), imported with importlib when a task is built.
+- `reference`: a solver for verification and the simulated model only (never the voting): the
+  name of a registered solver (maker's own: addition, bubble_sort, count_word; or one installed
+  under the `maker_cli.solvers` entry-point group), or `FILE.py:function` next to the spec, which
+  runs only when the user trusts the spec's code (`--trust-spec-code`).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
-from maker_cli.errors import UsageError
-from maker_cli.specs.extract import ValueType, parse_json_path, type_matches
-from maker_cli.specs.question import RedFlagSpec, VotingSpec, _compile, _Strict, load_model, parse_model
+from maker_cli.specs.fields import (
+    AnswerField,
+    InputSpec,
+    RedFlagSpec,
+    Strict,
+    VotingSpec,
+    check_input_names,
+    normalise_inputs,
+    same_value,
+    spec_settings,
+    value_at,
+)
+from maker_cli.specs.extract import parse_json_path
 from maker_cli.specs.templates import check_template, is_name, placeholders
 
 #: placeholders every step template may use besides the spec's inputs
@@ -45,166 +51,28 @@ RESERVED_NAMES = frozenset({*STEP_PLACEHOLDERS, *CHUNK_PLACEHOLDERS, "chunks", "
 #: default safety bound on steps for until_field / until_state specs
 DEFAULT_MAX_STEPS = 100_000
 
-_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
-_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+# a registered solver name, FILE.py:function next to the spec, or maker's own module path (old specs)
+_REFERENCE = re.compile(r"[A-Za-z_][\w-]*|[\w.\-/]+\.py:[A-Za-z_]\w*|maker_cli(?:\.[A-Za-z_]\w*)+:[A-Za-z_]\w*")
 
 
-# --- typed values -------------------------------------------------------------------------------
-
-
-def typed_value(raw: Any, type_: ValueType) -> Any:
-    """`raw` (a YAML value, or the text of `--input name=...`) as a value of `type_`.
-
-    Text is parsed strictly: ints as digits, bools as true/false, lists and objects as JSON.
-    Raises ValueError when it is not a value of that type.
-    """
-    if type_ == "str":
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise ValueError(f"{_short(raw)} is not text (write it in quotes)")
-        return str(raw)
-    if isinstance(raw, str):
-        text = raw.strip()
-        if type_ == "int" and _INT_TEXT.fullmatch(raw):
-            return int(text)
-        if type_ == "float":
-            try:
-                return float(canonicalize(text, ["number"]))
-            except CanonicalError:
-                raise ValueError(f"{_short(raw)} is not a number") from None
-        if type_ == "bool" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        if type_ in ("list", "object"):
-            try:
-                raw = load_json(text)
-            except ValueError:
-                raise ValueError(f"{_short(raw)} is not JSON (a {type_} is written as JSON)") from None
-    if not type_matches(raw, type_):
-        raise ValueError(f"{_short(raw)} is not a {type_}")
-    return float(raw) if type_ == "float" else raw
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def json_type(value: Any) -> ValueType | None:
-    """The declared-type name of a JSON value (None for null)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return None
-
-
-# --- parts of a spec ----------------------------------------------------------------------------
-
-
-class StepInputSpec(_Strict):
-    """One declared input with a type. No default means `--input name=value` is required."""
-
-    description: str = ""
-    type: ValueType = "str"
-    default: Any = None
-    pattern: str | None = Field(None, description="str inputs: a regex the whole value must match")
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            _compile(value, "pattern")
-        return value
-
-    @model_validator(mode="after")
-    def _typed_default(self) -> StepInputSpec:
-        if self.pattern is not None and self.type != "str":
-            raise ValueError("pattern applies to str inputs only")
-        if self.default is not None:
-            try:
-                self.typed(self.default)
-            except ValueError as exc:
-                raise ValueError(f"default: {exc}") from None
-        return self
-
-    def typed(self, raw: Any) -> Any:
-        value = typed_value(raw, self.type)
-        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-            raise ValueError(f"{_short(value)} does not match the pattern {self.pattern!r}")
-        return value
-
-    def parse(self, name: str, raw: Any) -> Any:
-        try:
-            return self.typed(raw)
-        except ValueError as exc:
-            raise UsageError(f"input {name!r}: {exc}") from None
-
-
-class FieldSpec(_Strict):
-    """Where one part of the answer is: exactly one of `regex` (group `value`) or `json_path`."""
-
-    regex: str | None = Field(None, description="a pattern with a named group (?P<value>...)")
-    match: Literal["last", "first"] = Field("last", description="regex: which match counts")
-    json_path: str | None = Field(None, description="e.g. next_state, result.move, moves[0]")
-    type: ValueType | None = Field(None, description="the value's type (regex: default str; json: any)")
-    canonical: list[CanonicalStep] = Field(default_factory=list, description="str values only")
-    allowed: list[Any] | None = Field(None, description="the only values accepted")
-
-    @field_validator("regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None and "value" not in _compile(value, "regex").groupindex:
-            raise ValueError("the regex needs a named group (?P<value>...)")
-        return value
-
-    @field_validator("json_path")
-    @classmethod
-    def _json_path(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_json_path(value)
-        return value
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> FieldSpec:
-        if (self.regex is None) == (self.json_path is None):
-            raise ValueError("give exactly one of regex or json_path")
-        if "match" in self.model_fields_set and self.regex is None:
-            raise ValueError("match applies to regex only")
-        if self.canonical and self.value_type not in ("str", None):
-            raise ValueError(f"canonical steps apply to str values, not {self.value_type}")
-        if self.allowed is not None:
-            if not self.allowed:
-                raise ValueError("allowed: list at least one value")
-            for value in self.allowed:
-                if self.value_type is not None and not type_matches(value, self.value_type):
-                    raise ValueError(f"allowed: {value!r} is not a {self.value_type}")
-        return self
-
-    @property
-    def value_type(self) -> ValueType | None:
-        """The declared type; regex values are text unless a type says otherwise."""
-        if self.type is None and self.regex is not None:
-            return "str"
-        return self.type
-
-
-class StepAnswerSpec(_Strict):
+class StepAnswerSpec(Strict):
     """The parts of one step's answer. Votes match on all of them together, canonically."""
 
-    action: FieldSpec | None = None
-    next_state: FieldSpec
-    fields: dict[str, FieldSpec] = Field(default_factory=dict, description="extra answer fields, e.g. done")
+    action: AnswerField | None = None
+    next_state: AnswerField
+    fields: dict[str, AnswerField] = Field(default_factory=dict, description="extra answer fields, e.g. done")
+
+    @model_validator(mode="after")
+    def _canonical_on_text(self) -> StepAnswerSpec:
+        for name, spec in self.parts().items():
+            if spec.canonical and spec.value_type not in ("str", None):
+                where = name if name in ("action", "next_state") else f"fields.{name}"
+                raise ValueError(f"{where}: canonical steps apply to str values, not {spec.value_type}")
+        return self
 
     @field_validator("fields")
     @classmethod
-    def _field_names(cls, value: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+    def _field_names(cls, value: dict[str, AnswerField]) -> dict[str, AnswerField]:
         for name in value:
             if not is_name(name):
                 raise ValueError(f"invalid field name {name!r} (a letter, then letters, digits or _)")
@@ -212,7 +80,7 @@ class StepAnswerSpec(_Strict):
                 raise ValueError(f"{name!r} is not an extra field: declare it as answer.{name}")
         return value
 
-    def parts(self) -> dict[str, FieldSpec]:
+    def parts(self) -> dict[str, AnswerField]:
         """Every part by name: action (if declared), next_state, then the extra fields."""
         out = {"action": self.action} if self.action is not None else {}
         out["next_state"] = self.next_state
@@ -220,7 +88,7 @@ class StepAnswerSpec(_Strict):
         return out
 
 
-class FieldValue(_Strict):
+class FieldValue(Strict):
     path: str
     value: Any
 
@@ -231,7 +99,7 @@ class FieldValue(_Strict):
         return value
 
 
-class FieldNumber(_Strict):
+class FieldNumber(Strict):
     path: str
     value: float
 
@@ -245,7 +113,7 @@ class FieldNumber(_Strict):
 PREDICATES = ("equals", "empty", "length_at_most", "field_equals", "field_at_least", "field_at_most", "all", "any")
 
 
-class StatePredicate(_Strict):
+class StatePredicate(Strict):
     """A test on the state from a fixed vocabulary (exactly one per mapping); never code.
 
     equals: V — the state is V; empty: true — "", [] or {}; length_at_most: N — a text, list or
@@ -299,7 +167,7 @@ class StatePredicate(_Strict):
         return value >= test.value if kind == "field_at_least" else value <= test.value
 
 
-class Termination(_Strict):
+class Termination(Strict):
     """When the job is done: exactly one of steps, until_field or until_state (+ max_steps)."""
 
     steps: int | str | None = Field(None, description="a fixed number of steps, or '{{name}}' of an input")
@@ -338,7 +206,7 @@ class Termination(_Strict):
         return self.max_steps or DEFAULT_MAX_STEPS
 
 
-class ChunkSpec(_Strict):
+class ChunkSpec(Strict):
     """Cut a long text input into pieces; each step sees the piece its state points at."""
 
     input: str = Field(description="a declared str input holding the text")
@@ -369,13 +237,14 @@ class StepRedFlagSpec(RedFlagSpec):
     )
 
 
-class SequentialSpec(_Strict):
+class SequenceSpec(Strict):
     """A sequential MDAP job (`maker run task FILE`)."""
 
+    kind: Literal["sequence"] = "sequence"
     name: str = Field(min_length=1)
     description: str = ""
     model: str | None = Field(None, description="default model when --model is not given")
-    inputs: dict[str, StepInputSpec] = Field(default_factory=dict)
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
     initial_state: Any = Field(description="the state before the first step (any YAML value)")
     chunks: ChunkSpec | None = None
     system: str = ""
@@ -384,8 +253,11 @@ class SequentialSpec(_Strict):
     termination: Termination
     red_flags: StepRedFlagSpec = Field(default_factory=StepRedFlagSpec)
     voting: VotingSpec = Field(default_factory=VotingSpec)
-    reference: str | None = Field(None, description="package.module:function, a solver for checks and the sim")
+    reference: str | None = Field(None, description="a registered solver, or FILE.py:function next to the spec")
     sim_response: str | None = Field(None, description="the simulated model's reply, with {{next_state}} ...")
+
+    _source: str = PrivateAttr("<spec>")
+    _sha256: str | None = PrivateAttr(None)
 
     @field_validator("system", "user", "sim_response")
     @classmethod
@@ -397,36 +269,26 @@ class SequentialSpec(_Strict):
     @field_validator("inputs", mode="before")
     @classmethod
     def _inputs(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        if isinstance(value, list):
-            return {name: {} for name in value}
-        if isinstance(value, dict):
-            return {
-                name: {} if item is None else {"description": item} if isinstance(item, str) else item
-                for name, item in value.items()
-            }
-        return value
+        return normalise_inputs(value)
 
     @field_validator("inputs")
     @classmethod
-    def _input_names(cls, value: dict[str, StepInputSpec]) -> dict[str, StepInputSpec]:
-        for name in value:
-            if not is_name(name):
-                raise ValueError(f"invalid input name {name!r} (a letter, then letters, digits or _)")
-            if name in RESERVED_NAMES:
-                raise ValueError(f"input name {name!r} is reserved (it is a step placeholder)")
+    def _input_names(cls, value: dict[str, InputSpec]) -> dict[str, InputSpec]:
+        check_input_names(value, RESERVED_NAMES)
         return value
 
     @field_validator("reference")
     @classmethod
     def _reference(cls, value: str | None) -> str | None:
         if value is not None and not _REFERENCE.fullmatch(value):
-            raise ValueError(f"{value!r} is not package.module:function (an importable module path)")
+            raise ValueError(
+                f"{value!r} is neither a registered solver name (e.g. addition) nor FILE.py:function "
+                "(a Python file next to the spec)"
+            )
         return value
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> SequentialSpec:
+    def _cross_checks(self) -> SequenceSpec:
         names = [*self.inputs, *STEP_PLACEHOLDERS, *(CHUNK_PLACEHOLDERS if self.chunks else ())]
         for field in ("system", "user"):
             _check(field, lambda f=field: check_template(getattr(self, f), names))
@@ -466,6 +328,20 @@ class SequentialSpec(_Strict):
                 raise ValueError(f"termination.until_field: answer field {term.until_field!r} must have type bool")
 
 
+    @property
+    def source(self) -> str:
+        """The file this spec was read from (as given), or '<spec>'."""
+        return self._source
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256
+
+    def settings(self) -> dict[str, Any]:
+        """The spec's layer of the job settings (model, voting, red-flag limits)."""
+        return spec_settings(self.model, self.voting, self.red_flags)
+
+
 def _check(field: str, check: Any) -> None:
     try:
         check()
@@ -482,89 +358,3 @@ def _check_state_templates(value: Any, inputs: list[str]) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             _check_state_templates(item, inputs)
-
-
-# --- state helpers ------------------------------------------------------------------------------
-
-
-def value_at(value: Any, path: str) -> tuple[bool, Any]:
-    """(found, value) at a JSON path such as `a.b[0]`."""
-    for part in parse_json_path(path):
-        if isinstance(part, int):
-            if not isinstance(value, list) or part >= len(value):
-                return False, None
-        elif not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """JSON equality: bools are not numbers, 1 == 1.0, lists and objects compare item by item."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
-def shape_problem(value: Any, model: Any, where: str = "next_state") -> str | None:
-    """Why `value` does not have the shape of `model` (same keys, same value types), or None.
-
-    Lists may change length; their items must look like the model list's first item. An int is
-    an acceptable float. Never raises on any JSON value.
-    """
-    stack = [(value, model, where)]
-    while stack:
-        value, model, where = stack.pop()
-        expected = json_type(model)
-        got = json_type(value)
-        if expected == "float" and got == "int":
-            continue
-        if got != expected:
-            return f"{where} is {got or 'null'}, expected {expected or 'null'}"
-        if expected == "object":
-            if value.keys() != model.keys():
-                extra = sorted(set(value) - set(model))
-                missing = sorted(set(model) - set(value))
-                what = f"unexpected key {extra[0]!r}" if extra else f"missing key {missing[0]!r}"
-                return f"{where}: {what}"
-            stack.extend((value[k], model[k], f"{where}.{k}") for k in model)
-        elif expected == "list" and model:
-            stack.extend((item, model[0], f"{where}[{i}]") for i, item in enumerate(value))
-    return None
-
-
-# --- loading ------------------------------------------------------------------------------------
-
-
-def load_sequential_spec(path: str | Path) -> SequentialSpec:
-    """Read and validate a sequential spec; every problem is a SpecError naming the file and field."""
-    return load_model(path, SequentialSpec)
-
-
-def parse_sequential_spec(text: str, source: str = "<spec>") -> SequentialSpec:
-    return parse_model(text, SequentialSpec, source)
-
-
-def is_sequential_text(text: str) -> bool:
-    """Whether spec text is a sequential spec (a mapping with `initial_state`). Text that does not
-    read as YAML counts as single-question: that loader then reports the problem."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    return isinstance(data, dict) and "initial_state" in data
-
-
-def is_sequential_file(path: str | Path) -> bool:
-    try:
-        return is_sequential_text(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return False

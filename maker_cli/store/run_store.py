@@ -13,99 +13,34 @@ Use one `RunStore` from one thread at a time; other processes may read the file 
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from maker_cli.core.status import RunStatus
 from maker_cli.errors import StoreError
+from maker_cli.store.rows import (
+    INSERT_SAMPLE,
+    INSERT_STEP,
+    SAMPLE_COLUMNS,
+    SELECT_RUN,
+    SELECT_STEP,
+    RunRecord,
+    SampleRow,
+    StepRow,
+    run_from_row,
+    step_from_row,
+    step_params,
+)
+from maker_cli.store.rows import dumps as _dumps
+from maker_cli.store.schema import MIGRATIONS
 
-RUN_STATUSES = ("running", "solved", "failed", "budget_exhausted", "interrupted", "undecided", "error")
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "001_initial",
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            name TEXT,
-            model TEXT,
-            config TEXT NOT NULL DEFAULT '{}',
-            status TEXT NOT NULL DEFAULT 'running',
-            message TEXT,
-            steps_total INTEGER,
-            steps_done INTEGER NOT NULL DEFAULT 0,
-            last_step INTEGER,
-            last_state TEXT,
-            samples INTEGER NOT NULL DEFAULT 0,
-            valid INTEGER NOT NULL DEFAULT 0,
-            red_flagged INTEGER NOT NULL DEFAULT 0,
-            errors INTEGER NOT NULL DEFAULT 0,
-            retries INTEGER NOT NULL DEFAULT 0,
-            input_tokens INTEGER NOT NULL DEFAULT 0,
-            output_tokens INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL,
-            wrong_steps INTEGER NOT NULL DEFAULT 0,
-            first_error_step INTEGER,
-            rounds INTEGER NOT NULL DEFAULT 0,
-            wall_s REAL NOT NULL DEFAULT 0,
-            red_flag_reasons TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        CREATE INDEX runs_created ON runs (created_at);
-        CREATE TABLE steps (
-            run_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            input_state TEXT,
-            winner_key TEXT,
-            winner_value TEXT,
-            decided INTEGER NOT NULL,
-            tallies TEXT,
-            samples INTEGER NOT NULL,
-            valid INTEGER NOT NULL,
-            red_flagged INTEGER NOT NULL,
-            red_flag_reasons TEXT,
-            errors INTEGER NOT NULL,
-            retries INTEGER NOT NULL,
-            rounds INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            cost_usd REAL,
-            latency_s REAL NOT NULL,
-            correct INTEGER,
-            PRIMARY KEY (run_id, idx)
-        ) WITHOUT ROWID;
-        CREATE TABLE samples (
-            run_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            temperature REAL,
-            text TEXT,
-            answer_key TEXT,
-            red_flag TEXT,
-            input_tokens INTEGER,
-            output_tokens INTEGER,
-            finish_reason TEXT,
-            latency_s REAL,
-            PRIMARY KEY (run_id, idx, seq)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    (
-        "002_run_owner",
-        """
-        ALTER TABLE runs ADD COLUMN owner TEXT;
-        """,
-    ),
-]
+RUN_STATUSES = tuple(RunStatus)
 
 # A run being worked on is leased to one process ("host:pid"); its batches refresh updated_at.
 # Another process may take the run over only when that process is gone (same host) or the lease
@@ -124,103 +59,8 @@ _UPDATABLE = frozenset(
 _JSON_COLUMNS = frozenset({"config", "last_state", "red_flag_reasons"})
 
 
-@dataclass(frozen=True, slots=True)
-class StepRow:
-    """One decided (or undecided) step. `tallies`: canonical answer key -> valid votes, first seen first.
-
-    An uncontested step (every valid vote for the winner) is stored without its tallies and read
-    back as {winner_key: valid}.
-    """
-
-    idx: int
-    input_state: str | None  # compact text (e.g. hanoi.encode_state); None to save space
-    winner_key: str | None  # None: undecided
-    winner_value: str | None = None  # the text the task carries on (often derivable from the key)
-    decided: bool = True
-    tallies: Mapping[str, int] = field(default_factory=dict)
-    samples: int = 0
-    valid: int = 0
-    red_flagged: int = 0
-    red_flag_reasons: Mapping[str, int] = field(default_factory=dict)
-    errors: int = 0
-    retries: int = 0
-    rounds: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float | None = None  # None: price unknown
-    latency_s: float = 0.0
-    correct: bool | None = None  # the verifier's verdict, after the decision; None: not verified
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRow:
-    """One raw sample of step `idx` (only for the steps the logging policy keeps)."""
-
-    idx: int
-    seq: int
-    temperature: float | None
-    text: str | None
-    answer_key: str | None  # None when red-flagged
-    red_flag: str | None  # the red-flag label, or None for a valid vote
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    finish_reason: str | None = None
-    latency_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    id: str
-    kind: str
-    name: str | None
-    model: str | None
-    config: dict[str, Any]
-    status: str
-    message: str | None
-    steps_total: int | None
-    steps_done: int
-    last_step: int | None
-    last_state: Any
-    samples: int
-    valid: int
-    red_flagged: int
-    errors: int
-    retries: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-    wrong_steps: int
-    first_error_step: int | None
-    rounds: int
-    wall_s: float
-    red_flag_reasons: dict[str, int]
-    created_at: str
-    updated_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
-_STEP_COLUMNS = tuple(StepRow.__dataclass_fields__)
-_SAMPLE_COLUMNS = tuple(SampleRow.__dataclass_fields__)
-_INSERT_STEP = (
-    f"INSERT INTO steps (run_id, {', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' * (len(_STEP_COLUMNS) + 1))})"
-)
-_INSERT_SAMPLE = (
-    f"INSERT OR REPLACE INTO samples (run_id, {', '.join(_SAMPLE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * (len(_SAMPLE_COLUMNS) + 1))})"
-)
-_SELECT_RUN = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
-_SELECT_STEP = f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps"
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def this_process() -> str:
@@ -255,44 +95,6 @@ def new_run_id() -> str:
     """A short readable id: r-YYYYMMDD-xxxxxx (UTC date, 6 random base-32 characters)."""
     alphabet = "abcdefghjkmnpqrstvwxyz0123456789"
     return f"r-{time.strftime('%Y%m%d', time.gmtime())}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
-
-
-def _step_params(run_id: str, s: StepRow, dumps=_dumps) -> tuple[Any, ...]:
-    tallies = s.tallies
-    # Compact: an uncontested step (every valid vote for the winner) stores NULL tallies.
-    if not tallies or (len(tallies) == 1 and s.winner_key is not None and tallies.get(s.winner_key) == s.valid):
-        tallies_text = None
-    else:
-        tallies_text = dumps(tallies)
-    return (
-        run_id, s.idx, s.input_state, s.winner_key, s.winner_value, 1 if s.decided else 0, tallies_text,
-        s.samples, s.valid, s.red_flagged, dumps(s.red_flag_reasons) if s.red_flag_reasons else None,
-        s.errors, s.retries, s.rounds, s.input_tokens, s.output_tokens, s.cost_usd, s.latency_s,
-        None if s.correct is None else (1 if s.correct else 0),
-    )  # fmt: skip
-
-
-def _step_from_row(row: Sequence[Any]) -> StepRow:
-    (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
-     errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct) = row  # fmt: skip
-    if tallies is not None:
-        tally_map = json.loads(tallies)
-    else:
-        tally_map = {winner_key: valid} if winner_key is not None and valid else {}
-    return StepRow(
-        idx, input_state, winner_key, winner_value, bool(decided), tally_map, samples, valid, red_flagged,
-        json.loads(reasons) if reasons else {}, errors, retries, rounds, input_tokens, output_tokens,
-        cost_usd, latency_s, None if correct is None else bool(correct),
-    )  # fmt: skip
-
-
-def _run_from_row(row: Sequence[Any]) -> RunRecord:
-    values = dict(zip(_RUN_COLUMNS, row))
-    values["config"] = json.loads(values["config"]) if values["config"] else {}
-    values["last_state"] = json.loads(values["last_state"]) if values["last_state"] is not None else None
-    reasons = values["red_flag_reasons"]
-    values["red_flag_reasons"] = json.loads(reasons) if reasons else {}
-    return RunRecord(**values)
 
 
 class RunStore:
@@ -420,10 +222,10 @@ class RunStore:
         try:
             with self._transaction() as conn:
                 if n:
-                    conn.executemany(_INSERT_STEP, [_step_params(run_id, s) for s in steps])
+                    conn.executemany(INSERT_STEP, [step_params(run_id, s) for s in steps])
                 if samples:
                     conn.executemany(
-                        _INSERT_SAMPLE,
+                        INSERT_SAMPLE,
                         [
                             (run_id, s.idx, s.seq, s.temperature, s.text, s.answer_key, s.red_flag,
                              s.input_tokens, s.output_tokens, s.finish_reason, s.latency_s)
@@ -508,10 +310,10 @@ class RunStore:
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id (or the only run whose id starts with it), else StoreError."""
-        row = self._conn.execute(f"{_SELECT_RUN} WHERE id = ?", (run_id,)).fetchone()
+        row = self._conn.execute(f"{SELECT_RUN} WHERE id = ?", (run_id,)).fetchone()
         if row is None and run_id:
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._conn.execute(f"{_SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,)).fetchall()
+            rows = self._conn.execute(f"{SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,)).fetchall()
             if len(rows) > 1:
                 ids = ", ".join(r[0] for r in rows[:5])
                 raise StoreError(
@@ -520,7 +322,7 @@ class RunStore:
             row = rows[0] if rows else None
         if row is None:
             raise self._unknown(run_id)
-        return _run_from_row(row)
+        return run_from_row(row)
 
     def list_runs(
         self, limit: int | None = 20, *, status: str | None = None, kind: str | None = None
@@ -533,17 +335,17 @@ class RunStore:
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
-        sql = _SELECT_RUN + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
+        sql = SELECT_RUN + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_run_from_row(r) for r in self._conn.execute(sql, params)]
+        return [run_from_row(r) for r in self._conn.execute(sql, params)]
 
     def get_steps(self, run_id: str, start: int = 0, limit: int | None = 1000) -> list[StepRow]:
         """Stored steps with idx >= start, in order (at most `limit`; None: all)."""
-        sql = f"{_SELECT_STEP} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
+        sql = f"{SELECT_STEP} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
         rows = self._conn.execute(sql, (run_id, start, -1 if limit is None else limit))
-        return [_step_from_row(r) for r in rows]
+        return [step_from_row(r) for r in rows]
 
     def iter_steps(self, run_id: str, start: int = 0, chunk: int = 10_000) -> Iterator[StepRow]:
         """Every stored step from `start` on, read in chunks (for exports and re-verification)."""
@@ -558,11 +360,11 @@ class RunStore:
         return int(self._conn.execute("SELECT count(*) FROM steps WHERE run_id = ?", (run_id,)).fetchone()[0])
 
     def last_step(self, run_id: str) -> StepRow | None:
-        row = self._conn.execute(f"{_SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,)).fetchone()
-        return None if row is None else _step_from_row(row)
+        row = self._conn.execute(f"{SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,)).fetchone()
+        return None if row is None else step_from_row(row)
 
     def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
-        sql = f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"
+        sql = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"
         return [SampleRow(*r) for r in self._conn.execute(sql, (run_id, idx))]
 
     def sampled_steps(self, run_id: str) -> list[int]:

@@ -1,21 +1,96 @@
-"""Sequential MDAP tasks as the runner sees them: a state, a step prompt, an answer holding the
-action and the next state, a verifier kept apart from the voting, and termination.
+"""What a task is to maker, and the registry of task kinds.
 
-Hanoi plugs in here as code; YAML task specs plug in through the same protocol, so there is one
-runner loop for every job.
+A task owns everything about its kind of work: the step prompt, the judge of responses, what the
+simulated model answers, the probes calibration samples, the report fields of a run, and how to
+re-create itself when a run resumes. Jobs (vote, run, calibrate) only call these methods; there is
+no `if kind == ...` anywhere else. A new kind of task is one module with a class registered here.
+
+- `Task`: every kind (a voted question, a free prompt, a sequence, Hanoi).
+- `SequentialTask`: kinds that `maker run` drives step by step with state transfer.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from maker_cli.tasks import hanoi
+from maker_cli.core.redflags import Answer
 from maker_cli.core.step import Judge, StepPrompt
+from maker_cli.errors import UsageError
+from maker_cli.providers.base import Reference
 
 
-class SequentialTask(Protocol):
-    kind: str  # "hanoi" or "task"
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One prompt calibration samples, with its correct answer's key (never shown to the model)."""
+
+    item: int  # step index or dataset row; the simulated model's hard steps key on it
+    system: str
+    user: str
+    expected_key: str
+    reference: Reference | None = None
+    group: str | None = None  # a breakdown group (Hanoi: "disk1" or "other")
+
+
+@runtime_checkable
+class Task(Protocol):
+    """Every kind of task."""
+
+    kind: ClassVar[str]
     name: str
+
+    def judge(self) -> Judge:
+        """Response text -> Answer (its key is what votes match on) or RedFlag. Never sees the truth."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """The task's own layer of the job settings (a spec's model, voting and red flags)."""
+        ...
+
+    def config(self) -> dict[str, Any]:
+        """What re-creates this task (stored with a run; `task_from_config` reads it back)."""
+        ...
+
+    def simulation_problem(self) -> str | None:
+        """Why the simulated model cannot answer this task, or None."""
+        ...
+
+    def probes(self, count: int, *, seed: int | None, simulated: bool) -> list[Probe]:
+        """`count` prompts with known answers for calibration (UsageError if the task has none)."""
+        ...
+
+    def classify(self, answer: Answer, probe: Probe) -> str | None:
+        """None when a valid answer to `probe` is right, else the kind of error."""
+        ...
+
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> Any:
+        """The task's own breakdown of a calibration ((correct, valid) per probe group), or None."""
+        ...
+
+    def calibration_notes(self) -> list[str]:
+        """What a calibration of this task should note about its probes."""
+        ...
+
+    def calibration_source(self) -> str:
+        """What a calibration samples, in a few words ('hanoi, 10 disks', 'task x, 20 items')."""
+        ...
+
+    @property
+    def calibration_size(self) -> int | None:
+        """Probes in one pass over the task's labelled items (None: no natural size)."""
+        ...
+
+    @property
+    def planning_steps(self) -> int:
+        """Steps of the job to plan k for (a calibration's recommendation uses it)."""
+        ...
+
+
+@runtime_checkable
+class SequentialTask(Task, Protocol):
+    """A task `maker run` drives: state, step prompt, state transfer, verification, termination."""
+
     steps_total: int | None  # None when termination depends on the answers
 
     def start(self) -> tuple[Any, Any]:
@@ -23,8 +98,6 @@ class SequentialTask(Protocol):
         ...
 
     def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt: ...
-
-    def judge(self) -> Judge: ...
 
     def advance(self, value: Any) -> tuple[Any, Any]:
         """(action, next state) from the winning answer's parsed value (state transfer)."""
@@ -50,69 +123,30 @@ class SequentialTask(Protocol):
         """The decided value as stored beside its key (None when the key already holds it)."""
         ...
 
-    def config(self) -> dict[str, Any]:
-        """What re-creates this task on resume."""
+    def report_fields(self, final_state: Any) -> dict[str, Any]:
+        """Kind-specific fields of a run's report (e.g. disks; a spec's path and final state)."""
         ...
 
 
-class HanoiTask:
-    """Towers of Hanoi with n disks: 2^n - 1 steps, state transfer of next_state."""
-
-    kind = "hanoi"
-
-    def __init__(self, disks: int) -> None:
-        self.n = hanoi.check_disks(disks)
-        self.name = f"hanoi-{self.n}"
-        self.steps_total = hanoi.steps_total(self.n)
-        self._judge = hanoi.make_judge(self.n)
-
-    def start(self) -> tuple[Any, Any]:
-        return hanoi.start_state(self.n), None
-
-    def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt:
-        return hanoi.step_prompt(self.n, step, state, previous, simulated=simulated)
-
-    def judge(self) -> Judge:
-        return self._judge
-
-    def advance(self, value: Any) -> tuple[Any, Any]:
-        move, next_state = value
-        return move, next_state
-
-    def verify(self, step: int, state: Any, action: Any, next_state: Any) -> bool | None:
-        return hanoi.verify(self.n, step, action, next_state)
-
-    def finished(self, steps_done: int, state: Any, action: Any) -> bool:
-        return steps_done >= self.steps_total
-
-    def encode_state(self, state: Any) -> str:
-        return hanoi.encode_state(state)
-
-    def encode_action(self, action: Any) -> str:
-        return ",".join(map(str, action))
-
-    def decode_state(self, text: str) -> Any:
-        return hanoi.decode_state(text)
-
-    def decode_action(self, text: str | None) -> Any:
-        return None if text is None else tuple(int(x) for x in text.split(","))
-
-    def value_text(self, action: Any, next_state: Any) -> str | None:
-        return None  # the answer key "disk,from,to|pegs" holds the move and the state
-
-    def config(self) -> dict[str, Any]:
-        return {"kind": self.kind, "disks": self.n}
+def key_classifier(answer: Answer, probe: Probe) -> str | None:
+    """The usual classification: right when the answer's key is the expected key."""
+    return None if answer.key == probe.expected_key else "wrong"
 
 
-def task_from_config(config: dict[str, Any]) -> SequentialTask:
-    """Re-create a task from the config stored with its run (for --resume)."""
-    kind = config.get("kind")
-    if kind == "hanoi":
-        return HanoiTask(int(config["disks"]))
-    if kind == "task":
-        from maker_cli.tasks.sequence import SpecTask  # YAML specs: loaded only when a run needs one
+# --- the registry -------------------------------------------------------------------------------
 
-        return SpecTask.from_config(config)
-    from maker_cli.errors import UsageError
+_KINDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+_ALIASES = {"task": "sequence"}  # runs stored before the registry called sequence specs "task"
 
-    raise UsageError(f"cannot resume a task of kind {kind!r}")
+
+def register(kind: str, from_config: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Register how a stored task of `kind` is re-created (`maker_cli.tasks.task_from_config`)."""
+    _KINDS[kind] = from_config
+
+
+def task_factory(kind: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The registered factory of a task kind; UsageError for an unknown kind."""
+    factory = _KINDS.get(_ALIASES.get(kind, kind))
+    if factory is None:
+        raise UsageError(f"unknown task kind {kind!r} (known: {', '.join(_KINDS)})")
+    return factory

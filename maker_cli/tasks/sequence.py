@@ -1,10 +1,10 @@
-"""`SpecTask`: a sequential YAML spec driven by the one runner (the SequentialTask protocol).
+"""`SequenceTask`: a sequence spec driven by the one runner (the SequentialTask protocol).
 
 Each step renders the spec's templates from the state, votes on the canonical
 (action, next_state, fields) answer, and transfers the winner's next_state. The judge checks
 format only (extraction, types, canonical steps, allowed values, the state's shape); it never
 looks at the correct answer. A reference solver, when the spec names one, is used *after* the
-decision by `verify` and by the simulated model (`Reference`), never by the voting.
+decision by `verify` and by the simulated model (`reference`), never by the voting.
 
 Step numbers are 0-based everywhere: `{{step}}` in a prompt, the solver's `step` argument, the run
 store and reports all call the first step 0.
@@ -14,171 +14,94 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar
 
-from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize, dump_json, load_json
-from maker_cli.errors import SpecError, UsageError
-from maker_cli.specs.extract import parse_json_path, parse_json_response, type_matches
-from maker_cli.providers.base import Completion, Reference
-from maker_cli.core.redflags import FORMAT, Answer, RedFlag
-from maker_cli.specs.sequence import (
-    FieldSpec,
-    SequentialSpec,
-    json_type,
-    parse_sequential_spec,
-    same_value,
-    shape_problem,
-    typed_value,
-    value_at,
-)
+from maker_cli.core.redflags import Answer
 from maker_cli.core.step import StepPrompt
+from maker_cli.errors import SpecError, UsageError
+from maker_cli.providers.base import Reference
+from maker_cli.specs import load_spec
+from maker_cli.specs.canonical import as_text, dump_json, load_json
+from maker_cli.specs.extract import type_matches
+from maker_cli.specs.fields import input_values, json_type, short, value_at
+from maker_cli.specs.judge import NO_SHAPE, AnswerJudge
+from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
+from maker_cli.tasks import solvers
+from maker_cli.tasks.base import Probe, key_classifier, register
+from maker_cli.tasks.sequence_path import WALK_CAP, ReferencePath, reference_path, sequence_probes
+from maker_cli.tasks.simulated import build_reference, response_problem, response_text
 
 _WHOLE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
-_NO_DOC = object()
-_MAX_WRONG_LEAVES = 64
 
 
-class StepJudge:
-    """Response text -> Answer(key, {action, next_state, fields...}) or a FORMAT RedFlag. Never raises."""
+class SequenceTask:
+    """A sequence spec as the runner sees it."""
 
-    def __init__(self, spec: SequentialSpec, initial_state: Any) -> None:
-        self.parts = spec.answer.parts()
-        self._paths = {n: parse_json_path(p.json_path) for n, p in self.parts.items() if p.json_path}
-        self._regexes = {n: re.compile(p.regex) for n, p in self.parts.items() if p.regex}
-        self._allowed = {n: [self._canonical(p, v) for v in p.allowed] for n, p in self.parts.items() if p.allowed}
-        self._require = re.compile(spec.red_flags.require) if spec.red_flags.require else None
-        self._shape_model = initial_state if spec.red_flags.state_shape else None
-        self._check_shape = spec.red_flags.state_shape
-
-    def __call__(self, text: str) -> Answer | RedFlag:
-        try:
-            return self._judge(text)
-        except (RecursionError, ValueError, TypeError) as exc:  # defensive: a judge never raises
-            return RedFlag(FORMAT, f"unreadable answer ({type(exc).__name__})")
-
-    def _judge(self, text: str) -> Answer | RedFlag:
-        if not isinstance(text, str):
-            return RedFlag(FORMAT, "response is not text")
-        if self._require is not None and self._require.search(text) is None:
-            return RedFlag(FORMAT, f"required pattern {self._require.pattern!r} not found")
-        doc: Any = _NO_DOC
-        values: dict[str, Any] = {}
-        for name, part in self.parts.items():
-            if name in self._paths:
-                if doc is _NO_DOC:
-                    doc = parse_json_response(text)
-                if isinstance(doc, RedFlag):
-                    return doc
-                found, raw = _at(doc, self._paths[name])
-                if not found:
-                    return RedFlag(FORMAT, f"{name}: no {part.json_path} in the response")
-            else:
-                raw = _regex_value(self._regexes[name], text, part.match == "first")
-                if raw is None:
-                    return RedFlag(FORMAT, f"{name}: pattern not found")
-                try:
-                    raw = typed_value(raw, part.value_type or "str")
-                except ValueError as exc:
-                    return RedFlag(FORMAT, f"{name}: {exc}")
-            try:
-                values[name] = self.finish(name, raw)
-            except ValueError as exc:
-                return RedFlag(FORMAT, f"{name}: {exc}")
-        return Answer(key=dump_json(values), value=values)
-
-    def finish(self, name: str, value: Any) -> Any:
-        """Type check, canonical steps, allowed values and shape for one part. ValueError if not."""
-        part = self.parts[name]
-        if not type_matches(value, part.value_type):
-            raise ValueError(f"not a {part.value_type} ({json_type(value) or 'null'})")
-        if part.value_type == "float":
-            value = float(value)
-        value = self._canonical(part, value)
-        allowed = self._allowed.get(name)
-        if allowed is not None and not any(same_value(value, a) for a in allowed):
-            raise ValueError(f"{_short(value)} is not an allowed value")
-        if name == "next_state" and self._check_shape:
-            problem = shape_problem(value, self._shape_model)
-            if problem is not None:
-                raise ValueError(f"shape differs from the initial state: {problem}")
-        return value
-
-    @staticmethod
-    def _canonical(part: FieldSpec, value: Any) -> Any:
-        if not part.canonical or not isinstance(value, str):
-            return value
-        try:
-            return canonicalize(value, part.canonical)
-        except CanonicalError as exc:
-            raise ValueError(str(exc)) from None
-
-    @staticmethod
-    def key(values: Mapping[str, Any]) -> str:
-        return dump_json(dict(values))
-
-
-class SpecTask:
-    """A sequential spec as the runner sees it (kind "task")."""
-
-    kind = "task"
+    kind: ClassVar[str] = "sequence"
 
     def __init__(
         self,
-        spec: SequentialSpec,
+        spec: SequenceSpec,
         *,
-        source: str | Path = "<spec>",
         inputs: Mapping[str, Any] | None = None,
         steps: int | None = None,
-        spec_hash: str | None = None,
+        trust_code: bool = False,
     ) -> None:
         self.spec = spec
-        self.source = str(source)
+        self.source = spec.source
         self.name = spec.name
-        self.spec_hash = spec_hash
-        self.given_inputs = {k: v for k, v in (inputs or {}).items()}
+        self.given_inputs = dict(inputs or {})
         self.steps_override = steps
-        self.values = self._input_values(self.given_inputs)
+        self.values = input_values(spec.inputs, self.given_inputs, spec.name)
         self._texts = {name: as_text(value) for name, value in self.values.items()}
         self.chunks = spec.chunks.cut(self.values[spec.chunks.input]) if spec.chunks else None
         self._initial = self._initial_state()
         self._fixed = self._fixed_steps(steps)
         self.max_steps = self._fixed if self._fixed is not None else spec.termination.bound
+        shape = self._initial if spec.red_flags.state_shape else NO_SHAPE
         try:
-            self._judge = StepJudge(spec, self._initial)
+            self._judge = AnswerJudge(spec.answer.parts(), require=spec.red_flags.require, shape_model=shape)
         except ValueError as exc:
             raise self._error("answer", f"an allowed value fails its canonical steps: {exc}") from None
         self._rules = spec.red_flags.rules(None)
-        self._solver = self._import_reference() if spec.reference else None
+        self._solver = None
+        if spec.reference is not None:
+            folder = Path(self.source).parent if self.source != "<spec>" else None
+            self._solver = solvers.resolve(spec.reference, spec_dir=folder, trust_code=trust_code, source=self.source)
         self._memo: tuple[tuple[int, str], dict[str, Any]] | None = None
+        self._path: ReferencePath | None = None
         self._steps_total: int | None | bool = False  # False: not computed yet
-        self.sim_problem = self._sim_problem()
+        self.sim_problem = self.simulation_problem()
 
     # --- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | Path, inputs: Mapping[str, Any] | None = None, steps: int | None = None) -> SpecTask:
+    def from_file(
+        cls, path: str | Path, inputs: Mapping[str, Any] | None = None, steps: int | None = None,
+        *, trust_code: bool = False,
+    ) -> SequenceTask:
         """Load, validate and build; SpecError names the file and field, UsageError a bad input."""
-        source = str(path)
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise SpecError(f"{source}: no such file") from None
-        except OSError as exc:
-            raise SpecError(f"{source}: cannot read ({exc.strerror or exc})") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SpecError(f"{source}: not UTF-8 text") from None
-        spec = parse_sequential_spec(text, source)
-        return cls(spec, source=source, inputs=inputs, steps=steps, spec_hash=hashlib.sha256(data).hexdigest())
+        spec = load_spec(path)
+        if not isinstance(spec, SequenceSpec):
+            raise UsageError(f"{path} is a question spec (no initial_state): ask it with `maker vote --task {path}`")
+        return cls(spec, inputs=inputs, steps=steps, trust_code=trust_code)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SpecTask:
+    def from_spec(cls, spec: SequenceSpec, options: Any) -> SequenceTask:
+        """From `maker_cli.tasks.task_for_spec` (options: a TaskOptions)."""
+        if options.dataset is not None:
+            raise UsageError(
+                f"{spec.source} is a sequence spec: it is calibrated on random steps of its reference solver's "
+                "path, not on a dataset; drop --dataset (give its inputs with --input key=value)"
+            )
+        return cls(spec, inputs=options.inputs, steps=options.steps, trust_code=options.trust_code)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SequenceTask:
         """Re-create the task of a stored run; refuses when the spec file changed since."""
         path = Path(str(config.get("spec", "")))
         if not path.is_file():
@@ -189,24 +112,11 @@ class SpecTask:
                 f"{path} changed since this run started (sha256 {str(config['sha256'])[:12]}…, now {digest[:12]}…); "
                 "resuming would mix two tasks: restore the file, or start a new run"
             )
-        return cls.from_file(path, config.get("inputs") or {}, config.get("steps"))
+        return cls.from_file(path, config.get("inputs") or {}, config.get("steps"),
+                             trust_code=bool(config.get("trust_code")))
 
     def _error(self, field: str, message: str) -> SpecError:
         return SpecError(f"{self.source}: {field}: {message}")
-
-    def _input_values(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        declared = self.spec.inputs
-        unknown = sorted(set(given) - set(declared))
-        if unknown:
-            takes = ", ".join(declared) or "no inputs"
-            raise UsageError(f"unknown input {unknown[0]!r} (task {self.name!r} takes: {takes})")
-        values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            raw = given.get(name, spec.default)
-            if raw is None:
-                raise UsageError(f"missing input {name!r} (give --input {name}=VALUE)")
-            values[name] = spec.parse(name, raw)
-        return values
 
     def _initial_state(self) -> Any:
         state = self._fill(self.spec.initial_state)
@@ -256,33 +166,21 @@ class SpecTask:
             raise UsageError(f"termination.steps: needs a whole number of steps of at least 1 ({what})")
         return raw
 
-    def _import_reference(self) -> Callable[..., Any]:
-        target = self.spec.reference or ""
-        module_name, _, func_name = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # any import failure is the spec's problem, reported in one line
-            problem = f"{type(exc).__name__}: {exc}"
-            raise self._error("reference", f"cannot import module {module_name!r} ({problem})") from None
-        func = getattr(module, func_name, None)
-        if not callable(func):
-            raise self._error("reference", f"module {module_name!r} has no function {func_name!r}")
-        return func
 
-    def _sim_problem(self) -> str | None:
+    @property
+    def has_solver(self) -> bool:
+        return self._solver is not None
+
+    @property
+    def fixed_steps(self) -> int | None:
+        """The fixed number of steps (termination.steps or --steps), else None."""
+        return self._fixed
+
+    def simulation_problem(self) -> str | None:
         """Why the simulated model cannot answer this spec, or None."""
         if self._solver is None:
             return "the spec names no reference solver (the simulated model answers from it)"
-        if self.spec.sim_response is not None:
-            return None
-        if any(p.regex for p in self._judge.parts.values()):
-            return "sim_response is needed when the answer is read with regexes"
-        if _merge_paths({n: None for n in self._judge.parts}, self._judge_paths()) is None:
-            return "sim_response is needed when answer JSON paths use list indexes or overlap"
-        return None
-
-    def _judge_paths(self) -> dict[str, tuple[Any, ...]]:
-        return {n: parse_json_path(p.json_path or "") for n, p in self._judge.parts.items()}
+        return response_problem(self._judge.fields, self.spec.sim_response)
 
     # --- the SequentialTask protocol ------------------------------------------------------------
 
@@ -318,7 +216,7 @@ class SpecTask:
         reference = self.reference(step, state) if simulated and self._solver is not None else None
         return StepPrompt(step, render(self.spec.system, values), render(self.spec.user, values), reference)
 
-    def judge(self) -> StepJudge:
+    def judge(self) -> AnswerJudge:
         return self._judge
 
     def advance(self, value: Any) -> tuple[Any, Any]:
@@ -332,7 +230,7 @@ class SpecTask:
         if self._solver is None:
             return None
         decided = {**(action or {}), "next_state": next_state}
-        return StepJudge.key(decided) == StepJudge.key(self.solve(step, state))
+        return self._judge.key(decided) == self._judge.key(self.solve(step, state))
 
     def finished(self, steps_done: int, state: Any, action: Any) -> bool:
         if self._fixed is not None:
@@ -358,10 +256,13 @@ class SpecTask:
         return {
             "kind": self.kind,
             "spec": str(Path(self.source).resolve()),
-            "sha256": self.spec_hash,
+            "sha256": self.spec.sha256,
             "inputs": dict(self.given_inputs),
             "steps": self.steps_override,
         }
+
+    def report_fields(self, final_state: Any) -> dict[str, Any]:
+        return {"spec": str(Path(self.source).resolve()), "final_state": final_state}
 
     # --- termination and rendering --------------------------------------------------------------
 
@@ -386,18 +287,9 @@ class SpecTask:
             return self.chunks[index]
         return f"(no piece {index!r}: the text has pieces 0 to {len(self.chunks) - 1})"
 
-    def job_defaults(self) -> dict[str, Any]:
-        """What the spec sets for the job (flags override it; settings fill the rest)."""
-        voting, flags = self.spec.voting, self.spec.red_flags
-        return {
-            "model": self.spec.model,
-            "k": voting.k,
-            "max_samples": voting.max_samples,
-            "first_temperature": voting.first_temperature,
-            "temperature": voting.temperature,
-            "max_output_tokens": flags.max_output_tokens,
-            "must_not_match": list(flags.must_not_match),
-        }
+    def settings(self) -> dict[str, Any]:
+        """The spec's layer of the job settings (flags override it; the environment and config fill the rest)."""
+        return self.spec.settings()
 
     # --- the reference solver (verification and the simulated model only) ---------------------
 
@@ -422,14 +314,14 @@ class SpecTask:
         return values
 
     def _solver_values(self, result: Any, where: str) -> dict[str, Any]:
-        parts = self._judge.parts
+        parts = self._judge.fields
         if isinstance(result, (tuple, list)) and len(result) == 2:
             action, next_state = result
             result = {"next_state": next_state}
             if "action" in parts or action is not None:
                 result["action"] = action
         if not isinstance(result, dict):
-            raise self._error("reference", f"{where}: return (action, next_state) or a dict, not {_short(result)}")
+            raise self._error("reference", f"{where}: return (action, next_state) or a dict, not {short(result)}")
         missing = [name for name in parts if name not in result]
         extra = [name for name in result if name not in parts]
         if missing or extra:
@@ -463,221 +355,60 @@ class SpecTask:
             steps = done + 1
         return steps, self._fixed is not None or self._done(state, previous)
 
+
     def response(self, values: Mapping[str, Any]) -> str:
         """The response text a model would give for this answer (for the simulated model)."""
         if self.sim_problem is not None:
             raise SpecError(f"{self.source}: cannot simulate this spec: {self.sim_problem}")
-        parts = self._judge.parts
-        if self.spec.sim_response is not None:
-            texts = {
-                name: dump_json(values[name]) if parts[name].json_path else as_text(values[name]) for name in parts
-            }
-            return render(self.spec.sim_response, texts)
-        return dump_json(_merge_paths(values, self._judge_paths()))
+        return response_text(self._judge.fields, values, self.spec.sim_response)
 
     def reference(self, step: int, state: Any) -> Reference:
         """Correct and wrong responses for a step, each checked by the spec's own judge and rules."""
         expected = self.solve(step, state)
-        key = StepJudge.key(expected)
-        correct = self.response(expected)
-        problem = self._problem(correct, key)
-        if problem is not None:
-            raise SpecError(f"{self.source}: sim_response: the simulated correct response {correct[:60]!r} {problem}")
-        cache: dict[int, str] = {}
+        fields = self._judge.fields
+        try:
+            return build_reference(
+                judge=self._judge, respond=self.response, expected=expected, expected_key=self._judge.key(expected),
+                rules=self._rules, allowed={n: f.allowed or () for n, f in fields.items()},
+                order=["next_state", "action", *[n for n in fields if n not in ("next_state", "action")]],
+                where=f"{self.source}: sim_response",
+            )
+        except SpecError as exc:
+            if "wrong answer" in str(exc):
+                raise SpecError(f"{self.source}: cannot build a well-formed wrong answer at step {step} under this "
+                                "spec's answer rules (for the simulated model)") from None
+            raise
 
-        def wrong(variant: int) -> str:
-            if variant not in cache:
-                for candidate in _wrong_answers(expected, variant):
-                    text = self.response(candidate)
-                    if self._problem(text, None) is None and self._judge(text).key != key:  # type: ignore[union-attr]
-                        cache[variant] = text
-                        break
-                else:
-                    if variant == 0:
-                        raise SpecError(
-                            f"{self.source}: cannot build a well-formed wrong answer at step {step} under this "
-                            "spec's answer rules (for the simulated model)"
-                        )
-                    cache[variant] = wrong(0)
-            return cache[variant]
 
-        wrong(0)
-        return Reference(correct=correct, wrong=wrong)
+    # --- calibration -------------------------------------------------------------------------
 
-    def _problem(self, text: str, key: str | None) -> str | None:
-        flag = self._rules.check(Completion(text, None, None, "stop", 0.0, None))
-        if flag is not None:
-            return f"is red-flagged ({flag.label})"
-        result = self._judge(text)
-        if isinstance(result, RedFlag):
-            return f"is red-flagged ({result.label})"
-        if key is not None and result.key != key:
-            return f"parses to {result.key[:60]!r}, not {key[:60]!r}"
+    def path(self, cap: int | None = None) -> ReferencePath:
+        """The reference path, walked up to `cap` steps (default WALK_CAP) and remembered; without a
+        cap, the path walked last."""
+        if self._path is None or (cap is not None and self._path.cap != cap):
+            self._path = reference_path(self, cap or WALK_CAP)
+        return self._path
+
+    def probes(self, count: int, *, seed: int | None, simulated: bool) -> list[Probe]:
+        """`count` random steps of the reference path (see `sequence_path.sequence_probes`)."""
+        return sequence_probes(self, count, seed=seed, simulated=simulated, path=self.path())
+
+    def classify(self, answer: Answer, probe: Probe) -> str | None:
+        return key_classifier(answer, probe)
+
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> None:
         return None
 
+    def calibration_notes(self) -> list[str]:
+        return self.path().notes()
 
-# --- helpers ------------------------------------------------------------------------------------
+    def calibration_source(self) -> str:
+        path = self.path()
+        if path.capped:
+            return f"task {self.name}, the first {path.steps:,} steps of its reference path (the walk stops at {path.cap:,})"
+        return f"task {self.name}, reference path of {path.steps:,} steps"
 
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _at(doc: Any, parts: tuple[Any, ...]) -> tuple[bool, Any]:
-    for part in parts:
-        if isinstance(part, int):
-            if not isinstance(doc, list) or part >= len(doc):
-                return False, None
-        elif not isinstance(doc, dict) or part not in doc:
-            return False, None
-        doc = doc[part]
-    return True, doc
+    calibration_size = None
 
 
-def _regex_value(pattern: re.Pattern[str], text: str, first: bool) -> str | None:
-    found = pattern.search(text) if first else None
-    if not first:
-        for found in pattern.finditer(text):  # noqa: B007 - keep the last match
-            pass
-    return None if found is None else found.group("value")
-
-
-def _merge_paths(values: Mapping[str, Any], paths: Mapping[str, tuple[Any, ...]]) -> Any | None:
-    """One JSON object holding every value at its (field-names-only) path, or None if impossible."""
-    doc: dict[str, Any] = {}
-    for name, value in values.items():
-        parts = paths[name]
-        if not parts or any(isinstance(p, int) for p in parts):
-            return None
-        node = doc
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                return None
-            node = child
-        if parts[-1] in node:
-            return None
-        node[parts[-1]] = value
-    return doc
-
-
-def _wrong_answers(expected: Mapping[str, Any], variant: int) -> Iterator[dict[str, Any]]:
-    """Well-formed wrong answers, nearest first: a changed leaf of next_state, then of the action,
-    then of the other fields; small changes (a number, a digit, a flag) before appended text."""
-    names = ["next_state", "action", *[n for n in expected if n not in ("next_state", "action")]]
-    for natural in (True, False):
-        for name in names:
-            if name not in expected:
-                continue
-            for n, (path, leaf) in enumerate(_leaves(expected[name])):
-                if n >= _MAX_WRONG_LEAVES:
-                    break
-                for changed in _perturb(leaf, variant, natural):
-                    yield {**expected, name: _replace(expected[name], path, changed)}
-
-
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    if isinstance(value, dict):
-        for key in sorted(value):
-            yield from _leaves(value[key], (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _leaves(item, (*path, i))
-    else:
-        yield path, value
-
-
-def _replace(value: Any, path: tuple[Any, ...], leaf: Any) -> Any:
-    if not path:
-        return leaf
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replace(value[head], rest, leaf)}
-    out = list(value)
-    out[head] = _replace(value[head], rest, leaf)
-    return out
-
-
-def _perturb(value: Any, variant: int, natural: bool) -> Iterator[Any]:
-    step = 1 + variant
-    if not natural:
-        if isinstance(value, str):
-            yield value + "xyz"[variant % 3] * (1 + variant // 3)
-        return
-    if isinstance(value, bool):
-        yield not value
-    elif isinstance(value, int):
-        yield value + step
-        yield value - step
-    elif isinstance(value, float):
-        yield value + step
-    elif isinstance(value, str):
-        digits = re.search(r"([0-9])([^0-9]*)\Z", value)
-        if digits:
-            changed = str((int(digits.group(1)) + step) % 10)
-            if changed != digits.group(1):
-                yield value[: digits.start(1)] + changed + digits.group(2)
-
-
-# --- checking a spec without running it (`maker run task FILE --validate`) ----------------------
-
-SIM_CHECK_STEPS = 1000  # the simulated responses are checked on this many reference steps
-
-
-def validate(task: SpecTask) -> dict[str, Any]:
-    """What a spec defines, after checking it can run: the first prompt renders, the reference
-    imports and its path ends by the spec's termination (with answers of the declared types), and
-    the simulated responses read back through the spec's own judge. Raises SpecError otherwise."""
-    spec = task.spec
-    term = spec.termination
-    warnings: list[str] = []
-    state, previous = task.start()
-    first = task.prompt(0, state, previous, simulated=False)
-    steps, ended = task.steps_total, True
-    if task._solver is not None:
-        steps, ended = task.reference_steps()
-        if not ended:
-            raise SpecError(
-                f"{task.source}: reference: the solver's path does not end within max_steps "
-                f"({task.max_steps:,}); check the termination rule or raise termination.max_steps"
-            )
-        if task.sim_problem is None:
-            for step, state_i, _previous, _values in task.walk(SIM_CHECK_STEPS):
-                task.reference(step, state_i)
-            tokens = len(task.reference(0, state).correct) // 4 + 1
-            limit = spec.red_flags.max_output_tokens
-            if limit is not None and tokens > limit:
-                warnings.append(
-                    f"the correct reply to step 0 is about {tokens:,} tokens (4 characters a token), over "
-                    f"red_flags.max_output_tokens ({limit:,}): most samples would be red-flagged as too long"
-                )
-        else:
-            warnings.append(f"the simulated model cannot run this spec: {task.sim_problem}")
-    else:
-        warnings.append("no reference solver: decided steps are not verified, and the simulated model "
-                        "cannot run this spec")
-    if term.steps is not None:
-        ends = f"after {task._fixed:,} steps"
-    elif term.until_field is not None:
-        ends = f"when the decided answer's {term.until_field!r} is true (at most {task.max_steps:,} steps)"
-    else:
-        ends = f"when the state satisfies until_state (at most {task.max_steps:,} steps)"
-    return {
-        "valid": True,
-        "spec": task.source,
-        "name": task.name,
-        "description": spec.description,
-        "inputs": {name: _short(value, 60) if not isinstance(value, (int, float)) else value
-                   for name, value in task.values.items()},
-        "initial_state": task.encode_state(state),
-        "answer": {name: f"regex ({p.value_type})" if p.regex else f"json_path {p.json_path} ({p.value_type or 'any'})"
-                   for name, p in task.judge().parts.items()},
-        "termination": ends,
-        "steps_total": steps,
-        "chunks": len(task.chunks) if task.chunks is not None else None,
-        "reference": spec.reference,
-        "simulated": task.sim_problem is None,
-        "first_prompt": {"system": first.system, "user": first.user},
-        "warnings": warnings,
-    }
+register(SequenceTask.kind, SequenceTask.from_config)

@@ -23,7 +23,7 @@ ReferenceFor = Callable[[str, str], "Reference | None"]
 
 
 def _hanoi_reference(system: str, user: str) -> Reference | None:
-    from maker_cli.tasks.hanoi import reference_from_prompt
+    from maker_cli.tasks.hanoi_sim import reference_from_prompt
 
     return reference_from_prompt(system, user)
 

@@ -66,6 +66,11 @@ class RunView:
         )
         self._bar = self._progress.add_task("steps", total=steps_total, completed=start_step, rate="")
 
+    def start_at(self, step: int) -> None:
+        """The run starts (or resumes) with `step` steps already done."""
+        self._start_step = step
+        self._progress.update(self._bar, completed=step)
+
     # --- listeners ---------------------------------------------------------------------------
 
     def on_step(self, result: StepResult, totals: RunTotals) -> None:

@@ -9,11 +9,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from rich.markup import escape
+
 from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
+from maker_cli.cli.output import printable
+from maker_cli.jobs.vote import VoteResult
 
 
 def shorten(text: str, width: int = 48) -> str:
-    one = " ".join(text.split())
+    """One line of at most `width` characters, control characters removed (model text is untrusted)."""
+    one = " ".join(printable(text).split())
     return one if len(one) <= width else one[: width - 1] + "…"
 
 
@@ -75,7 +80,7 @@ def tally_table(stats: VoteStats, *, title: str | None = None, limit: int = 8) -
     ranked = sorted(stats.tallies.items(), key=lambda kv: -kv[1])
     for key, n in ranked[:limit]:
         bar = "█" * max(1, round(12 * n / top))
-        table.add_row(shorten(key), str(n), Text(bar, style="green" if key == ranked[0][0] else "grey50"))
+        table.add_row(Text(shorten(key)), str(n), Text(bar, style="green" if key == ranked[0][0] else "grey50"))
     if len(ranked) > limit:
         table.add_row(f"… {len(ranked) - limit} more", "", "")
     return table
@@ -124,9 +129,32 @@ class LiveVoteView:
             self.console.print(
                 f"round {event.round}: leader {shown} with margin {margin}/{event.k}; "
                 f"{self.stats.samples} samples, {sum(self.stats.red_flags.values())} red-flagged",
-                highlight=False, soft_wrap=True,
+                highlight=False, soft_wrap=True, markup=False,
             )
 
     def _render(self) -> Group:
         head = Text(f"voting · first answer ahead by {self.stats.k} wins · {shorten(self.model, 60)}", style="bold")
         return Group(head, tally_table(self.stats), summary_line(self.stats))
+
+
+def print_vote(result: VoteResult, console: Console) -> None:
+    """The end of a vote for people: the decision (or why there is none) and what it took."""
+    cost = "unknown (no price for this model; pass --price-in/--price-out)" if result.cost_usd is None else (
+        f"${result.cost_usd:.6f}"
+    )
+    if result.decided:
+        console.print(f"[bold green]decided[/] (k={result.k}): {escape(printable(result.winner or ''))}",
+                      highlight=False)
+    else:
+        why = {
+            "red_flags": "too many samples were red-flagged",
+            "budget": "the --max-cost limit was reached",
+        }.get(str(result.stopped), f"no answer reached a lead of {result.k} within {result.samples} samples (the cap)")
+        console.print(f"[bold yellow]undecided[/]: {why}; tallies above", highlight=False)
+    flags = ", ".join(f"{r} {n}" for r, n in result.red_flag_reasons.items()) or "none"
+    console.print(
+        f"samples {result.samples} ({result.red_flagged} red-flagged: {flags}), rounds {result.rounds}, "
+        f"errors {result.errors}, retries {result.retries}, tokens {result.input_tokens:,} in / "
+        f"{result.output_tokens:,} out, cost {cost}" + (" \\[simulated]" if result.simulated else ""),
+        highlight=False, soft_wrap=True, markup=True,
+    )

@@ -1,0 +1,132 @@
+"""`maker calibrate`: measure p and the valid rate of a model on a task, and recommend k.
+
+    maker calibrate hanoi --model gpt-4.1-mini --disks 20 --samples 1000 --out calibration.json
+    maker calibrate task examples/arithmetic.yaml --dataset items.jsonl --model gpt-4.1-mini
+    maker calibrate task examples/sequential/addition.yaml --model gpt-4.1-mini --samples 500
+
+A sequence spec needs no dataset: its reference solver's path is walked (at most 1,000,000 steps)
+and random steps of it are sampled, each prompt built as the runner builds it.
+
+Exit codes: 0 measured, 1 voting cannot converge (the upper bound of p <= 0.5, or every sample
+red-flagged; the report is printed first) or an error, 2 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maker_cli.cli import options
+from maker_cli.cli.app import config_path
+from maker_cli.cli.display.calibrate_view import CalibrationBar, render
+from maker_cli.cli.output import is_terminal, out_console, print_json, warn_line
+from maker_cli.config.settings import load_settings
+from maker_cli.errors import CannotConverge
+from maker_cli.jobs.calibrate import acalibrate
+from maker_cli.jobs.calibration_result import CalibrationResult
+
+app = typer.Typer(
+    help="Measure a model's p (P(a valid sample is correct)) and valid rate on a task, with 95% "
+    "Wilson intervals; recommend k and write a calibration file for `estimate` and `run`.",
+    no_args_is_help=True, add_completion=False,
+)
+
+DATASET_HELP = (
+    "JSONL: one object per line, either {\"inputs\": {...}, \"expected\": \"...\"} or flat "
+    "{\"a\": ..., \"expected\": \"...\"} (every key an input; `expected` is the correct answer)."
+)
+Samples = Annotated[int | None, typer.Option("--samples", min=1, help=(
+    "Samples to draw (default: Hanoi and sequence specs 1000, one per random step; question specs one "
+    "per dataset item, cycling through the items when more)."))]
+Temperature = Annotated[float | None, typer.Option("--temperature", min=0, help=(
+    "Sampling temperature (default: the voting temperature: the spec's, else the settings', 0.1)."))]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for the choice of steps or the order of the items.")]
+Pairs = Annotated[bool, typer.Option("--pairs", help="Two samples per probe: measure whether errors collide (correlate).")]
+Steps = Annotated[int | None, typer.Option("--steps", min=1, help=(
+    "Steps of the job to recommend k for (default: 2^n - 1 for Hanoi; the dataset size; a sequence "
+    "spec's reference path length)."))]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Write the calibration file (JSON) here.", dir_okay=False)]
+
+
+@app.command("hanoi")
+def calibrate_hanoi(
+    ctx: typer.Context,
+    disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25); steps are drawn from its 2^n - 1.")] = 10,
+    model: options.Model = None,
+    samples: Samples = None,
+    temperature: Temperature = None,
+    concurrency: options.Concurrency = None,
+    seed: Seed = 0,
+    pairs: Pairs = False,
+    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")] = None,
+    steps: Steps = None,
+    max_output_tokens: options.MaxOutputTokens = None,
+    api_base: options.ApiBase = None,
+    router_config: options.RouterConfig = None,
+    timeout: options.Timeout = None,
+    price_in: options.PriceIn = None,
+    price_out: options.PriceOut = None,
+    out: Out = None,
+    json_out: options.Json = False,
+) -> None:
+    """Sample random steps of the optimal Hanoi solution once each and measure p and the valid rate."""
+    options_ = {name: value for name, value in locals().items() if name not in ("ctx", "json_out", "disks")}
+    _calibrate(ctx, "hanoi", dict(disks=disks, **options_), probe="step", json_out=json_out)
+
+
+@app.command("task")
+def calibrate_task(
+    ctx: typer.Context,
+    task: Annotated[Path, typer.Argument(help="A YAML task spec: a question spec (give --dataset) or a sequence spec "
+                                         "(with a reference solver; see examples/sequential/).", dir_okay=False)],
+    dataset: Annotated[Path | None, typer.Option("--dataset", "-d", help=DATASET_HELP + " Question specs only.",
+                                                 dir_okay=False)] = None,
+    inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
+    trust_spec_code: options.TrustSpecCode = False,
+    model: options.Model = None,
+    samples: Samples = None,
+    temperature: Temperature = None,
+    concurrency: options.Concurrency = None,
+    seed: Seed = 0,
+    pairs: Pairs = False,
+    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")] = None,
+    steps: Steps = None,
+    max_output_tokens: options.MaxOutputTokens = None,
+    api_base: options.ApiBase = None,
+    router_config: options.RouterConfig = None,
+    timeout: options.Timeout = None,
+    price_in: options.PriceIn = None,
+    price_out: options.PriceOut = None,
+    out: Out = None,
+    json_out: options.Json = False,
+) -> None:
+    """Measure p and the valid rate of a task spec: a question spec over a labelled dataset, or a
+    sequence spec on random steps of its reference solver's path (no dataset needed)."""
+    given = {name: value for name, value in locals().items() if name not in ("ctx", "json_out", "task", "inputs")}
+    given["inputs"] = options.parse_inputs(inputs) if inputs else None
+    _calibrate(ctx, task, given, probe="step" if dataset is None else "item", json_out=json_out)
+
+
+def _calibrate(ctx: typer.Context, task: Any, given: dict[str, Any], *, probe: str, json_out: bool) -> None:
+    """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
+    console = out_console()
+    settings = load_settings(config_path(ctx))
+
+    async def go() -> CalibrationResult:
+        if json_out or not is_terminal():
+            return await acalibrate(task, settings=settings, **given)
+        with CalibrationBar(console) as bar:
+            return await acalibrate(task, settings=settings, on_progress=bar, **given)
+
+    result = asyncio.run(go())
+    for line in result.warnings:
+        warn_line(line)
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        render(result, console, title=result.source, probe_name=probe)
+    if result.cannot_converge is not None:
+        raise CannotConverge(result.cannot_converge)

@@ -1,0 +1,188 @@
+"""The human view of an estimate: the main table, the m comparison, budget and sweep, then notes."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from maker_cli.core.estimate_report import EstimateReport
+
+
+def render(r: EstimateReport, console: Console) -> None:
+    """The human view: a main table, the m comparison, optional budget and sweep, then notes."""
+    per = f"{r.agents:,} agents of {r.m} steps" if r.m > 1 else f"{r.steps:,} steps"
+    console.print(f"[bold]maker estimate[/]: {per}, target P(all steps correct) >= {r.target:g}")
+    console.print(
+        f"[dim]p = {r.p:g}: probability that one valid (not red-flagged) sample is correct"
+        + (f"; a vote over {r.m} steps is right with p^m = {r.p_vote:.4g}" if r.m > 1 else "")
+        + ". Worst case: all wrong samples give the same answer.\n"
+        "k: vote margin; a step is decided when one answer has k more votes than any other.[/]"
+    )
+
+    t = Table(show_header=True, header_style="bold", pad_edge=False, box=None, expand=False)
+    t.add_column("quantity", no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("note", overflow="fold")
+    k_note = f"k_min for the target (Eq. 14{', with p^m' if r.m > 1 else ''})" if r.k == r.k_min else f"given; k_min = {r.k_min}"
+    t.add_row("k (vote margin)", str(r.k), k_note)
+    t.add_row("P(step correct)", _prob(r.p_step), "1 / (1 + ((1-p)/p)^k), exact")
+    mark = "[green]meets[/]" if r.meets_target else "[red]misses[/]"
+    t.add_row("P(all steps correct)", _prob(r.p_full), f"{mark} the target {r.target:g}, exact")
+    t.add_row(
+        "valid votes / step", _num(r.expected_votes_per_step),
+        f"exact; paper's k/(2p-1) = {_num(r.expected_votes_per_step_approx)} (approx.); sd {_num(r.votes_per_step_sd)}",
+    )
+    t.add_row("samples / step", _num(r.expected_samples_per_step), f"votes / valid rate {r.valid_rate:g} (red flags re-drawn)")
+    approx = " (normal approx.)" if r.percentile_method == "normal" else " (exact)"
+    t.add_row(
+        "calls (whole job)", _int(r.expected_calls),
+        f"expected; p50 {_int(r.calls_p50)}, p95 {_int(r.calls_p95)}, p99 {_int(r.calls_p99)}{approx}",
+    )
+    if r.expected_input_tokens is not None:
+        t.add_row("input tokens", _big(r.expected_input_tokens), f"{_num(r.input_tokens_per_call)} per call")
+    if r.expected_output_tokens is not None:
+        t.add_row("output tokens", _big(r.expected_output_tokens), f"{_num(r.output_tokens_per_call)} per call")
+    if r.expected_cost_usd is not None:
+        t.add_row("cost (expected)", _usd(r.expected_cost_usd), _price_note(r))
+        t.add_row(
+            "cost p95", _usd(r.cost_p95_usd),
+            f"p50 {_usd(r.cost_p50_usd)}, p99 {_usd(r.cost_p99_usd)} (approx.: tokens at their mean)",
+        )
+    else:
+        t.add_row("cost", "-", _price_note(r))
+    if r.expected_rounds_per_step is not None:
+        conc = f"{r.concurrency}" if r.concurrency else "unlimited"
+        t.add_row(
+            "rounds / step", _num(r.expected_rounds_per_step),
+            f"exact; zero-waste parallel rounds (k - lead samples at once); "
+            f"{_num(r.expected_waves_per_step)} waves at concurrency {conc}",
+        )
+    if r.expected_wall_s is not None:
+        t.add_row("wall time", _duration(r.expected_wall_s), f"approx.: {r.latency_s:g} s per call, steps one after another")
+    if r.p_undecided_per_step is not None:
+        t.add_row(
+            "P(step undecided)", _prob(r.p_undecided_per_step, small=True),
+            f"cap {r.max_samples} samples/step; P(any step undecided) {_prob(r.p_undecided_job, small=True)}",
+        )
+    b = r.budget
+    if b is not None:
+        t.add_row("budget", _usd(b.budget_usd), "")
+        fits = "[green]affordable[/]" if b.affordable else "[red]not affordable[/]"
+        t.add_row("target at k_min", _usd(b.cost_at_k_min), f"{fits} (k = {r.k_min})")
+        if b.max_k_within_budget is not None:
+            t.add_row(
+                "best within budget", f"k = {b.max_k_within_budget}",
+                f"P(all steps correct) = {_prob(b.max_target_within_budget)}",
+            )
+        elif b.max_target_within_budget is None:
+            t.add_row("best within budget", "-", "[red]the budget does not pay for k = 1[/]")
+    console.print(t)
+    _render_m(r, console)
+    if r.sweep:
+        _render_sweep(r, console)
+    console.print(f"[dim]approximations: {', '.join(r.approximations)}; every other figure is exact.[/]")
+    for note in r.notes:
+        console.print(f"[dim]- {note}[/]")
+
+
+def _render_m(r: EstimateReport, console: Console) -> None:
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("m", "p^m", "agents", "k_min", "calls", "cost" if r.cost_per_call_usd is not None else "cost vs m=1"):
+        t.add_column(name, justify="right", no_wrap=True)
+    for row in r.m_comparison:
+        if not row.converges or row.k_min is None:
+            t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), "[red]cannot converge[/]", "-", "-")
+            continue
+        cost = _usd(row.expected_cost_usd) if row.expected_cost_usd is not None else (
+            f"x{row.relative_cost:,.3g}" if row.relative_cost is not None else "-"
+        )
+        t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), str(row.k_min), _int(row.expected_calls), cost)
+    console.print()
+    console.print("[bold]steps per agent m[/] (a vote is right with p^m; tokens per call x m): why maximal decomposition wins")
+    console.print(t)
+
+
+def _render_sweep(r: EstimateReport, console: Console) -> None:
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("k", "P(step)", "P(all)", "target", "votes/step", "calls", "cost"):
+        t.add_column(name, justify="right", no_wrap=True)
+    for row in r.sweep or []:
+        t.add_row(
+            f"[bold]{row.k}[/]" if row.k == r.k else str(row.k), _prob(row.p_step), _prob(row.p_full),
+            "[green]yes[/]" if row.meets_target else "no", _num(row.expected_votes_per_step),
+            _int(row.expected_calls), _usd(row.expected_cost_usd) if row.expected_cost_usd is not None else "-",
+        )
+    console.print()
+    console.print("[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct))")
+    console.print(t)
+
+
+def _price_note(r: EstimateReport) -> str:
+    if r.expected_cost_usd is None:
+        if r.price_in is None and r.price_out is None:
+            return "give --output-tokens and --model or --price-in/--price-out"
+        return "give --input-tokens/--output-tokens per call"
+    who = f"{r.model}: " if r.model else ""
+    src = f" ({r.price_source})" if r.price_source else ""
+    prices = [f"{_price(x)}/M {kind}" for x, kind in ((r.price_in, "in"), (r.price_out, "out")) if x is not None]
+    return f"{who}{', '.join(prices)}{src}; ${r.cost_per_call_usd:.4g} per call"
+
+
+# --------------------------------------------------------------------------- number formats
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if abs(x) >= 1e4 or (float(x).is_integer() and abs(x) < 1e15):
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def _price(x: float) -> str:
+    return f"${x:.2f}" if x >= 0.01 and round(x, 2) == x else f"${x:.3g}"
+
+
+def _int(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def _big(x: float) -> str:
+    for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x >= 100:
+        return f"${x:,.0f}"
+    if x >= 0.01:
+        return f"${x:,.2f}"
+    return f"${x:.2g}"
+
+
+def _prob(x: float | None, small: bool = False) -> str:
+    if x is None:
+        return "-"
+    if x == 1.0:
+        return "1"
+    if x == 0.0:
+        return "~0"
+    if small or x < 1e-3:
+        return f"{x:.3g}"
+    if x > 0.9999:
+        return f"1 - {1 - x:.2g}"
+    return f"{x:.4f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,122 @@
+"""How a run looks to people before and after: the estimate, the ending, a spec's check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from maker_cli.cli.output import printable, warn_line
+from maker_cli.jobs.run import RunPlan, StartedRun
+from maker_cli.jobs.run_result import RunResult
+from maker_cli.tasks.sequence_path import SpecCheck
+
+
+# `maker run COMMAND` of each task kind (a resumed run needs no task argument)
+RUN_COMMANDS = {"hanoi": "hanoi"}
+
+
+def resume_command(kind: str, run_id: str, store_file: Path) -> str:
+    return f"maker run {RUN_COMMANDS.get(kind, 'task')} --resume {run_id} --store {store_file}"
+
+
+def resume_hint(started: StartedRun) -> str:
+    command = resume_command(started.plan.task.kind, started.run_id, started.plan.store_file)
+    return f"run {started.run_id} is saved up to its last committed step; resume with\n  {command}"
+
+
+def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
+    """What the run will be, before it starts: steps, model, k and the estimate."""
+    task, job, est = plan.task, plan.config, plan.estimate
+    sim = " \\[simulated model: no API calls]" if simulated else ""
+    steps = f"{task.steps_total:,}" if task.steps_total else "open-ended"
+    console.print(f"[bold]{escape(task.name)}[/]: {steps} steps, model {escape(job.model)}{sim}",
+                  highlight=False)
+    console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
+    if est is None:
+        console.print("estimate: p unknown (give --p or --calibration FILE for k_min, cost and P(success))",
+                      highlight=False)
+        return
+    cost = "unknown" if est.expected_cost_usd is None else f"${est.expected_cost_usd:,.2f} (p95 ${est.cost_p95_usd:,.2f})"
+    console.print(
+        f"estimate: P(all steps right) = {est.p_full:.4f}, {est.expected_samples_per_step:.3f} samples/step, "
+        f"{est.expected_calls:,.0f} samples in all, cost {cost}, "
+        f"{est.expected_rounds_per_step or 0:.2f} rounds/step",
+        highlight=False, soft_wrap=True,
+    )
+    for w in est.warnings:
+        warn_line(w)
+
+
+def print_outcome(console: Console, result: RunResult, store_file: Path) -> None:
+    """How the run ended, and how to continue it."""
+    report = result.model_dump(mode="json")
+    status = report["status"]
+    style = {"solved": "bold green", "failed": "bold red", "undecided": "bold yellow"}.get(status, "bold yellow")
+    cost = "unknown" if report["cost_usd"] is None else f"${report['cost_usd']:,.4f}"
+    total = f"/{report['steps_total']:,}" if report["steps_total"] else ""
+    console.print(
+        f"[{style}]{status}[/]: {report['steps_done']:,}{total} steps, {report['errors']} wrong, "
+        f"{report['samples']:,} samples ({report['red_flagged']:,} red-flagged), {report['call_errors']} call errors, "
+        f"{report['retries']} retries, cost {cost}, {report['wall_s']:.1f} s"
+        + (" \\[simulated]" if report["simulated"] else ""),
+        highlight=False, soft_wrap=True,
+    )
+    if status == "solved" and report.get("final_state") is not None:
+        final = json.dumps(report["final_state"], ensure_ascii=False)
+        console.print(f"final state: {printable(final if len(final) <= 2000 else final[:1999] + '…')}",
+                      markup=False, highlight=False, soft_wrap=True)
+    if report.get("failed_step"):
+        f = report["failed_step"]
+        console.print(
+            f"first wrong step {f['step']}: from state {f['state']} the vote chose {f['decided_action']} → "
+            f"{f['decided_state']} (tallies {f['tallies']})",
+            highlight=False, soft_wrap=True, markup=False,
+        )
+    again = resume_command(report["kind"], report["run_id"], store_file)
+    if status == "budget_exhausted":
+        console.print(f"resume with a higher cap: {again} --max-cost USD", highlight=False, soft_wrap=True)
+    elif status in ("interrupted", "undecided"):
+        console.print(f"resume with: {again}", highlight=False, soft_wrap=True)
+    elif status == "failed" and report["steps_done"] < (report["steps_total"] or 0):
+        console.print(f"to continue from the wrong state anyway: {again} --keep-going", highlight=False,
+                      soft_wrap=True)
+
+
+def print_validation(check: SpecCheck, console: Console) -> None:
+    """What `maker run task FILE --validate` found, for people."""
+    report: dict[str, Any] = check.model_dump(mode="json")
+    report = {k: escape(printable(v)) if isinstance(v, str) else v for k, v in report.items()}
+    report["inputs"] = {k: escape(printable(str(v))) for k, v in report["inputs"].items()}
+    say = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"[bold green]valid[/]: {report['spec']} — task [bold]{report['name']}[/]"
+        + (f": {report['description']}" if report["description"] else ""))
+    if report["inputs"]:
+        say("inputs: " + ", ".join(f"{k}={v}" for k, v in report["inputs"].items()))
+    say(f"initial state: {_clip(report['initial_state'])}")
+    say("answer: " + "; ".join(f"{k} by {v}" for k, v in report["answer"].items()))
+    if report["chunks"] is not None:
+        say(f"chunks: {report['chunks']} pieces")
+    say(f"ends {report['termination']}")
+    total = report["steps_total"]
+    if total is None:
+        say("steps: not known in advance (no reference solver)")
+    else:
+        fixed = report["termination"].startswith("after")
+        say(f"steps: {total:,}" + ("" if fixed else " (the reference solver's path)"))
+    say(f"reference: {report['reference'] or 'none'}"
+        + (" — imports, and its answers read back through the spec's own judge" if report["simulated"] else ""))
+    say("first step prompt:")
+    if report["first_prompt"]["system"]:
+        say(f"  [dim]system:[/] {_clip(report['first_prompt']['system'], 300)}")
+    say(f"  [dim]user:[/] {_clip(report['first_prompt']['user'], 300)}")
+    for warning in report["warnings"]:
+        warn_line(warning)
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(printable(text).split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")

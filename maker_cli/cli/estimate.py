@@ -1,0 +1,63 @@
+"""`maker estimate`: what a MAKER job will need before it runs (k, reliability, calls, cost, time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maker_cli.cli import options
+from maker_cli.cli.app import config_path
+from maker_cli.cli.display.estimate_view import render
+from maker_cli.cli.output import out_console, print_json, warn_line
+from maker_cli.config.settings import load_settings
+from maker_cli.jobs.estimate import estimate as run_estimate
+
+HELP = """Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time.
+
+From p = the probability that one valid sample is correct, the vote margin k, votes, calls, tokens,
+cost percentiles, parallel rounds and wall time. Worst case throughout: all wrong samples agree.
+
+Example: maker estimate --steps 1048575 --p 0.9978 --output-tokens 538 --model gpt-4.1-mini
+"""
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command("estimate", help=HELP)
+def estimate(
+    ctx: typer.Context,
+    steps: Annotated[int | None, typer.Option("--steps", "-s", help="Dependent steps in the job (s).")] = None,
+    p: Annotated[float | None, typer.Option("--p", "-p", help="P(one valid sample is correct), per step; must be > 0.5.")] = None,
+    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps correct) (default 0.95, or the settings).")] = None,
+    m: Annotated[int, typer.Option("--m", help="Steps per agent (1 = maximal decomposition).")] = 1,
+    k: Annotated[int | None, typer.Option("--k", help="Evaluate this vote margin instead of k_min.")] = None,
+    valid_rate: Annotated[float | None, typer.Option("--valid-rate", "-v", help="Share of samples not red-flagged (default 1).")] = None,
+    input_tokens: Annotated[float | None, typer.Option("--input-tokens", help="Input tokens per one-step call.")] = None,
+    output_tokens: Annotated[float | None, typer.Option("--output-tokens", help="Output tokens per one-step call.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model whose prices to use (litellm's price map, offline).")] = None,
+    price_in: Annotated[float | None, typer.Option("--price-in", help="USD per million input tokens.")] = None,
+    price_out: Annotated[float | None, typer.Option("--price-out", help="USD per million output tokens.")] = None,
+    latency: Annotated[float | None, typer.Option("--latency", help="Seconds per call, for the wall time.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="USD available: what target it reaches.")] = None,
+    max_samples: Annotated[int | None, typer.Option("--max-samples", help="Per-step sample cap: P(a step ends undecided).")] = None,
+    calibration: Annotated[Path | None, typer.Option(
+        "--calibration", dir_okay=False, help="Calibration file (p, valid rate, tokens, model, prices); flags override it.",
+    )] = None,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Add a table over k around k_min.")] = False,
+    json_out: options.Json = False,
+) -> None:
+    report = run_estimate(
+        steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
+        output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency,
+        concurrency=concurrency, budget=budget, max_samples=max_samples, sweep=sweep, calibration=calibration,
+        settings=load_settings(config_path(ctx)),
+    )
+    for line in report.warnings:
+        warn_line(line)
+    if json_out:
+        print_json(report.model_dump(mode="json"))
+        return
+    render(report, out_console())

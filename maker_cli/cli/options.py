@@ -1,0 +1,67 @@
+"""Command-line options several commands share: one definition, one help text each.
+
+A command declares `model: options.Model = None`, then hands its values to the library through
+`job_flags(locals())` — the keyword arguments of `maker_cli.vote/run/calibrate` are named like
+these flags. Validation of values happens once, in `maker_cli.config.job`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maker_cli.bounded_yaml import read_text_file
+from maker_cli.errors import SpecError, UsageError
+
+Model = Annotated[str | None, typer.Option("--model", "-m", help="litellm model string, or sim:... (simulated).")]
+K = Annotated[int | None, typer.Option("--k", "-k", min=1, help="Vote margin: the first answer ahead by k wins.")]
+Target = Annotated[float | None, typer.Option("--target", "-t", help="Target P(every step right) for k_min.")]
+P = Annotated[float | None, typer.Option("--p", help="P(one valid sample is correct), for k_min and the estimate.")]
+Calibration = Annotated[Path | None, typer.Option("--calibration", dir_okay=False,
+                                                  help="Calibration file from `maker calibrate`.")]
+MaxSamples = Annotated[int | None, typer.Option("--max-samples", min=1, help="Sample cap per step (reaching it = undecided).")]
+Eager = Annotated[int | None, typer.Option("--eager", min=0, help="Extra samples per round (cost for latency).")]
+Concurrency = Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Calls in flight at once.")]
+ApiBase = Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")]
+RouterConfig = Annotated[Path | None, typer.Option("--router-config", help="litellm Router config (YAML).")]
+Timeout = Annotated[float | None, typer.Option("--timeout", help="Seconds per call.")]
+MaxOutputTokens = Annotated[int | None, typer.Option("--max-output-tokens", min=1,
+                                                     help="Red-flag responses longer than this many tokens.")]
+Temperature = Annotated[float | None, typer.Option("--temperature", min=0, help="Temperature after the first sample.")]
+FirstTemperature = Annotated[float | None, typer.Option("--first-temperature", min=0, help="First sample's temperature.")]
+PriceIn = Annotated[float | None, typer.Option("--price-in", min=0, help="USD per million input tokens.")]
+PriceOut = Annotated[float | None, typer.Option("--price-out", min=0, help="USD per million output tokens.")]
+MaxCost = Annotated[float | None, typer.Option("--max-cost", min=0, help="USD cap: refuse if expected above; stop at it.")]
+Store = Annotated[Path | None, typer.Option("--store", help="SQLite run store (default: user data dir; MAKER_STORE).")]
+Inputs = Annotated[list[str], typer.Option("--input", "-i", help="Task input as key=value (repeatable; @file reads one).")]
+TrustSpecCode = Annotated[bool, typer.Option("--trust-spec-code",
+                                             help="Let a spec's `reference: FILE.py:function` run (code next to the spec).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (nothing else there).")]
+
+JOB_FLAGS = (
+    "model", "k", "target", "max_samples", "eager", "concurrency", "api_base", "router_config", "timeout",
+    "max_output_tokens", "temperature", "first_temperature", "price_in", "price_out", "max_cost",
+)
+
+
+def job_flags(values: dict[str, Any], names: tuple[str, ...] = JOB_FLAGS) -> dict[str, Any]:
+    """The job settings among a command's parameters (None = not given)."""
+    return {name: values[name] for name in names if name in values}
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    """`--input key=value` pairs into a dict; a value may contain '='; `@file` reads a file."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--input needs key=value, got '{pair}'")
+        if value.startswith("@"):
+            try:
+                value = read_text_file(value[1:], "input file")
+            except SpecError as exc:
+                raise UsageError(f"--input {key.strip()}: {exc}") from None
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,200 @@
+"""`maker run hanoi` and `maker run task FILE`: whole jobs to completion with a live dashboard,
+resumable after any crash (`--resume RUN_ID`).
+
+Exit codes: 0 solved, 1 failed (a wrong step) or error, 2 usage or a bad spec, 3 undecided (a step
+hit the sample cap), 4 budget exhausted (resumable), 130 interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maker_cli.cli import options
+from maker_cli.cli.app import config_path
+from maker_cli.cli.display.run_summary import print_estimate, print_outcome, print_validation, resume_hint
+from maker_cli.cli.display.run_view import RunView
+from maker_cli.cli.output import EXIT_CODES, err_console, error_line, is_terminal, out_console, print_json
+from maker_cli.config.settings import load_settings
+from maker_cli.errors import MakerError, UsageError
+from maker_cli.jobs.run import RunPlan, StartedRun, execute, plan_run, provider_of, report
+from maker_cli.jobs.run_result import RunResult
+from maker_cli.jobs.runner import RunOutcome
+from maker_cli.core.status import RunStatus
+from maker_cli.tasks.sequence import SequenceTask
+from maker_cli.tasks.sequence_path import check_spec
+
+app = typer.Typer(
+    help="Run whole jobs to completion (live progress; resumable after any crash with --resume).",
+    no_args_is_help=True, add_completion=False,
+)
+
+LogSamples = Annotated[str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")]
+KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
+Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
+
+
+@app.command("hanoi")
+def run_hanoi(
+    ctx: typer.Context,
+    disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25): 2^n - 1 steps.")] = 10,
+    model: options.Model = None,
+    k: options.K = None,
+    target: options.Target = None,
+    p: options.P = None,
+    calibration: options.Calibration = None,
+    max_samples: options.MaxSamples = None,
+    eager: options.Eager = None,
+    concurrency: options.Concurrency = None,
+    api_base: options.ApiBase = None,
+    router_config: options.RouterConfig = None,
+    timeout: options.Timeout = None,
+    max_output_tokens: options.MaxOutputTokens = None,
+    temperature: options.Temperature = None,
+    first_temperature: options.FirstTemperature = None,
+    price_in: options.PriceIn = None,
+    price_out: options.PriceOut = None,
+    store: options.Store = None,
+    log_samples: LogSamples = None,
+    keep_going: KeepGoing = False,
+    max_cost: options.MaxCost = None,
+    yes: Yes = False,
+    resume: Resume = None,
+    json_out: options.Json = False,
+) -> None:
+    """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
+    if resume is not None and _given(ctx, "disks"):
+        raise UsageError("--resume continues a run with the configuration it was started with; drop --disks")
+    plan = plan_run(
+        None if resume is not None else "hanoi", disks=disks, flags=options.job_flags(locals()), p=p,
+        calibration=calibration, keep_going=keep_going, log_samples=log_samples, resume=resume, yes=yes,
+        settings=load_settings(config_path(ctx), store=store),
+    )
+    launch(plan, json_out=json_out)
+
+
+@app.command("task")
+def run_task(
+    ctx: typer.Context,
+    spec_file: Annotated[Path | None, typer.Argument(metavar="FILE", help="A sequence task spec (YAML).",
+                                                     dir_okay=False)] = None,
+    inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override termination.steps (fixed-length specs).")] = None,
+    validate: Annotated[bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")] = False,
+    trust_spec_code: options.TrustSpecCode = False,
+    model: options.Model = None,
+    k: options.K = None,
+    target: options.Target = None,
+    p: options.P = None,
+    calibration: options.Calibration = None,
+    max_samples: options.MaxSamples = None,
+    eager: options.Eager = None,
+    concurrency: options.Concurrency = None,
+    api_base: options.ApiBase = None,
+    router_config: options.RouterConfig = None,
+    timeout: options.Timeout = None,
+    max_output_tokens: options.MaxOutputTokens = None,
+    temperature: options.Temperature = None,
+    first_temperature: options.FirstTemperature = None,
+    price_in: options.PriceIn = None,
+    price_out: options.PriceOut = None,
+    store: options.Store = None,
+    log_samples: LogSamples = None,
+    keep_going: KeepGoing = False,
+    max_cost: options.MaxCost = None,
+    yes: Yes = False,
+    resume: Resume = None,
+    json_out: options.Json = False,
+) -> None:
+    """Run a sequential task described in YAML (state, step prompt, answer, termination) step by step.
+
+    See examples/sequential/ for worked specs; `--validate` checks one without running it.
+    """
+    given_inputs = options.parse_inputs(inputs) if inputs else None
+    if validate:
+        _validate(spec_file, given_inputs or {}, steps, trust_spec_code, json_out)
+        return
+    if resume is None and spec_file is None:
+        raise UsageError("give a spec FILE (or --resume RUN_ID)")
+    plan = plan_run(
+        spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code,
+        flags=options.job_flags(locals()), p=p, calibration=calibration, keep_going=keep_going,
+        log_samples=log_samples, resume=resume, yes=yes, settings=load_settings(config_path(ctx), store=store),
+    )
+    launch(plan, json_out=json_out)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def launch(plan: RunPlan, *, json_out: bool) -> None:
+    """Show the estimate, run with a live view (or quietly with --json), report; exit with the status."""
+    console = err_console() if json_out else out_console()
+    provider = provider_of(plan.config)
+    if not json_out:
+        print_estimate(console, plan, provider.info.simulated)
+    state: dict[str, Any] = {}
+    view = None if json_out else RunView(
+        console, title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
+        steps_total=plan.task.steps_total, start_step=0, k=plan.config.k,
+        expected_cost=plan.estimate.expected_cost_usd if plan.estimate is not None else None, live=is_terminal(),
+    )
+
+    def on_start(started: StartedRun) -> None:
+        state["started"] = started
+        if view is not None:
+            view.start_at(started.totals.steps_done)
+            verb = "resuming" if started.resumed else "started"
+            console.print(f"{verb} run {started.run_id} at step {started.point.step:,} (store: {plan.store_file})",
+                          highlight=False, soft_wrap=True, markup=False)
+
+    async def go() -> RunResult:
+        if view is None:
+            return await execute(plan, provider, on_start=on_start)
+        with view:
+            return await execute(plan, provider, on_start=on_start, on_step=view.on_step, listeners=[view.on_event])
+
+    try:
+        result = asyncio.run(go())
+    except KeyboardInterrupt:
+        started = state.get("started")
+        if started is None:
+            raise
+        err_console().print(f"interrupted: {resume_hint(started)}", highlight=False, soft_wrap=True, markup=False)
+        if json_out:  # the one JSON object, as for every other ending
+            outcome = RunOutcome(RunStatus.INTERRUPTED, started.totals, started.point)
+            print_json(report(started, outcome, provider.info.simulated).model_dump(mode="json"))
+        raise typer.Exit(130) from None
+    if result.status == RunStatus.ERROR:
+        err_console().print(resume_hint(state["started"]), highlight=False, soft_wrap=True, markup=False)
+        if json_out:
+            print_json(result.model_dump(mode="json"))
+        error_line(result.error or "the run stopped with an error")
+        raise typer.Exit(1)
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print_outcome(console, result, plan.store_file)
+    raise typer.Exit(EXIT_CODES.get(result.status, 1))
+
+
+def _validate(spec_file: Path | None, inputs: dict[str, str], steps: int | None, trust: bool, json_out: bool) -> None:
+    if spec_file is None:
+        raise UsageError("--validate needs a spec FILE")
+    try:
+        check = check_spec(SequenceTask.from_file(spec_file, inputs, steps, trust_code=trust))
+    except MakerError as exc:
+        if not json_out:
+            raise
+        print_json({"valid": False, "spec": str(spec_file), "error": str(exc)})
+        raise typer.Exit(exc.exit_code) from None
+    if json_out:
+        print_json(check.model_dump(mode="json"))
+        return
+    print_validation(check, out_console())

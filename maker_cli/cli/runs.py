@@ -1,0 +1,132 @@
+"""`maker runs list` and `maker runs show RUN_ID`: what the run store holds (like `llm logs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rich.table import Table
+from rich.text import Text
+
+from maker_cli.cli.app import config_path
+from maker_cli.cli.output import out_console, print_json, printable
+from maker_cli.config.paths import default_store_file
+from maker_cli.config.settings import load_settings
+from maker_cli.errors import StoreError
+from maker_cli.store.run_store import RunRecord, RunStore
+
+app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, add_completion=False)
+
+StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE).")
+
+
+def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
+    settings = load_settings(config_path(ctx), store=store)
+    path = settings.store if settings.store is not None else default_store_file()
+    if not path.is_file():
+        raise StoreError(f"no run store at {path} yet (runs are stored there once you run a job)")
+    return RunStore(path)
+
+
+def _money(x: float | None) -> str:
+    return "unknown" if x is None else f"${x:,.4f}"
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status."),
+    store: Optional[Path] = StoreOpt,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Stored runs, newest first."""
+    with _open(ctx, store) as s:
+        runs = s.list_runs(limit, status=status)
+    if json_out:
+        print_json({"runs": [_summary(r) for r in runs]})
+        return
+    table = Table(show_edge=False)
+    table.add_column("run", no_wrap=True)
+    table.add_column("task", overflow="ellipsis", max_width=18)
+    table.add_column("model", overflow="ellipsis", max_width=24)
+    table.add_column("status", no_wrap=True)
+    for col in ("steps", "wrong", "samples", "cost"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    for r in runs:
+        total = f"/{r.steps_total:,}" if r.steps_total else ""
+        table.add_row(r.id, Text(printable(r.name or r.kind)), Text(printable(r.model or "")), r.status, f"{r.steps_done:,}{total}", str(r.wrong_steps),
+                      f"{r.samples:,}", _money(r.cost_usd), r.created_at[:16].replace("T", " "))
+    out_console().print(table if runs else "no runs stored yet")
+
+
+def _summary(r: RunRecord) -> dict[str, object]:
+    data = r.to_dict()
+    data.pop("last_state", None)
+    return data
+
+
+@app.command("show")
+def show_run(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Also show this many contested, red-flagged or wrong steps."),
+    step: Optional[int] = typer.Option(None, "--step", min=0, help="Also show this step's stored raw samples."),
+    store: Optional[Path] = StoreOpt,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """One run: configuration, status, totals, and (with --steps) its contested steps."""
+    with _open(ctx, store) as s:
+        r = s.get_run(run_id)
+        shown = []
+        if steps:
+            contested = [st for st in s.iter_steps(r.id) if st.rounds > 1 or st.red_flagged or st.correct is False]
+            shown = contested[:steps]
+        raw = s.get_samples(r.id, step) if step is not None else []
+    data = r.to_dict()
+    data["samples_of_step"] = [
+        {"seq": x.seq, "temperature": x.temperature, "answer": x.answer_key, "red_flag": x.red_flag,
+         "output_tokens": x.output_tokens, "finish_reason": x.finish_reason, "text": x.text}
+        for x in raw
+    ]
+    data["steps"] = [
+        {"idx": st.idx, "winner": st.winner_key, "tallies": dict(st.tallies), "samples": st.samples,
+         "red_flagged": st.red_flagged, "rounds": st.rounds, "correct": st.correct}
+        for st in shown
+    ]
+    if json_out:
+        print_json(data)
+        return
+    console = out_console()
+    total = f"/{r.steps_total:,}" if r.steps_total else ""
+    console.print(Text.assemble((r.id, "bold"), f" {printable(r.name or r.kind)} · {printable(r.model or '')} · ",
+                                (r.status, "bold")), highlight=False)
+    if r.message:
+        console.print(printable(r.message), highlight=False, markup=False)
+    console.print(
+        f"steps {r.steps_done:,}{total}, wrong {r.wrong_steps}"
+        + (f" (first: step {r.first_error_step})" if r.first_error_step is not None else "")
+        + f", samples {r.samples:,} "
+        f"({r.red_flagged:,} red-flagged {r.red_flag_reasons or ''}), call errors {r.errors}, retries {r.retries}, "
+        f"tokens {r.input_tokens:,} in / {r.output_tokens:,} out, cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
+        highlight=False, soft_wrap=True, markup=False,
+    )
+    job = (r.config or {}).get("job", {})
+    if job:
+        console.print(f"k={job.get('k')} ({job.get('k_source')}), max_samples={job.get('max_samples')}, "
+                      f"temperatures {job.get('first_temperature')}/{job.get('temperature')}", highlight=False,
+                      markup=False)
+    for st in data["steps"]:
+        console.print(f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
+                      f" correct={st['correct']}", highlight=False, soft_wrap=True, markup=False)
+    if step is not None:
+        if not raw:
+            console.print(f"no raw samples stored for step {step} (see --log-samples)", highlight=False)
+        for x in data["samples_of_step"]:
+            verdict = f"red flag: {x['red_flag']}" if x["red_flag"] else f"vote: {x['answer']}"
+            console.print(f"  sample {x['seq']} (T={x['temperature']}, {x['output_tokens']} tokens) {printable(verdict)}",
+                          highlight=False, soft_wrap=True, markup=False)
+            console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)

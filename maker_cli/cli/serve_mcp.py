@@ -1,0 +1,95 @@
+"""`maker serve-mcp`: serve estimate, vote, validate, calibrate and configure to AI assistants (MCP).
+
+stdio by default (what Claude Code, Claude Desktop and Cursor start); `--transport http` serves
+streamable HTTP at http://HOST:PORT/mcp. Logs go to stderr, never to stdout (the stdio wire).
+Imports stay light at module level: `maker --help` loads this file, and mcp loads only when the
+command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+HELP = (
+    "Serve maker's tools to AI assistants over MCP: maker_estimate, maker_vote, maker_validate, "
+    "maker_calibrate, maker_configure.\n\n"
+    "Tools that call a model spend money and are capped per call: at most mcp_max_samples samples "
+    "(default 50) and mcp_max_cost_usd dollars (default 0.50); all calls of one server together at most "
+    "--max-session-cost dollars (default 5). Set MAKER_MCP_MAX_SAMPLES, MAKER_MCP_MAX_COST_USD, "
+    "MAKER_MCP_MAX_SESSION_COST_USD or the config file to change the defaults.\n\n"
+    "Claude Code: claude mcp add maker -- maker serve-mcp"
+)
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class Transport(str, Enum):
+    stdio = "stdio"
+    http = "http"
+
+
+class LogLevel(str, Enum):
+    debug = "DEBUG"
+    info = "INFO"
+    warning = "WARNING"
+    error = "ERROR"
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command("serve-mcp", help=HELP)
+def serve_mcp(
+    ctx: typer.Context,
+    transport: Transport = typer.Option(
+        Transport.stdio, "--transport", help="stdio, or http (streamable HTTP at /mcp).",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="http: address to listen on (keep it local: no auth)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="http: port to listen on."),
+    allow_dir: List[Path] = typer.Option(
+        [], "--allow-dir", file_okay=False, help="Another folder task specs may be read from (repeatable).",
+    ),
+    lock_caps: bool = typer.Option(
+        False, "--lock-caps", help="Refuse changes to the spending caps and prices through maker_configure.",
+    ),
+    max_session_cost: Optional[float] = typer.Option(
+        None, "--max-session-cost", min=0,
+        help="USD all tool calls of this server may spend together (default: mcp_max_session_cost_usd, $5).",
+    ),
+    trust_spec_code: bool = typer.Option(
+        False, "--trust-spec-code", help="Let sequence specs run `reference: FILE.py:function` (code next to the spec).",
+    ),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", help="Log level (logs go to stderr)."),
+) -> None:
+    from maker_cli.cli.app import config_path
+    from maker_cli.errors import UsageError
+    from maker_cli.config.settings import load_settings
+
+    logging.basicConfig(
+        stream=sys.stderr, level=log_level.value, format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
+    )
+    settings = load_settings(config_path(ctx), model=model)
+    for folder in allow_dir:
+        if not folder.is_dir():
+            raise UsageError(f"--allow-dir {folder}: not a folder")
+    from maker_cli.mcp.server import build_server  # imports mcp (about 0.4 s): only this command needs it
+
+    session_cap = max_session_cost if max_session_cost is not None else settings.mcp_max_session_cost_usd
+    server = build_server(settings, allowed_dirs=tuple(allow_dir), lock_caps=lock_caps, log_level=log_level.value,
+                          trust_spec_code=trust_spec_code, max_session_cost=session_cap)
+    if transport is Transport.stdio:
+        server.run("stdio")
+        return
+    if host not in LOCAL_HOSTS:
+        logging.getLogger("maker").warning(
+            "listening on %s: the MCP endpoint has no authentication and its tools can spend money", host,
+        )
+    print(f"maker serve-mcp: streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    server.run("streamable-http", host=host, port=port, streamable_http_path="/mcp")

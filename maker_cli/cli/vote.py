@@ -1,0 +1,77 @@
+"""`maker vote`: one reliable answer by first-to-ahead-by-k voting, with a live tally.
+
+Exit codes: 0 decided, 3 undecided (a cap reached), 1 error, 2 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maker_cli.cli import options
+from maker_cli.cli.app import config_path
+from maker_cli.cli.display.vote_view import LiveVoteView, print_vote
+from maker_cli.cli.output import EXIT_UNDECIDED, is_terminal, out_console, print_json
+from maker_cli.config.settings import load_settings
+from maker_cli.jobs.vote import VoteResult, plan_vote, run_vote
+from maker_cli.providers.factory import provider_for
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command("vote")
+def vote(
+    ctx: typer.Context,
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="The question to answer (free prompt).")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="System message for --prompt.")] = None,
+    task: Annotated[Path | None, typer.Option("--task", help="A YAML question spec (see examples/).", dir_okay=False)] = None,
+    inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
+    answer_regex: Annotated[str | None, typer.Option(
+        "--answer-regex", help="With --prompt: vote on this regex's named group (?P<answer>...) (last match).",
+    )] = None,
+    k: options.K = None,
+    max_samples: options.MaxSamples = None,
+    eager: options.Eager = None,
+    model: options.Model = None,
+    api_base: options.ApiBase = None,
+    router_config: options.RouterConfig = None,
+    concurrency: options.Concurrency = None,
+    max_output_tokens: options.MaxOutputTokens = None,
+    temperature: options.Temperature = None,
+    first_temperature: options.FirstTemperature = None,
+    timeout: options.Timeout = None,
+    price_in: options.PriceIn = None,
+    price_out: options.PriceOut = None,
+    max_cost: options.MaxCost = None,
+    json_out: options.Json = False,
+) -> None:
+    """Get one answer by voting: sample until one answer leads every other by k.
+
+    Exit codes: 0 decided, 3 undecided (a cap reached), 1 error, 2 usage.
+    """
+    plan = plan_vote(
+        prompt, task=task, inputs=options.parse_inputs(inputs) if inputs else None, system=system,
+        answer_regex=answer_regex, flags=options.job_flags(locals()), settings=load_settings(config_path(ctx)),
+    )
+    provider = provider_for(plan.job)
+    console = out_console()
+    view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=is_terminal())
+    if view is not None and provider.info.simulated:
+        console.print("[dim]simulated model: no API calls, no cost[/]")
+
+    async def go() -> VoteResult:
+        if view is None:
+            return await run_vote(plan, provider)
+        with view:
+            return await run_vote(plan, provider, listeners=[view])
+
+    result = asyncio.run(go())
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print_vote(result, console)
+    if not result.decided:
+        raise typer.Exit(EXIT_UNDECIDED)

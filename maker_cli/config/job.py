@@ -1,0 +1,105 @@
+"""One job's settings, merged once in one documented order.
+
+Precedence, highest first (each layer only where it sets a value):
+
+1. an explicit flag (CLI) or keyword (Python API, MCP tool argument);
+2. the calibration file given with `--calibration` (its model and prices: what was measured);
+3. the task spec (`model`, `voting.*`, `red_flags.max_output_tokens`, `red_flags.must_not_match`);
+4. `MAKER_*` environment variables;
+5. the config file;
+6. the defaults.
+
+`merge_job_settings` is the only place these layers meet; `JobSettings.sources` says for every
+field which layer won, and every command reports it (`--json`: `settings` and `settings_sources`).
+Every value is validated here, once (a NaN timeout or a negative price is one clear error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from maker_cli.config.settings import Settings
+from maker_cli.core.redflags import RedFlagRules
+from maker_cli.errors import UsageError
+
+LAYERS = ("flag", "calibration", "spec", "env", "config", "default")
+
+
+class JobSettings(BaseModel):
+    """What one vote, run or calibration uses: voting, red flags, spending and the provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1)
+    api_base: str | None = None
+    router_config: Path | None = None
+    timeout: float = Field(gt=0, allow_inf_nan=False)
+    max_attempts: int = Field(ge=1)
+    k: int = Field(ge=1)
+    max_samples: int | None = Field(None, ge=1)
+    eager: int = Field(0, ge=0)
+    first_temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
+    temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
+    max_output_tokens: int | None = Field(ge=1)
+    must_not_match: tuple[str, ...] = ()
+    concurrency: int = Field(ge=1)
+    price_in: float | None = Field(None, ge=0, allow_inf_nan=False)
+    price_out: float | None = Field(None, ge=0, allow_inf_nan=False)
+    target: float = Field(gt=0, lt=1, allow_inf_nan=False)
+    max_cost: float | None = Field(None, ge=0, allow_inf_nan=False)
+    sources: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def rules(self) -> RedFlagRules:
+        """The red-flag rules every sample passes before it is judged."""
+        return RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match)
+
+    def report(self) -> dict[str, Any]:
+        """The values as JSON (what `--json` prints as `settings`)."""
+        return self.model_dump(mode="json")
+
+
+JOB_FIELDS = tuple(name for name in JobSettings.model_fields if name != "sources")
+_FLAG_NAMES = {name: "--" + name.replace("_", "-") for name in JOB_FIELDS}
+
+
+def merge_job_settings(
+    settings: Settings,
+    *,
+    flags: Mapping[str, Any] | None = None,
+    spec: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
+) -> JobSettings:
+    """Merge the layers (see the module doc); UsageError naming the field and its layer if invalid."""
+    layers = (("flag", flags or {}), ("calibration", calibration or {}), ("spec", spec or {}))
+    for name, layer in layers:
+        unknown = sorted(set(layer) - set(JOB_FIELDS))
+        if unknown:
+            raise ValueError(f"not job settings ({name}): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for field in JOB_FIELDS:
+        for name, layer in layers:
+            if layer.get(field) is not None:
+                values[field], sources[field] = layer[field], name
+                break
+        else:
+            if field in Settings.model_fields:
+                values[field], sources[field] = getattr(settings, field), settings.source_of(field)
+            else:
+                values[field], sources[field] = JobSettings.model_fields[field].default, "default"
+    try:
+        return JobSettings(**values, sources=sources)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = {"flag": _FLAG_NAMES.get(field, field), "spec": f"the spec's {field}",
+                 "calibration": f"the calibration's {field}"}.get(sources.get(field, ""), f"setting {field!r}")
+        raise UsageError(f"{where}: {message} (got {values.get(field)!r})") from None

@@ -1,0 +1,119 @@
+"""What an estimate reports: one pydantic model per table, `EstimateReport` for the whole.
+
+`EstimateReport.model_dump(mode="json")` is exactly what `maker estimate --json` prints, what
+`maker_cli.estimate()` returns and what the MCP tool maker_estimate answers (its output schema).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SweepRow(_Model):
+    k: int
+    p_step: float
+    p_full: float
+    meets_target: bool
+    expected_votes_per_step: float
+    expected_samples_per_step: float
+    expected_calls: float
+    expected_cost_usd: float | None
+
+
+class MRow(_Model):
+    """The same job with m steps per agent (a vote is right with probability p^m)."""
+
+    m: int
+    p_vote: float
+    agents: int
+    converges: bool
+    k_min: int | None
+    expected_votes_per_step: float | None
+    expected_calls: float | None
+    relative_cost: float | None
+    expected_cost_usd: float | None
+
+
+class BudgetReport(_Model):
+    budget_usd: float
+    affordable: bool
+    cost_at_k_min: float
+    max_k_within_budget: int | None
+    max_target_within_budget: float | None
+    chosen_k_affordable: bool
+
+
+class EstimateReport(_Model):
+    """The result of an estimate; `model_dump(mode="json")` is what `maker estimate --json` prints
+    (and the MCP tool maker_estimate returns). Budget fields are null without a budget."""
+
+    steps: int
+    m: int
+    agents: int
+    p: float
+    p_vote: float
+    target: float
+    valid_rate: float
+    k: int
+    k_min: int
+    meets_target: bool
+    p_step: float
+    p_full: float
+    expected_votes_per_step: float
+    expected_votes_per_step_approx: float
+    votes_per_step_sd: float
+    expected_samples_per_step: float
+    expected_calls: float
+    calls_p50: float
+    calls_p95: float
+    calls_p99: float
+    percentile_method: str
+    model: str | None
+    price_in: float | None
+    price_out: float | None
+    price_source: str | None
+    input_tokens_per_call: float | None
+    output_tokens_per_call: float | None
+    cost_per_call_usd: float | None
+    expected_input_tokens: float | None
+    expected_output_tokens: float | None
+    expected_cost_usd: float | None
+    cost_p50_usd: float | None
+    cost_p95_usd: float | None
+    cost_p99_usd: float | None
+    expected_rounds_per_step: float | None
+    expected_waves_per_step: float | None
+    latency_s: float | None
+    concurrency: int | None
+    expected_wall_s: float | None
+    max_samples: int | None
+    p_undecided_per_step: float | None
+    p_undecided_job: float | None
+    budget_usd: float | None = None
+    affordable: bool | None = None
+    cost_at_k_min: float | None = None
+    max_k_within_budget: int | None = None
+    max_target_within_budget: float | None = None
+    chosen_k_affordable: bool | None = None
+    calibration_file: str | None = None
+    m_comparison: list[MRow]
+    sweep: list[SweepRow] | None
+    approximations: list[str]
+    notes: list[str]
+    warnings: list[str]
+
+    @property
+    def budget(self) -> BudgetReport | None:
+        """The budget fields as one object (None without a budget)."""
+        if self.budget_usd is None:
+            return None
+        return BudgetReport.model_validate({name: getattr(self, name) for name in BudgetReport.model_fields})
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

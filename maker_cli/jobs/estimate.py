@@ -1,0 +1,142 @@
+"""`maker_cli.estimate(...)`: what a job will need before it runs. Free: no model call.
+
+Inputs layer as everywhere (`maker_cli.config.job`): an explicit keyword > the calibration file >
+`MAKER_*` > the config file > defaults. Prices come from the one resolver
+(`maker_cli.providers.prices.resolve_prices`): a price given wins per side, else litellm's map for
+the model (`model=`, else the calibration's), else unknown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core.estimate import EstimateInputs
+from maker_cli.core.estimate import estimate as compute
+from maker_cli.core.estimate_report import EstimateReport
+from maker_cli.errors import UsageError
+from maker_cli.jobs.calibration_file import Calibration, load_calibration
+from maker_cli.providers.prices import Prices, resolve_prices
+
+
+def estimate(
+    *,
+    steps: int | None = None,
+    p: float | None = None,
+    target: float | None = None,
+    m: int = 1,
+    k: int | None = None,
+    valid_rate: float | None = None,
+    input_tokens: float | None = None,
+    output_tokens: float | None = None,
+    model: str | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    latency: float | None = None,
+    concurrency: int | None = None,
+    budget: float | None = None,
+    max_samples: int | None = None,
+    calibration: str | Path | None = None,
+    sweep: bool = False,
+    config: Path | None = None,
+    settings: Settings | None = None,
+) -> EstimateReport:
+    """Estimate a MAKER job: k (k_min for the target unless `k` is given), P(all steps correct),
+    votes, calls with percentiles, tokens, cost, rounds, wall time and the risk of a sample cap.
+
+    `p` is the probability that one valid sample is correct (or give `calibration`, a file from
+    `maker calibrate`, whose lower 95% bound of p is used). Raises UsageError for bad inputs and
+    CannotConverge when p <= 0.5.
+    """
+    settings = settings or load_settings(config)
+    inputs = resolve_inputs(
+        steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
+        output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency,
+        concurrency=concurrency, budget=budget, max_samples=max_samples, sweep=sweep, calibration=calibration,
+        settings=settings,
+    )
+    return compute(inputs)
+
+
+def _first(*values: object) -> object:
+    return next((v for v in values if v is not None), None)
+
+
+def resolve_inputs(
+    *,
+    steps: int | None,
+    p: float | None = None,
+    target: float | None = None,
+    m: int | None = None,
+    k: int | None = None,
+    valid_rate: float | None = None,
+    input_tokens: float | None = None,
+    output_tokens: float | None = None,
+    model: str | None = None,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    latency: float | None = None,
+    concurrency: int | None = None,
+    budget: float | None = None,
+    max_samples: int | None = None,
+    sweep: bool = False,
+    calibration: str | Path | None = None,
+    settings: Settings,
+) -> EstimateInputs:
+    """The estimate's inputs: keywords over the calibration file over the settings."""
+    cal = load_calibration(calibration) if calibration is not None else None
+    if steps is None:
+        raise UsageError("--steps is required: the number of dependent steps in the job")
+    if p is None and cal is None:
+        raise UsageError("give --p (probability that one valid sample is correct) or --calibration FILE")
+    notes: list[str] = []
+    if p is None and cal is not None:
+        notes.append(
+            f"p = {cal.p_ci[0]:.6g}: the lower end of the calibration's 95% interval "
+            f"(point estimate {cal.p:.6g}), as `maker run` uses it"
+        )
+    prices = _prices(model, price_in, price_out, cal, settings, notes)
+    return EstimateInputs(
+        steps=steps,
+        p=p if p is not None else cal.p_ci[0],  # type: ignore[union-attr] - the lower bound, as run uses
+        target=target if target is not None else settings.target,
+        m=m if m is not None else 1,
+        k=k,
+        valid_rate=_first(valid_rate, cal.valid_rate if cal else None, 1.0),  # type: ignore[arg-type]
+        input_tokens=_first(input_tokens, cal.mean_input_tokens if cal else None),  # type: ignore[arg-type]
+        output_tokens=_first(output_tokens, cal.mean_output_tokens if cal else None),  # type: ignore[arg-type]
+        model=model or (cal.model if cal else None),
+        price_in=prices.price_in,
+        price_out=prices.price_out,
+        price_source=prices.source,
+        latency_s=latency,
+        concurrency=concurrency if concurrency is not None else settings.concurrency,
+        budget_usd=budget,
+        max_samples=max_samples if max_samples is not None else settings.max_samples,
+        sweep=sweep,
+        calibration_file=str(calibration) if calibration is not None else None,
+        notes=tuple(notes),
+    )
+
+
+def _prices(
+    model: str | None, price_in: float | None, price_out: float | None, cal: Calibration | None,
+    settings: Settings, notes: list[str],
+) -> Prices:
+    """Given prices per side (keyword > calibration > settings), the rest from the model's map entry."""
+    given_in = _first(price_in, cal.price_in if cal else None, settings.price_in)
+    given_out = _first(price_out, cal.price_out if cal else None, settings.price_out)
+    source = "flags" if price_in is not None or price_out is not None else (
+        "calibration" if cal is not None and (cal.price_in is not None or cal.price_out is not None) else "config")
+    the_model = model or (cal.model if cal else None)
+    if the_model is None:
+        return Prices(given_in, given_out, source if given_in is not None or given_out is not None else None)  # type: ignore[arg-type]
+    found = resolve_prices(the_model, given_in, given_out, given_source=source)  # type: ignore[arg-type]
+    if not found.known and model is not None and given_in is None and given_out is None:
+        raise UsageError(
+            f"unknown model '{model}': litellm's price map has no prices for it; "
+            "give --price-in and --price-out (USD per million tokens)"
+        )
+    if not found.known and model is None:
+        notes.append(f"no prices for '{the_model}' in litellm's price map: give --price-in/--price-out for cost")
+    return found

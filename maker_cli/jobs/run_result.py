@@ -1,0 +1,111 @@
+"""A run's stored configuration and its result: `maker run ... --json` is
+`RunResult.model_dump(mode="json")`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from maker_cli.config.job import JobSettings
+from maker_cli.core.engine import VoteConfig
+from maker_cli.core.redflags import RedFlagRules
+from maker_cli.core.status import RunStatus
+from maker_cli.jobs.runner import LOG_CONTESTED, LOG_NONE, RunOptions
+
+LOG_MODES = ("all", "contested", "none")
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run's voting and spending; stored with the run for --resume."""
+
+    model_config = ConfigDict(extra="ignore")  # runs stored by older versions may carry more keys
+
+    model: str
+    k: int
+    max_samples: int | None = None
+    eager: int = 0
+    first_temperature: float = 0.0
+    temperature: float = 0.1
+    max_output_tokens: int | None = 750
+    must_not_match: tuple[str, ...] = ()
+    api_base: str | None = None
+    router_config: str | None = None
+    timeout: float = 60.0
+    max_attempts: int = 6
+    price_in: float | None = None
+    price_out: float | None = None
+    concurrency: int = 16
+    keep_going: bool = False
+    log_samples: str = LOG_CONTESTED
+    max_cost: float | None = None
+    k_source: str = "--k"
+    p: float | None = None
+    valid_rate: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    target: float | None = None
+
+    @classmethod
+    def of(cls, job: JobSettings, **extra: Any) -> RunConfig:
+        data = job.model_dump(mode="json")
+        return cls(**{**data, **extra})
+
+    def vote_config(self) -> VoteConfig:
+        return VoteConfig(
+            k=self.k, max_samples=self.max_samples, eager=self.eager, first_temperature=self.first_temperature,
+            temperature=self.temperature,
+            rules=RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match),
+            record_samples=self.log_samples != LOG_NONE,
+        )
+
+    def options(self) -> RunOptions:
+        return RunOptions(keep_going=self.keep_going, max_cost=self.max_cost, log_samples=self.log_samples)
+
+
+class FailedStep(BaseModel):
+    """The first wrong step of a run, for display."""
+
+    step: int
+    state: str
+    decided_action: str
+    decided_state: str
+    tallies: dict[str, int]
+
+
+class RunResult(BaseModel):
+    """How a run ended and what it cost. Kind-specific fields are null where they do not apply."""
+
+    run_id: str
+    status: RunStatus
+    task: str
+    kind: str
+    model: str
+    simulated: bool
+    k: int
+    steps_total: int | None
+    steps_done: int
+    errors: int = Field(description="wrong decided steps (verified against the reference)")
+    first_error_step: int | None
+    samples: int
+    valid: int
+    red_flagged: int
+    red_flag_reasons: dict[str, int]
+    call_errors: int = Field(description="calls that failed after their retries (never votes)")
+    retries: int
+    rounds: int
+    votes_per_step: float | None
+    max_votes: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    wall_s: float
+    resumed: bool
+    disks: int | None = Field(None, description="hanoi: the number of disks")
+    spec: str | None = Field(None, description="a spec's path")
+    final_state: Any = Field(None, description="a spec's state when the run stopped")
+    failed_step: FailedStep | None = None
+    error: str | None = Field(None, description="the error that ended the run (status error)")
+    message: str | None = Field(None, description="why the run stopped, in one line")
+    settings: RunConfig | None = None
+    settings_sources: dict[str, str] | None = None

@@ -1,0 +1,116 @@
+"""One MCP server process's state: settings and maker_configure changes, readable folders, spend.
+
+Task specs are read only inside the server's working directory and the --allow-dir folders (links
+resolved, so a link cannot lead outside). Error messages pass through `redact` (secrets,
+credentials in URLs, folder paths) before a client sees them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from maker_cli.bounded_yaml import read_text_file
+from maker_cli.config.settings import Settings
+from maker_cli.errors import SpecError
+from maker_cli.specs import QuestionSpec, SequenceSpec, parse_spec
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_SHAPES = re.compile(
+    r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}|\bBearer\s+\S+|\b(?:AKIA|ASIA)[A-Z0-9]{12,}"
+    r"|\bxox[abpr]-[A-Za-z0-9\-]+|\bgh[pousr]_[A-Za-z0-9]{20,}|\bAIza[A-Za-z0-9_\-]{20,}"
+)
+_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+@dataclass
+class Session:
+    """Per-process state: settings plus maker_configure overrides, folders, caps and the spend so far."""
+
+    base: Settings
+    root: Path
+    allowed: tuple[Path, ...] = ()
+    lock_caps: bool = False
+    trust_spec_code: bool = False
+    session_cap_usd: float | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    spent_usd: float = 0.0
+
+    @property
+    def settings(self) -> Settings:
+        """The settings with this session's maker_configure changes (their source: 'session')."""
+        if not self.overrides:
+            return self.base
+        settings = self.base.model_copy(update=self.overrides)
+        settings._sources = {**self.base._sources, **dict.fromkeys(self.overrides, "session")}
+        return settings
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """Dollars this session may still spend (None: no session cap)."""
+        if self.session_cap_usd is None:
+            return None
+        return max(0.0, self.session_cap_usd - self.spent_usd)
+
+    def call_cap(self) -> tuple[float, str]:
+        """The dollar cap of the next call and its name: the per-call cap, or what the session has
+        left if that is less. ToolError once the session's cap is used up."""
+        cap = self.settings.mcp_max_cost_usd
+        remaining = self.remaining_usd
+        if remaining is not None and remaining <= 0:
+            raise ToolError(
+                f"the session's spending cap (${self.session_cap_usd:g}) is used up: ${self.spent_usd:.4g} "
+                "spent; restart the server with a higher --max-session-cost if the user agrees"
+            )
+        if remaining is not None and remaining < cap:
+            return remaining, f"what the session has left (${remaining:.4g} of --max-session-cost ${self.session_cap_usd:g})"
+        return cap, f"the per-call cap mcp_max_cost_usd = ${cap:g}"
+
+    def read_spec(self, given: str) -> QuestionSpec | SequenceSpec:
+        """Load a spec from inside the allowed folders; errors name it as given, never a folder."""
+        path = self.spec_path(given)
+        try:
+            text = read_text_file(path, "spec")
+        except SpecError:
+            raise ToolError(f"task spec {given.strip()!r} cannot be read as UTF-8 text within the size limit") from None
+        spec = parse_spec(text, given.strip())  # errors name the spec as the client gave it
+        spec._source = str(path)  # a solver file is found next to the real file
+        return spec
+
+    def spec_path(self, given: str) -> Path:
+        """The resolved path of a spec file inside the allowed folders (ToolError otherwise)."""
+        name = given.strip()
+        if not name.lower().endswith(SPEC_SUFFIXES):
+            raise ToolError(f"task spec {name!r}: give the path of a .yaml or .yml file")
+        path = (self.root / name).resolve()  # symlinks resolved: a link cannot lead outside
+        if not any(path.is_relative_to(folder) for folder in (self.root, *self.allowed)):
+            raise ToolError(
+                f"task spec {Path(name).name!r} is outside the folders this server may read (its working "
+                f"directory{' and the --allow-dir folders' if self.allowed else ''}); give a path relative to "
+                "the working directory"
+            )
+        if not path.is_file():
+            raise ToolError(f"task spec {name!r} not found (paths are relative to the server's working directory)")
+        return path
+
+    def redact(self, text: str) -> str:
+        """Hide secrets (key-like environment values, key shapes, URL credentials) and folder paths."""
+        for name, value in os.environ.items():
+            if len(value) >= 8 and _SECRET_NAME.search(name):
+                text = text.replace(value, "[redacted]")
+        text = _SECRET_SHAPES.sub("[redacted]", text)
+        text = _URL_USERINFO.sub(r"\1[redacted]@", text)
+        places = [(str(self.root), ".")]
+        places += [(str(p), f"<allowed folder {i + 1}>") for i, p in enumerate(self.allowed)]
+        places += [(sys.prefix, "<python>"), (str(Path.home()), "~")]
+        for path, label in sorted(places, key=lambda place: -len(place[0])):
+            if len(path) > 1:
+                text = text.replace(path, label)
+        return text

@@ -1,0 +1,187 @@
+"""What the litellm provider needs around the calls: loading litellm quietly, classifying errors
+for the retry policy, splitting output tokens over choices, and reading Router config files.
+
+litellm is imported on first use (`load_litellm`), never at module import (it takes about 2 s),
+with its network price-map fetch, debug prints and logging noise turned off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import re
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from maker_cli.bounded_yaml import read_yaml_file
+from maker_cli.errors import SpecError
+from maker_cli.providers.retrying import retry_after_seconds
+
+DUMMY_API_KEY = "sk-no-key"  # for OpenAI-compatible servers that need no key (litellm wants one)
+_RETRY_STATUSES = frozenset({408, 409, 425, 429})  # and every status >= 500
+_ROUTER_SETTINGS = frozenset(
+    {"routing_strategy", "routing_strategy_args", "cooldown_time", "allowed_fails", "disable_cooldowns",
+     "enable_pre_call_checks"}
+)
+_SECRET = re.compile(r"\b((?:sk|pk|rk|gsk|xai)-)[A-Za-z0-9_\-]{6,}|(Bearer\s+)\S+", re.IGNORECASE)
+
+
+@cache
+def load_litellm() -> Any:
+    """Import litellm once, quietly and offline (its price map from the installed package)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # pydantic warns about litellm's own TypedDicts (ReadOnly items) on first use: not ours to fix
+    warnings.filterwarnings("ignore", message=".*is using the `ReadOnly` qualifier.*", category=UserWarning)
+    import litellm  # heavy (about 2 s): only a run that calls a real model pays for it
+
+    litellm.suppress_debug_info = True
+    if hasattr(litellm, "telemetry"):
+        litellm.telemetry = False
+    if hasattr(litellm, "set_verbose"):
+        litellm.set_verbose = False
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return litellm
+
+
+class Malformed(Exception):
+    """A 200 response that is not a usable chat completion (retried like a 5xx)."""
+
+
+# -- error classification (used by the retry policy) ----------------------------------------------
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an error carries, if any (litellm exceptions set `status_code`)."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429, 408/409/425, 5xx, timeouts, connection errors and malformed bodies; never 400/401/403/404."""
+    if isinstance(exc, (Malformed, TimeoutError, asyncio.TimeoutError, ConnectionError)):
+        return True
+    status = status_of(exc)
+    if status is not None:
+        return status in _RETRY_STATUSES or status >= 500
+    if type(exc).__name__ == "RouterRateLimitError":  # every deployment cooling down
+        return True
+    import httpx
+    import openai  # installed with litellm; loaded by then (this only runs on a litellm error)
+
+    return isinstance(exc, (openai.APIConnectionError, httpx.TransportError))
+
+
+def server_wait(exc: BaseException) -> float | None:
+    """Seconds the server asked for, from the response headers litellm keeps on its exceptions.
+
+    litellm 1.106 puts the vendor's headers on `exc.litellm_response_headers` (httpx.Headers);
+    `exc.response.headers` is usually rebuilt empty, and `exc.headers` is set only for some errors.
+    """
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "headers", None),
+    ):
+        try:
+            wait = retry_after_seconds(headers) if headers else None
+        except Exception:
+            wait = None
+        if wait is not None:
+            return wait
+    cooldown = getattr(exc, "cooldown_time", None)  # Router: all deployments cooling down
+    return float(cooldown) if isinstance(cooldown, (int, float)) else None
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def apportion(total: int, weights: list[int]) -> list[int]:
+    """Split `total` in proportion to `weights` (largest remainders): non-negative, sums to total."""
+    if not weights:
+        return []
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    weights = [max(w, 0) for w in weights]
+    whole = sum(weights)
+    shares = [total * w // whole for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (total * weights[i]) % whole, reverse=True)
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def load_router_config(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Read a litellm Router config: `model_list` (deployments) and optional `router_settings`."""
+    data = read_yaml_file(path, "router config")
+    if not isinstance(data, dict) or "model_list" not in data:
+        raise SpecError(f"{path}: a router config is a mapping with 'model_list' (a list of deployments)")
+    unknown = sorted(set(data) - {"model_list", "router_settings"})
+    if unknown:
+        raise SpecError(f"{path}: unknown key '{unknown[0]}' (allowed: model_list, router_settings)")
+    model_list = data["model_list"]
+    if not isinstance(model_list, list) or not model_list:
+        raise SpecError(f"{path}: 'model_list' must be a non-empty list of deployments")
+    for i, deployment in enumerate(model_list):
+        where = f"{path}: model_list[{i}]"
+        if not isinstance(deployment, dict):
+            raise SpecError(f"{where}: a deployment is a mapping with model_name and litellm_params")
+        if not isinstance(deployment.get("model_name"), str) or not deployment["model_name"]:
+            raise SpecError(f"{where}.model_name: required (the name calls use, shared by deployments of one model)")
+        params = deployment.get("litellm_params")
+        if not isinstance(params, dict):
+            raise SpecError(f"{where}.litellm_params: required (a mapping with at least 'model')")
+        if not isinstance(params.get("model"), str) or not params["model"]:
+            raise SpecError(f"{where}.litellm_params.model: required (a litellm model string)")
+        if not isinstance(deployment.get("model_info", {}), dict):
+            raise SpecError(f"{where}.model_info: must be a mapping")
+        for limit in ("rpm", "tpm"):
+            for holder, name in ((deployment, limit), (params, f"litellm_params.{limit}")):
+                value = holder.get(limit)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                    raise SpecError(f"{where}.{name}: must be a positive integer")
+    settings = data.get("router_settings") or {}
+    if not isinstance(settings, dict):
+        raise SpecError(f"{path}: 'router_settings' must be a mapping")
+    bad = sorted(set(settings) - _ROUTER_SETTINGS)
+    if bad:
+        raise SpecError(f"{path}: router_settings.{bad[0]}: not supported (allowed: {', '.join(sorted(_ROUTER_SETTINGS))})")
+    return model_list, dict(settings)
+
+
+def with_local_key(litellm: Any, deployment: dict[str, Any], default_id: str) -> dict[str, Any]:
+    """A copy of a deployment with an id; one on a custom api_base without any key gets the dummy key."""
+    deployment = copy.deepcopy(deployment)
+    deployment.setdefault("model_info", {}).setdefault("id", default_id)
+    params = deployment["litellm_params"]
+    if params.get("api_base") and not params.get("api_key"):
+        try:
+            has_key = litellm.validate_environment(model=params["model"])["keys_in_environment"]
+        except Exception:
+            has_key = False
+        if not has_key:
+            params["api_key"] = DUMMY_API_KEY
+    return deployment
+
+
+def count_tokens(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def one_line(exc: BaseException) -> str:
+    """A short, secret-free line from an exception's message."""
+    text = str(exc).strip()
+    line = next((part.strip() for part in text.splitlines() if part.strip()), type(exc).__name__)
+    for _ in range(3):  # "litellm.RateLimitError: RateLimitError: OpenAIException - why"
+        line = re.sub(r"^(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*", "", line)
+    line = _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", line)
+    return line if len(line) <= 200 else line[:197] + "..."

@@ -1,0 +1,316 @@
+"""The parts every task spec is made of: typed inputs, answer fields, red flags, voting defaults.
+
+A question spec has one answer field (`answer`); a sequence spec has `action`, `next_state` and
+extra `fields`. Both declare them with the same `AnswerField` and are judged by the same
+`maker_cli.specs.judge.AnswerJudge`. All models are strict: unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from maker_cli.core.redflags import RedFlagRules
+from maker_cli.errors import UsageError
+from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
+from maker_cli.specs.extract import ValueType, parse_json_path, type_matches
+from maker_cli.specs.templates import is_name
+
+_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+ANSWER_GROUPS = ("answer", "value")  # the named regex group an answer field is read from
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown fields are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid {what} {pattern!r}: {exc}") from None
+
+
+def short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- typed values -------------------------------------------------------------------------------
+
+
+def typed_value(raw: Any, type_: ValueType) -> Any:
+    """`raw` (a YAML value, or the text of `--input name=...`) as a value of `type_`.
+
+    Text is parsed strictly: ints as digits, bools as true/false, lists and objects as JSON.
+    Raises ValueError when it is not a value of that type.
+    """
+    if type_ == "str":
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise ValueError(f"{short(raw)} is not text (write it in quotes)")
+        return str(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if type_ == "int" and _INT_TEXT.fullmatch(raw):
+            return int(text)
+        if type_ == "float":
+            try:
+                return float(canonicalize(text, ["number"]))
+            except CanonicalError:
+                raise ValueError(f"{short(raw)} is not a number") from None
+        if type_ == "bool" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if type_ in ("list", "object"):
+            try:
+                raw = load_json(text)
+            except ValueError:
+                raise ValueError(f"{short(raw)} is not JSON (a {type_} is written as JSON)") from None
+    if not type_matches(raw, type_):
+        raise ValueError(f"{short(raw)} is not a {type_}")
+    return float(raw) if type_ == "float" else raw
+
+
+def json_type(value: Any) -> ValueType | None:
+    """The declared-type name of a JSON value (None for null)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """JSON equality: bools are not numbers, 1 == 1.0, lists and objects compare item by item."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def value_at(value: Any, path: str | tuple[Any, ...]) -> tuple[bool, Any]:
+    """(found, value) at a JSON path such as `a.b[0]` (or its parsed parts)."""
+    parts = parse_json_path(path) if isinstance(path, str) else path
+    for part in parts:
+        if isinstance(part, int):
+            if not isinstance(value, list) or part >= len(value):
+                return False, None
+        elif not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+class InputSpec(Strict):
+    """One declared input with a type. No default means the user must give it (`--input name=value`)."""
+
+    description: str = ""
+    type: ValueType = "str"
+    default: Any = None
+    pattern: str | None = Field(None, description="str inputs: a regex the whole value must match")
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _no_bare_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("write the default in quotes (YAML reads yes/no/true/false as booleans)")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_pattern(value, "pattern")
+        return value
+
+    @model_validator(mode="after")
+    def _typed_default(self) -> InputSpec:
+        if self.pattern is not None and self.type != "str":
+            raise ValueError("pattern applies to str inputs only")
+        if self.default is not None:
+            try:
+                self.typed(self.default)
+            except ValueError as exc:
+                raise ValueError(f"default: {exc}") from None
+        return self
+
+    def typed(self, raw: Any) -> Any:
+        value = typed_value(raw, self.type)
+        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+            raise ValueError(f"{short(value)} does not match the pattern {self.pattern!r}")
+        return value
+
+
+def normalise_inputs(value: Any) -> Any:
+    """`inputs:` shorthands: a list of names, `name:` alone, or `name: a description`."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        return {name: {} for name in value}
+    if isinstance(value, dict):
+        return {
+            name: {} if item is None else {"description": item} if isinstance(item, str) else item
+            for name, item in value.items()
+        }
+    return value
+
+
+def check_input_names(names: Mapping[str, Any], reserved: frozenset[str] = frozenset()) -> None:
+    for name in names:
+        if not is_name(name):
+            raise ValueError(f"invalid input name {name!r} (a letter, then letters, digits or _)")
+        if name in reserved:
+            raise ValueError(f"input name {name!r} is reserved (it is a step placeholder)")
+
+
+def input_values(declared: Mapping[str, InputSpec], given: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """Declared defaults overlaid with `given`, each typed; UsageError for unknown, missing or bad ones."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        takes = ", ".join(declared) or "no inputs"
+        raise UsageError(f"unknown input {unknown[0]!r} (task {task!r} takes: {takes})")
+    values: dict[str, Any] = {}
+    for name, spec in declared.items():
+        raw = given.get(name, spec.default)
+        if raw is None:
+            raise UsageError(f"missing input {name!r} (give --input {name}=VALUE)")
+        try:
+            values[name] = spec.typed(raw)
+        except ValueError as exc:
+            raise UsageError(f"input {name!r}: {exc}") from None
+    return values
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+class AnswerField(Strict):
+    """Where one part of the answer is: exactly one of `regex` (a named group `answer` or `value`)
+    or `json_path`, with an optional type, canonical steps and allowed values."""
+
+    regex: str | None = Field(None, description="a pattern with a named group (?P<answer>...) or (?P<value>...)")
+    match: Literal["last", "first"] = Field("last", description="regex: which match counts")
+    json_path: str | None = Field(None, description="e.g. label, result.value, items[0].name")
+    type: ValueType | None = Field(None, description="the value's type (regex: default str; json: any)")
+    canonical: list[CanonicalStep] = Field(default_factory=list, description="str values only")
+    allowed: list[Any] | None = Field(None, description="the only values accepted")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None and not set(ANSWER_GROUPS) & set(compile_pattern(value, "regex").groupindex):
+            raise ValueError("the regex needs a named group (?P<answer>...) or (?P<value>...)")
+        return value
+
+    @field_validator("json_path")
+    @classmethod
+    def _json_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_json_path(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> AnswerField:
+        if (self.regex is None) == (self.json_path is None):
+            raise ValueError("give exactly one of regex or json_path")
+        if "match" in self.model_fields_set and self.regex is None:
+            raise ValueError("match applies to regex only")
+        if self.allowed is not None:
+            if not self.allowed:
+                raise ValueError("allowed: list at least one value")
+            for value in self.allowed:
+                if isinstance(value, bool) and self.value_type != "bool":
+                    raise ValueError(f"allowed: write {value!r} in quotes (YAML reads yes/no/on/off/true/false as booleans)")
+                if self.value_type is not None and not type_matches(value, self.value_type):
+                    raise ValueError(f"allowed: {value!r} is not a {self.value_type}")
+        return self
+
+    @property
+    def value_type(self) -> ValueType | None:
+        """The declared type; regex values are text unless a type says otherwise."""
+        if self.type is None and self.regex is not None:
+            return "str"
+        return self.type
+
+    @property
+    def group(self) -> str:
+        """The regex group the value is read from."""
+        return "answer" if self.regex is not None and "answer" in re.compile(self.regex).groupindex else "value"
+
+
+# --- red flags and voting -----------------------------------------------------------------------
+
+
+class RedFlagSpec(Strict):
+    """Responses to discard before parsing. Unset `max_output_tokens` = the run's setting."""
+
+    max_output_tokens: int | None = Field(None, ge=1)
+    must_not_match: list[str] = Field(default_factory=list)
+    require: str | None = Field(None, description="a pattern the raw response must contain (re.search)")
+
+    @field_validator("must_not_match")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            compile_pattern(value, "pattern")
+        return values
+
+    @field_validator("require")
+    @classmethod
+    def _require(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_pattern(value, "pattern")
+        return value
+
+    def rules(self, default_max_output_tokens: int | None = 750) -> RedFlagRules:
+        limit = self.max_output_tokens if self.max_output_tokens is not None else default_max_output_tokens
+        return RedFlagRules(max_output_tokens=limit, must_not_match=tuple(self.must_not_match))
+
+
+class VotingSpec(Strict):
+    """Voting defaults for this task; anything unset falls back to the run's settings."""
+
+    k: int | None = Field(None, ge=1)
+    max_samples: int | None = Field(None, ge=1)
+    first_temperature: float | None = Field(None, ge=0, le=2)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _cap(self) -> VotingSpec:
+        if self.k is not None and self.max_samples is not None and self.max_samples < self.k:
+            raise ValueError(f"max_samples ({self.max_samples}) must be at least k ({self.k})")
+        return self
+
+
+def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec) -> dict[str, Any]:
+    """What a spec sets for a job (the 'spec' layer of the settings merge); unset values left out."""
+    values = {
+        "model": model,
+        "k": voting.k,
+        "max_samples": voting.max_samples,
+        "first_temperature": voting.first_temperature,
+        "temperature": voting.temperature,
+        "max_output_tokens": red_flags.max_output_tokens,
+        "must_not_match": tuple(red_flags.must_not_match) or None,
+    }
+    return {name: value for name, value in values.items() if value is not None}

@@ -1,0 +1,141 @@
+"""The rows of the run store: runs, decided steps, raw samples; and their SQL encodings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """One decided (or undecided) step. `tallies`: canonical answer key -> valid votes, first seen first.
+
+    An uncontested step (every valid vote for the winner) is stored without its tallies and read
+    back as {winner_key: valid}.
+    """
+
+    idx: int
+    input_state: str | None  # compact text (e.g. hanoi.encode_state); None to save space
+    winner_key: str | None  # None: undecided
+    winner_value: str | None = None  # the text the task carries on (often derivable from the key)
+    decided: bool = True
+    tallies: Mapping[str, int] = field(default_factory=dict)
+    samples: int = 0
+    valid: int = 0
+    red_flagged: int = 0
+    red_flag_reasons: Mapping[str, int] = field(default_factory=dict)
+    errors: int = 0
+    retries: int = 0
+    rounds: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None  # None: price unknown
+    latency_s: float = 0.0
+    correct: bool | None = None  # the verifier's verdict, after the decision; None: not verified
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    """One raw sample of step `idx` (only for the steps the logging policy keeps)."""
+
+    idx: int
+    seq: int
+    temperature: float | None
+    text: str | None
+    answer_key: str | None  # None when red-flagged
+    red_flag: str | None  # the red-flag label, or None for a valid vote
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    kind: str
+    name: str | None
+    model: str | None
+    config: dict[str, Any]
+    status: str
+    message: str | None
+    steps_total: int | None
+    steps_done: int
+    last_step: int | None
+    last_state: Any
+    samples: int
+    valid: int
+    red_flagged: int
+    errors: int
+    retries: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    wrong_steps: int
+    first_error_step: int | None
+    rounds: int
+    wall_s: float
+    red_flag_reasons: dict[str, int]
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
+STEP_COLUMNS = tuple(StepRow.__dataclass_fields__)
+SAMPLE_COLUMNS = tuple(SampleRow.__dataclass_fields__)
+INSERT_STEP = (
+    f"INSERT INTO steps (run_id, {', '.join(STEP_COLUMNS)}) VALUES ({', '.join('?' * (len(STEP_COLUMNS) + 1))})"
+)
+INSERT_SAMPLE = (
+    f"INSERT OR REPLACE INTO samples (run_id, {', '.join(SAMPLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 1))})"
+)
+SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+SELECT_STEP = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps"
+
+
+def step_params(run_id: str, s: StepRow, dumps=dumps) -> tuple[Any, ...]:
+    tallies = s.tallies
+    # Compact: an uncontested step (every valid vote for the winner) stores NULL tallies.
+    if not tallies or (len(tallies) == 1 and s.winner_key is not None and tallies.get(s.winner_key) == s.valid):
+        tallies_text = None
+    else:
+        tallies_text = dumps(tallies)
+    return (
+        run_id, s.idx, s.input_state, s.winner_key, s.winner_value, 1 if s.decided else 0, tallies_text,
+        s.samples, s.valid, s.red_flagged, dumps(s.red_flag_reasons) if s.red_flag_reasons else None,
+        s.errors, s.retries, s.rounds, s.input_tokens, s.output_tokens, s.cost_usd, s.latency_s,
+        None if s.correct is None else (1 if s.correct else 0),
+    )  # fmt: skip
+
+
+def step_from_row(row: Sequence[Any]) -> StepRow:
+    (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
+     errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct) = row  # fmt: skip
+    if tallies is not None:
+        tally_map = json.loads(tallies)
+    else:
+        tally_map = {winner_key: valid} if winner_key is not None and valid else {}
+    return StepRow(
+        idx, input_state, winner_key, winner_value, bool(decided), tally_map, samples, valid, red_flagged,
+        json.loads(reasons) if reasons else {}, errors, retries, rounds, input_tokens, output_tokens,
+        cost_usd, latency_s, None if correct is None else bool(correct),
+    )  # fmt: skip
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(RUN_COLUMNS, row))
+    values["config"] = json.loads(values["config"]) if values["config"] else {}
+    values["last_state"] = json.loads(values["last_state"]) if values["last_state"] is not None else None
+    reasons = values["red_flag_reasons"]
+    values["red_flag_reasons"] = json.loads(reasons) if reasons else {}
+    return RunRecord(**values)

@@ -1,0 +1,160 @@
+"""Towers of Hanoi as a task: 2^n - 1 steps of state transfer, the paper's headline job.
+
+`Hanoi(disks=n)` is what `maker run hanoi` and `maker calibrate hanoi` (and `maker_cli.run(
+maker_cli.Hanoi(disks=20))`) drive. The puzzle itself (prompts, strict parser, optimal solution)
+is `maker_cli.tasks.hanoi`; what the simulated model answers is `maker_cli.tasks.hanoi_sim`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from maker_cli.core.redflags import Answer
+from maker_cli.core.stats import Proportion
+from maker_cli.core.step import Judge, StepPrompt
+from maker_cli.tasks import hanoi, hanoi_sim
+from maker_cli.tasks.base import Probe, register
+
+
+class HanoiBreakdown(BaseModel):
+    """Where a Hanoi calibration's errors are: the move or the state, disk-1 steps or the others."""
+
+    disks: int
+    steps_total: int
+    wrong_move: int  # valid answers whose move is not the optimal one
+    right_move_wrong_state: int  # right move, wrong next_state
+    disk1_steps: Proportion  # p on the steps that move disk 1 (every other step)
+    other_steps: Proportion  # p on the other steps
+
+
+class Hanoi:
+    """Towers of Hanoi with n disks (1-25): 2^n - 1 steps; each step's next_state is the next input."""
+
+    kind: ClassVar[str] = "hanoi"
+
+    def __init__(self, disks: int = 10) -> None:
+        self.n = hanoi.check_disks(disks)
+        self.name = f"hanoi-{self.n}"
+        self.steps_total = hanoi.steps_total(self.n)
+        self._judge = hanoi.make_judge(self.n)
+
+    def __repr__(self) -> str:
+        return f"Hanoi(disks={self.n})"
+
+    @property
+    def disks(self) -> int:
+        return self.n
+
+    @property
+    def planning_steps(self) -> int:
+        return self.steps_total
+
+    # --- the Task protocol ----------------------------------------------------------------------
+
+    def judge(self) -> Judge:
+        return self._judge
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "disks": self.n}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Hanoi:
+        return cls(int(config["disks"]))
+
+    def simulation_problem(self) -> str | None:
+        return None
+
+    def probes(self, count: int, *, seed: int | None, simulated: bool) -> list[Probe]:
+        """`count` steps drawn uniformly (with replacement, seeded) from the optimal solution."""
+        n = self.n
+        rng = random.Random(seed)
+        system = hanoi.system_prompt(n)
+        probes = []
+        for _ in range(count):
+            i = rng.randrange(self.steps_total)
+            state = hanoi.optimal_state(n, i)
+            prev = hanoi.optimal_move(n, i - 1) if i > 0 else None
+            move = hanoi.optimal_move(n, i)
+            probes.append(
+                Probe(
+                    item=i, system=system, user=hanoi.user_prompt(n, state, prev),
+                    expected_key=hanoi.answer_key(move, hanoi.optimal_state(n, i + 1)),
+                    reference=hanoi_sim.reference(n, state, prev) if simulated else None,
+                    group="disk1" if move[0] == 1 else "other",
+                )
+            )
+        return probes
+
+    def classify(self, answer: Answer, probe: Probe) -> str | None:
+        """Right when the parsed move and next_state are the optimal ones; else which part is wrong."""
+        move, state = answer.value
+        if move != hanoi.optimal_move(self.n, probe.item):
+            return "wrong_move"
+        if tuple(map(tuple, state)) != hanoi.optimal_state(self.n, probe.item + 1):
+            return "right_move_wrong_state"
+        return None
+
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> HanoiBreakdown:
+        """The calibration breakdown from (correct, valid) per group and the counts of error kinds."""
+        return HanoiBreakdown(
+            disks=self.n, steps_total=self.steps_total,
+            wrong_move=errors.get("wrong_move", 0), right_move_wrong_state=errors.get("right_move_wrong_state", 0),
+            disk1_steps=Proportion.of(*groups.get("disk1", (0, 0))),
+            other_steps=Proportion.of(*groups.get("other", (0, 0))),
+        )
+
+    # --- the SequentialTask protocol ------------------------------------------------------------
+
+    def calibration_notes(self) -> list[str]:
+        return []
+
+    def calibration_source(self) -> str:
+        return f"hanoi, {self.n} disks"
+
+    calibration_size = None
+
+    def start(self) -> tuple[Any, Any]:
+        return hanoi.start_state(self.n), None
+
+    def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt:
+        """The step's messages; the reference is attached only for simulated models."""
+        ref = hanoi_sim.reference(self.n, state, previous) if simulated else None
+        return StepPrompt(step, hanoi.system_prompt(self.n), hanoi.user_prompt(self.n, state, previous), ref)
+
+    def advance(self, value: Any) -> tuple[Any, Any]:
+        move, next_state = value
+        return move, next_state
+
+    def verify(self, step: int, state: Any, action: Any, next_state: Any) -> bool | None:
+        return hanoi.verify(self.n, step, action, next_state)
+
+    def finished(self, steps_done: int, state: Any, action: Any) -> bool:
+        return steps_done >= self.steps_total
+
+    def encode_state(self, state: Any) -> str:
+        return hanoi.encode_state(state)
+
+    def encode_action(self, action: Any) -> str:
+        return ",".join(map(str, action))
+
+    def decode_state(self, text: str) -> Any:
+        return hanoi.decode_state(text)
+
+    def decode_action(self, text: str | None) -> Any:
+        return None if text is None else tuple(int(x) for x in text.split(","))
+
+    def value_text(self, action: Any, next_state: Any) -> str | None:
+        return None  # the answer key "disk,from,to|pegs" holds the move and the state
+
+    def report_fields(self, final_state: Any) -> dict[str, Any]:
+        return {"disks": self.n}
+
+
+register(Hanoi.kind, Hanoi.from_config)

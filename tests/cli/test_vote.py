@@ -1,0 +1,140 @@
+"""`maker vote` through the CLI: free prompts, task specs, JSON, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from maker_cli.cli.app import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_vote_free_prompt_json_decided():
+    r = run("vote", "--prompt", "6*7?", "--model", "sim:p=0.8,answer=42,seed=3", "--k", "3", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["decided"] is True and out["winner"] == "42"
+    for key in ("winner", "decided", "votes", "samples", "red_flagged", "red_flag_reasons", "errors", "rounds",
+                "input_tokens", "output_tokens", "cost_usd", "model"):
+        assert key in out
+    assert out["simulated"] is True
+    assert out["votes"]["42"] - max([v for k, v in out["votes"].items() if k != "42"] or [0]) >= 3
+
+
+def test_vote_undecided_exits_3_with_tallies():
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=x,errors=spread,seed=1", "--k", "4",
+            "--max-samples", "4", "--json")
+    assert r.exit_code == 3, r.output
+    out = json.loads(r.stdout)
+    assert out["decided"] is False and out["winner"] is None and out["samples"] == 4
+    assert sum(out["votes"].values()) == 4
+
+
+def test_vote_counts_red_flags_with_reasons():
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.95,answer=yes,invalid=0.4,seed=2", "--k", "2", "--json")
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0
+    assert out["red_flagged"] == sum(out["red_flag_reasons"].values())
+    assert out["samples"] == out["valid"] + out["red_flagged"]
+
+
+def test_vote_task_spec_with_inputs():
+    spec = ROOT / "examples" / "arithmetic.yaml"
+    r = run("vote", "--task", str(spec), "--input", "a=123", "--input", "b=456", "--input", "expected=56088",
+            "--model", "sim:p=0.9,seed=1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["winner"] == "56088"
+
+
+def test_vote_plain_output_when_not_a_terminal():
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.9,answer=blue,seed=4", "--k", "2")
+    assert r.exit_code == 0
+    assert "round 1:" in r.stdout and "decided" in r.stdout and "simulated" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args,code,text",
+    [
+        (["vote", "--model", "sim:answer=1"], 2, "exactly one of --prompt"),
+        (["vote", "--prompt", "q", "--task", "x.yaml"], 2, "exactly one of --prompt"),
+        (["vote", "--prompt", "q", "--model", "sim:p=2"], 2, "between 0 and 1"),
+        (["vote", "--prompt", "q", "--model", "sim:bogus=1"], 2, "unknown option"),
+        (["vote", "--prompt", "q", "--model", "sim:p=0.9"], 2, "answer=TEXT"),
+        (["vote", "--task", "missing.yaml"], 2, "missing.yaml"),
+        (["vote", "--prompt", "q", "--k", "0"], 2, ""),
+        (["vote", "--prompt", "q", "--answer-regex", "(", "--model", "sim:answer=1"], 2, "invalid regex"),
+    ],
+)
+def test_vote_usage_errors(args, code, text):
+    r = run(*args)
+    assert r.exit_code == code, r.output
+    assert text in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_api_key_names_the_variable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    r = run("vote", "--prompt", "q", "--model", "gpt-4.1-mini", "--k", "1")
+    assert r.exit_code == 1
+    assert "OPENAI_API_KEY" in r.output and "Traceback" not in r.output
+
+
+# --- over real HTTP, through litellm, against the fake server ------------------------------------
+
+
+def _fixed_reference(answer: str):
+    from maker_cli.providers.base import Reference
+
+    return lambda system, user: Reference(f"Answer: {answer}", lambda v: f"Answer: {answer}{v + 1}")
+
+
+def test_vote_over_http_retries_succeed_and_nothing_counts_twice():
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    responder = sim_responder("sim:p=0.8,seed=3", reference_for=_fixed_reference("42"))
+    with FakeOpenAIServer(responder=responder) as srv:
+        srv.inject("429", retry_after=0.05)
+        srv.inject("503")
+        r = run("vote", "--prompt", "6*7?", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
+                "--api-base", srv.base_url, "--k", "3", "--price-in", "1", "--price-out", "1", "--json")
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["winner"] == "42" and out["retries"] == 2 and out["errors"] == 0
+        assert out["samples"] == srv.choices  # each served choice counted once; retried requests are not votes
+        assert srv.faults == {"429": 1, "503": 1}
+        assert out["cost_usd"] > 0
+
+
+def test_vote_over_http_undecided_and_errors_surface(monkeypatch):
+    from maker_cli.testing.fake_server import FakeOpenAIServer
+    from maker_cli.testing.sim_responder import sim_responder
+
+    responder = sim_responder("sim:p=0.5,errors=spread,seed=1", reference_for=_fixed_reference("7"))
+    with FakeOpenAIServer(responder=responder) as srv:
+        r = run("vote", "--prompt", "q", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
+                "--api-base", srv.base_url, "--k", "4", "--max-samples", "6", "--json")
+        assert r.exit_code == 3, r.output
+        out = json.loads(r.stdout)
+        assert out["decided"] is False and out["samples"] == 6 == srv.choices
+
+    monkeypatch.setenv("MAKER_MAX_ATTEMPTS", "2")  # keep the all-failing case short
+    with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=("500",)) as srv:
+        r = run("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
+                "--timeout", "2")
+        assert r.exit_code == 1
+        assert "calls failed" in r.output and "Traceback" not in r.output
+        assert srv.requests == srv.faults["500"] >= 8 * 2
+
+
+def test_vote_points_a_sequential_spec_to_run_task():
+    r = run("vote", "--task", str(ROOT / "examples" / "sequential" / "addition.yaml"), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "maker run task" in r.output
