@@ -51,33 +51,26 @@ Steps = Annotated[int | None, typer.Option("--steps", min=1, help=(
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Write the calibration file (JSON) here.", dir_okay=False)]
 
 
+Target = Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")]
+TABLE = {"samples": (Samples, None), "temperature": (Temperature, None), "seed": (Seed, 0), "pairs": (Pairs, False),
+         "target": (Target, None), "steps": (Steps, None), "out": (Out, None)}
+SHARED = ("model", *TABLE, "concurrency", "max_output_tokens", "api_base", "router_config", "timeout", "price_in",
+          "price_out", "json_out")
+
+
 @app.command("hanoi")
+@options.shared(*SHARED, table=TABLE)
 def calibrate_hanoi(
     ctx: typer.Context,
     disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25); steps are drawn from its 2^n - 1.")] = 10,
-    model: options.Model = None,
-    samples: Samples = None,
-    temperature: Temperature = None,
-    concurrency: options.Concurrency = None,
-    seed: Seed = 0,
-    pairs: Pairs = False,
-    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")] = None,
-    steps: Steps = None,
-    max_output_tokens: options.MaxOutputTokens = None,
-    api_base: options.ApiBase = None,
-    router_config: options.RouterConfig = None,
-    timeout: options.Timeout = None,
-    price_in: options.PriceIn = None,
-    price_out: options.PriceOut = None,
-    out: Out = None,
-    json_out: options.Json = False,
+    **opts: Any,
 ) -> None:
     """Sample random steps of the optimal Hanoi solution once each and measure p and the valid rate."""
-    options_ = {name: value for name, value in locals().items() if name not in ("ctx", "json_out", "disks")}
-    _calibrate(ctx, "hanoi", dict(disks=disks, **options_), probe="step", json_out=json_out)
+    _calibrate(ctx, "hanoi", {"disks": disks}, opts, probe="step")
 
 
 @app.command("task")
+@options.shared(*SHARED, table=TABLE)
 def calibrate_task(
     ctx: typer.Context,
     task: Annotated[Path, typer.Argument(help="A YAML task spec: a question spec (give --dataset) or a sequence spec "
@@ -86,32 +79,19 @@ def calibrate_task(
                                                  dir_okay=False)] = None,
     inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
     trust_spec_code: options.TrustSpecCode = False,
-    model: options.Model = None,
-    samples: Samples = None,
-    temperature: Temperature = None,
-    concurrency: options.Concurrency = None,
-    seed: Seed = 0,
-    pairs: Pairs = False,
-    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")] = None,
-    steps: Steps = None,
-    max_output_tokens: options.MaxOutputTokens = None,
-    api_base: options.ApiBase = None,
-    router_config: options.RouterConfig = None,
-    timeout: options.Timeout = None,
-    price_in: options.PriceIn = None,
-    price_out: options.PriceOut = None,
-    out: Out = None,
-    json_out: options.Json = False,
+    **opts: Any,
 ) -> None:
     """Measure p and the valid rate of a task spec: a question spec over a labelled dataset, or a
     sequence spec on random steps of its reference solver's path (no dataset needed)."""
-    given = {name: value for name, value in locals().items() if name not in ("ctx", "json_out", "task", "inputs")}
-    given["inputs"] = options.parse_inputs(inputs) if inputs else None
-    _calibrate(ctx, task, given, probe="step" if dataset is None else "item", json_out=json_out)
+    given = dict(dataset=dataset, inputs=options.parse_inputs(inputs) if inputs else None,
+                 trust_spec_code=trust_spec_code)
+    _calibrate(ctx, task, given, opts, probe="step" if dataset is None else "item")
 
 
-def _calibrate(ctx: typer.Context, task: Any, given: dict[str, Any], *, probe: str, json_out: bool) -> None:
+def _calibrate(ctx: typer.Context, task: Any, given: dict[str, Any], opts: dict[str, Any], *, probe: str) -> None:
     """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
+    json_out = opts.pop("json_out")
+    given |= opts
     console = out_console()
     settings = load_settings(config_path(ctx))
 

@@ -1,14 +1,18 @@
 """Command-line options several commands share: one definition, one help text each.
 
-A command declares `model: options.Model = None`, then hands its values to the library through
-`job_flags(locals())` — the keyword arguments of `maker_cli.vote/run/calibrate` are named like
-these flags. Validation of values happens once, in `maker_cli.config.job`.
+`@shared(*names)` adds the named options to a command (after its own parameters); the command
+takes them as `**options` and hands the job settings among them to the library with
+`job_flags(options)` — the keyword arguments of `maker_cli.vote/run/calibrate` are named like these
+flags. Validation of values happens once, in `maker_cli.config.job`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -39,6 +43,50 @@ Inputs = Annotated[list[str], typer.Option("--input", "-i", help="Task input as 
 TrustSpecCode = Annotated[bool, typer.Option("--trust-spec-code",
                                              help="Let a spec's `reference: FILE.py:function` run (code next to the spec).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (nothing else there).")]
+
+LogSamples = Annotated[str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")]
+KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
+Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
+
+# name -> (annotation, default), in the order `--help` lists them
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "model": (Model, None), "k": (K, None), "target": (Target, None), "p": (P, None),
+    "calibration": (Calibration, None), "max_samples": (MaxSamples, None), "eager": (Eager, None),
+    "concurrency": (Concurrency, None), "api_base": (ApiBase, None), "router_config": (RouterConfig, None),
+    "timeout": (Timeout, None), "max_output_tokens": (MaxOutputTokens, None), "temperature": (Temperature, None),
+    "first_temperature": (FirstTemperature, None), "price_in": (PriceIn, None), "price_out": (PriceOut, None),
+    "store": (Store, None), "log_samples": (LogSamples, None), "keep_going": (KeepGoing, False),
+    "max_cost": (MaxCost, None), "yes": (Yes, False), "resume": (Resume, None), "json_out": (Json, False),
+}
+# the options `maker run hanoi` and `maker run task` share
+RUN_OPTIONS = tuple(OPTIONS)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Callable[[_F], _F]:
+    """Add the shared options `names` (from `table`, else `OPTIONS`) to a command whose signature
+    ends with `**options`."""
+    table = {**OPTIONS, **(table or {})}
+
+    def decorate(func: _F) -> _F:
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=table[name][1], annotation=table[name][0])
+            for name in names
+        ]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        command.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+        return command  # type: ignore[return-value]
+
+    return decorate
+
 
 JOB_FLAGS = (
     "model", "k", "target", "max_samples", "eager", "concurrency", "api_base", "router_config", "timeout",

@@ -32,52 +32,22 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False,
 )
 
-LogSamples = Annotated[str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")]
-KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
-Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
-
-
 @app.command("hanoi")
+@options.shared(*options.RUN_OPTIONS)
 def run_hanoi(
     ctx: typer.Context,
     disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25): 2^n - 1 steps.")] = 10,
-    model: options.Model = None,
-    k: options.K = None,
-    target: options.Target = None,
-    p: options.P = None,
-    calibration: options.Calibration = None,
-    max_samples: options.MaxSamples = None,
-    eager: options.Eager = None,
-    concurrency: options.Concurrency = None,
-    api_base: options.ApiBase = None,
-    router_config: options.RouterConfig = None,
-    timeout: options.Timeout = None,
-    max_output_tokens: options.MaxOutputTokens = None,
-    temperature: options.Temperature = None,
-    first_temperature: options.FirstTemperature = None,
-    price_in: options.PriceIn = None,
-    price_out: options.PriceOut = None,
-    store: options.Store = None,
-    log_samples: LogSamples = None,
-    keep_going: KeepGoing = False,
-    max_cost: options.MaxCost = None,
-    yes: Yes = False,
-    resume: Resume = None,
-    json_out: options.Json = False,
+    **opts: Any,
 ) -> None:
     """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
-    if resume is not None and _given(ctx, "disks"):
+    if opts["resume"] is not None and _given(ctx, "disks"):
         raise UsageError("--resume continues a run with the configuration it was started with; drop --disks")
-    plan = plan_run(
-        None if resume is not None else "hanoi", disks=disks, flags=options.job_flags(locals()), p=p,
-        calibration=calibration, keep_going=keep_going, log_samples=log_samples, resume=resume, yes=yes,
-        settings=load_settings(config_path(ctx), store=store),
-    )
-    launch(plan, json_out=json_out)
+    plan = plan_run(None if opts["resume"] is not None else "hanoi", disks=disks, **_plan_options(ctx, opts))
+    launch(plan, json_out=opts["json_out"])
 
 
 @app.command("task")
+@options.shared(*options.RUN_OPTIONS)
 def run_task(
     ctx: typer.Context,
     spec_file: Annotated[Path | None, typer.Argument(metavar="FILE", help="A sequence task spec (YAML).",
@@ -86,29 +56,7 @@ def run_task(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override termination.steps (fixed-length specs).")] = None,
     validate: Annotated[bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")] = False,
     trust_spec_code: options.TrustSpecCode = False,
-    model: options.Model = None,
-    k: options.K = None,
-    target: options.Target = None,
-    p: options.P = None,
-    calibration: options.Calibration = None,
-    max_samples: options.MaxSamples = None,
-    eager: options.Eager = None,
-    concurrency: options.Concurrency = None,
-    api_base: options.ApiBase = None,
-    router_config: options.RouterConfig = None,
-    timeout: options.Timeout = None,
-    max_output_tokens: options.MaxOutputTokens = None,
-    temperature: options.Temperature = None,
-    first_temperature: options.FirstTemperature = None,
-    price_in: options.PriceIn = None,
-    price_out: options.PriceOut = None,
-    store: options.Store = None,
-    log_samples: LogSamples = None,
-    keep_going: KeepGoing = False,
-    max_cost: options.MaxCost = None,
-    yes: Yes = False,
-    resume: Resume = None,
-    json_out: options.Json = False,
+    **opts: Any,
 ) -> None:
     """Run a sequential task described in YAML (state, step prompt, answer, termination) step by step.
 
@@ -116,16 +64,22 @@ def run_task(
     """
     given_inputs = options.parse_inputs(inputs) if inputs else None
     if validate:
-        _validate(spec_file, given_inputs or {}, steps, trust_spec_code, json_out)
+        _validate(spec_file, given_inputs or {}, steps, trust_spec_code, opts["json_out"])
         return
-    if resume is None and spec_file is None:
+    if opts["resume"] is None and spec_file is None:
         raise UsageError("give a spec FILE (or --resume RUN_ID)")
-    plan = plan_run(
-        spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code,
-        flags=options.job_flags(locals()), p=p, calibration=calibration, keep_going=keep_going,
-        log_samples=log_samples, resume=resume, yes=yes, settings=load_settings(config_path(ctx), store=store),
+    plan = plan_run(spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code,
+                    **_plan_options(ctx, opts))
+    launch(plan, json_out=opts["json_out"])
+
+
+def _plan_options(ctx: typer.Context, opts: dict[str, Any]) -> dict[str, Any]:
+    """The shared options as `plan_run` keywords."""
+    return dict(
+        flags=options.job_flags(opts), p=opts["p"], calibration=opts["calibration"], keep_going=opts["keep_going"],
+        log_samples=opts["log_samples"], resume=opts["resume"], yes=opts["yes"],
+        settings=load_settings(config_path(ctx), store=opts["store"]),
     )
-    launch(plan, json_out=json_out)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

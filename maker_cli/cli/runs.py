@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from maker_cli.cli.app import config_path
+from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.config.paths import default_store_file
 from maker_cli.config.settings import load_settings
@@ -28,10 +29,6 @@ def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
     if not path.is_file():
         raise StoreError(f"no run store at {path} yet (runs are stored there once you run a job)")
     return RunStore(path)
-
-
-def _money(x: float | None) -> str:
-    return "unknown" if x is None else f"${x:,.4f}"
 
 
 @app.command("list")

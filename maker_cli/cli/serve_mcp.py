@@ -16,6 +16,10 @@ from typing import List, Optional
 
 import typer
 
+from maker_cli.cli.app import config_path
+from maker_cli.config.settings import load_settings
+from maker_cli.errors import UsageError
+
 HELP = (
     "Serve maker's tools to AI assistants over MCP: maker_estimate, maker_vote, maker_validate, "
     "maker_calibrate, maker_configure.\n\n"
@@ -68,10 +72,6 @@ def serve_mcp(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
     log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", help="Log level (logs go to stderr)."),
 ) -> None:
-    from maker_cli.cli.app import config_path
-    from maker_cli.errors import UsageError
-    from maker_cli.config.settings import load_settings
-
     logging.basicConfig(
         stream=sys.stderr, level=log_level.value, format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,8 @@ app = typer.Typer(add_completion=False)
 
 
 @app.command("vote")
+@options.shared("k", "max_samples", "eager", "model", "api_base", "router_config", "concurrency", "max_output_tokens",
+                "temperature", "first_temperature", "timeout", "price_in", "price_out", "max_cost", "json_out")
 def vote(
     ctx: typer.Context,
     prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="The question to answer (free prompt).")] = None,
@@ -32,21 +34,7 @@ def vote(
     answer_regex: Annotated[str | None, typer.Option(
         "--answer-regex", help="With --prompt: vote on this regex's named group (?P<answer>...) (last match).",
     )] = None,
-    k: options.K = None,
-    max_samples: options.MaxSamples = None,
-    eager: options.Eager = None,
-    model: options.Model = None,
-    api_base: options.ApiBase = None,
-    router_config: options.RouterConfig = None,
-    concurrency: options.Concurrency = None,
-    max_output_tokens: options.MaxOutputTokens = None,
-    temperature: options.Temperature = None,
-    first_temperature: options.FirstTemperature = None,
-    timeout: options.Timeout = None,
-    price_in: options.PriceIn = None,
-    price_out: options.PriceOut = None,
-    max_cost: options.MaxCost = None,
-    json_out: options.Json = False,
+    **opts: Any,
 ) -> None:
     """Get one answer by voting: sample until one answer leads every other by k.
 
@@ -54,10 +42,11 @@ def vote(
     """
     plan = plan_vote(
         prompt, task=task, inputs=options.parse_inputs(inputs) if inputs else None, system=system,
-        answer_regex=answer_regex, flags=options.job_flags(locals()), settings=load_settings(config_path(ctx)),
+        answer_regex=answer_regex, flags=options.job_flags(opts), settings=load_settings(config_path(ctx)),
     )
     provider = provider_for(plan.job)
     console = out_console()
+    json_out = opts["json_out"]
     view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=is_terminal())
     if view is not None and provider.info.simulated:
         console.print("[dim]simulated model: no API calls, no cost[/]")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from platformdirs import user_config_path, user_data_path
+
 APP_NAME = "maker"
 
 
 def config_dir() -> Path:
-    from platformdirs import user_config_path
-
     return user_config_path(APP_NAME)
 
 
 def data_dir() -> Path:
-    from platformdirs import user_data_path
-
     return user_data_path(APP_NAME)
 
 

@@ -8,6 +8,7 @@ here: the CLI and the MCP server render the report.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,8 +212,6 @@ def _p_undecided(p_vote, k, cap, v, mean, var) -> tuple[float, bool]:
     needed = min(cap, maths.pmf_work(p_vote, k, v, tail=1e-18) / (2 * k - 1))
     if needed * (2 * k - 1) <= maths.MAX_WORK:
         return maths.p_undecided(p_vote, k, cap, v), True
-    from statistics import NormalDist
-
     return 1.0 - NormalDist(mean, math.sqrt(var) or 1e-9).cdf(cap + 0.5), False
 
 

@@ -23,6 +23,7 @@ job_percentiles when it says method "normal".
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -456,8 +457,6 @@ def job_percentiles(
         if n_agents * len(dist.pmf) <= exact_limit:
             total = _power_pmf(dist.pmf, n_agents)
             return JobPercentiles(tuple(quantiles), tuple(_quantile(total, q) for q in quantiles), "exact")
-    from statistics import NormalDist
-
     mean, var = samples_moments(p, k, valid_rate)
     mu, sigma = n_agents * mean, math.sqrt(n_agents * var)
     if sigma == 0.0:

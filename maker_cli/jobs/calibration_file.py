@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from maker_cli.bounded_yaml import parse_yaml, read_text_file
 from maker_cli.errors import SpecError
 
 Interval = tuple[float, float]
@@ -61,19 +62,14 @@ class Calibration(BaseModel):
 def load_calibration(path: str | Path) -> Calibration:
     """Read and validate a calibration file; SpecError naming the file and the field otherwise."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read calibration file ({exc.strerror or exc})") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
+    text = read_text_file(path, "calibration file")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        data = parse_yaml(text, str(path))
+    else:
+        try:
             data = json.loads(text)
-    except Exception as exc:  # JSON or YAML syntax
-        raise SpecError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise SpecError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a calibration file holds one object (mapping), got {type(data).__name__}")
     try:

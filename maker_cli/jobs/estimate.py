@@ -8,7 +8,9 @@ the model (`model=`, else the calibration's), else unknown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.estimate import EstimateInputs
@@ -48,42 +50,18 @@ def estimate(
     `maker calibrate`, whose lower 95% bound of p is used). Raises UsageError for bad inputs and
     CannotConverge when p <= 0.5.
     """
-    settings = settings or load_settings(config)
-    inputs = resolve_inputs(
-        steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
-        output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency,
-        concurrency=concurrency, budget=budget, max_samples=max_samples, sweep=sweep, calibration=calibration,
-        settings=settings,
-    )
-    return compute(inputs)
+    given = {name: value for name, value in locals().items() if name not in ("config", "settings")}
+    return compute(resolve_inputs(given, settings or load_settings(config)))
 
 
 def _first(*values: object) -> object:
     return next((v for v in values if v is not None), None)
 
 
-def resolve_inputs(
-    *,
-    steps: int | None,
-    p: float | None = None,
-    target: float | None = None,
-    m: int | None = None,
-    k: int | None = None,
-    valid_rate: float | None = None,
-    input_tokens: float | None = None,
-    output_tokens: float | None = None,
-    model: str | None = None,
-    price_in: float | None = None,
-    price_out: float | None = None,
-    latency: float | None = None,
-    concurrency: int | None = None,
-    budget: float | None = None,
-    max_samples: int | None = None,
-    sweep: bool = False,
-    calibration: str | Path | None = None,
-    settings: Settings,
-) -> EstimateInputs:
-    """The estimate's inputs: keywords over the calibration file over the settings."""
+def resolve_inputs(given: Mapping[str, Any], settings: Settings) -> EstimateInputs:
+    """The estimate's inputs: the keywords of `estimate` over the calibration file over the settings."""
+    steps, p, model = given.get("steps"), given.get("p"), given.get("model")
+    calibration = given.get("calibration")
     cal = load_calibration(calibration) if calibration is not None else None
     if steps is None:
         raise UsageError("--steps is required: the number of dependent steps in the job")
@@ -95,25 +73,25 @@ def resolve_inputs(
             f"p = {cal.p_ci[0]:.6g}: the lower end of the calibration's 95% interval "
             f"(point estimate {cal.p:.6g}), as `maker run` uses it"
         )
-    prices = _prices(model, price_in, price_out, cal, settings, notes)
+    prices = _prices(model, given.get("price_in"), given.get("price_out"), cal, settings, notes)
     return EstimateInputs(
         steps=steps,
         p=p if p is not None else cal.p_ci[0],  # type: ignore[union-attr] - the lower bound, as run uses
-        target=target if target is not None else settings.target,
-        m=m if m is not None else 1,
-        k=k,
-        valid_rate=_first(valid_rate, cal.valid_rate if cal else None, 1.0),  # type: ignore[arg-type]
-        input_tokens=_first(input_tokens, cal.mean_input_tokens if cal else None),  # type: ignore[arg-type]
-        output_tokens=_first(output_tokens, cal.mean_output_tokens if cal else None),  # type: ignore[arg-type]
+        target=given.get("target") if given.get("target") is not None else settings.target,
+        m=given["m"] if given.get("m") is not None else 1,
+        k=given.get("k"),
+        valid_rate=_first(given.get("valid_rate"), cal.valid_rate if cal else None, 1.0),  # type: ignore[arg-type]
+        input_tokens=_first(given.get("input_tokens"), cal.mean_input_tokens if cal else None),  # type: ignore[arg-type]
+        output_tokens=_first(given.get("output_tokens"), cal.mean_output_tokens if cal else None),  # type: ignore[arg-type]
         model=model or (cal.model if cal else None),
         price_in=prices.price_in,
         price_out=prices.price_out,
         price_source=prices.source,
-        latency_s=latency,
-        concurrency=concurrency if concurrency is not None else settings.concurrency,
-        budget_usd=budget,
-        max_samples=max_samples if max_samples is not None else settings.max_samples,
-        sweep=sweep,
+        latency_s=given.get("latency"),
+        concurrency=given.get("concurrency") if given.get("concurrency") is not None else settings.concurrency,
+        budget_usd=given.get("budget"),
+        max_samples=given.get("max_samples") if given.get("max_samples") is not None else settings.max_samples,
+        sweep=bool(given.get("sweep")),
         calibration_file=str(calibration) if calibration is not None else None,
         notes=tuple(notes),
     )

@@ -17,6 +17,7 @@ lookup ever goes to the network.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -118,7 +119,7 @@ def _cost_map() -> Mapping[str, Any]:
     if bundled is not None:
         return bundled
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    import litellm  # heavy (about 2 s): only when the bundled price map file cannot be found
 
     return litellm.model_cost
 
@@ -126,8 +127,6 @@ def _cost_map() -> Mapping[str, Any]:
 @lru_cache(maxsize=1)
 def _bundled_map() -> dict[str, Any] | None:
     """The price map shipped inside the litellm package, read without importing litellm."""
-    import importlib.util
-
     try:
         spec = importlib.util.find_spec("litellm")
     except (ImportError, ValueError):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
 from maker_cli.specs.extract import ValueType, parse_json_path, type_matches
-from maker_cli.specs.templates import is_name
+from maker_cli.specs.templates import is_name, placeholders
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 ANSWER_GROUPS = ("answer", "value")  # the named regex group an answer field is read from
@@ -314,3 +314,53 @@ def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec)
         "must_not_match": tuple(red_flags.must_not_match) or None,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+class SpecBase(Strict):
+    """What every kind of spec has: a name, typed inputs, the prompt templates, voting defaults and
+    the simulated model's reply; and where it was read from."""
+
+    RESERVED_INPUTS: ClassVar[frozenset[str]] = frozenset()
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: str | None = Field(None, description="default model when --model is not given")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    system: str = ""
+    user: str = Field(min_length=1)
+    voting: VotingSpec = Field(default_factory=VotingSpec)
+    sim_response: str | None = Field(None, description="the simulated model's reply, with {{answer}} / {{next_state}} ...")
+
+    _source: str = PrivateAttr("<spec>")
+    _sha256: str | None = PrivateAttr(None)
+
+    @field_validator("system", "user", "sim_response")
+    @classmethod
+    def _template_syntax(cls, value: str | None) -> str | None:
+        if value is not None:
+            placeholders(value)  # TemplateError (a ValueError) for {{a.b}}, {{ x | f }}, ...
+        return value
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs(cls, value: Any) -> Any:
+        return normalise_inputs(value)
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, value: dict[str, InputSpec]) -> dict[str, InputSpec]:
+        check_input_names(value, cls.RESERVED_INPUTS)
+        return value
+
+    @property
+    def source(self) -> str:
+        """The file this spec was read from (as given), or '<spec>'."""
+        return self._source
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256
+
+    def settings(self) -> dict[str, Any]:
+        """The spec's layer of the job settings (model, voting, red-flag limits)."""
+        return spec_settings(self.model, self.voting, self.red_flags)  # type: ignore[attr-defined]

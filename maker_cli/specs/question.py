@@ -14,63 +14,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize
 from maker_cli.specs.extract import typed_expected
-from maker_cli.specs.fields import (
-    AnswerField,
-    InputSpec,
-    RedFlagSpec,
-    Strict,
-    VotingSpec,
-    check_input_names,
-    input_values,
-    normalise_inputs,
-    spec_settings,
-)
+from maker_cli.specs.fields import AnswerField, RedFlagSpec, SpecBase, input_values
 from maker_cli.specs.judge import AnswerJudge
 from maker_cli.specs.templates import check_template, placeholders, render
 
 
-class QuestionSpec(Strict):
+class QuestionSpec(SpecBase):
     """A single voted question (`maker vote --task FILE`)."""
 
     kind: Literal["question"] = "question"
-    name: str = Field(min_length=1)
-    description: str = ""
-    model: str | None = Field(None, description="default model when --model is not given")
-    inputs: dict[str, InputSpec] = Field(default_factory=dict)
-    system: str = ""
-    user: str = Field(min_length=1)
     answer: AnswerField
     canonical: list[CanonicalStep] = Field(default_factory=list, description="same as answer.canonical")
     red_flags: RedFlagSpec = Field(default_factory=RedFlagSpec)
-    voting: VotingSpec = Field(default_factory=VotingSpec)
     expected: str | None = Field(None, description="template of the correct answer (sim/calibration only)")
-    sim_response: str | None = Field(None, description="simulated response text with {{answer}}")
 
-    _source: str = PrivateAttr("<spec>")
-    _sha256: str | None = PrivateAttr(None)
-
-    @field_validator("system", "user", "expected", "sim_response")
+    @field_validator("expected")
     @classmethod
-    def _template_syntax(cls, value: str | None) -> str | None:
+    def _expected_syntax(cls, value: str | None) -> str | None:
         if value is not None:
-            placeholders(value)  # TemplateError (a ValueError) for {{a.b}}, {{ x | f }}, ...
-        return value
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _inputs(cls, value: Any) -> Any:
-        return normalise_inputs(value)
-
-    @field_validator("inputs")
-    @classmethod
-    def _input_names(cls, value: dict[str, InputSpec]) -> dict[str, InputSpec]:
-        check_input_names(value)
+            placeholders(value)
         return value
 
     @model_validator(mode="after")
@@ -114,15 +82,6 @@ class QuestionSpec(Strict):
     # --- using a spec ---------------------------------------------------------------------------
 
     @property
-    def source(self) -> str:
-        """The file this spec was read from (as given), or '<spec>'."""
-        return self._source
-
-    @property
-    def sha256(self) -> str | None:
-        return self._sha256
-
-    @property
     def steps(self) -> list[str]:
         """The canonical steps of the answer (top-level `canonical` or `answer.canonical`)."""
         return list(self.canonical or self.answer.canonical)
@@ -147,10 +106,6 @@ class QuestionSpec(Strict):
     def red_flag_rules(self, default_max_output_tokens: int | None = 750) -> RedFlagRules:
         """Length and must-not-match rules; an unset spec limit takes `default_max_output_tokens`."""
         return self.red_flags.rules(default_max_output_tokens)
-
-    def settings(self) -> dict[str, Any]:
-        """The spec's layer of the job settings (model, voting, red-flag limits)."""
-        return spec_settings(self.model, self.voting, self.red_flags)
 
     def expected_value(self, inputs: Mapping[str, object], text: str | None = None) -> Any | None:
         """The expected answer (from `text`, else the `expected` template) as the extractor would

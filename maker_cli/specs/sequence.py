@@ -23,20 +23,16 @@ It shares its parts with question specs (`maker_cli.specs.fields`): typed inputs
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from maker_cli.specs.fields import (
     AnswerField,
-    InputSpec,
     RedFlagSpec,
+    SpecBase,
     Strict,
-    VotingSpec,
-    check_input_names,
-    normalise_inputs,
     same_value,
-    spec_settings,
     value_at,
 )
 from maker_cli.specs.extract import parse_json_path
@@ -89,6 +85,8 @@ class StepAnswerSpec(Strict):
 
 
 class FieldValue(Strict):
+    """A JSON path into the state and a value to compare with."""
+
     path: str
     value: Any
 
@@ -99,15 +97,8 @@ class FieldValue(Strict):
         return value
 
 
-class FieldNumber(Strict):
-    path: str
+class FieldNumber(FieldValue):
     value: float
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        parse_json_path(value)
-        return value
 
 
 PREDICATES = ("equals", "empty", "length_at_most", "field_equals", "field_at_least", "field_at_most", "all", "any")
@@ -237,45 +228,18 @@ class StepRedFlagSpec(RedFlagSpec):
     )
 
 
-class SequenceSpec(Strict):
+class SequenceSpec(SpecBase):
     """A sequential MDAP job (`maker run task FILE`)."""
 
+    RESERVED_INPUTS: ClassVar[frozenset[str]] = RESERVED_NAMES
+
     kind: Literal["sequence"] = "sequence"
-    name: str = Field(min_length=1)
-    description: str = ""
-    model: str | None = Field(None, description="default model when --model is not given")
-    inputs: dict[str, InputSpec] = Field(default_factory=dict)
     initial_state: Any = Field(description="the state before the first step (any YAML value)")
     chunks: ChunkSpec | None = None
-    system: str = ""
-    user: str = Field(min_length=1)
     answer: StepAnswerSpec
     termination: Termination
     red_flags: StepRedFlagSpec = Field(default_factory=StepRedFlagSpec)
-    voting: VotingSpec = Field(default_factory=VotingSpec)
     reference: str | None = Field(None, description="a registered solver, or FILE.py:function next to the spec")
-    sim_response: str | None = Field(None, description="the simulated model's reply, with {{next_state}} ...")
-
-    _source: str = PrivateAttr("<spec>")
-    _sha256: str | None = PrivateAttr(None)
-
-    @field_validator("system", "user", "sim_response")
-    @classmethod
-    def _template_syntax(cls, value: str | None) -> str | None:
-        if value is not None:
-            placeholders(value)
-        return value
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _inputs(cls, value: Any) -> Any:
-        return normalise_inputs(value)
-
-    @field_validator("inputs")
-    @classmethod
-    def _input_names(cls, value: dict[str, InputSpec]) -> dict[str, InputSpec]:
-        check_input_names(value, RESERVED_NAMES)
-        return value
 
     @field_validator("reference")
     @classmethod
@@ -328,18 +292,6 @@ class SequenceSpec(Strict):
                 raise ValueError(f"termination.until_field: answer field {term.until_field!r} must have type bool")
 
 
-    @property
-    def source(self) -> str:
-        """The file this spec was read from (as given), or '<spec>'."""
-        return self._source
-
-    @property
-    def sha256(self) -> str | None:
-        return self._sha256
-
-    def settings(self) -> dict[str, Any]:
-        """The spec's layer of the job settings (model, voting, red-flag limits)."""
-        return spec_settings(self.model, self.voting, self.red_flags)
 
 
 def _check(field: str, check: Any) -> None:

@@ -13,7 +13,9 @@ Use one `RunStore` from one thread at a time; other processes may read the file 
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -64,17 +66,11 @@ def _now() -> str:
 
 
 def this_process() -> str:
-    import os
-    import socket
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _lease_alive(holder: str, updated_at: str) -> bool:
     """Whether the process named `holder` ("host:pid") may still be working on a run."""
-    import os
-    import socket
-
     host, _, pid = holder.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:

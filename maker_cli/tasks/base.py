@@ -133,6 +133,24 @@ def key_classifier(answer: Answer, probe: Probe) -> str | None:
     return None if answer.key == probe.expected_key else "wrong"
 
 
+class TaskDefaults:
+    """What most task kinds do the same way; a kind overrides what it does differently."""
+
+    calibration_size: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def classify(self, answer: Answer, probe: Probe) -> str | None:
+        return key_classifier(answer, probe)
+
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> Any:
+        return None
+
+    def calibration_notes(self) -> list[str]:
+        return []
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 _KINDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {}

@@ -17,7 +17,7 @@ from maker_cli.core.redflags import Answer
 from maker_cli.core.stats import Proportion
 from maker_cli.core.step import Judge, StepPrompt
 from maker_cli.tasks import hanoi, hanoi_sim
-from maker_cli.tasks.base import Probe, register
+from maker_cli.tasks.base import Probe, TaskDefaults, register
 
 
 class HanoiBreakdown(BaseModel):
@@ -31,7 +31,7 @@ class HanoiBreakdown(BaseModel):
     other_steps: Proportion  # p on the other steps
 
 
-class Hanoi:
+class Hanoi(TaskDefaults):
     """Towers of Hanoi with n disks (1-25): 2^n - 1 steps; each step's next_state is the next input."""
 
     kind: ClassVar[str] = "hanoi"
@@ -57,9 +57,6 @@ class Hanoi:
 
     def judge(self) -> Judge:
         return self._judge
-
-    def settings(self) -> dict[str, Any]:
-        return {}
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, "disks": self.n}
@@ -112,13 +109,8 @@ class Hanoi:
 
     # --- the SequentialTask protocol ------------------------------------------------------------
 
-    def calibration_notes(self) -> list[str]:
-        return []
-
     def calibration_source(self) -> str:
         return f"hanoi, {self.n} disks"
-
-    calibration_size = None
 
     def start(self) -> tuple[Any, Any]:
         return hanoi.start_state(self.n), None

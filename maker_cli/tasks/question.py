@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from maker_cli.core.redflags import Answer
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import Reference
@@ -25,7 +24,7 @@ from maker_cli.specs.judge import AnswerJudge
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.specs.loader import describe_errors
 from maker_cli.specs.question import QuestionSpec
-from maker_cli.tasks.base import Probe, key_classifier
+from maker_cli.tasks.base import Probe, TaskDefaults
 from maker_cli.tasks.simulated import build_reference, response_text
 
 
@@ -38,7 +37,7 @@ class DatasetItem:
     line: int
 
 
-class QuestionTask:
+class QuestionTask(TaskDefaults):
     """A question spec with its inputs (for a vote) or a labelled dataset (for calibration)."""
 
     kind: ClassVar[str] = "question"
@@ -126,15 +125,6 @@ class QuestionTask:
         random.Random(seed).shuffle(order)
         return [prepared[order[j % len(order)]] for j in range(count)]
 
-    def classify(self, answer: Answer, probe: Probe) -> str | None:
-        return key_classifier(answer, probe)
-
-    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> None:
-        return None
-
-    def calibration_notes(self) -> list[str]:
-        return []
-
     def calibration_source(self) -> str:
         return f"task {self.name}, {len(self.dataset or ()):,} items"
 
@@ -148,7 +138,7 @@ class QuestionTask:
         return len(self.dataset) if self.dataset else 1
 
 
-class PromptTask:
+class PromptTask(TaskDefaults):
     """A free prompt: the whole reply, or the last match of a regex's `answer` group, is the answer."""
 
     kind: ClassVar[str] = "prompt"
@@ -168,9 +158,6 @@ class PromptTask:
     def judge(self) -> AnswerJudge:
         return self._judge
 
-    def settings(self) -> dict[str, Any]:
-        return {}
-
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, "system": self.system, "user": self.user, "answer_regex": self.answer_regex}
 
@@ -183,19 +170,9 @@ class PromptTask:
     def probes(self, count: int, *, seed: int | None, simulated: bool) -> list[Probe]:
         raise UsageError("a free prompt has no known answers to calibrate against: use a task spec and a dataset")
 
-    def classify(self, answer: Answer, probe: Probe) -> str | None:
-        return key_classifier(answer, probe)
-
-    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> None:
-        return None
-
-    def calibration_notes(self) -> list[str]:
-        return []
-
     def calibration_source(self) -> str:
         return "a free prompt"
 
-    calibration_size = None
     planning_steps = 1
 
 

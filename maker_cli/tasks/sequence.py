@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from maker_cli.core.redflags import Answer
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.providers.base import Reference
@@ -31,14 +30,14 @@ from maker_cli.specs.judge import NO_SHAPE, AnswerJudge
 from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
 from maker_cli.tasks import solvers
-from maker_cli.tasks.base import Probe, key_classifier, register
+from maker_cli.tasks.base import Probe, TaskDefaults, register
 from maker_cli.tasks.sequence_path import WALK_CAP, ReferencePath, reference_path, sequence_probes
 from maker_cli.tasks.simulated import build_reference, response_problem, response_text
 
 _WHOLE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 
 
-class SequenceTask:
+class SequenceTask(TaskDefaults):
     """A sequence spec as the runner sees it."""
 
     kind: ClassVar[str] = "sequence"
@@ -393,12 +392,6 @@ class SequenceTask:
         """`count` random steps of the reference path (see `sequence_path.sequence_probes`)."""
         return sequence_probes(self, count, seed=seed, simulated=simulated, path=self.path())
 
-    def classify(self, answer: Answer, probe: Probe) -> str | None:
-        return key_classifier(answer, probe)
-
-    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> None:
-        return None
-
     def calibration_notes(self) -> list[str]:
         return self.path().notes()
 
@@ -407,8 +400,6 @@ class SequenceTask:
         if path.capped:
             return f"task {self.name}, the first {path.steps:,} steps of its reference path (the walk stops at {path.cap:,})"
         return f"task {self.name}, reference path of {path.steps:,} steps"
-
-    calibration_size = None
 
 
 register(SequenceTask.kind, SequenceTask.from_config)

@@ -17,14 +17,13 @@ from typing import Any, Callable
 
 from maker_cli.providers.base import Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider
+from maker_cli.tasks.hanoi_sim import reference_from_prompt
 from maker_cli.testing.fake_server import FakeChoice
 
 ReferenceFor = Callable[[str, str], "Reference | None"]
 
 
 def _hanoi_reference(system: str, user: str) -> Reference | None:
-    from maker_cli.tasks.hanoi_sim import reference_from_prompt
-
     return reference_from_prompt(system, user)
 
 

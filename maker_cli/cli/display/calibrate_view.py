@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import usd as _usd
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult, Recommendation
 
 
@@ -26,16 +27,6 @@ def _pct(x: float | None) -> str:
 
 def _ci(ci: Any) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "unknown"
-    if x >= 100:
-        return f"${x:,.0f}"
-    if x >= 0.01 or x == 0:
-        return f"${x:,.2f}"
-    return f"${x:.3g}"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from maker_cli.cli.display.formats import big as _big
+from maker_cli.cli.display.formats import duration as _duration
+from maker_cli.cli.display.formats import integer as _int
+from maker_cli.cli.display.formats import number as _num
+from maker_cli.cli.display.formats import price as _price
+from maker_cli.cli.display.formats import probability as _prob
+from maker_cli.cli.display.formats import usd
 from maker_cli.core.estimate_report import EstimateReport
 
 
@@ -43,10 +50,10 @@ def render(r: EstimateReport, console: Console) -> None:
     if r.expected_output_tokens is not None:
         t.add_row("output tokens", _big(r.expected_output_tokens), f"{_num(r.output_tokens_per_call)} per call")
     if r.expected_cost_usd is not None:
-        t.add_row("cost (expected)", _usd(r.expected_cost_usd), _price_note(r))
+        t.add_row("cost (expected)", usd(r.expected_cost_usd, unknown='-'), _price_note(r))
         t.add_row(
-            "cost p95", _usd(r.cost_p95_usd),
-            f"p50 {_usd(r.cost_p50_usd)}, p99 {_usd(r.cost_p99_usd)} (approx.: tokens at their mean)",
+            "cost p95", usd(r.cost_p95_usd, unknown='-'),
+            f"p50 {usd(r.cost_p50_usd, unknown='-')}, p99 {usd(r.cost_p99_usd, unknown='-')} (approx.: tokens at their mean)",
         )
     else:
         t.add_row("cost", "-", _price_note(r))
@@ -66,9 +73,9 @@ def render(r: EstimateReport, console: Console) -> None:
         )
     b = r.budget
     if b is not None:
-        t.add_row("budget", _usd(b.budget_usd), "")
+        t.add_row("budget", usd(b.budget_usd, unknown='-'), "")
         fits = "[green]affordable[/]" if b.affordable else "[red]not affordable[/]"
-        t.add_row("target at k_min", _usd(b.cost_at_k_min), f"{fits} (k = {r.k_min})")
+        t.add_row("target at k_min", usd(b.cost_at_k_min, unknown='-'), f"{fits} (k = {r.k_min})")
         if b.max_k_within_budget is not None:
             t.add_row(
                 "best within budget", f"k = {b.max_k_within_budget}",
@@ -93,7 +100,7 @@ def _render_m(r: EstimateReport, console: Console) -> None:
         if not row.converges or row.k_min is None:
             t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), "[red]cannot converge[/]", "-", "-")
             continue
-        cost = _usd(row.expected_cost_usd) if row.expected_cost_usd is not None else (
+        cost = usd(row.expected_cost_usd, unknown='-') if row.expected_cost_usd is not None else (
             f"x{row.relative_cost:,.3g}" if row.relative_cost is not None else "-"
         )
         t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), str(row.k_min), _int(row.expected_calls), cost)
@@ -110,7 +117,7 @@ def _render_sweep(r: EstimateReport, console: Console) -> None:
         t.add_row(
             f"[bold]{row.k}[/]" if row.k == r.k else str(row.k), _prob(row.p_step), _prob(row.p_full),
             "[green]yes[/]" if row.meets_target else "no", _num(row.expected_votes_per_step),
-            _int(row.expected_calls), _usd(row.expected_cost_usd) if row.expected_cost_usd is not None else "-",
+            _int(row.expected_calls), usd(row.expected_cost_usd, unknown='-') if row.expected_cost_usd is not None else "-",
         )
     console.print()
     console.print("[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct))")
@@ -129,60 +136,3 @@ def _price_note(r: EstimateReport) -> str:
 
 
 # --------------------------------------------------------------------------- number formats
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1e4 or (float(x).is_integer() and abs(x) < 1e15):
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
-
-
-def _price(x: float) -> str:
-    return f"${x:.2f}" if x >= 0.01 and round(x, 2) == x else f"${x:.3g}"
-
-
-def _int(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f}"
-
-
-def _big(x: float) -> str:
-    for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= size:
-            return f"{x / size:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x >= 100:
-        return f"${x:,.0f}"
-    if x >= 0.01:
-        return f"${x:,.2f}"
-    return f"${x:.2g}"
-
-
-def _prob(x: float | None, small: bool = False) -> str:
-    if x is None:
-        return "-"
-    if x == 1.0:
-        return "1"
-    if x == 0.0:
-        return "~0"
-    if small or x < 1e-3:
-        return f"{x:.3g}"
-    if x > 0.9999:
-        return f"1 - {1 - x:.2g}"
-    return f"{x:.4f}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

@@ -15,14 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.display.vote_view import shorten
 from maker_cli.core.engine import StepResult
 from maker_cli.core.events import Event, RoundFinished
 from maker_cli.jobs.runner import RunTotals
-
-
-def _money(x: float | None) -> str:
-    return "unknown" if x is None else f"${x:,.4f}" if x < 100 else f"${x:,.2f}"
 
 
 class RunView:

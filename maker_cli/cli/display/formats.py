@@ -1,0 +1,66 @@
+"""Numbers for people: counts, probabilities, dollars, durations."""
+
+from __future__ import annotations
+
+
+def number(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if abs(x) >= 1e4 or (float(x).is_integer() and abs(x) < 1e15):
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def price(x: float) -> str:
+    return f"${x:.2f}" if x >= 0.01 and round(x, 2) == x else f"${x:.3g}"
+
+
+def integer(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def big(x: float) -> str:
+    for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def usd(x: float | None, *, unknown: str = "unknown") -> str:
+    """Dollars for people: $1,234 / $12.34 / $0.0012 (three significant figures below a cent)."""
+    if x is None:
+        return unknown
+    if x >= 100:
+        return f"${x:,.0f}"
+    if x >= 0.01 or x == 0:
+        return f"${x:,.2f}"
+    return f"${x:.3g}"
+
+
+def money(x: float | None) -> str:
+    """Dollars spent so far, to the hundredth of a cent (a run's running cost)."""
+    return "unknown" if x is None else f"${x:,.4f}" if x < 100 else f"${x:,.2f}"
+
+
+def probability(x: float | None, small: bool = False) -> str:
+    if x is None:
+        return "-"
+    if x == 1.0:
+        return "1"
+    if x == 0.0:
+        return "~0"
+    if small or x < 1e-3:
+        return f"{x:.3g}"
+    if x > 0.9999:
+        return f"1 - {1 - x:.2g}"
+    return f"{x:.4f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
