@@ -2,7 +2,7 @@
 
     python scripts/bench_calibrate.py            # a few minutes on 2 cores
 
-All in-process with the simulated model (latency 0) through maker_cli.jobs.calibrate.calibrate_hanoi.
+All in-process with the simulated model (latency 0) through the library's maker_cli.calibrate.
 Prints: the time for 10,000 Hanoi samples; the share of seeds whose 95% Wilson interval covers the
 simulator's true p and valid rate; the false-alarm rate of the --pairs test with independent errors;
 and its power when a share of steps is much harder (correlated errors).
@@ -10,15 +10,13 @@ and its power when a share of steps is much harder (correlated errors).
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from maker_cli.jobs.calibrate import calibrate_hanoi
-from maker_cli.providers.sim import SimProvider
+from maker_cli import calibrate
 
 
 def cal(model: str, samples: int, seed: int, pairs: bool = False, disks: int = 20):
-    return asyncio.run(calibrate_hanoi(SimProvider(model), disks=disks, samples=samples, seed=seed, pairs=pairs))
+    return calibrate("hanoi", disks=disks, model=model, samples=samples, seed=seed, pairs=pairs)
 
 
 def main() -> None:

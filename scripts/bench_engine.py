@@ -21,7 +21,7 @@ import platform
 import statistics
 import time
 
-from maker_cli.tasks import hanoi
+from maker_cli.tasks import hanoi, hanoi_sim
 from maker_cli.core import maths
 from maker_cli.core.engine import Engine, VoteConfig
 from maker_cli.providers.base import Reference
@@ -53,7 +53,7 @@ async def overhead(model: str, steps: int, k: int, task: str) -> tuple[float, li
             i = (s * 7919) % hanoi.steps_total(n)
             state = hanoi.optimal_state(n, i)
             prev = hanoi.optimal_move(n, i - 1) if i else None
-            prompt = StepPrompt(s, system, hanoi.user_prompt(n, state, prev), hanoi.reference(n, state, prev))
+            prompt = StepPrompt(s, system, hanoi.user_prompt(n, state, prev), hanoi_sim.reference(n, state, prev))
             results.append(await engine.vote(prompt, j, cfg))
     dt = time.perf_counter() - t0
     return sum(r.samples for r in results) / dt, results

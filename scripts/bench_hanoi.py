@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from maker_cli.core import maths
+
 
 def maker_cmd() -> list[str]:
     return [sys.executable, "-m", "maker_cli"]
@@ -86,8 +88,6 @@ def scale(disks: int) -> dict:
 
 
 def latency(disks: int, latency_ms: float, runs: int) -> dict:
-    from maker_cli.core import maths
-
     k, p = 3, 0.99
     rounds = maths.round_stats(p, k).rounds
     floor = 1.0 / (rounds * latency_ms / 1000.0)

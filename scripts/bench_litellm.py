@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 
 from maker_cli.providers.base import SampleRequest
-from maker_cli.providers.litellm_provider import LiteLLMProvider, load_litellm
+from maker_cli.providers.litellm_provider import LiteLLMProvider
+from maker_cli.providers.litellm_support import load_litellm
 
 MODEL = "openai/fake-model"
 SYSTEM = "You are one step of a long task. Answer in the required format."

@@ -17,7 +17,7 @@ from typing import Any
 
 from typer import _click as click  # typer vendors its own click: its exceptions are these
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from maker_cli import __version__
 from maker_cli.cli.output import error_line
@@ -51,7 +51,7 @@ class MakerGroup(TyperGroup):
             return super().get_command(ctx, name)
         module, short = COMMANDS[name]
         if self._listing:  # `maker --help` lists commands without importing them
-            return click.Command(name, help=short, short_help=short)
+            return TyperCommand(name, help=short, short_help=short)
         command = typer.main.get_command(importlib.import_module(module).app)
         command.name = name
         return command
@@ -66,11 +66,15 @@ class MakerGroup(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `maker` or `maker run` alone: the help, exit 2
+            if exc.format_message().strip():
+                typer.echo(exc.format_message())
+            code = exc.exit_code
         except click.exceptions.ClickException as exc:  # bad flags: one line, exit 2
             command = f" {exc.ctx.command_path}" if getattr(exc, "ctx", None) is not None else ""
             error_line(f"{exc.format_message()} (see{command or ' maker'} --help)".replace("  ", " "))
             code = exc.exit_code
-        except click.exceptions.Abort:
+        except typer.Abort:
             code = 130
         if not standalone_mode:
             return code
@@ -147,6 +151,6 @@ def config_path(ctx: typer.Context) -> Path | None:
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="maker")
     except KeyboardInterrupt:  # outside any command (e.g. during start-up)
         sys.exit(130)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from typing import Any
@@ -17,13 +18,24 @@ EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": EXIT_UNDECIDED,
               "interrupted": 130}
 
 
+UNWRAPPED = 10_000  # the width of a console that is not a terminal: lines and tables are never cut
+
+
+def _console(file: Any, **options: Any) -> Console:
+    """A console for people on a terminal; for a pipe or a file, one that never wraps or truncates
+    (scripts read whole lines: ids, paths and names stay intact) unless COLUMNS asks for a width."""
+    if not file.isatty() and not os.environ.get("COLUMNS"):
+        options.update(width=UNWRAPPED, soft_wrap=True)
+    return Console(file=file, highlight=False, **options)
+
+
 def out_console() -> Console:
     """A console for stdout, created at call time so tests that swap sys.stdout see the output."""
-    return Console(file=sys.stdout, highlight=False)
+    return _console(sys.stdout)
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return _console(sys.stderr, soft_wrap=True)
 
 
 # CSI and OSC escape sequences first (so their text goes too), then any other control character

@@ -19,6 +19,7 @@ from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibration_file import Calibration, load_calibration
 from maker_cli.providers.prices import Prices, resolve_prices
+from maker_cli.providers.sim import is_sim
 
 
 def estimate(
@@ -109,7 +110,8 @@ def _prices(
     the_model = model or (cal.model if cal else None)
     if the_model is None:
         return Prices(given_in, given_out, source if given_in is not None or given_out is not None else None)  # type: ignore[arg-type]
-    found = resolve_prices(the_model, given_in, given_out, given_source=source)  # type: ignore[arg-type]
+    found = resolve_prices(the_model, given_in, given_out, given_source=source,  # type: ignore[arg-type]
+                           simulated=is_sim(the_model))
     if not found.known and model is not None and given_in is None and given_out is None:
         raise UsageError(
             f"unknown model '{model}': litellm's price map has no prices for it; "

@@ -166,8 +166,8 @@ def plan_run(
     job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
     measured = p if p is not None else (cal.p_ci[0] if cal else None)
     sim_p = parse_sim(job.model).p if is_sim(job.model) else None
-    k, k_source = choose_k(job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps,
-                           target=job.target)
+    k, k_source, k_layer = choose_k(job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps,
+                                    target=job.target)
     run_config = RunConfig.of(
         job, k=k, k_source=k_source, keep_going=keep_going, log_samples=log_samples or "contested",
         p=measured if measured is not None else sim_p,
@@ -175,29 +175,30 @@ def plan_run(
         input_tokens=cal.mean_input_tokens if cal else None, output_tokens=cal.mean_output_tokens if cal else None,
     )
     _check_simulated(the_task, run_config)
-    sources = {**job.sources, "k": "flag" if k_source == "--k" else job.source("k") if k == job.k else "k_min"}
+    sources = {**job.sources, "k": k_layer}
     plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
-    plan.estimate = job_estimate(plan.task, plan.config, simulated=is_sim(run_config.model))
+    plan.estimate = job_estimate(plan.task, plan.config, sources, simulated=is_sim(run_config.model))
     return plan
 
 
 def choose_k(
     k: int, source: str, measured_p: float | None, sim_p: float | None, *, steps: int, target: float,
-) -> tuple[int, str]:
-    """k: a flag > k_min from a measured p (--p, a calibration) > the spec's or the environment's
-    or the config file's k > k_min from the simulated model's own p > the default."""
+) -> tuple[int, str, str]:
+    """(k, why in words, the layer that set it): a flag > k_min from a measured p (--p, a
+    calibration) > the spec's or the environment's or the config file's k > k_min from the
+    simulated model's own p > the default."""
     if source == "flag":
-        return k, "--k"
+        return k, "--k", "flag"
     p = measured_p if measured_p is not None else (sim_p if source == "default" else None)
     if p is not None:
         if p <= 0.5:
             raise CannotConverge(f"p = {p:g} <= 0.5: voting cannot converge in the worst case; pass --k to run anyway")
-        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps"
+        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps", "k_min"
     if source == "spec":
-        return k, "the spec's voting.k"
+        return k, "the spec's voting.k", source
     if source in ("env", "config"):
-        return k, f"the {'MAKER_K environment variable' if source == 'env' else 'config file'}"
-    return k, "default (no --p or --calibration given; run `maker calibrate` to choose k)"
+        return k, f"the {'MAKER_K environment variable' if source == 'env' else 'config file'}", source
+    return k, "default (no --p or --calibration given; run `maker calibrate` to choose k)", "default"
 
 
 def _plan_resume(
@@ -250,7 +251,8 @@ def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
         )
 
 
-def job_estimate(task: SequentialTask, config: RunConfig, *, simulated: bool) -> EstimateReport | None:
+def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str], *,
+                 simulated: bool) -> EstimateReport | None:
     """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown."""
     if config.p is None or task.steps_total is None:
         return None
@@ -260,7 +262,9 @@ def job_estimate(task: SequentialTask, config: RunConfig, *, simulated: bool) ->
     out_tokens = config.output_tokens
     if out_tokens is None:
         out_tokens = len(prompt.reference.correct) / 4 if prompt.reference else ASSUMED_OUTPUT_TOKENS
-    prices = resolve_prices(config.model, config.price_in, config.price_out, simulated=simulated)
+    given = sources.get("price_in") if config.price_in is not None else sources.get("price_out")
+    prices = resolve_prices(config.model, config.price_in, config.price_out, simulated=simulated,
+                            given_source={"flag": "flags", None: "flags"}.get(given, given))
     return estimate(
         EstimateInputs(
             steps=task.steps_total, p=config.p, k=config.k, valid_rate=config.valid_rate or 1.0,

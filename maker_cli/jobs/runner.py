@@ -148,7 +148,9 @@ class Runner:
                         status, message = BUDGET_EXHAUSTED, UNKNOWN_COST
                         break
                     if totals.cost_usd >= opts.max_cost:
-                        status = BUDGET_EXHAUSTED
+                        status, message = BUDGET_EXHAUSTED, (
+                            f"stopped before step {point.step}: ${totals.cost_usd:,.4f} spent reaches --max-cost "
+                            f"${opts.max_cost:,.4g}")
                         break
                     limit = opts.max_cost - totals.cost_usd  # what this step may still spend
                 prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)

@@ -354,7 +354,7 @@ class SpecBase(Strict):
 
     @property
     def source(self) -> str:
-        """The file this spec was read from (as given), or '<spec>'."""
+        """The file this spec was read from (as given); `"<spec>"` for a spec parsed from text."""
         return self._source
 
     @property
