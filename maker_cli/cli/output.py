@@ -12,6 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from maker_cli.secrets import redact
+
 EXIT_UNDECIDED = 3
 # how a run's ending becomes the process's exit code (0 solved; resumable endings are nonzero)
 EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": EXIT_UNDECIDED, "budget_exhausted": 4,
@@ -49,11 +51,11 @@ def printable(text: str) -> str:
 
 def error_line(message: str) -> None:
     """One red line on stderr: how every MakerError reaches a person."""
-    err_console().print(f"[bold red]error:[/] {escape(printable(message))}", markup=True)
+    err_console().print(f"[bold red]error:[/] {escape(printable(redact(message)))}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {escape(printable(message))}", markup=True)
+    err_console().print(f"[yellow]warning:[/] {escape(printable(redact(message)))}", markup=True)
 
 
 def _clean(value: Any) -> Any:

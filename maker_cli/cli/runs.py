@@ -15,7 +15,9 @@ from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.config.paths import default_store_file
 from maker_cli.config.settings import load_settings
-from maker_cli.errors import StoreError
+from maker_cli.core.status import RunStatus
+from maker_cli.errors import StoreError, UsageError
+from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunRecord, RunStore
 
 app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, add_completion=False)
@@ -28,7 +30,7 @@ def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
     path = settings.store if settings.store is not None else default_store_file()
     if not path.is_file():
         raise StoreError(f"no run store at {path} yet (runs are stored there once you run a job)")
-    return RunStore(path)
+    return RunStore(path, readonly=True)  # reading works where maker may not write
 
 
 @app.command("list")
@@ -40,6 +42,8 @@ def list_runs(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Stored runs, newest first."""
+    if status is not None and status not in {s.value for s in RunStatus}:
+        raise UsageError(f"--status must be one of {', '.join(s.value for s in RunStatus)}, not {status!r}")
     with _open(ctx, store) as s:
         runs = s.list_runs(limit, status=status)
     if json_out:
@@ -102,7 +106,7 @@ def show_run(
     console.print(Text.assemble((r.id, "bold"), f" {printable(r.name or r.kind)} · {printable(r.model or '')} · ",
                                 (r.status, "bold")), highlight=False)
     if r.message:
-        console.print(printable(r.message), highlight=False, markup=False)
+        console.print(printable(redact(r.message)), highlight=False, markup=False)
     console.print(
         f"steps {r.steps_done:,}{total}, wrong {r.wrong_steps}"
         + (f" (first: step {r.first_error_step})" if r.first_error_step is not None else "")
@@ -120,8 +124,13 @@ def show_run(
         console.print(f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
                       f" correct={st['correct']}", highlight=False, soft_wrap=True, markup=False)
     if step is not None:
-        if not raw:
-            console.print(f"no raw samples stored for step {step} (see --log-samples)", highlight=False)
+        if not raw and step >= r.steps_done + (r.status != "solved"):
+            console.print(f"run {r.id} has no step {step}: it has steps 0 to {max(r.steps_done - 1, 0):,}"
+                          + (f" (and stopped at step {r.steps_done:,})" if r.status != "solved" else ""),
+                          highlight=False, markup=False)
+        elif not raw:
+            console.print(f"no raw samples stored for step {step}: by default only contested, red-flagged "
+                          "and undecided steps keep them (see --log-samples)", highlight=False)
         for x in data["samples_of_step"]:
             verdict = f"red flag: {x['red_flag']}" if x["red_flag"] else f"vote: {x['answer']}"
             console.print(f"  sample {x['seq']} (T={x['temperature']}, {x['output_tokens']} tokens) {printable(verdict)}",

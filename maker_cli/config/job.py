@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from maker_cli.config.settings import Settings
 from maker_cli.core.redflags import RedFlagRules
@@ -52,6 +53,15 @@ class JobSettings(BaseModel):
     target: float = Field(gt=0, lt=1, allow_inf_nan=False)
     max_cost: float | None = Field(None, ge=0, allow_inf_nan=False)
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("not an http:// or https:// URL with a host")
+        return value
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")

@@ -33,6 +33,7 @@ from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import make_provider
 from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers.sim import is_sim, parse_sim
+from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks import SequentialTask, task_from_config
 
@@ -320,7 +321,7 @@ async def execute(
                 outcome = await runner.run(started.point, started.totals)
             except MakerError as exc:
                 return report(started, RunOutcome(RunStatus.ERROR, started.totals, started.point), simulated,
-                              error=str(exc))
+                              error=redact(str(exc)))
             return report(started, outcome, simulated, message=store.get_run(started.run_id).message)
     finally:
         await provider.aclose()

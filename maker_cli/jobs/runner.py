@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.status import RunStatus, StopReason
+from maker_cli.secrets import redact
 from maker_cli.store.rows import SampleRow, StepRow
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.base import SequentialTask
@@ -271,7 +272,7 @@ class Runner:
             "red_flag_reasons": t.red_flag_reasons,
         }
         if message is not None:
-            update["message"] = message
+            update["message"] = redact(message)  # a server may echo a key in an error
         if status != RUNNING:
             update["owner"] = None  # the lease ends with the run's last batch
         self.store.write_batch(self.run_id, self._steps, self._samples, update)

@@ -7,8 +7,6 @@ credentials in URLs, folder paths) before a client sees them.
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +17,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.config.settings import Settings
 from maker_cli.errors import SpecError
+from maker_cli.secrets import redact
 from maker_cli.specs import QuestionSpec, SequenceSpec, parse_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
-_SECRET_SHAPES = re.compile(
-    r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}|\bBearer\s+\S+|\b(?:AKIA|ASIA)[A-Z0-9]{12,}"
-    r"|\bxox[abpr]-[A-Za-z0-9\-]+|\bgh[pousr]_[A-Za-z0-9]{20,}|\bAIza[A-Za-z0-9_\-]{20,}"
-)
-_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
 
 @dataclass
@@ -101,12 +94,8 @@ class Session:
         return path
 
     def redact(self, text: str) -> str:
-        """Hide secrets (key-like environment values, key shapes, URL credentials) and folder paths."""
-        for name, value in os.environ.items():
-            if len(value) >= 8 and _SECRET_NAME.search(name):
-                text = text.replace(value, "[redacted]")
-        text = _SECRET_SHAPES.sub("[redacted]", text)
-        text = _URL_USERINFO.sub(r"\1[redacted]@", text)
+        """Hide secrets (`maker_cli.secrets.redact`) and folder paths."""
+        text = redact(text)
         places = [(str(self.root), ".")]
         places += [(str(p), f"<allowed folder {i + 1}>") for i, p in enumerate(self.allowed)]
         places += [(sys.prefix, "<python>"), (str(Path.home()), "~")]

@@ -32,7 +32,9 @@ from maker_cli.providers.litellm_support import (
     Malformed,
     apportion,
     count_tokens,
+    is_connection_error,
     is_retryable,
+    is_timeout,
     load_litellm,
     load_router_config,
     one_line,
@@ -42,6 +44,7 @@ from maker_cli.providers.litellm_support import (
 )
 from maker_cli.providers.prices import Prices, resolve_prices
 from maker_cli.providers.retrying import Attempts, RetryPolicy, call_with_retries
+from maker_cli.secrets import redact, register
 
 N_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm"})  # accept `n`: the prompt is billed once
 # Providers whose credentials may come from elsewhere (local servers, cloud credential chains):
@@ -91,6 +94,7 @@ class LiteLLMProvider:
         self._price_out = price_out
         self._api_base = api_base
         self._api_key = api_key
+        register(api_key)
         self._router: Any = None
         self._closed = False
         notes: dict[str, str] = {}
@@ -243,14 +247,18 @@ class LiteLLMProvider:
             raise ProviderError(self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc)) from None
         latency = time.perf_counter() - start
         target = self._targets.get(str((getattr(response, "_hidden_params", None) or {}).get("model_id")), self._default)
-        return self._completions(response, target, latency), attempts.retries
+        return self._completions(response, target, latency, request), attempts.retries
 
-    async def _acompletion(self, request: SampleRequest, n: int) -> Any:
+    @staticmethod
+    def _messages(request: SampleRequest) -> list[dict[str, str]]:
         messages = [{"role": "user", "content": request.user}]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
+        return messages
+
+    async def _acompletion(self, request: SampleRequest, n: int) -> Any:
         kwargs: dict[str, Any] = {
-            "messages": messages,
+            "messages": self._messages(request),
             "temperature": request.temperature,
             "timeout": self.timeout,
             "max_retries": 0,
@@ -280,17 +288,19 @@ class LiteLLMProvider:
                 raise Malformed("a choice has no text message")
         return response
 
-    def _completions(self, response: Any, target: _Target, latency: float) -> list[Completion]:
+    def _completions(self, response: Any, target: _Target, latency: float, request: SampleRequest) -> list[Completion]:
         choices = response.choices
         texts = [choice.message.content or "" for choice in choices]
         usage = getattr(response, "usage", None)
         prompt_tokens = count_tokens(getattr(usage, "prompt_tokens", None))
         output_total = count_tokens(getattr(usage, "completion_tokens", None))
-        if prompt_tokens == 0 and output_total == 0:  # litellm fills zeros when the server sent no usage
-            prompt_tokens = output_total = None
-        if output_total is None:
-            outputs: list[int | None] = [None] * len(texts)
-        elif len(texts) == 1:
+        if not prompt_tokens and not output_total:  # no usage (litellm fills zeros): count with its tokenizer
+            prompt_tokens = self._litellm.token_counter(model=target.model, messages=self._messages(request))
+            output_total = sum(self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts)
+            if "usage" not in self.info.notes:
+                self.info = replace(self.info, notes={**self.info.notes, "usage": (
+                    "the server sends no token usage: tokens are counted with litellm's tokenizer (an estimate)")})
+        if len(texts) == 1:
             outputs = [output_total]
         else:
             weights = [self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts]
@@ -319,11 +329,11 @@ class LiteLLMProvider:
         status = status_of(exc)
         kind = f"HTTP {status}" if status else type(exc).__name__
         reason = one_line(exc)
-        if isinstance(exc, Malformed):
-            kind = "malformed response"
-        elif isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or status == 408:
+        if is_timeout(exc) or status == 408:
             reason, kind = "no answer in time", f"timeout {self.timeout:g}s"
+        elif is_connection_error(exc):
+            kind = "no connection"
+        elif isinstance(exc, Malformed):
+            kind = "malformed response"
         tries = f" after {attempts.count} attempts" if attempts.count > 1 else ""
-        if self._api_key and self._api_key != DUMMY_API_KEY:
-            reason = reason.replace(self._api_key, "***")
-        return f"{self.info.name}: {reason} ({kind}){tries}"
+        return redact(f"{self.info.name}: {reason} ({kind}){tries}")

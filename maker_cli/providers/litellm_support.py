@@ -20,6 +20,7 @@ from typing import Any
 from maker_cli.bounded_yaml import read_yaml_file
 from maker_cli.errors import SpecError
 from maker_cli.providers.retrying import retry_after_seconds
+from maker_cli.secrets import redact, register
 
 DUMMY_API_KEY = "sk-no-key"  # for OpenAI-compatible servers that need no key (litellm wants one)
 _RETRY_STATUSES = frozenset({408, 409, 425, 429})  # and every status >= 500
@@ -27,7 +28,6 @@ _ROUTER_SETTINGS = frozenset(
     {"routing_strategy", "routing_strategy_args", "cooldown_time", "allowed_fails", "disable_cooldowns",
      "enable_pre_call_checks"}
 )
-_SECRET = re.compile(r"\b((?:sk|pk|rk|gsk|xai)-)[A-Za-z0-9_\-]{6,}|(Bearer\s+)\S+", re.IGNORECASE)
 
 
 @cache
@@ -56,7 +56,10 @@ class Malformed(Exception):
 
 
 def status_of(exc: BaseException) -> int | None:
-    """The HTTP status an error carries, if any (litellm exceptions set `status_code`)."""
+    """The HTTP status a server answered with, if any (litellm exceptions set `status_code`). A
+    connection that failed has none, whatever litellm puts there (it says 500)."""
+    if is_connection_error(exc):
+        return None
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -66,9 +69,37 @@ def status_of(exc: BaseException) -> int | None:
         return None
 
 
+_CONNECTION_ERRORS = {"APIConnectionError", "ConnectError", "ConnectTimeout", "ConnectionError",
+                      "UnsupportedProtocol", "InvalidURL", "ClientConnectorError"}
+
+
+_TIMEOUTS = {"Timeout", "APITimeoutError", "TimeoutException", "TimeoutError"}
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """The call took longer than the timeout (litellm's Timeout derives from a connection error)."""
+    return isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or bool(
+        {c.__name__ for c in type(exc).__mro__} & _TIMEOUTS)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """No answer came back at all: refused, reset, unresolvable host, bad URL. litellm wraps these
+    in errors that say 500, so the chain of causes is read. A timeout is not one (see `is_timeout`)."""
+    if is_timeout(exc):
+        return False
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionError) or {c.__name__ for c in type(seen).__mro__} & _CONNECTION_ERRORS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def is_retryable(exc: BaseException) -> bool:
     """429, 408/409/425, 5xx, timeouts, connection errors and malformed bodies; never 400/401/403/404."""
-    if isinstance(exc, (Malformed, TimeoutError, asyncio.TimeoutError, ConnectionError)):
+    if isinstance(exc, (Malformed, ConnectionError)) or is_timeout(exc) or is_connection_error(exc):
         return True
     status = status_of(exc)
     if status is not None:
@@ -129,6 +160,10 @@ def load_router_config(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]
     if unknown:
         raise SpecError(f"{path}: unknown key '{unknown[0]}' (allowed: model_list, router_settings)")
     model_list = data["model_list"]
+    for deployment in model_list if isinstance(model_list, list) else ():
+        params = deployment.get("litellm_params") if isinstance(deployment, dict) else None
+        if isinstance(params, dict) and isinstance(params.get("api_key"), str):
+            register(params["api_key"])  # an inline key must never reach an error message
     if not isinstance(model_list, list) or not model_list:
         raise SpecError(f"{path}: 'model_list' must be a non-empty list of deployments")
     for i, deployment in enumerate(model_list):
@@ -183,5 +218,5 @@ def one_line(exc: BaseException) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), type(exc).__name__)
     for _ in range(3):  # "litellm.RateLimitError: RateLimitError: OpenAIException - why"
         line = re.sub(r"^(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*", "", line)
-    line = _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", line)
+    line = redact(line)
     return line if len(line) <= 200 else line[:197] + "..."

@@ -14,10 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+import logging
+
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base
 
+from maker_cli.secrets import redact
+
 T = TypeVar("T")
+LOG = logging.getLogger("maker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ async def call_with_retries(
         stop=stop_after_attempt(policy.max_attempts),
         wait=_ServerHintOrBackoff(policy, server_wait),
         retry=retry_if_exception(is_retryable),
+        before_sleep=_say_retrying(policy),
         reraise=True,
     )
     async for attempt in retrying:
@@ -86,6 +92,20 @@ async def call_with_retries(
             attempts.count = attempt.retry_state.attempt_number
             return await call()
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+
+def _say_retrying(policy: RetryPolicy) -> Callable[[RetryCallState], None]:
+    """A retry is said as it happens (a warning on the `maker` logger: stderr, never stdout)."""
+
+    def say(state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        reason = redact(" ".join(str(error).split())[:160]) if error is not None else "no answer"
+        LOG.warning("retrying a call (attempt %d of %d) in %.1f s: %s", state.attempt_number + 1,
+                    policy.max_attempts, wait, reason)
+
+    return say
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from maker_cli.core.redflags import FORMAT, RedFlag
 
 CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number"]
 
@@ -97,14 +96,6 @@ def canonicalize(value: Any, steps: Sequence[str]) -> str:
     for step in steps:
         text = STEPS[step](text)
     return text
-
-
-def canonical_key(value: Any, steps: Sequence[str]) -> str | RedFlag:
-    """Like `canonicalize`, but a failure is a FORMAT red flag (for use inside a judge)."""
-    try:
-        return canonicalize(value, steps)
-    except CanonicalError as exc:
-        return RedFlag(FORMAT, str(exc))
 
 
 def _short(text: str, limit: int = 40) -> str:

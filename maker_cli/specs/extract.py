@@ -42,13 +42,6 @@ def parse_json_path(path: str) -> tuple[PathPart, ...]:
     return tuple(parts)
 
 
-def format_path(parts: tuple[PathPart, ...]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def type_matches(value: Any, type_: ValueType | None) -> bool:
     """JSON typing: bool is not an int; an int is an acceptable float."""
     if type_ is None:

@@ -1,28 +1,20 @@
 """Spec files into strict models: one line naming the file and the field for every problem.
 
-`load_model` reads a YAML file within the limits of `maker_cli.bounded_yaml` and validates it into
-a strict pydantic model; `describe_errors` turns pydantic's errors into one line naming the file
-and the field path, without pydantic's URLs.
+`validate_data` validates parsed YAML (read within the limits of `maker_cli.bounded_yaml`) into a
+strict pydantic model; `describe_errors` turns pydantic's errors into one line naming the file and
+the field path, without pydantic's URLs.
 """
 
 from __future__ import annotations
 
 import types
-from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from maker_cli.bounded_yaml import parse_yaml, read_text_file
 from maker_cli.errors import SpecError
 
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def load_model(path: str | Path, model: type[_M]) -> _M:
-    """A strict model from a YAML file; every problem is a SpecError naming the file and field."""
-    source = str(path)
-    return validate_data(parse_yaml(read_text_file(path, "spec"), source), model, source)
 
 
 def validate_data(data: Any, model: type[_M], source: str) -> _M:

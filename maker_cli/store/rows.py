@@ -84,6 +84,7 @@ class RunRecord:
     red_flag_reasons: dict[str, int]
     created_at: str
     updated_at: str
+    owner: str | None = None  # the process ("host:pid") leasing a running run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -96,21 +97,29 @@ def new_run_id() -> str:
 class RunStore:
     """The run store in one SQLite file. Open it, use it, close it (or use `with`)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """Open (and create or migrate) the store; `readonly` opens an existing one for reading only,
+        which works in a folder maker may not write to."""
         self.path = Path(path).expanduser()
+        self.readonly = readonly
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            if readonly:
+                self._conn = _open_readonly(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the run store {self.path}: {exc}") from exc
+            raise StoreError(f"cannot open the run store {self.path}: {exc}") from None
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
             self._conn.execute("PRAGMA cache_size=-32000")
-            self._migrate()
+            self._conn.execute("SELECT count(*) FROM runs").fetchone()
         except sqlite3.Error as exc:
             self._conn.close()
-            raise StoreError(f"cannot use {self.path} as a run store: {exc}") from exc
+            raise StoreError(f"cannot use {self.path} as a run store: {exc}") from None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -301,15 +310,34 @@ class RunStore:
 
     # ------------------------------------------------------------------ reads
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query; a damaged file is a StoreError, not a crash."""
+        if self._conn is None:
+            raise StoreError("the run store is closed")
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the run store {self.path}: {exc} (is the file damaged?)") from None
+
+    def _record(self, row: Sequence[Any]) -> RunRecord:
+        """A run as it stands: one marked running whose process is gone is shown as interrupted."""
+        record = run_from_row(row)
+        if record.status == RunStatus.RUNNING and record.owner and not _lease_alive(record.owner, record.updated_at):
+            record = replace(record, status=RunStatus.INTERRUPTED.value,
+                             message=record.message or "the process running it stopped without ending it "
+                                                       "(killed?); resume it with --resume")
+        return record
+
     def _unknown(self, run_id: str) -> StoreError:
         return StoreError(f"no run {run_id!r} in {self.path}; `maker runs list` shows the stored runs")
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id (or the only run whose id starts with it), else StoreError."""
-        row = self._conn.execute(f"{SELECT_RUN} WHERE id = ?", (run_id,)).fetchone()
+        found = self._rows(f"{SELECT_RUN} WHERE id = ?", (run_id,))
+        row = found[0] if found else None
         if row is None and run_id:
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._conn.execute(f"{SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,)).fetchall()
+            rows = self._rows(f"{SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,))
             if len(rows) > 1:
                 ids = ", ".join(r[0] for r in rows[:5])
                 raise StoreError(
@@ -318,29 +346,30 @@ class RunStore:
             row = rows[0] if rows else None
         if row is None:
             raise self._unknown(run_id)
-        return run_from_row(row)
+        return self._record(row)
 
     def list_runs(
         self, limit: int | None = 20, *, status: str | None = None, kind: str | None = None
     ) -> list[RunRecord]:
-        """Runs, newest first."""
-        where, params = [], []
+        """Runs, newest first (`status` as shown: a running run whose process is gone is interrupted)."""
+        where: list[str] = []
+        params: list[Any] = []
         if status is not None:
-            where.append("status = ?")
-            params.append(status)
+            stored = (status, RunStatus.RUNNING.value) if status == RunStatus.INTERRUPTED else (status,)
+            where.append(f"status IN ({', '.join('?' * len(stored))})")
+            params.extend(stored)
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
         sql = SELECT_RUN + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [run_from_row(r) for r in self._conn.execute(sql, params)]
+        runs = (self._record(r) for r in self._rows(sql, params))
+        chosen = [r for r in runs if status is None or r.status == status]
+        return chosen if limit is None else chosen[:limit]
 
     def get_steps(self, run_id: str, start: int = 0, limit: int | None = 1000) -> list[StepRow]:
         """Stored steps with idx >= start, in order (at most `limit`; None: all)."""
         sql = f"{SELECT_STEP} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
-        rows = self._conn.execute(sql, (run_id, start, -1 if limit is None else limit))
+        rows = self._rows(sql, (run_id, start, -1 if limit is None else limit))
         return [step_from_row(r) for r in rows]
 
     def iter_steps(self, run_id: str, start: int = 0, chunk: int = 10_000) -> Iterator[StepRow]:
@@ -353,17 +382,31 @@ class RunStore:
             start = rows[-1].idx + 1
 
     def count_steps(self, run_id: str) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM steps WHERE run_id = ?", (run_id,)).fetchone()[0])
+        return int(self._rows("SELECT count(*) FROM steps WHERE run_id = ?", (run_id,))[0][0])
 
     def last_step(self, run_id: str) -> StepRow | None:
-        row = self._conn.execute(f"{SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,)).fetchone()
-        return None if row is None else step_from_row(row)
+        rows = self._rows(f"{SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,))
+        return step_from_row(rows[0]) if rows else None
 
     def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
         sql = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"
-        return [SampleRow(*r) for r in self._conn.execute(sql, (run_id, idx))]
+        return [SampleRow(*r) for r in self._rows(sql, (run_id, idx))]
 
     def sampled_steps(self, run_id: str) -> list[int]:
         """The step indices for which raw samples are stored."""
         sql = "SELECT DISTINCT idx FROM samples WHERE run_id = ? ORDER BY idx"
-        return [i for (i,) in self._conn.execute(sql, (run_id,))]
+        return [i for (i,) in self._rows(sql, (run_id,))]
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder without write access a WAL file cannot get its shared
+    memory file, so the file is then read as immutable (nothing else may be writing it)."""
+    if not path.is_file():
+        raise StoreError(f"no run store at {path}")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)

@@ -34,29 +34,16 @@ Run it on its own with `python -m maker_cli.testing.fake_server [--port N] [--te
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import select
 import socket
-import sys
 import threading
-import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Sequence
 
+from maker_cli.testing.fake_wire import _Handler, _HTTPServer, count_words  # noqa: F401 - part of this module's API
+
 FAULT_KINDS = ("429", "400", "401", "403", "404", "500", "502", "503", "slow", "drop", "malformed")
-_ERROR_TYPES = {
-    "400": "invalid_request_error",
-    "401": "authentication_error",
-    "403": "permission_error",
-    "404": "not_found_error",
-    "429": "rate_limit_error",
-    "500": "server_error",
-    "502": "server_error",
-    "503": "server_error",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +65,6 @@ def fixed_responder(text: str = "Hello from the fake server.", finish_reason: st
         return [FakeChoice(text, finish_reason) for _ in range(n)]
 
     return respond
-
-
-def count_words(text: str) -> int:
-    """The fake server's token count: whitespace-separated words."""
-    return len(text.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +89,7 @@ class FakeOpenAIServer:
         seed: int | None = 0,
         latency: float = 0.0,
         api_key: str | None = None,
+        usage: bool = True,
     ) -> None:
         for kind in faults:
             _check_kind(kind)
@@ -118,6 +101,7 @@ class FakeOpenAIServer:
         self.random_faults = tuple(faults)
         self.latency = latency  # seconds every normal answer waits before it is sent
         self.api_key = api_key  # when set, requests without "Bearer <api_key>" get a 401
+        self.usage = usage  # False: answers carry no `usage` block (as some local servers do)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._script: deque[_Fault] = deque()
@@ -277,176 +261,6 @@ class FakeOpenAIServer:
 def _check_kind(kind: str) -> None:
     if kind not in FAULT_KINDS:
         raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # listen backlog: many clients connect at once in benchmarks
-    fake: FakeOpenAIServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):  # clients that hung up: expected under faults
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like real servers
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed-ACK stalls
-        self.server.fake._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path in ("/v1/models", "/models"):
-            model = {"id": self.server.fake.model, "object": "model", "created": 0, "owned_by": "fake"}
-            self._send_json(200, {"object": "list", "data": [model]})
-        else:
-            self._send_error("404", f"no route GET {path}")
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        path = self.path.split("?", 1)[0].rstrip("/")
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if path not in ("/v1/chat/completions", "/chat/completions"):
-            self._send_error("404", f"no route POST {path}")
-            return
-        try:
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._send_error("400", "request body is not a JSON object")
-            return
-        unauthorized = fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}"
-        fault = fake._admit(body, unauthorized)
-        if fault is None:
-            self._answer(body, fake.latency)
-        elif fault.kind == "slow":
-            self._answer(body, fault.delay)
-        elif fault.kind == "drop":
-            self._drop()
-        elif fault.kind == "malformed":
-            text = fault.body if fault.body is not None else "this is not JSON {"
-            self._send(200, text.encode(), {"Content-Type": "application/json"})
-        else:
-            self._send_error(fault.kind, f"injected fault {fault.kind}", _retry_headers(fault))
-
-    def _answer(self, body: dict[str, Any], delay: float) -> None:
-        fake = self.server.fake
-        if delay > 0:
-            fake._stop.wait(delay)
-            if _peer_closed(self.connection):
-                fake._gave_up()
-                self.close_connection = True
-                return
-        messages = body.get("messages") or []
-        n = int(body.get("n") or 1)
-        temperature = float(body.get("temperature", 1.0))
-        max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
-        try:
-            choices = fake.responder(messages, temperature, n, max_tokens)
-        except Exception as exc:  # a broken responder is a server error, not a hang
-            self._send_error("500", f"responder failed: {type(exc).__name__}: {exc}")
-            return
-        payload = _completion(body.get("model") or fake.model, messages, choices)
-        fake._answered(len(choices))  # before the write: a client may read the counters at once
-        if not self._send_json(200, payload):
-            fake._answered(-len(choices), undo=True)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _send_error(self, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
-        error = {"message": message, "type": _ERROR_TYPES.get(kind, "server_error"), "param": None, "code": kind}
-        self._send_json(int(kind), {"error": error}, headers)
-
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> bool:
-        return self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
-
-    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> bool:
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-            return True
-        except OSError:
-            self.close_connection = True
-            return False
-
-
-def _retry_headers(fault: _Fault) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if fault.retry_after is not None:
-        value = fault.retry_after
-        headers["Retry-After"] = value if isinstance(value, str) else f"{value:g}"
-    if fault.retry_after_ms is not None:
-        headers["retry-after-ms"] = f"{fault.retry_after_ms:g}"
-    return headers
-
-
-def _peer_closed(conn: socket.socket) -> bool:
-    """True when the client has closed its end (it timed out while we were slow)."""
-    try:
-        readable, _, _ = select.select([conn], [], [], 0)
-        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
-
-
-def _completion(model: str, messages: list[dict[str, Any]], choices: list[FakeChoice]) -> dict[str, Any]:
-    prompt_tokens = sum(count_words(_content_text(m.get("content"))) for m in messages if isinstance(m, dict))
-    completion_tokens = sum(
-        c.completion_tokens if c.completion_tokens is not None else count_words(c.text) for c in choices
-    )
-    return {
-        "id": f"chatcmpl-fake-{time.monotonic_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": i,
-                "message": {"role": "assistant", "content": c.text},
-                "finish_reason": c.finish_reason,
-                "logprobs": None,
-            }
-            for i, c in enumerate(choices)
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -111,7 +111,12 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
     proc.wait(10)
     with RunStore(store) as s:
         killed = s.get_run(run_id)
-        assert killed.status == "running" and 0 < killed.steps_done < 2047
+        # stored as running, shown as interrupted: the process that held it is gone
+        assert killed.status == "interrupted" and "stopped without ending it" in killed.message
+        assert 0 < killed.steps_done < 2047 and s.list_runs(status="interrupted")[0].id == run_id
+    listed = CliRunner().invoke(app, ["runs", "list", "--store", str(store), "--json"])
+    assert json.loads(listed.stdout)["runs"][0]["status"] == "interrupted"
+    with RunStore(store) as s:
         assert s.count_steps(run_id) == killed.steps_done
     code, out = run_json(store, "--resume", run_id)
     assert code == 0 and out["status"] == "solved", out

@@ -339,7 +339,7 @@ def test_key_is_sent_and_never_shown(monkeypatch):
         with pytest.raises(ProviderError) as err:
             run(bad, ask())
     assert err.value.status == 401 and "secret" not in str(err.value)
-    assert _one_line(RuntimeError("Incorrect API key provided: sk-abcdefghijkl\nmore")) == "Incorrect API key provided: sk-***"
+    assert _one_line(RuntimeError("Incorrect API key provided: sk-abcdefghijkl\nmore")) == "Incorrect API key provided: [redacted]"
     assert "abc" not in _one_line(ValueError("header Authorization: Bearer abcdefgh"))
 
 

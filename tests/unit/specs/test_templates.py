@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from maker_cli.specs.canonical import (
     STEPS,
     CanonicalError,
-    canonical_key,
     canonical_number,
     canonicalize,
 )
@@ -20,6 +19,14 @@ from maker_cli.core.redflags import FORMAT, RedFlag
 from maker_cli.specs.templates import TemplateError, check_template, placeholders, render
 
 # --- templates ------------------------------------------------------------------------------------
+
+
+def canonical_key(value, steps):
+    """A failed step is a FORMAT red flag in the judge; here, the flag it becomes."""
+    try:
+        return canonicalize(value, steps)
+    except CanonicalError as exc:
+        return RedFlag(FORMAT, str(exc))
 
 
 def test_placeholders_in_order_once_with_spaces_inside_braces():
