@@ -44,7 +44,10 @@ class ProviderError(MakerError):
 
 
 class MissingApiKey(ProviderError):
-    """The provider needs a key that is not set; the message names the variable."""
+    """The provider needs a key that is not set; the message names the variable. The user sets it,
+    so it is a usage error (exit 2)."""
+
+    exit_code = 2
 
     @property
     def fatal(self) -> bool:
@@ -56,4 +59,13 @@ class BudgetExceeded(MakerError):
 
 
 class StoreError(MakerError):
-    """The run store cannot be opened or does not hold what was asked for."""
+    """The run store cannot be opened, is damaged, or does not hold what was asked for: the user
+    fixes it (another `--store`, another run id), so exit 2."""
+
+    exit_code = 2
+
+
+class StoreWriteError(StoreError):
+    """The run store could not take a write in the middle of a job (disk full, closed): exit 1."""
+
+    exit_code = 1

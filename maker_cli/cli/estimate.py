@@ -14,10 +14,11 @@ from maker_cli.cli.output import out_console, print_json, warn_line
 from maker_cli.config.settings import load_settings
 from maker_cli.jobs.estimate import estimate as run_estimate
 
-HELP = """Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time.
+HELP = """Estimate a MAKER job before spending anything: k, P(success), calls, cost, time.
 
 From p = the probability that one valid sample is correct, the vote margin k, votes, calls, tokens,
-cost percentiles, parallel rounds and wall time. Worst case throughout: all wrong samples agree.
+cost percentiles, parallel rounds, wall time, and P(a step ends undecided) at the sample cap or the
+red-flag limit. Worst case throughout: all wrong samples agree.
 
 Example: maker estimate --steps 1048575 --p 0.9978 --output-tokens 538 --model gpt-4.1-mini
 """
@@ -29,7 +30,7 @@ app = typer.Typer(add_completion=False)
 def estimate(
     ctx: typer.Context,
     steps: Annotated[int | None, typer.Option("--steps", "-s", help="Dependent steps in the job (s).")] = None,
-    p: Annotated[float | None, typer.Option("--p", "-p", help="P(one valid sample is correct), per step; must be > 0.5.")] = None,
+    p: Annotated[float | None, typer.Option("--p", "-p", help="P(one valid sample is correct), per step; in (0.5, 1].")] = None,
     target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps correct) (default 0.95, or the settings).")] = None,
     m: Annotated[int, typer.Option("--m", help="Steps per agent (1 = maximal decomposition).")] = 1,
     k: Annotated[int | None, typer.Option("--k", help="Evaluate this vote margin instead of k_min.")] = None,
@@ -43,6 +44,9 @@ def estimate(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="USD available: what target it reaches.")] = None,
     max_samples: Annotated[int | None, typer.Option("--max-samples", help="Per-step sample cap: P(a step ends undecided).")] = None,
+    max_red_flags: Annotated[int | None, typer.Option(
+        "--max-red-flags", help="Red-flagged samples that end a step undecided (default: the engine's rule for k and the valid rate).",
+    )] = None,
     calibration: Annotated[Path | None, typer.Option(
         "--calibration", dir_okay=False, help="Calibration file (p, valid rate, tokens, model, prices); flags override it.",
     )] = None,
@@ -52,7 +56,8 @@ def estimate(
     report = run_estimate(
         steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
         output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency,
-        concurrency=concurrency, budget=budget, max_samples=max_samples, sweep=sweep, calibration=calibration,
+        concurrency=concurrency, budget=budget, max_samples=max_samples, max_red_flags=max_red_flags, sweep=sweep,
+        calibration=calibration,
         settings=load_settings(config_path(ctx)),
     )
     for line in report.warnings:

@@ -49,13 +49,18 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def one_line(message: str) -> str:
+    """A message as one printable line: line breaks (a field name can hold one) shown as \\n."""
+    return printable(redact(message)).strip().replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+
+
 def error_line(message: str) -> None:
     """One red line on stderr: how every MakerError reaches a person."""
-    err_console().print(f"[bold red]error:[/] {escape(printable(redact(message)))}", markup=True)
+    err_console().print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {escape(printable(redact(message)))}", markup=True)
+    err_console().print(f"[yellow]warning:[/] {escape(one_line(message))}", markup=True)
 
 
 def _clean(value: Any) -> Any:

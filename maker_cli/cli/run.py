@@ -146,7 +146,8 @@ def _validate(spec_file: Path | None, inputs: dict[str, str], steps: int | None,
     except MakerError as exc:
         if not json_out:
             raise
-        print_json({"valid": False, "spec": str(spec_file), "error": str(exc)})
+        print_json({"valid": False, "spec": str(spec_file), "error": str(exc)})  # the check is the result
+        error_line(str(exc))
         raise typer.Exit(exc.exit_code) from None
     if json_out:
         print_json(check.model_dump(mode="json"))

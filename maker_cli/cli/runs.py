@@ -25,11 +25,22 @@ app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, ad
 StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE).")
 
 
-def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
+def _store_path(ctx: typer.Context, store: Optional[Path]) -> Path | None:
+    """The store file to read, or None when there is none yet."""
     settings = load_settings(config_path(ctx), store=store)
     path = settings.store if settings.store is not None else default_store_file()
-    if not path.is_file():
-        raise StoreError(f"no run store at {path} yet (runs are stored there once you run a job)")
+    try:
+        return path if path.is_file() else None
+    except OSError as exc:  # an untraversable folder on the way
+        raise StoreError(f"cannot read the run store {path}: {exc.strerror} (pass --store PATH or set MAKER_STORE)"
+                         ) from None
+
+
+def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
+    path = _store_path(ctx, store)
+    if path is None:
+        where = store or default_store_file()
+        raise StoreError(f"no run store at {where} yet (runs are stored there once you run a job)")
     return RunStore(path, readonly=True)  # reading works where maker may not write
 
 
@@ -44,8 +55,10 @@ def list_runs(
     """Stored runs, newest first."""
     if status is not None and status not in {s.value for s in RunStatus}:
         raise UsageError(f"--status must be one of {', '.join(s.value for s in RunStatus)}, not {status!r}")
-    with _open(ctx, store) as s:
-        runs = s.list_runs(limit, status=status)
+    runs: list[RunRecord] = []
+    if _store_path(ctx, store) is not None:  # no store yet: nothing has run, an empty list
+        with _open(ctx, store) as s:
+            runs = s.list_runs(limit, status=status)
     if json_out:
         print_json({"runs": [_summary(r) for r in runs]})
         return

@@ -87,9 +87,26 @@ def serve_mcp(
     if transport is Transport.stdio:
         server.run("stdio")
         return
+    _check_can_listen(host, port)
     if host not in LOCAL_HOSTS:
         logging.getLogger("maker").warning(
             "listening on %s: the MCP endpoint has no authentication and its tools can spend money", host,
         )
     print(f"maker serve-mcp: streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
     server.run("streamable-http", host=host, port=port, streamable_http_path="/mcp")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """A busy port or an address this machine does not have is the user's to change (exit 2, one
+    line) — uvicorn would log it and exit 3, the code for "undecided"."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port or --host)"
+                         ) from None

@@ -42,6 +42,7 @@ class JobSettings(BaseModel):
     max_attempts: int = Field(ge=1)
     k: int = Field(ge=1)
     max_samples: int | None = Field(None, ge=1)
+    max_red_flags: int | None = Field(None, ge=1)  # None: maths.default_max_red_flags(k, valid rate)
     eager: int = Field(0, ge=0)
     first_temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
     temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
@@ -53,6 +54,13 @@ class JobSettings(BaseModel):
     target: float = Field(gt=0, lt=1, allow_inf_nan=False)
     max_cost: float | None = Field(None, ge=0, allow_inf_nan=False)
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value.startswith("/") or value.endswith("/"):
+            raise ValueError("write provider/model (e.g. openai/gpt-4.1-mini) or sim:...")
+        return value
 
     @field_validator("api_base")
     @classmethod

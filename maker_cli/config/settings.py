@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     router_config: Path | None = Field(None, description="litellm Router config (YAML) for several deployments")
     k: int = Field(3, ge=1, description="vote margin: first answer ahead by k wins")
     max_samples: int | None = Field(None, ge=1, description="per-step sample cap; reaching it = undecided")
+    max_red_flags: int | None = Field(
+        None, ge=1, description="red-flagged samples that end a step undecided (default: 200 + 10 k, more for a "
+        "valid rate below 1; maker_cli.core.maths.default_max_red_flags)",
+    )
     eager: int = Field(0, ge=0, description="extra samples per round (cost for latency)")
     first_temperature: float = Field(0.0, ge=0, le=2)
     temperature: float = Field(0.1, ge=0, le=2)

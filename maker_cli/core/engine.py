@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from maker_cli.core.maths import default_max_red_flags
 from maker_cli.errors import ProviderError
 from maker_cli.core.events import (
     CallFailed,
@@ -49,9 +50,10 @@ class VoteConfig:
     temperature: float = 0.1  # every other sample
     rules: RedFlagRules = field(default_factory=RedFlagRules)
     max_call_errors: int = 8  # failed calls (after retries) tolerated per step
-    # red-flagged samples tolerated per step before it ends undecided (a runaway guard for a model
-    # that never answers in format; None = no limit)
-    max_red_flags: int | None = 200
+    # red-flagged samples after which a step ends undecided (a runaway guard for a model that never
+    # answers in format). None: the default for k, maths.default_max_red_flags(k) - the one rule the
+    # estimate prices; a job that knows its valid rate passes default_max_red_flags(k, v) itself.
+    max_red_flags: int | None = None
     record_samples: bool = False  # keep raw samples in the result (for the store's sample log)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,10 @@ class VoteConfig:
             raise ValueError("k must be at least 1")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError("max_samples must be at least 1")
+        if self.max_red_flags is None:
+            object.__setattr__(self, "max_red_flags", default_max_red_flags(self.k))
+        elif self.max_red_flags < 1:
+            raise ValueError("max_red_flags must be at least 1")
 
 
 @dataclass(slots=True)

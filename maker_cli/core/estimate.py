@@ -8,11 +8,11 @@ here: the CLI and the MCP server render the report.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from dataclasses import dataclass, field
 from typing import Any
 
 from maker_cli.core import maths
+from maker_cli.core.distributions import StepStops, step_stops
 from maker_cli.core.estimate_report import BudgetReport, EstimateReport, MRow, SweepRow
 from maker_cli.errors import CannotConverge, UsageError
 
@@ -42,6 +42,7 @@ class EstimateInputs:
     concurrency: int | None = None
     budget_usd: float | None = None
     max_samples: int | None = None
+    max_red_flags: int | None = None  # None: maths.default_max_red_flags(k, valid_rate), as the engine
     sweep: bool = False
     calibration_file: str | None = None
     notes: tuple[str, ...] = ()
@@ -71,6 +72,8 @@ def _check_inputs(x: EstimateInputs) -> None:
         raise UsageError(f"--concurrency must be >= 1, got {x.concurrency}")
     if x.max_samples is not None and x.max_samples < 1:
         raise UsageError(f"--max-samples must be >= 1, got {x.max_samples}")
+    if x.max_red_flags is not None and (isinstance(x.max_red_flags, bool) or x.max_red_flags < 1):
+        raise UsageError(f"--max-red-flags must be >= 1, got {x.max_red_flags}")
 
 
 # --------------------------------------------------------------------------- the estimate
@@ -94,52 +97,166 @@ class _Log:
     approximations: list[str] = field(default_factory=lambda: ["expected_votes_per_step_approx"])
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """`count` agents of `size` steps each: votes right with p^size; how their steps end."""
+
+    count: int
+    size: int
+    p_vote: float
+    stops: StepStops
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """The job's agents (one group, or two when m does not divide the steps) and their stops."""
+
+    groups: list[_Group]
+    max_red_flags: int
+    derived: bool
+
+    @property
+    def main(self) -> _Group:
+        return self.groups[0]
+
+    @property
+    def exact(self) -> bool:
+        return all(g.stops.exact for g in self.groups)
+
+    def calls(self) -> float:
+        return sum(g.count * g.stops.expected_samples for g in self.groups)
+
+    def units(self) -> float:
+        """Expected one-step-call equivalents (a call of an agent of `size` steps costs `size`)."""
+        return sum(g.count * g.stops.expected_samples * g.size for g in self.groups)
+
+    def log_decided(self) -> float:
+        """log P(every step is decided)."""
+        return sum(g.count * math.log1p(-g.stops.p_undecided) if g.stops.p_undecided < 1.0 else -math.inf
+                   for g in self.groups)
+
+
+def _job(x: EstimateInputs, k: int, *, max_work: float = maths.MAX_WORK) -> _Job:
+    flags = x.max_red_flags if x.max_red_flags is not None else maths.default_max_red_flags(k, x.valid_rate)
+    groups = [
+        _Group(n, size, maths.vote_p(x.p, size),
+               step_stops(maths.vote_p(x.p, size), k, x.valid_rate, x.max_samples, flags, max_work=max_work))
+        for n, size in maths.agent_groups(x.steps, x.m)
+    ]
+    return _Job(groups, flags, x.max_red_flags is None)
+
+
+def _p_undecided_job(job: _Job) -> float:
+    return 0.0 - math.expm1(job.log_decided())  # 0.0 - : never -0.0
+
+
 def estimate(x: EstimateInputs) -> EstimateReport:
     """Compute the full estimate. UsageError / CannotConverge on inputs that cannot be estimated."""
     _check_inputs(x)
     p_vote = maths.check_p(x.p, x.m)
     k_min = maths.k_min(x.p, x.steps, x.target, x.m)
+    log = _Log(notes=list(x.notes))
     if k_min > MAX_K:
-        raise CannotConverge(
-            f"p = {x.p:g} is so close to 0.5 that k_min = {k_min:,}: each step would need about "
-            f"{maths.expected_votes(p_vote, k_min):.3g} votes; voting cannot converge in practice"
+        if x.k is None:
+            raise CannotConverge(
+                f"p = {maths.p_text(x.p)} is so close to 0.5 that k_min = {k_min:,}: each step would need about "
+                f"{maths.expected_votes(p_vote, k_min):.3g} votes; voting cannot converge in practice"
+            )
+        log.warnings.append(
+            f"p = {maths.p_text(x.p)} is so close to 0.5 that the target needs k_min = {k_min:,} "
+            f"(about {maths.expected_votes(p_vote, k_min):.3g} votes per step): not practical"
         )
     k = x.k if x.k is not None else k_min
+    if x.p >= 1.0:
+        log.notes.append("p = 1 is the degenerate perfect model: every valid sample is right, so k = 1 suffices "
+                         "and a step takes exactly k votes")
+    job = _job(x, k)
     n_agents = maths.agents(x.steps, x.m)
-    log = _Log(notes=list(x.notes))
-    samples, samples_var = maths.samples_moments(p_vote, k, x.valid_rate)
-    calls = n_agents * samples
+    samples = job.main.stops.expected_samples
+    calls = job.calls()
     pf = maths.p_full(x.p, k, x.steps, x.m)
+    p_und_job = _p_undecided_job(job)
+    p_success = math.exp(math.log(pf) + job.log_decided()) if pf > 0.0 else 0.0
     if k < k_min:
         log.warnings.append(
-            f"k = {k} is below k_min = {k_min}: P(all correct) = {pf:.4g} misses the target {x.target:g}"
+            f"k = {k} is below k_min = {k_min:,}: P(all correct) = {pf:.4g} misses the target {x.target:g}"
+        )
+    _stop_notes(x, job, k, pf, p_und_job, p_success, log)
+    if x.m > 1 and x.steps % x.m:
+        rest = x.steps % x.m
+        log.notes.append(
+            f"m does not divide the steps: the last agent has {rest} step{'s' if rest > 1 else ''}, so its votes "
+            f"are right with p^{rest} = {maths.vote_p(x.p, rest):.4g} (its calls cost {rest}/{x.m} of the others')"
         )
     step_cost = step_call_cost(x)
     cost_call = None if step_cost is None else x.m * step_cost
     cost_of = _cost_function(x, step_cost)
     return EstimateReport(
         steps=x.steps, m=x.m, agents=n_agents, p=x.p, p_vote=p_vote, target=x.target, valid_rate=x.valid_rate,
-        k=k, k_min=k_min, meets_target=pf >= x.target, p_step=maths.p_step(p_vote, k), p_full=pf,
+        k=k, k_min=k_min, meets_target=p_success >= x.target, p_step=maths.p_step(p_vote, k), p_full=pf,
+        p_success=p_success,
         expected_votes_per_step=maths.expected_votes(p_vote, k),
         expected_votes_per_step_approx=maths.expected_votes_approx(p_vote, k),
         votes_per_step_sd=math.sqrt(maths.votes_variance(p_vote, k)),
         expected_samples_per_step=samples, expected_calls=calls,
         model=x.model, price_in=x.price_in, price_out=x.price_out, price_source=x.price_source,
-        **_cost_fields(x, p_vote, k, n_agents, calls, cost_call, log),
-        **_time_fields(x, p_vote, k, n_agents, log),
-        **_cap_fields(x, p_vote, k, n_agents, samples, samples_var, log),
-        **(_budget(x, k, k_min, cost_of, n_agents, cost_call, log.warnings).model_dump()
+        **_cost_fields(x, job, k, calls, step_cost, cost_call, p_und_job, log),
+        **_time_fields(x, job, k, log),
+        max_samples=x.max_samples, max_red_flags=job.max_red_flags, max_red_flags_derived=job.derived,
+        p_undecided_per_step=job.main.stops.p_undecided, p_undecided_job=p_und_job,
+        **(_budget(x, k, k_min, cost_of, n_agents, cost_call, job, log).model_dump()
            if x.budget_usd is not None else {}),
         m_comparison=m_comparison(x, step_cost),
-        sweep=_sweep(x, k, k_min, p_vote, n_agents, cost_call) if x.sweep else None,
-        approximations=log.approximations, notes=log.notes, warnings=log.warnings,
+        sweep=_sweep(x, k, k_min, cost_call) if x.sweep else None,
+        approximations=list(dict.fromkeys(log.approximations)), notes=log.notes, warnings=log.warnings,
         calibration_file=x.calibration_file,
     )
 
 
-def _cost_fields(x, p_vote, k, n_agents, calls, cost_call, log: _Log) -> dict[str, Any]:
+def _stop_notes(x: EstimateInputs, job: _Job, k: int, pf: float, p_und_job: float, p_success: float,
+                log: _Log) -> None:
+    """What the stops do to the job: notes, warnings, and which figures are bounds."""
+    flags = f"{job.max_red_flags:,} red-flagged samples" + (
+        f" (the default for k and valid rate {x.valid_rate:g}; --max-red-flags sets it)" if job.derived else "")
+    if x.max_samples is None and x.valid_rate >= 1.0:
+        log.notes.append("stops: no step can end undecided here (no --max-samples, and at valid rate 1 no sample is "
+                         f"red-flagged, so the stop at {job.max_red_flags:,} red flags never comes)")
+    else:
+        cap = f"{x.max_samples:,} samples or " if x.max_samples is not None else ""
+        log.notes.append(
+            f"stops: a step ends undecided at {cap}{flags}, as the engine stops it; P(undecided), P(success) and "
+            "the expected samples, calls and cost include them" + (" exactly" if job.exact else "")
+        )
+    flags_bind = x.valid_rate < 1.0 and (x.max_samples is None or job.max_red_flags < x.max_samples)
+    extra = (k - 1) * job.main.stops.p_undecided if flags_bind else 0.0
+    if extra > 1e-9 * job.main.stops.expected_samples:
+        log.approximations += ["expected_samples_per_step", "expected_calls", "expected_input_tokens",
+                               "expected_output_tokens", "expected_cost_usd"]
+        log.notes.append(
+            "expected samples count a step stopped by the red-flag limit up to its last red flag; samples of its "
+            f"round still in flight then (at most k - 1) also land: up to {extra:.3g} more per step"
+        )
+    if not job.exact:
+        log.approximations += ["p_undecided_per_step", "p_undecided_job", "p_success", "meets_target",
+                               "expected_samples_per_step", "expected_calls"]
+        log.notes.append("stops: the exact computation is too long here; P(undecided) and the expected samples are "
+                         "upper bounds (P(success) a lower bound)")
+    p_wrong = -math.expm1(math.log(pf)) if pf > 0.0 else 1.0
+    if p_und_job > p_wrong and p_und_job >= 0.1 * (1.0 - x.target):
+        miss = (f"; the job misses the target {x.target:g} (P(success) = {p_success:.4g}) although P(all steps "
+                f"correct) = {pf:.4g}" if p_success < x.target <= pf else "")
+        log.warnings.append(
+            f"undecided steps dominate the risk: P(some step ends undecided) = {p_und_job:.4g} against "
+            f"P(some step wrong) = {p_wrong:.4g}{miss}; raise --max-samples or --max-red-flags (or improve the "
+            "valid rate)"
+        )
+
+
+def _cost_fields(x, job: _Job, k, calls, step_cost, cost_call, p_und_job, log: _Log) -> dict[str, Any]:
     """Calls percentiles, tokens and cost (mean and percentiles)."""
-    pct = maths.job_percentiles(p_vote, k, n_agents, x.valid_rate)
+    pct = maths.job_percentiles(job.main.p_vote, k, job.main.count, x.valid_rate,
+                                groups=[(g.count, g.p_vote) for g in job.groups], stop_mass=p_und_job)
+    n_agents = sum(g.count for g in job.groups)
     if pct.method == "normal":
         log.approximations += ["calls_p50", "calls_p95", "calls_p99"]
         log.notes.append(
@@ -148,6 +265,13 @@ def _cost_fields(x, p_vote, k, n_agents, calls, cost_call, log: _Log) -> dict[st
         )
     else:
         log.notes.append("call percentiles: exact (convolution of the exact per-step distribution)")
+    if pct.ignores_stops:
+        if pct.method == "exact":
+            log.approximations += ["calls_p50", "calls_p95", "calls_p99"]
+        log.notes.append(
+            "call percentiles ignore the stops, which can lower them here (a stopped step draws fewer samples): "
+            "upper bounds"
+        )
     if cost_call is not None:
         log.approximations += ["cost_p50_usd", "cost_p95_usd", "cost_p99_usd"]
         log.notes.append("cost percentiles take every call's tokens at their mean")
@@ -157,6 +281,7 @@ def _cost_fields(x, p_vote, k, n_agents, calls, cost_call, log: _Log) -> dict[st
         log.notes.append("cost: give --output-tokens/--input-tokens (per call) and a --model or --price-in/--price-out")
     else:
         log.notes.append("cost: prices unknown; give --model or --price-in/--price-out (USD per million tokens)")
+    units = job.units()
     tokens_in = None if x.input_tokens is None else x.m * x.input_tokens
     tokens_out = None if x.output_tokens is None else x.m * x.output_tokens
     usd = (lambda n: None) if cost_call is None else (lambda n: n * cost_call)
@@ -164,23 +289,25 @@ def _cost_fields(x, p_vote, k, n_agents, calls, cost_call, log: _Log) -> dict[st
         calls_p50=pct.samples[0], calls_p95=pct.samples[1], calls_p99=pct.samples[2],
         percentile_method=pct.method,
         input_tokens_per_call=tokens_in, output_tokens_per_call=tokens_out, cost_per_call_usd=cost_call,
-        expected_input_tokens=None if tokens_in is None else calls * tokens_in,
-        expected_output_tokens=None if tokens_out is None else calls * tokens_out,
-        expected_cost_usd=usd(calls),
+        expected_input_tokens=None if x.input_tokens is None else units * x.input_tokens,
+        expected_output_tokens=None if x.output_tokens is None else units * x.output_tokens,
+        expected_cost_usd=None if step_cost is None else units * step_cost,
         cost_p50_usd=usd(pct.samples[0]), cost_p95_usd=usd(pct.samples[1]), cost_p99_usd=usd(pct.samples[2]),
     )
 
 
-def _time_fields(x, p_vote, k, n_agents, log: _Log) -> dict[str, Any]:
+def _time_fields(x, job: _Job, k, log: _Log) -> dict[str, Any]:
     """Zero-waste rounds and waves per step, and the wall time with --latency."""
-    rounds = maths.round_stats(p_vote, k, concurrency=x.concurrency, valid_rate=x.valid_rate)
+    stats = [maths.round_stats(g.p_vote, k, concurrency=x.concurrency, valid_rate=x.valid_rate) for g in job.groups]
+    rounds = stats[0]
     if rounds is None:
         log.notes.append(f"rounds and wall time not computed: k = {k} is too large for the exact DP")
     wall = None
     if x.latency_s is None:
         log.notes.append("wall time: give --latency (seconds per call)")
-    elif rounds is not None:
-        wall = n_agents * rounds.waves * x.latency_s
+    elif all(r is not None for r in stats):
+        waves = sum(g.count * r.waves for g, r in zip(job.groups, stats) if r is not None)
+        wall = waves * x.latency_s
         log.approximations.append("expected_wall_s")
         log.notes.append(
             "wall time: zero-waste rounds (k - lead samples at once), waves of at most the concurrency, "
@@ -191,28 +318,6 @@ def _time_fields(x, p_vote, k, n_agents, log: _Log) -> dict[str, Any]:
         expected_waves_per_step=None if rounds is None else rounds.waves,
         latency_s=x.latency_s, concurrency=x.concurrency, expected_wall_s=wall,
     )
-
-
-def _cap_fields(x, p_vote, k, n_agents, samples, samples_var, log: _Log) -> dict[str, Any]:
-    """P(a step, or any step, ends undecided) under --max-samples."""
-    p_und = p_und_job = None
-    if x.max_samples is not None:
-        p_und, exact = _p_undecided(p_vote, k, x.max_samples, x.valid_rate, samples, samples_var)
-        p_und_job = -math.expm1(n_agents * math.log1p(-p_und)) if p_und < 1.0 else 1.0
-        if not exact:
-            log.approximations += ["p_undecided_per_step", "p_undecided_job"]
-        log.notes.append(
-            f"expected calls and cost ignore the cap of {x.max_samples} samples per step (an upper bound)"
-        )
-    return dict(max_samples=x.max_samples, p_undecided_per_step=p_und, p_undecided_job=p_und_job)
-
-
-def _p_undecided(p_vote, k, cap, v, mean, var) -> tuple[float, bool]:
-    """(P(step undecided at the cap), exact?) - exact DP unless it would be too slow."""
-    needed = min(cap, maths.pmf_work(p_vote, k, v, tail=1e-18) / (2 * k - 1))
-    if needed * (2 * k - 1) <= maths.MAX_WORK:
-        return maths.p_undecided(p_vote, k, cap, v), True
-    return 1.0 - NormalDist(mean, math.sqrt(var) or 1e-9).cdf(cap + 0.5), False
 
 
 def _p_text(x: float | None) -> str:
@@ -230,7 +335,8 @@ def _cost_function(x: EstimateInputs, step_cost: float | None):
     return cost_of
 
 
-def _budget(x, k, k_min, cost_of, n_agents, cost_call, warnings) -> BudgetReport:
+def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: _Job, log: _Log) -> BudgetReport:
+    warnings = log.warnings
     if cost_call is None:
         raise UsageError(
             "--budget needs a cost per call: give --output-tokens (and --input-tokens) "
@@ -238,6 +344,7 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, warnings) -> BudgetReport
         )
     budget = x.budget_usd
     cost_k_min = cost_of(k_min)
+    max_target: float | None
     if cost_call == 0.0:
         max_k, max_target = None, 1.0
     else:
@@ -254,6 +361,9 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, warnings) -> BudgetReport
                 f"reaching the target {x.target:g} costs ${cost_k_min:,.2f} (k = {k_min}), over the budget "
                 f"${budget:,.2f}; the budget reaches P(all correct) = {_p_text(max_target)} with k = {max_k}"
             )
+    stopped = job.units() * (cost_call / x.m)
+    if cost_of(k) > 0.0 and abs(cost_of(k) - stopped) > 1e-9 * cost_of(k):
+        log.notes.append("budget: costs per k count every step to its decision, without the stops (an upper bound)")
     return BudgetReport(
         budget_usd=budget,
         affordable=cost_k_min <= budget,
@@ -273,6 +383,7 @@ def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...]
             continue
         p_vote = maths.vote_p(x.p, m)
         n_agents = maths.agents(x.steps, m)
+        groups = maths.agent_groups(x.steps, m)
         try:
             km = maths.k_min(x.p, x.steps, x.target, m)
         except CannotConverge:
@@ -282,8 +393,9 @@ def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...]
                              expected_votes_per_step=None, expected_calls=None, relative_cost=None,
                              expected_cost_usd=None))
             continue
-        calls = n_agents * maths.expected_votes(p_vote, km) / x.valid_rate
-        units = calls * m  # one-step-call equivalents of tokens
+        calls = sum(n * maths.expected_votes(maths.vote_p(x.p, size), km) for n, size in groups) / x.valid_rate
+        # one-step-call equivalents of tokens (the last agent of a job m does not divide has fewer steps)
+        units = sum(n * maths.expected_votes(maths.vote_p(x.p, size), km) * size for n, size in groups) / x.valid_rate
         if base_units is None and m == 1:
             base_units = units
         rows.append(
@@ -304,17 +416,34 @@ def sweep_ks(k: int, k_min: int) -> list[int]:
     return sorted(ks)
 
 
-def _sweep(x, k, k_min, p_vote, n_agents, cost_call) -> list[SweepRow]:
+SWEEP_WORK = 300_000
+"""DP budget per sweep row; beyond it a row's stops are bounded (P(success) from below)."""
+
+
+def _sweep(x, k, k_min, cost_call) -> list[SweepRow]:
     rows = []
+    p_und: float | None
+    success: float | None
     for kk in sweep_ks(k, k_min):
-        samples = maths.expected_votes(p_vote, kk) / x.valid_rate
-        calls = n_agents * samples
         pf = maths.p_full(x.p, kk, x.steps, x.m)
+        if kk <= MAX_K:
+            job = _job(x, kk, max_work=SWEEP_WORK)
+            calls, units, p_und = job.calls(), job.units(), _p_undecided_job(job)
+            success = math.exp(math.log(pf) + job.log_decided()) if pf > 0.0 else 0.0
+            samples = job.main.stops.expected_samples
+        else:  # not practical: the closed forms only
+            p_und = success = None
+            samples = maths.expected_votes(maths.vote_p(x.p, x.m), kk) / x.valid_rate
+            calls = maths.agents(x.steps, x.m) * samples
+            units = calls * x.m
         rows.append(
             SweepRow(
-                k=kk, p_step=maths.p_step(p_vote, kk), p_full=pf, meets_target=pf >= x.target,
-                expected_votes_per_step=maths.expected_votes(p_vote, kk), expected_samples_per_step=samples,
-                expected_calls=calls, expected_cost_usd=None if cost_call is None else calls * cost_call,
+                k=kk, p_step=maths.p_step(maths.vote_p(x.p, x.m), kk), p_full=pf,
+                meets_target=(success if success is not None else pf) >= x.target,
+                expected_votes_per_step=maths.expected_votes(maths.vote_p(x.p, x.m), kk),
+                expected_samples_per_step=samples, expected_calls=calls,
+                expected_cost_usd=None if cost_call is None else units * cost_call / x.m,
+                p_undecided_job=p_und, p_success=success,
             )
         )
     return rows

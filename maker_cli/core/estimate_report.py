@@ -16,6 +16,8 @@ class _Model(BaseModel):
 
 
 class SweepRow(_Model):
+    """The same job at another k: meets_target compares p_success (stops included) with the target."""
+
     k: int
     p_step: float
     p_full: float
@@ -24,6 +26,8 @@ class SweepRow(_Model):
     expected_samples_per_step: float
     expected_calls: float
     expected_cost_usd: float | None
+    p_undecided_job: float | None = None
+    p_success: float | None = None
 
 
 class MRow(_Model):
@@ -51,7 +55,11 @@ class BudgetReport(_Model):
 
 class EstimateReport(_Model):
     """The result of an estimate; `model_dump(mode="json")` is what `maker estimate --json` prints
-    (and the MCP tool maker_estimate returns). Budget fields are null without a budget."""
+    (and the MCP tool maker_estimate returns). Budget fields are null without a budget.
+
+    p_full is P(every step correct) when every step is decided; p_success = P(every step decided
+    and correct) folds in the stops (max_samples, max_red_flags), and meets_target compares it
+    with the target."""
 
     steps: int
     m: int
@@ -65,6 +73,7 @@ class EstimateReport(_Model):
     meets_target: bool
     p_step: float
     p_full: float
+    p_success: float
     expected_votes_per_step: float
     expected_votes_per_step_approx: float
     votes_per_step_sd: float
@@ -93,6 +102,8 @@ class EstimateReport(_Model):
     concurrency: int | None
     expected_wall_s: float | None
     max_samples: int | None
+    max_red_flags: int
+    max_red_flags_derived: bool
     p_undecided_per_step: float | None
     p_undecided_job: float | None
     budget_usd: float | None = None

@@ -13,19 +13,24 @@ Conventions
 - `valid_rate` v is the share of samples that are not red-flagged; a red-flagged sample is
   discarded and re-drawn, so each vote costs a geometric(v) number of samples.
 - `agents(steps, m) = ceil(steps / m)`: the number of races in a job (the paper's s/m, rounded up
-  to whole agents; identical for m = 1).
+  to whole agents; identical for m = 1). When m does not divide the steps, the last agent has
+  `steps mod m` steps, so its votes are right with p^(steps mod m): `agent_groups` says which.
+- p is in (0.5, 1] for voting to make sense: p <= 0.5 cannot converge (CannotConverge), p = 1 is
+  the degenerate perfect model (k = 1, one vote per step); anything else is a UsageError.
+- Two stops end a step undecided (the engine's, exactly): the per-step sample cap `max_samples`
+  and `max_red_flags` red-flagged samples (default: `default_max_red_flags(k, v)`, the one rule
+  the engine and the estimate share). `maker_cli.core.distributions.step_stops` gives the exact
+  P(undecided) and expected samples under both.
 
 Exact: p_step, p_full, k_min, expected_votes, votes_variance, samples_moments, samples_pmf,
-p_undecided, round_stats. Approximations: expected_votes_approx (the paper's k/(2p-1)) and
-job_percentiles when it says method "normal".
+p_undecided, step_stops (unless it says otherwise), round_stats. Approximations:
+expected_votes_approx (the paper's k/(2p-1)) and job_percentiles when it says method "normal".
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable
 
 from maker_cli.errors import CannotConverge, UsageError
 
@@ -44,26 +49,32 @@ PERCENTILES = (0.5, 0.95, 0.99)
 def check_p(p: float, m: int = 1) -> float:
     """Validate p (and p ** m); return the vote probability p ** m.
 
-    UsageError if p is outside (0, 1]; CannotConverge if the vote probability is <= 0.5, where
-    first-to-ahead-by-k voting cannot converge in the worst case (the wrong answer wins at least
-    as often as the right one, whatever k).
+    The rule, everywhere: p must be in (0.5, 1]. UsageError if p is not a probability in (0, 1];
+    CannotConverge if the vote probability is <= 0.5, where first-to-ahead-by-k voting cannot
+    converge in the worst case (the wrong answer wins at least as often as the right one, whatever
+    k). p = 1 is accepted as the degenerate perfect model: k = 1 and one vote per step.
     """
-    if not isinstance(p, (int, float)) or math.isnan(p) or not 0.0 < p <= 1.0:
-        raise UsageError(f"p must be a probability in (0, 1], got {p}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 0.0 < p <= 1.0:
+        raise UsageError(f"p must be a probability in (0.5, 1], got {p}")
     check_m(m)
     pv = p**m
     if pv <= 0.5:
         if m == 1:
             raise CannotConverge(
-                f"p = {p:g} <= 0.5: voting cannot converge in the worst case (when all wrong samples agree, "
+                f"p = {p_text(p)} <= 0.5: voting cannot converge in the worst case (when all wrong samples agree, "
                 "the wrong answer wins at least as often as the right one, whatever k); "
                 "use a better model, prompt or red flags"
             )
         raise CannotConverge(
-            f"p^m = {p:g}^{m} = {pv:.4g} <= 0.5: with m = {m} steps per agent a vote is right no more often "
+            f"p^m = {p_text(p)}^{m} = {pv:.4g} <= 0.5: with m = {m} steps per agent a vote is right no more often "
             "than wrong, so voting cannot converge in the worst case; use a smaller m"
         )
     return pv
+
+
+def p_text(p: float) -> str:
+    """p with every digit it has (0.5000001 stays 0.5000001, never 0.5)."""
+    return repr(float(p)) if float(p) != int(p) else f"{int(p)}"
 
 
 def check_target(target: float) -> None:
@@ -92,6 +103,47 @@ def check_valid_rate(v: float) -> None:
         raise UsageError(f"valid rate must be in (0, 1], got {v}")
 
 
+def check_max_red_flags(f: int | None) -> None:
+    if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 1):
+        raise UsageError(f"max_red_flags must be a whole number >= 1, got {f}")
+
+
+# --------------------------------------------------------------------------- the red-flag stop
+
+RED_FLAG_VOTES = (4, 100)
+"""default_max_red_flags covers the red flags met while drawing 4 k^2 + 100 valid votes."""
+RED_FLAG_FLOOR = 200
+"""... plus 200 + 10 k red flags of slack (all there is when the valid rate is 1 or unknown)."""
+
+
+def default_max_red_flags(k: int, valid_rate: float | None = 1.0) -> int:
+    """The default red-flag stop: a step ends undecided once this many of its samples are red-flagged.
+
+    One rule, called by the engine's VoteConfig, by `maker run` (with the run's valid rate) and by
+    the estimate, so the estimate always prices the stop the engine applies:
+
+        F = 200 + 10 k + ceil(mu + 6 sigma),  mu = V (1 - v) / v,  sigma = sqrt(V (1 - v)) / v,
+        V = 4 k^2 + 100
+
+    mu and sigma are the mean and standard deviation of the red flags met while drawing V valid
+    votes at valid rate v (negative binomial). V covers every race a healthy model runs: a race
+    to a lead of k takes about k / (2p - 1) votes, under k^2 even near p = 1/2 when k = k_min,
+    and its tail decays geometrically. So a model whose valid rate is what was assumed
+    essentially never meets the stop (`maker estimate` shows the exact probability), while a model
+    that never answers in format wastes at most F samples on one step: the step ends undecided
+    and the run stops. With v = 1, or unknown (None or 0), F = 200 + 10 k.
+    """
+    check_k(k)
+    v = 1.0 if not valid_rate or valid_rate >= 1.0 else float(valid_rate)
+    slack = RED_FLAG_FLOOR + 10 * k
+    if v >= 1.0:
+        return slack
+    votes = RED_FLAG_VOTES[0] * k * k + RED_FLAG_VOTES[1]
+    mean = votes * (1.0 - v) / v
+    sd = math.sqrt(votes * (1.0 - v)) / v
+    return slack + math.ceil(mean + 6.0 * sd)
+
+
 # --------------------------------------------------------------------------- closed forms
 
 
@@ -110,6 +162,13 @@ def agents(steps: int, m: int = 1) -> int:
     return -(-steps // m)
 
 
+def agent_groups(steps: int, m: int = 1) -> list[tuple[int, int]]:
+    """The agents of a job as (how many, steps each): steps // m agents of m steps, and one agent of
+    steps mod m steps when m does not divide the steps (its votes are right with p^(steps mod m))."""
+    full, rest = divmod(steps, m)
+    return [(n, size) for n, size in ((full, m), (1 if rest else 0, rest)) if n]
+
+
 def p_step(p: float, k: int) -> float:
     """P(the race picks the correct answer) = 1 / (1 + r^k), r = (1-p)/p; p is per vote."""
     return 1.0 / (1.0 + error_ratio(p) ** k)
@@ -120,9 +179,12 @@ def _log_p_full(r: float, k: int, n: int) -> float:
 
 
 def p_full(p: float, k: int, steps: int, m: int = 1) -> float:
-    """P(every step of the job is correct) = p_step(p^m, k) ^ agents(steps, m); p is per step."""
-    n = agents(steps, m)
-    return math.exp(_log_p_full(error_ratio(vote_p(p, m)), k, n))
+    """P(every step of the job is correct) = product over agents of p_step(p^size, k); p is per step.
+
+    With m dividing the steps this is p_step(p^m, k) ^ (steps / m); otherwise the last agent has
+    steps mod m steps and votes right with p^(steps mod m).
+    """
+    return math.exp(sum(_log_p_full(error_ratio(vote_p(p, size)), k, n) for n, size in agent_groups(steps, m)))
 
 
 def k_min(p: float, steps: int, target: float = 0.95, m: int = 1) -> int:
@@ -151,14 +213,15 @@ def k_min(p: float, steps: int, target: float = 0.95, m: int = 1) -> int:
 def expected_votes(p: float, k: int) -> float:
     """Exact expected valid votes per step (gambler's-ruin duration from 0 to +-k); p is per vote.
 
-    E = k/(2p-1) * (1 - r^k)/(1 + r^k) = k * tanh(k*a/2)/(2p-1), a = ln(p/(1-p)); k^2 at p = 1/2.
+    E = k/(2p-1) * (1 - r^k)/(1 + r^k) = k * tanh(k a)/(2p-1), a = ln(p/(1-p))/2 = atanh(2p-1)
+    (accurate even for p within a hair of 1/2); k^2 at p = 1/2.
     """
     if p >= 1.0:
         return float(k)
     if p == 0.5:
         return float(k * k)
-    a = math.log(p) - math.log1p(-p)
-    return k * math.tanh(k * a / 2.0) / (2.0 * p - 1.0)
+    x = 2.0 * p - 1.0
+    return k * math.tanh(k * math.atanh(x)) / x
 
 
 def expected_votes_approx(p: float, k: int) -> float:
@@ -166,40 +229,50 @@ def expected_votes_approx(p: float, k: int) -> float:
     return k / (2.0 * p - 1.0)
 
 
-def _solve_tridiagonal(lower: float, upper: float, rhs: list[float]) -> list[float]:
-    """Solve -lower*x[i-1] + x[i] - upper*x[i+1] = rhs[i] (x outside the range = 0), Thomas algorithm."""
-    n = len(rhs)
-    c = [0.0] * n
-    d = [0.0] * n
-    c[0] = -upper
-    d[0] = rhs[0]
-    for i in range(1, n):
-        denom = 1.0 + lower * c[i - 1]
-        c[i] = -upper / denom
-        d[i] = (rhs[i] + lower * d[i - 1]) / denom
-    x = [0.0] * n
-    x[-1] = d[-1]
-    for i in range(n - 2, -1, -1):
-        x[i] = d[i] - c[i] * x[i + 1]
-    return x
+def _sinh_minus_x(y: float) -> float:
+    """sinh(y) - y for y >= 0, without cancellation (series below 1)."""
+    if y < 1.0:
+        term, total, n = y**3 / 6.0, 0.0, 3
+        while term > 1e-17 * (total or 1e-300) and n < 60:
+            total += term
+            term *= y * y / ((n + 1) * (n + 2))
+            n += 2
+        return total
+    return math.sinh(y) - y
+
+
+def _sech2(x: float) -> float:
+    e = math.exp(-2.0 * x)
+    return 4.0 * e / (1.0 + e) ** 2
 
 
 def votes_variance(p: float, k: int) -> float:
-    """Exact variance of the valid votes per step (first and second moments of the race duration).
+    """Exact variance of the valid votes per step, from a closed form stable for every p and k.
 
-    h(x) = E[T | lead x] and g(x) = E[T^2 | lead x] solve tridiagonal systems on -k < x < k:
-    h = 1 + p h(x+1) + q h(x-1);  g = 1 + 2(p h(x+1) + q h(x-1)) + p g(x+1) + q g(x-1).
+    With a = ln(p/q)/2 and x = k a, the duration T of the race has pgf E[z^T] = cosh(x) / cosh(k phi)
+    with cosh(phi) = cosh(a) / z, so Var T = k^2 coth(a)^2 B,  B = h tanh(x)/x - sech(x)^2,
+    h = 2a / sinh(2a), and coth(a) = 1 / (2p - 1). For x >= 1 B is evaluated as written (the
+    second term is at most about 3/4 of the first); for x < 1, where both terms are near 1, as
+    B = (sinh 2x - 2x) sech(x)^2 / (2x) - (1 - h) tanh(x)/x with sinh y - y and 1 - h from their
+    series (the second term at most 1/k^2 of the first). No digits are lost for p near 1/2, for p
+    near 1, or for a huge k. At p = 1/2 it is 2 k^2 (k^2 - 1) / 3.
     """
     if p >= 1.0 or k == 1:
         return 0.0
     q = 1.0 - p
-    size = 2 * k - 1
-    h = _solve_tridiagonal(q, p, [1.0] * size)
-    hh = [0.0, *h, 0.0]
-    rhs = [1.0 + 2.0 * (p * hh[i + 2] + q * hh[i]) for i in range(size)]
-    g = _solve_tridiagonal(q, p, rhs)
-    mid = k - 1
-    return max(0.0, g[mid] - h[mid] ** 2)
+    if p == 0.5:
+        return 2.0 * k * k * (k * k - 1) / 3.0
+    a = math.atanh(2.0 * p - 1.0)  # ln(p/q) / 2, accurate even for p near 1/2
+    x = k * a
+    two_a = 2.0 * a
+    if x >= 1.0:
+        h = two_a / math.sinh(two_a) if two_a < 700.0 else 2.0 * two_a * math.exp(-two_a)
+        bracket = h * math.tanh(x) / x - _sech2(x)
+    else:  # then 2a < 2 too
+        one_minus_h = _sinh_minus_x(two_a) / math.sinh(two_a)
+        bracket = _sinh_minus_x(2.0 * x) / (2.0 * x) * _sech2(x) - one_minus_h * math.tanh(x) / x
+    coth = 1.0 / (p - q)  # coth(a) = 1 / (2p - 1), exact for p >= 1/2
+    return max(0.0, k * k * coth * coth * bracket)
 
 
 def samples_moments(p: float, k: int, valid_rate: float = 1.0) -> tuple[float, float]:
@@ -214,264 +287,13 @@ def samples_moments(p: float, k: int, valid_rate: float = 1.0) -> tuple[float, f
     return mean_t / v, mean_t * (1.0 - v) / v**2 + var_t / v**2
 
 
-# --------------------------------------------------------------------------- distributions
-
-
-@dataclass(frozen=True, slots=True)
-class StepDistribution:
-    """Distribution of the samples one step needs (pmf[n] = P(decided at sample n); pmf[0] = 0).
-
-    `undecided` is the mass still racing after len(pmf) - 1 samples (below TAIL unless `limit` cut
-    the computation short); `p_correct` is the mass absorbed at the correct answer.
-    """
-
-    pmf: list[float]
-    undecided: float
-    p_correct: float
-
-    @property
-    def mean(self) -> float:
-        return sum(n * x for n, x in enumerate(self.pmf))
-
-    @property
-    def total(self) -> float:
-        return sum(self.pmf)
-
-
-def _tail_rate(p: float, k: int, valid_rate: float) -> float:
-    """Largest eigenvalue of the lazy race walk: the per-sample decay of the undecided mass."""
-    lam = 2.0 * math.sqrt(p * (1.0 - p)) * math.cos(math.pi / (2 * k))
-    return 1.0 - valid_rate * (1.0 - lam)
-
-
-def pmf_work(p: float, k: int, valid_rate: float = 1.0, tail: float = TAIL) -> float:
-    """Predicted state updates of samples_pmf down to `tail` (to decide whether it is affordable)."""
-    rate = _tail_rate(p, k, valid_rate)
-    steps = k / valid_rate + (math.log(tail) / math.log(rate) if 0.0 < rate < 1.0 else 0.0)
-    return steps * (2 * k - 1)
-
-
-def samples_pmf(
-    p: float, k: int, valid_rate: float = 1.0, *, limit: int | None = None, tail: float = TAIL
-) -> StepDistribution:
-    """Exact distribution of samples per step by dynamic programming over the lead (p per vote).
-
-    Each sample is red-flagged with probability 1 - v (lead unchanged), else a vote that moves the
-    lead +1 with probability p, -1 otherwise; the race ends at +-k. Stops when the undecided mass
-    falls below `tail`, or after `limit` samples. With v = 1 this is the votes distribution.
-    """
-    v = valid_rate
-    up, down, stay = v * p, v * (1.0 - p), 1.0 - v
-    size = 2 * k - 1
-    cur = [0.0] * size
-    cur[k - 1] = 1.0
-    pmf = [0.0]
-    correct = 0.0
-    alive = 1.0
-    n = 0
-    while alive >= tail and (limit is None or n < limit):
-        n += 1
-        win, lose = up * cur[-1], down * cur[0]
-        padded = [0.0, *cur, 0.0]
-        cur = [stay * padded[i + 1] + up * padded[i] + down * padded[i + 2] for i in range(size)]
-        pmf.append(win + lose)
-        correct += win
-        alive = sum(cur)
-    return StepDistribution(pmf=pmf, undecided=min(1.0, max(alive, 0.0)), p_correct=correct)
-
-
-def votes_pmf(p: float, k: int, *, limit: int | None = None, tail: float = TAIL) -> StepDistribution:
-    """Exact distribution of the valid votes per step (samples_pmf with valid rate 1)."""
-    return samples_pmf(p, k, 1.0, limit=limit, tail=tail)
-
-
-def p_undecided(p: float, k: int, max_samples: int, valid_rate: float = 1.0) -> float:
-    """P(no answer leads by k after max_samples samples), red-flagged samples counted; p per vote.
-
-    Exact; the DP stops early once less than 1e-18 is left undecided and returns that bound.
-    """
-    return samples_pmf(p, k, valid_rate, limit=max_samples, tail=1e-18).undecided
-
-
-# --------------------------------------------------------------------------- parallel rounds
-
-
-def _binomial_pmf(n: int, p: float) -> list[float]:
-    if p >= 1.0:
-        return [0.0] * n + [1.0]
-    lp, lq = math.log(p), math.log1p(-p)
-    lf = math.lgamma(n + 1)
-    return [math.exp(lf - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * lp + (n - j) * lq) for j in range(n + 1)]
-
-
-def expected_waves(n: int, concurrency: int | None = None, valid_rate: float = 1.0) -> float:
-    """Expected waves of calls to collect n valid votes, at most `concurrency` calls per wave.
-
-    Each wave launches min(remaining, concurrency) calls; red-flagged ones are re-launched in the
-    next wave. W(r) = (1 + sum_{j>=1} b(j) W(r-j)) / (1 - b(0)); with v = 1, W(n) = ceil(n/c).
-    """
-    return _waves_table(n, concurrency, valid_rate)[n]
-
-
-def _waves_table(n_max: int, concurrency: int | None, valid_rate: float) -> list[float]:
-    c = concurrency if concurrency is not None else n_max
-    c = max(1, c)
-    if valid_rate >= 1.0:
-        return [float(-(-r // c)) for r in range(n_max + 1)]
-    binoms = {w: _binomial_pmf(w, valid_rate) for w in {min(r, c) for r in range(1, n_max + 1)}}
-    table = [0.0] * (n_max + 1)
-    for r in range(1, n_max + 1):
-        b = binoms[min(r, c)]
-        acc = 1.0 + sum(b[j] * table[r - j] for j in range(1, len(b)))
-        table[r] = acc / (1.0 - b[0])
-    return table
-
-
-@dataclass(frozen=True, slots=True)
-class RoundStats:
-    """Zero-waste parallel rounds of one step: expectations over the race (exact, to TAIL).
-
-    rounds: expected rounds (round trips with unlimited concurrency, no red flags);
-    waves: expected waves of calls given the concurrency limit and red-flag replacement;
-    p_correct: P(correct answer wins), equal to p_step (a check).
-    """
-
-    rounds: float
-    waves: float
-    p_correct: float
-
-
-def round_stats(
-    p: float,
-    k: int,
-    *,
-    concurrency: int | None = None,
-    valid_rate: float = 1.0,
-    tail: float = TAIL,
-    max_work: int = MAX_WORK,
-) -> RoundStats | None:
-    """Expected zero-waste rounds per step by a DP over the signed lead (p per vote).
-
-    With leader margin d no answer can win before k - d more votes, so a round launches exactly
-    k - d samples (k in the first); its votes move the lead by (correct - wrong). Returns None if
-    the DP would exceed `max_work` state updates (only for k in the hundreds with p near 1/2).
-    """
-    if (k + 1) * (k + 2) // 2 > max_work:
-        return None
-    binoms = [_binomial_pmf(n, p) for n in range(k + 1)]
-    waves = _waves_table(k, concurrency, valid_rate)
-    size = 2 * k - 1
-    cur = [0.0] * size
-    cur[k - 1] = 1.0  # index = lead + k - 1
-    rounds = total_waves = correct = 0.0
-    alive = 1.0
-    work = 0
-    while alive >= tail:
-        rounds += alive
-        new = [0.0] * size
-        for idx, mass in enumerate(cur):
-            if mass == 0.0:
-                continue
-            lead = idx - (k - 1)
-            n = k - abs(lead)
-            total_waves += mass * waves[n]
-            b = binoms[n]
-            base = lead - n
-            for j in range(n + 1):
-                after = base + 2 * j
-                if after >= k:
-                    correct += mass * b[j]
-                elif after > -k:
-                    new[after + k - 1] += mass * b[j]
-            work += n + 1
-        if work > max_work:
-            return None
-        cur = new
-        alive = sum(cur)
-    return RoundStats(rounds=rounds, waves=total_waves, p_correct=correct)
-
-
-# --------------------------------------------------------------------------- whole job
-
-
-@dataclass(frozen=True, slots=True)
-class JobPercentiles:
-    """Percentiles of the total samples of a job (sum of `agents` iid steps).
-
-    method is "exact" (convolution of the exact per-step distribution) or "normal" (normal
-    approximation from the exact per-step mean and variance: an approximation).
-    """
-
-    quantiles: tuple[float, ...]
-    samples: tuple[float, ...]
-    method: str
-
-
-def _convolve(a: Sequence[float], b: Sequence[float]) -> list[float]:
-    out = [0.0] * (len(a) + len(b) - 1)
-    for i, x in enumerate(a):
-        if x == 0.0:
-            continue
-        for j, y in enumerate(b):
-            out[i + j] += x * y
-    return out
-
-
-def _power_pmf(pmf: Sequence[float], times: int) -> list[float]:
-    result: list[float] = [1.0]
-    base = list(pmf)
-    while times:
-        if times & 1:
-            result = _convolve(result, base)
-        times >>= 1
-        if times:
-            base = _convolve(base, base)
-    return result
-
-
-def _quantile(pmf: Sequence[float], q: float) -> float:
-    acc = 0.0
-    for n, x in enumerate(pmf):
-        acc += x
-        if acc >= q:
-            return float(n)
-    return float(len(pmf) - 1)
-
-
-def job_percentiles(
-    p: float,
-    k: int,
-    n_agents: int,
-    valid_rate: float = 1.0,
-    quantiles: Sequence[float] = PERCENTILES,
-    *,
-    exact_limit: int = 2000,
-) -> JobPercentiles:
-    """Percentiles of the job's total samples (p per vote; multiply by the cost per call for USD).
-
-    Exact convolution when agents x support of the step distribution <= exact_limit, otherwise a
-    normal approximation N(n*mean, n*var) from the exact per-step moments.
-    """
-    if n_agents * (k / valid_rate) * 4 <= exact_limit and pmf_work(p, k, valid_rate) <= MAX_WORK:
-        dist = samples_pmf(p, k, valid_rate)
-        if n_agents * len(dist.pmf) <= exact_limit:
-            total = _power_pmf(dist.pmf, n_agents)
-            return JobPercentiles(tuple(quantiles), tuple(_quantile(total, q) for q in quantiles), "exact")
-    mean, var = samples_moments(p, k, valid_rate)
-    mu, sigma = n_agents * mean, math.sqrt(n_agents * var)
-    if sigma == 0.0:
-        return JobPercentiles(tuple(quantiles), tuple(mu for _ in quantiles), "exact")
-    normal = NormalDist(mu, sigma)
-    values = tuple(max(normal.inv_cdf(q), n_agents * k) for q in quantiles)
-    return JobPercentiles(tuple(quantiles), values, "normal")
-
-
 def job_cost(
     p: float, k: int, steps: int, m: int = 1, *, valid_rate: float = 1.0, cost_per_step_call: float
 ) -> float:
-    """Expected USD of a job: agents x E[samples] x (m x cost of a one-step call); p is per step."""
-    n = agents(steps, m)
-    return n * expected_votes(vote_p(p, m), k) / valid_rate * m * cost_per_step_call
+    """Expected USD of a job: over its agents, E[samples] x (steps per agent x cost of a one-step
+    call); p is per step (the last agent of a job m does not divide has steps mod m steps)."""
+    units = sum(n * expected_votes(vote_p(p, size), k) * size for n, size in agent_groups(steps, m))
+    return units / valid_rate * cost_per_step_call
 
 
 def max_k_within(budget: float, cost_of_k: Callable[[int], float], k_upper: int) -> int:
@@ -484,3 +306,44 @@ def max_k_within(budget: float, cost_of_k: Callable[[int], float], k_upper: int)
         else:
             hi = mid - 1
     return lo
+
+
+# The race's distributions and its parallel rounds live in their own modules (which import the
+# closed forms above); every caller still gets all its numbers from `maths`, loaded on first use
+# (PEP 562) so that either module may be imported first.
+_LAZY = {
+    "maker_cli.core.distributions": (
+        "JobPercentiles", "StepDistribution", "StepStops", "alive_list", "job_percentiles", "p_undecided",
+        "pmf_work", "samples_pmf", "step_stops", "votes_pmf",
+    ),
+    "maker_cli.core.rounds": ("RoundStats", "expected_waves", "round_stats"),
+}
+
+
+if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and linters
+    from maker_cli.core.distributions import (
+        JobPercentiles, StepDistribution, StepStops, alive_list, job_percentiles, p_undecided, pmf_work,
+        samples_pmf, step_stops, votes_pmf,
+    )
+    from maker_cli.core.rounds import RoundStats, expected_waves, round_stats
+
+
+def __getattr__(name: str):
+    for module, names in _LAZY.items():
+        if name in names:
+            import importlib
+
+            value = getattr(importlib.import_module(module), name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "MAX_WORK", "PERCENTILES", "TAIL", "JobPercentiles", "RoundStats", "StepDistribution", "StepStops",
+    "agent_groups", "agents", "alive_list", "check_k", "check_m", "check_max_red_flags", "check_p",
+    "check_steps", "check_target", "check_valid_rate", "default_max_red_flags", "error_ratio",
+    "expected_votes", "expected_votes_approx", "expected_waves", "job_cost", "job_percentiles", "k_min",
+    "max_k_within", "p_full", "p_step", "p_text", "p_undecided", "pmf_work", "round_stats",
+    "samples_moments", "samples_pmf", "step_stops", "vote_p", "votes_pmf", "votes_variance",
+]

@@ -39,17 +39,20 @@ def estimate(
     concurrency: int | None = None,
     budget: float | None = None,
     max_samples: int | None = None,
+    max_red_flags: int | None = None,
     calibration: str | Path | None = None,
     sweep: bool = False,
     config: Path | None = None,
     settings: Settings | None = None,
 ) -> EstimateReport:
     """Estimate a MAKER job: k (k_min for the target unless `k` is given), P(all steps correct),
-    votes, calls with percentiles, tokens, cost, rounds, wall time and the risk of a sample cap.
+    votes, calls with percentiles, tokens, cost, rounds, wall time, and what the stops do: P(a step
+    ends undecided at `max_samples` samples or `max_red_flags` red flags) and P(success).
 
-    `p` is the probability that one valid sample is correct (or give `calibration`, a file from
-    `maker calibrate`, whose lower 95% bound of p is used). Raises UsageError for bad inputs and
-    CannotConverge when p <= 0.5.
+    `p` is the probability that one valid sample is correct, in (0.5, 1] (or give `calibration`, a
+    file from `maker calibrate`, whose lower 95% bound of p is used). `max_red_flags` defaults to the
+    engine's rule for k and the valid rate. Raises UsageError for bad inputs and CannotConverge when
+    p <= 0.5.
     """
     given = {name: value for name, value in locals().items() if name not in ("config", "settings")}
     return compute(resolve_inputs(given, settings or load_settings(config)))
@@ -92,6 +95,7 @@ def resolve_inputs(given: Mapping[str, Any], settings: Settings) -> EstimateInpu
         concurrency=given.get("concurrency") if given.get("concurrency") is not None else settings.concurrency,
         budget_usd=given.get("budget"),
         max_samples=given.get("max_samples") if given.get("max_samples") is not None else settings.max_samples,
+        max_red_flags=_first(given.get("max_red_flags"), settings.max_red_flags),  # type: ignore[arg-type]
         sweep=bool(given.get("sweep")),
         calibration_file=str(calibration) if calibration is not None else None,
         notes=tuple(notes),

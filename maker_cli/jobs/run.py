@@ -24,7 +24,7 @@ from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.core.events import Listener
 from maker_cli.core.status import RunStatus
-from maker_cli.errors import BudgetExceeded, CannotConverge, MakerError, UsageError
+from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.jobs.run_result import LOG_MODES, FailedStep, RunConfig, RunResult
 from maker_cli.jobs.runner import Runner, RunOutcome, RunPoint, RunTotals, restore
@@ -192,8 +192,7 @@ def choose_k(
         return k, "--k", "flag"
     p = measured_p if measured_p is not None else (sim_p if source == "default" else None)
     if p is not None:
-        if p <= 0.5:
-            raise CannotConverge(f"p = {p:g} <= 0.5: voting cannot converge in the worst case; pass --k to run anyway")
+        maths.check_p(p)  # p <= 0.5: CannotConverge, whatever k (so no hint to pass one)
         return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps", "k_min"
     if source == "spec":
         return k, "the spec's voting.k", source
@@ -271,7 +270,7 @@ def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str
             steps=task.steps_total, p=config.p, k=config.k, valid_rate=config.valid_rate or 1.0,
             input_tokens=in_tokens, output_tokens=out_tokens, model=config.model, price_in=prices.price_in,
             price_out=prices.price_out, price_source=prices.source, concurrency=config.concurrency,
-            max_samples=config.max_samples,
+            max_samples=config.max_samples, max_red_flags=config.max_red_flags,
         )
     )
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from maker_cli.config.job import JobSettings
 from maker_cli.core.engine import VoteConfig
+from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.jobs.runner import LOG_CONTESTED, LOG_NONE, RunOptions
@@ -24,6 +25,7 @@ class RunConfig(BaseModel):
     model: str
     k: int
     max_samples: int | None = None
+    max_red_flags: int | None = None  # None: maths.default_max_red_flags(k, valid_rate), as the estimate
     eager: int = 0
     first_temperature: float = 0.0
     temperature: float = 0.1
@@ -57,6 +59,8 @@ class RunConfig(BaseModel):
             temperature=self.temperature,
             rules=RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match),
             record_samples=self.log_samples != LOG_NONE,
+            max_red_flags=self.max_red_flags if self.max_red_flags is not None
+            else default_max_red_flags(self.k, self.valid_rate),
         )
 
     def options(self) -> RunOptions:

@@ -129,7 +129,7 @@ class VotePlan:
         self.job = job
         self.config = VoteConfig(
             k=job.k, max_samples=job.max_samples, eager=job.eager, first_temperature=job.first_temperature,
-            temperature=job.temperature, rules=job.rules(),
+            temperature=job.temperature, rules=job.rules(), max_red_flags=job.max_red_flags,
         )
 
 
@@ -161,9 +161,14 @@ def plan_vote(
         flags["must_not_match"] = (*spec_layer.get("must_not_match", ()), *must_not_match)
     job = merge_job_settings(settings, flags=flags, spec=spec_layer)
     if job.max_samples is None:
-        job = job.model_copy(update={"max_samples": max(DEFAULT_MAX_SAMPLES, job.k),
+        if job.k > DEFAULT_MAX_SAMPLES:
+            raise UsageError(
+                f"k = {job.k} needs more than the default cap of {DEFAULT_MAX_SAMPLES} samples per vote "
+                f"(about k/(2p-1) samples are drawn): pass --max-samples N with N >= {job.k} to allow them"
+            )
+        job = job.model_copy(update={"max_samples": DEFAULT_MAX_SAMPLES,
                                      "sources": {**job.sources, "max_samples": "default"}})
-    if job.max_samples is not None and job.max_samples < job.k:
+    if job.max_samples < job.k:
         raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no answer could ever win")
     return VotePlan(the_task, job)
 

@@ -212,6 +212,24 @@ def count_tokens(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+_UNSUPPORTED = re.compile(r"drop_params|unsupported.?param|does not support param|doesn't support|not supported with this model",
+                          re.IGNORECASE)
+_LITELLM_ADVICE = re.compile(r"\s*To drop unsupported[^.]*(?:\.|$).*", re.IGNORECASE | re.DOTALL)
+
+
+def unsupported_param(line: str) -> str | None:
+    """For a model that refuses a parameter maker sends (reasoning models take only temperature 1),
+    the model's words without litellm's advice to set `litellm.drop_params` (a maker user cannot),
+    and what to pass to maker instead; None for other errors."""
+    if not _UNSUPPORTED.search(line):
+        return None
+    words = _LITELLM_ADVICE.sub("", line).rstrip(" .")
+    if "temperature" in line.lower():
+        return (f"{words}: this model takes only temperature 1, so pass --temperature 1 --first-temperature 1 "
+                "(or set temperature and first_temperature in the config file)")
+    return f"{words}: this model refuses a request parameter maker sends; please report it with the model name"
+
+
 def one_line(exc: BaseException) -> str:
     """A short, secret-free line from an exception's message."""
     text = str(exc).strip()
@@ -219,4 +237,7 @@ def one_line(exc: BaseException) -> str:
     for _ in range(3):  # "litellm.RateLimitError: RateLimitError: OpenAIException - why"
         line = re.sub(r"^(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*", "", line)
     line = redact(line)
+    hinted = unsupported_param(line)
+    if hinted is not None:
+        return hinted if len(hinted) <= 400 else hinted[:397] + "..."
     return line if len(line) <= 200 else line[:197] + "..."

@@ -166,6 +166,9 @@ def normalise_inputs(value: Any) -> Any:
     if value is None:
         return {}
     if isinstance(value, list):
+        bad = [name for name in value if not isinstance(name, str)]
+        if bad:
+            raise ValueError(f"a list of inputs holds their names, not {short(bad[0])}")
         return {name: {} for name in value}
     if isinstance(value, dict):
         return {

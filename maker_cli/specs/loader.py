@@ -7,6 +7,7 @@ the field path, without pydantic's URLs.
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -39,9 +40,13 @@ def describe_errors(exc: ValidationError, source: str, model: type[BaseModel] | 
     if first["type"] == "extra_forbidden":
         known = _known_fields(model, loc[:-1]) if model is not None else []
         message = "unknown field" + (f" (known: {', '.join(known)})" if known else "")
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if _PLAIN.fullmatch(str(p)) else f"[{str(p)!r}]"
+                   for p in loc).lstrip(".")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {path}: {message}{more}" if path else f"{source}: {message}{more}"
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")  # a key shown as is; any other (spaces, line breaks) quoted
 
 
 def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from maker_cli.core.status import RunStatus
-from maker_cli.errors import StoreError
+from maker_cli.errors import StoreError, StoreWriteError
 from maker_cli.store.rows import (
     INSERT_SAMPLE,
     INSERT_STEP,
@@ -109,7 +109,8 @@ class RunStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the run store {self.path}: {exc}") from None
+            raise StoreError(f"cannot open the run store {self.path}: {exc} (pass --store PATH or set MAKER_STORE)"
+                             ) from None
         try:
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -139,7 +140,7 @@ class RunStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn
         if conn is None:
-            raise StoreError("the run store is closed")
+            raise StoreWriteError("the run store is closed")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -202,8 +203,8 @@ class RunStore:
                 if run_id is not None:
                     raise StoreError(f"a run with id {run_id!r} already exists in {self.path}") from exc
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot create a run in {self.path}: {exc}") from exc
-        raise StoreError("could not find a free run id")  # pragma: no cover
+                raise StoreWriteError(f"cannot create a run in {self.path}: {exc}") from exc
+        raise StoreWriteError("could not find a free run id")  # pragma: no cover
 
     def write_batch(
         self,
@@ -246,9 +247,9 @@ class RunStore:
                     raise self._unknown(run_id)
                 return int(row[0])
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"run {run_id}: a step in this batch is already stored ({exc}); nothing written") from exc
+            raise StoreWriteError(f"run {run_id}: a step in this batch is already stored ({exc}); nothing written") from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
+            raise StoreWriteError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
 
     def claim(self, run_id: str, owner: str | None = None) -> str:
         """Lease the run to `owner` (default: this process) or raise StoreError if another live
@@ -313,7 +314,7 @@ class RunStore:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a query; a damaged file is a StoreError, not a crash."""
         if self._conn is None:
-            raise StoreError("the run store is closed")
+            raise StoreWriteError("the run store is closed")
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:

@@ -84,7 +84,11 @@ def test_json_keys_and_values(run):
     assert data["k_min"] == data["k"] == maths.k_min(0.85, 1023, 0.95) == 6
     assert data["p_full"] >= 0.95
     assert data["expected_cost_usd"] is None and data["cost_p95_usd"] is None
-    assert data["expected_wall_s"] is None and data["p_undecided_per_step"] is None
+    assert data["expected_wall_s"] is None
+    # valid rate 1 and no cap: nothing can stop a step, so P(success) = P(all steps correct)
+    assert data["p_undecided_per_step"] == 0.0 and data["p_undecided_job"] == 0.0
+    assert data["p_success"] == data["p_full"] and data["meets_target"] is True
+    assert data["max_red_flags"] == maths.default_max_red_flags(6) and data["max_red_flags_derived"] is True
     assert "expected_votes_per_step_approx" in data["approximations"]
     assert data["budget_usd"] is None and data["sweep"] is None  # null without --budget / --sweep
     assert [row["m"] for row in data["m_comparison"]] == [1, 2, 4, 8]
@@ -137,11 +141,18 @@ def test_max_samples_and_sweep(run):
     expected = maths.p_undecided(0.8, data["k"], 12)
     assert data["p_undecided_per_step"] == pytest.approx(expected)
     assert data["p_undecided_job"] == pytest.approx(1 - (1 - expected) ** 50)
+    assert data["p_success"] == pytest.approx(data["p_full"] * (1 - expected) ** 50)
     ks = [row["k"] for row in data["sweep"]]
     assert data["k_min"] in ks
+    for row in data["sweep"]:  # the sweep's target test folds the stops in too
+        assert row["meets_target"] is (row["p_success"] >= data["target"])
+        assert row["p_success"] <= row["p_full"]
     row = next(r for r in data["sweep"] if r["k"] == data["k_min"])
-    assert row["meets_target"] is True
-    below = [r for r in data["sweep"] if r["k"] < data["k_min"]]
+    assert row["meets_target"] is False  # 12 samples leave too many steps undecided at k_min
+    roomy = run_json(run, "--steps", "50", "--p", "0.8", "--max-samples", "200", "--sweep")
+    row = next(r for r in roomy["sweep"] if r["k"] == roomy["k_min"])
+    assert row["meets_target"] is True and roomy["meets_target"] is True
+    below = [r for r in roomy["sweep"] if r["k"] < roomy["k_min"]]
     assert below and not any(r["meets_target"] for r in below)
 
 
@@ -345,3 +356,95 @@ def test_wall_time_figure_is_consistent(run):
     assert data["expected_wall_s"] == pytest.approx(200 * stats.waves * 3)
     assert "expected_wall_s" in data["approximations"]
     assert math.isfinite(data["expected_rounds_per_step"])
+
+
+# --------------------------------------------------------------------------- exact where it says so (issue "Hardening")
+
+
+def test_undecided_tail_is_exact(run):
+    """It said P(undecided) = 2.2e-10 for the job (a normal tail); the exact value is 0.997."""
+    data = run_json(run, "--steps", "1000000", "--p", "0.52", "--max-samples", "20000")
+    assert data["k"] == 210
+    assert data["p_undecided_job"] == pytest.approx(0.99733506, rel=1e-6)
+    assert data["p_undecided_per_step"] == pytest.approx(maths.p_undecided(0.52, 210, 20000), rel=1e-12, abs=0)
+    assert not {"p_undecided_per_step", "p_undecided_job"} & set(data["approximations"])
+    assert data["meets_target"] is False and data["p_success"] < 0.01
+
+
+def test_tiny_undecided_is_the_value(run):
+    data = run_json(run, "--steps", "1", "--p", "0.99979796", "--k", "5", "--max-samples", "19")
+    assert data["p_undecided_per_step"] == pytest.approx(1.3163435e-25, rel=1e-6, abs=0)
+
+
+def test_red_flag_stop_is_in_the_estimate(run, monkeypatch, tmp_path):
+    """The engine stops a step at max_red_flags red flags; the estimate prices exactly that stop."""
+    base = ("--steps", "1023", "--p", "0.6", "--valid-rate", "0.5", "--max-samples", "100000")
+    derived = run_json(run, *base)
+    assert derived["max_red_flags"] == maths.default_max_red_flags(25, 0.5) and derived["max_red_flags_derived"]
+    assert derived["p_undecided_per_step"] < 1e-20 and derived["meets_target"] is True
+    given = run_json(run, *base, "--max-red-flags", "200")
+    assert given["max_red_flags"] == 200 and given["max_red_flags_derived"] is False
+    assert given["p_undecided_per_step"] == pytest.approx(0.10100104, rel=1e-6)
+    assert given["expected_samples_per_step"] < derived["expected_samples_per_step"]
+    assert given["meets_target"] is False
+    # settable like every setting: the environment and the config file
+    monkeypatch.setenv("MAKER_MAX_RED_FLAGS", "200")
+    assert run_json(run, *base)["max_red_flags"] == 200
+    monkeypatch.delenv("MAKER_MAX_RED_FLAGS")
+    config = tmp_path / "maker.yaml"
+    config.write_text("max_red_flags: 300\n")
+    result = CliRunner().invoke(app, ["--config", str(config), "estimate", *base, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["max_red_flags"] == 300
+    assert run(*base, "--max-red-flags", "0").exit_code == 2
+
+
+def test_meets_target_needs_every_step_decided(run):
+    result = run("--steps", "1023", "--p", "0.85", "--max-samples", "20", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["p_full"] >= 0.95 and data["p_undecided_job"] == pytest.approx(0.98876215, rel=1e-6)
+    assert data["meets_target"] is False
+    assert data["p_success"] == pytest.approx(data["p_full"] * (1 - data["p_undecided_job"]), rel=1e-9)
+    assert "undecided steps dominate" in result.stderr
+    table = run("--steps", "1023", "--p", "0.85", "--max-samples", "20")
+    assert "P(job succeeds)" in table.stdout and "misses" in table.stdout
+
+
+def test_percentiles_exact_for_one_step(run):
+    data = run_json(run, "--steps", "1", "--p", "0.55", "--k", "30")
+    assert data["percentile_method"] == "exact"
+    assert data["calls_p99"] == 880.0
+    assert "calls_p99" not in data["approximations"]
+
+
+def test_given_k_works_near_one_half(run):
+    """--steps 1 --p 0.5000001 --k 3 exited 1 because k_min was checked first, and said "p = 0.5"."""
+    result = run("--steps", "1", "--p", "0.5000001", "--k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["k"] == 3 and data["k_min"] > 100_000 and data["meets_target"] is False
+    assert "0.5000001" in result.stderr and "not practical" in result.stderr
+    refused = run("--steps", "1", "--p", "0.5000001")
+    assert refused.exit_code == 1 and "p = 0.5000001 " in refused.stderr
+    table = run("--steps", "1", "--p", "0.5000001", "--k", "3")
+    assert "p = 0.5000001:" in table.stdout
+
+
+def test_p_range_is_one_rule(run):
+    data = run_json(run, "--steps", "10", "--p", "1")
+    assert data["k"] == 1 and data["p_full"] == 1.0 and data["expected_votes_per_step"] == 1.0
+    assert any("degenerate" in note for note in data["notes"])
+    result = run("--steps", "10", "--p", "1.0000001")
+    assert result.exit_code == 2 and "(0.5, 1]" in result.stderr
+
+
+def test_leftover_agent_has_its_own_steps(run):
+    data = run_json(run, "--steps", "10", "--p", "0.9", "--m", "4", "--output-tokens", "100", "--price-out", "1")
+    k = data["k"]
+    assert data["agents"] == 3
+    assert data["p_full"] == pytest.approx(maths.p_step(0.9**4, k) ** 2 * maths.p_step(0.9**2, k), rel=1e-12)
+    calls = 2 * maths.expected_votes(0.9**4, k) + maths.expected_votes(0.9**2, k)
+    assert data["expected_calls"] == pytest.approx(calls, rel=1e-12)
+    units = 2 * 4 * maths.expected_votes(0.9**4, k) + 2 * maths.expected_votes(0.9**2, k)
+    assert data["expected_cost_usd"] == pytest.approx(units * 100 / 1e6, rel=1e-12)

@@ -64,3 +64,17 @@ def test_retries_are_shown_as_they_happen(caplog):
     said = [rec.getMessage() for rec in caplog.records if rec.name == "maker"]
     assert len(said) == 2 and all("retrying a call" in line for line in said)
     assert json.loads(r.stdout)["retries"] == 2  # stdout stays one JSON object
+
+
+@pytest.mark.parametrize("model", ["openai/o1", "openai/gpt-5"])
+def test_a_reasoning_models_temperature_refusal_says_what_to_pass(model, monkeypatch):
+    """The regression: o1's 400 told the user to set `litellm.drop_params`, which a maker user
+    cannot. The line now names the flags that fix it, and they do."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-123456")
+    with FakeOpenAIServer(responder=sim_responder("sim:p=1,answer=7")) as srv:
+        r = cli("vote", "--prompt", "q", "--model", model, "--api-base", srv.base_url, "--k", "1")
+        assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert "drop_params" not in r.stderr and "--temperature 1 --first-temperature 1" in r.stderr
+        fixed = cli("vote", "--prompt", "q", "--model", model, "--api-base", srv.base_url, "--k", "1",
+                    "--temperature", "1", "--first-temperature", "1", "--json")
+        assert fixed.exit_code == 0 and json.loads(fixed.stdout)["decided"], fixed.output

@@ -91,7 +91,7 @@ def test_resume_unknown_run_is_a_clear_error(tmp_path):
     store = tmp_path / "s.sqlite"
     run_json(store, "--disks", "3", "--model", "sim:p=0.99")
     r = cli("run", "hanoi", "--store", str(store), "--resume", "r-nope")
-    assert r.exit_code == 1 and "maker runs list" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "maker runs list" in r.output and "Traceback" not in r.output
 
 
 def _spawn(store: Path, *args: str) -> subprocess.Popen:
@@ -226,7 +226,7 @@ def test_a_run_worked_on_by_a_live_process_is_not_resumed_twice(tmp_path):
         with RunStore(store) as s:
             s.claim(out["run_id"], owner=f"{socket.gethostname()}:{holder.pid}")
         r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"])
-        assert r.exit_code == 1 and "being worked on" in r.output
+        assert r.exit_code == 2 and "being worked on" in r.output
     finally:
         holder.kill()
         holder.wait()

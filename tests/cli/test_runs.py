@@ -1,4 +1,4 @@
-"""`maker runs`: reading works anywhere, a damaged store or a bad filter is one line (exit 2 or 1),
+"""`maker runs`: reading works anywhere, a damaged store or a bad filter is one line (exit 2),
 and piped output keeps run ids and names whole."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_a_damaged_store_is_one_line(store):
     for f in store.parent.glob("s.sqlite-*"):
         f.unlink()
     r = cli("runs", "list", "--store", str(store))
-    assert r.exit_code == 1 and r.output.count("\n") == 1 and "run store" in r.output, r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "run store" in r.output, r.output
     assert "Traceback" not in r.output and "internal error" not in r.output
 
 
@@ -93,3 +93,48 @@ def test_piped_output_keeps_ids_and_names_whole(store):
     lines = out.stdout.splitlines()
     assert any(run_id in line and long_model in line and "hanoi-3" in line for line in lines), out.stdout
     assert not any("…" in line for line in lines)
+
+
+@pytest.fixture
+def unusable_home(tmp_path, monkeypatch) -> Path:
+    """A HOME under which no folder can be made or read: a path through a regular file (ENOTDIR
+    for every user, root included)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    home = blocker / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "MAKER_STORE", "MAKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def test_an_unusable_home_is_one_line_and_exit_2(unusable_home, tmp_path):
+    r = cli("run", "hanoi", "--disks", "2", "--model", "sim:p=0.99", "--json")
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert "cannot open the run store" in r.stderr and "--store" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert cli("estimate", "--steps", "10", "--p", "0.9", "--json").exit_code == 0  # nothing else needs HOME
+    ok = cli("run", "hanoi", "--disks", "2", "--model", "sim:p=0.99", "--store", str(tmp_path / "s.sqlite"), "--json")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_runs_list_before_any_run_is_an_empty_list(unusable_home):
+    r = cli("runs", "list", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"runs": []}
+    shown = cli("runs", "show", "abc")
+    assert shown.exit_code == 2 and "no run store" in shown.stderr
+
+
+def test_an_untraversable_store_folder_is_one_line_and_exit_2(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0)
+    try:
+        if os.access(folder, os.X_OK):
+            pytest.skip("running as a user who can read anywhere (root)")
+        for args in (("runs", "list"), ("runs", "show", "abc"), ("run", "hanoi", "--disks", "2", "--model", "sim")):
+            r = cli(*args, "--store", str(folder / "s.sqlite"))
+            assert r.exit_code == 2 and "Permission denied" in r.stderr, (args, r.output)
+            assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        folder.chmod(stat.S_IRWXU)

@@ -29,6 +29,20 @@ def test_vote_free_prompt_json_decided():
     assert out["votes"]["42"] - max([v for k, v in out["votes"].items() if k != "42"] or [0]) >= 3
 
 
+def test_a_huge_k_needs_an_explicit_sample_cap():
+    """The regression: `vote --k 1000000` drew 1.25 million simulated samples. The default cap is a
+    fixed 1000 samples; a k above it is refused (exit 2, one line) until --max-samples allows it."""
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.9,answer=x", "--k", "1000000", "--json")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "--max-samples" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.9,answer=x,seed=2", "--k", "1200", "--max-samples", "5000",
+            "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["samples"] <= 5000
+    r = run("vote", "--prompt", "q", "--model", "sim:p=0.6,answer=x,seed=2", "--k", "5", "--json")
+    out = json.loads(r.stdout)
+    assert out["settings"]["max_samples"] == 1000 and out["settings_sources"]["max_samples"] == "default"
+
+
 def test_vote_undecided_exits_3_with_tallies():
     r = run("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=x,errors=spread,seed=1", "--k", "4",
             "--max-samples", "4", "--json")
@@ -83,7 +97,7 @@ def test_vote_usage_errors(args, code, text):
 def test_missing_api_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     r = run("vote", "--prompt", "q", "--model", "gpt-4.1-mini", "--k", "1")
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # the user sets a variable: a usage error
     assert "OPENAI_API_KEY" in r.output and "Traceback" not in r.output
 
 

@@ -13,14 +13,15 @@ from maker_cli.cli.display.formats import price as _price
 from maker_cli.cli.display.formats import probability as _prob
 from maker_cli.cli.display.formats import usd
 from maker_cli.core.estimate_report import EstimateReport
+from maker_cli.core.maths import p_text
 
 
 def render(r: EstimateReport, console: Console) -> None:
     """The human view: a main table, the m comparison, optional budget and sweep, then notes."""
     per = f"{r.agents:,} agents of {r.m} steps" if r.m > 1 else f"{r.steps:,} steps"
-    console.print(f"[bold]maker estimate[/]: {per}, target P(all steps correct) >= {r.target:g}")
+    console.print(f"[bold]maker estimate[/]: {per}, target P(every step decided and correct) >= {r.target:g}")
     console.print(
-        f"[dim]p = {r.p:g}: probability that one valid (not red-flagged) sample is correct"
+        f"[dim]p = {p_text(r.p)}: probability that one valid (not red-flagged) sample is correct"
         + (f"; a vote over {r.m} steps is right with p^m = {r.p_vote:.4g}" if r.m > 1 else "")
         + ". Worst case: all wrong samples give the same answer.\n"
         "k: vote margin; a step is decided when one answer has k more votes than any other.[/]"
@@ -30,16 +31,23 @@ def render(r: EstimateReport, console: Console) -> None:
     t.add_column("quantity", no_wrap=True)
     t.add_column("value", justify="right", no_wrap=True)
     t.add_column("note", overflow="fold")
-    k_note = f"k_min for the target (Eq. 14{', with p^m' if r.m > 1 else ''})" if r.k == r.k_min else f"given; k_min = {r.k_min}"
+    k_note = f"k_min for the target (Eq. 14{', with p^m' if r.m > 1 else ''})" if r.k == r.k_min else f"given; k_min = {r.k_min:,}"
     t.add_row("k (vote margin)", str(r.k), k_note)
     t.add_row("P(step correct)", _prob(r.p_step), "1 / (1 + ((1-p)/p)^k), exact")
     mark = "[green]meets[/]" if r.meets_target else "[red]misses[/]"
-    t.add_row("P(all steps correct)", _prob(r.p_full), f"{mark} the target {r.target:g}, exact")
+    stops = r.max_samples is not None or r.valid_rate < 1.0  # else no step can end undecided
+    approximate = set(r.approximations)
+    exact = "exact" if "p_success" not in approximate else "a lower bound"
+    if stops:
+        t.add_row("P(all steps correct)", _prob(r.p_full), "if every step is decided, exact")
+    else:
+        t.add_row("P(all steps correct)", _prob(r.p_full), f"{mark} the target {r.target:g}, exact")
     t.add_row(
         "valid votes / step", _num(r.expected_votes_per_step),
         f"exact; paper's k/(2p-1) = {_num(r.expected_votes_per_step_approx)} (approx.); sd {_num(r.votes_per_step_sd)}",
     )
-    t.add_row("samples / step", _num(r.expected_samples_per_step), f"votes / valid rate {r.valid_rate:g} (red flags re-drawn)")
+    t.add_row("samples / step", _num(r.expected_samples_per_step),
+              f"votes / valid rate {r.valid_rate:g} (red flags re-drawn)" + ("; stops included" if stops else ""))
     approx = " (normal approx.)" if r.percentile_method == "normal" else " (exact)"
     t.add_row(
         "calls (whole job)", _int(r.expected_calls),
@@ -66,11 +74,15 @@ def render(r: EstimateReport, console: Console) -> None:
         )
     if r.expected_wall_s is not None:
         t.add_row("wall time", _duration(r.expected_wall_s), f"approx.: {r.latency_s:g} s per call, steps one after another")
-    if r.p_undecided_per_step is not None:
+    if stops and r.p_undecided_per_step is not None:
+        cap = f"{r.max_samples:,} samples or " if r.max_samples is not None else ""
         t.add_row(
             "P(step undecided)", _prob(r.p_undecided_per_step, small=True),
-            f"cap {r.max_samples} samples/step; P(any step undecided) {_prob(r.p_undecided_job, small=True)}",
+            f"stops at {cap}{r.max_red_flags:,} red flags; P(any step undecided) {_prob(r.p_undecided_job, small=True)}"
+            + ("" if "p_undecided_per_step" not in approximate else " (upper bounds)"),
         )
+        t.add_row("P(job succeeds)", _prob(r.p_success), f"{mark} the target {r.target:g}; every step decided and "
+                  f"correct, {exact}")
     b = r.budget
     if b is not None:
         t.add_row("budget", usd(b.budget_usd, unknown='-'), "")
@@ -111,16 +123,20 @@ def _render_m(r: EstimateReport, console: Console) -> None:
 
 def _render_sweep(r: EstimateReport, console: Console) -> None:
     t = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("k", "P(step)", "P(all)", "target", "votes/step", "calls", "cost"):
+    stops = r.max_samples is not None or r.valid_rate < 1.0
+    names = ("k", "P(step)", "P(all)", *(("P(success)",) if stops else ()), "target", "votes/step", "calls", "cost")
+    for name in names:
         t.add_column(name, justify="right", no_wrap=True)
     for row in r.sweep or []:
+        success = (_prob(row.p_success),) if stops else ()
         t.add_row(
-            f"[bold]{row.k}[/]" if row.k == r.k else str(row.k), _prob(row.p_step), _prob(row.p_full),
+            f"[bold]{row.k}[/]" if row.k == r.k else str(row.k), _prob(row.p_step), _prob(row.p_full), *success,
             "[green]yes[/]" if row.meets_target else "no", _num(row.expected_votes_per_step),
             _int(row.expected_calls), usd(row.expected_cost_usd, unknown='-') if row.expected_cost_usd is not None else "-",
         )
     console.print()
-    console.print("[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct))")
+    console.print("[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct)"
+                  + ("; P(success) = every step decided and correct, the target's test)" if stops else ")"))
     console.print(t)
 
 

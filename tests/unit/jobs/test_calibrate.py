@@ -356,7 +356,7 @@ def test_to_calibration_refuses_unknown_p():
 def test_missing_api_key_names_the_variable(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     r = cli("calibrate", "hanoi", "--model", "gpt-4.1-mini", "--samples", "5")
-    assert r.exit_code == 1 and "OPENAI_API_KEY" in r.stderr
+    assert r.exit_code == 2 and "OPENAI_API_KEY" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
