@@ -44,9 +44,7 @@ def estimate(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="USD available: what target it reaches.")] = None,
     max_samples: Annotated[int | None, typer.Option("--max-samples", help="Per-step sample cap: P(a step ends undecided).")] = None,
-    max_red_flags: Annotated[int | None, typer.Option(
-        "--max-red-flags", help="Red-flagged samples that end a step undecided (default: the engine's rule for k and the valid rate).",
-    )] = None,
+    max_red_flags: options.MaxRedFlags = None,
     calibration: Annotated[Path | None, typer.Option(
         "--calibration", dir_okay=False, help="Calibration file (p, valid rate, tokens, model, prices); flags override it.",
     )] = None,

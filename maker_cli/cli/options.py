@@ -26,6 +26,8 @@ P = Annotated[float | None, typer.Option("--p", help="P(one valid sample is corr
 Calibration = Annotated[Path | None, typer.Option("--calibration", dir_okay=False,
                                                   help="Calibration file from `maker calibrate`.")]
 MaxSamples = Annotated[int | None, typer.Option("--max-samples", min=1, help="Sample cap per step (reaching it = undecided).")]
+MaxRedFlags = Annotated[int | None, typer.Option(
+    "--max-red-flags", min=1, help="Red-flagged samples that end a step undecided (default: a rule of k and the valid rate).")]
 Eager = Annotated[int | None, typer.Option("--eager", min=0, help="Extra samples per round (cost for latency).")]
 Concurrency = Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Calls in flight at once.")]
 ApiBase = Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")]
@@ -52,7 +54,8 @@ Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored 
 # name -> (annotation, default), in the order `--help` lists them
 OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (Model, None), "k": (K, None), "target": (Target, None), "p": (P, None),
-    "calibration": (Calibration, None), "max_samples": (MaxSamples, None), "eager": (Eager, None),
+    "calibration": (Calibration, None), "max_samples": (MaxSamples, None),
+    "max_red_flags": (MaxRedFlags, None), "eager": (Eager, None),
     "concurrency": (Concurrency, None), "api_base": (ApiBase, None), "router_config": (RouterConfig, None),
     "timeout": (Timeout, None), "max_output_tokens": (MaxOutputTokens, None), "temperature": (Temperature, None),
     "first_temperature": (FirstTemperature, None), "price_in": (PriceIn, None), "price_out": (PriceOut, None),
@@ -89,7 +92,7 @@ def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Call
 
 
 JOB_FLAGS = (
-    "model", "k", "target", "max_samples", "eager", "concurrency", "api_base", "router_config", "timeout",
+    "model", "k", "target", "max_samples", "max_red_flags", "eager", "concurrency", "api_base", "router_config", "timeout",
     "max_output_tokens", "temperature", "first_temperature", "price_in", "price_out", "max_cost",
 )
 

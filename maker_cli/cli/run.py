@@ -104,9 +104,9 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
         state["started"] = started
         if view is not None:
             view.start_at(started.totals.steps_done)
-            verb = "resuming" if started.resumed else "started"
-            console.print(f"{verb} run {started.run_id} at step {started.point.step:,} (store: {plan.store_file})",
-                          highlight=False, soft_wrap=True, markup=False)
+        verb = "resuming" if started.resumed else "started"  # with --json on stderr: a script can follow it
+        console.print(f"{verb} run {started.run_id} at step {started.point.step:,} (store: {plan.store_file})",
+                      highlight=False, soft_wrap=True, markup=False)
 
     async def go() -> RunResult:
         if view is None:

@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False)
 
 
 @app.command("vote")
-@options.shared("k", "max_samples", "eager", "model", "api_base", "router_config", "concurrency", "max_output_tokens",
+@options.shared("k", "max_samples", "max_red_flags", "eager", "model", "api_base", "router_config", "concurrency", "max_output_tokens",
                 "temperature", "first_temperature", "timeout", "price_in", "price_out", "max_cost", "json_out")
 def vote(
     ctx: typer.Context,

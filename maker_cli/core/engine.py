@@ -133,11 +133,14 @@ class _Tally:
         self.spend_limit: float | None = None
         self.stopped: StopReason | None = None
 
+    def red_flags_reached(self, cfg: VoteConfig) -> bool:
+        return cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags
+
     def may_continue(self, cfg: VoteConfig) -> bool:
         """False (and why, in `stopped`) once the step must stop launching samples."""
         if self.stopped is not None:
             return False
-        if cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags:
+        if self.red_flags_reached(cfg):
             self.stopped = STOP_RED_FLAGS
         elif self.spend_limit is not None and (not self.cost_known or self.cost >= self.spend_limit):
             self.stopped = STOP_BUDGET  # an unknown cost cannot be held to a limit
@@ -176,7 +179,8 @@ class Engine:
             if cfg.max_samples is not None:
                 need = min(need, cfg.max_samples - tally.samples)
                 if need <= 0:
-                    tally.stopped = STOP_CAP
+                    if tally.stopped is None:  # red flags that reached their limit did so first (or with the cap)
+                        tally.stopped = STOP_RED_FLAGS if tally.red_flags_reached(cfg) else STOP_CAP
                     break
             if tally.stopped is not None:
                 break

@@ -1,8 +1,9 @@
 """Estimate a MAKER job before running it: k, reliability, votes, calls, tokens, cost, wall time.
 
 `estimate` turns resolved `EstimateInputs` (prices included: `maker_cli.jobs.estimate` resolves
-them) into an `EstimateReport` using `maker_cli.core.maths` (exact race maths). No display code
-here: the CLI and the MCP server render the report.
+them) into an `EstimateReport` using `maker_cli.core.maths` (exact race maths); its tables of the
+same job at other m and k come from `maker_cli.core.sweep`. No display code here: the CLI and the
+MCP server render the report.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maker_cli.core import maths
-from maker_cli.core.distributions import StepStops, step_stops
 from maker_cli.core.estimate_report import BudgetReport, EstimateReport, MRow, SweepRow
+from maker_cli.core.maths import MAX_K
+from maker_cli.core.stops import JobStops, job_stops
+from maker_cli.core.sweep import M_COMPARISON, SWEEP_WORK, m_comparison, sweep_ks, sweep_rows
 from maker_cli.errors import CannotConverge, UsageError
-
-MAX_K = 100_000
-"""Beyond this k a job is not practical (p is within a hair of 0.5); we refuse rather than grind."""
-
-M_COMPARISON = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,57 +95,9 @@ class _Log:
     approximations: list[str] = field(default_factory=lambda: ["expected_votes_per_step_approx"])
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """`count` agents of `size` steps each: votes right with p^size; how their steps end."""
-
-    count: int
-    size: int
-    p_vote: float
-    stops: StepStops
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """The job's agents (one group, or two when m does not divide the steps) and their stops."""
-
-    groups: list[_Group]
-    max_red_flags: int
-    derived: bool
-
-    @property
-    def main(self) -> _Group:
-        return self.groups[0]
-
-    @property
-    def exact(self) -> bool:
-        return all(g.stops.exact for g in self.groups)
-
-    def calls(self) -> float:
-        return sum(g.count * g.stops.expected_samples for g in self.groups)
-
-    def units(self) -> float:
-        """Expected one-step-call equivalents (a call of an agent of `size` steps costs `size`)."""
-        return sum(g.count * g.stops.expected_samples * g.size for g in self.groups)
-
-    def log_decided(self) -> float:
-        """log P(every step is decided)."""
-        return sum(g.count * math.log1p(-g.stops.p_undecided) if g.stops.p_undecided < 1.0 else -math.inf
-                   for g in self.groups)
-
-
-def _job(x: EstimateInputs, k: int, *, max_work: float = maths.MAX_WORK) -> _Job:
-    flags = x.max_red_flags if x.max_red_flags is not None else maths.default_max_red_flags(k, x.valid_rate)
-    groups = [
-        _Group(n, size, maths.vote_p(x.p, size),
-               step_stops(maths.vote_p(x.p, size), k, x.valid_rate, x.max_samples, flags, max_work=max_work))
-        for n, size in maths.agent_groups(x.steps, x.m)
-    ]
-    return _Job(groups, flags, x.max_red_flags is None)
-
-
-def _p_undecided_job(job: _Job) -> float:
-    return 0.0 - math.expm1(job.log_decided())  # 0.0 - : never -0.0
+def _job(x: EstimateInputs, k: int) -> JobStops:
+    """How the job's steps end under its stops (max_red_flags None: the engine's default rule)."""
+    return job_stops(x.p, k, x.steps, x.m, x.valid_rate, x.max_samples, x.max_red_flags)
 
 
 def estimate(x: EstimateInputs) -> EstimateReport:
@@ -175,7 +125,7 @@ def estimate(x: EstimateInputs) -> EstimateReport:
     samples = job.main.stops.expected_samples
     calls = job.calls()
     pf = maths.p_full(x.p, k, x.steps, x.m)
-    p_und_job = _p_undecided_job(job)
+    p_und_job = job.p_undecided()
     p_success = math.exp(math.log(pf) + job.log_decided()) if pf > 0.0 else 0.0
     if k < k_min:
         log.warnings.append(
@@ -207,13 +157,13 @@ def estimate(x: EstimateInputs) -> EstimateReport:
         **(_budget(x, k, k_min, cost_of, n_agents, cost_call, job, log).model_dump()
            if x.budget_usd is not None else {}),
         m_comparison=m_comparison(x, step_cost),
-        sweep=_sweep(x, k, k_min, cost_call) if x.sweep else None,
+        sweep=sweep_rows(x, k, k_min, cost_call) if x.sweep else None,
         approximations=list(dict.fromkeys(log.approximations)), notes=log.notes, warnings=log.warnings,
         calibration_file=x.calibration_file,
     )
 
 
-def _stop_notes(x: EstimateInputs, job: _Job, k: int, pf: float, p_und_job: float, p_success: float,
+def _stop_notes(x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: float, p_success: float,
                 log: _Log) -> None:
     """What the stops do to the job: notes, warnings, and which figures are bounds."""
     flags = f"{job.max_red_flags:,} red-flagged samples" + (
@@ -252,7 +202,7 @@ def _stop_notes(x: EstimateInputs, job: _Job, k: int, pf: float, p_und_job: floa
         )
 
 
-def _cost_fields(x, job: _Job, k, calls, step_cost, cost_call, p_und_job, log: _Log) -> dict[str, Any]:
+def _cost_fields(x, job: JobStops, k, calls, step_cost, cost_call, p_und_job, log: _Log) -> dict[str, Any]:
     """Calls percentiles, tokens and cost (mean and percentiles)."""
     pct = maths.job_percentiles(job.main.p_vote, k, job.main.count, x.valid_rate,
                                 groups=[(g.count, g.p_vote) for g in job.groups], stop_mass=p_und_job)
@@ -296,7 +246,7 @@ def _cost_fields(x, job: _Job, k, calls, step_cost, cost_call, p_und_job, log: _
     )
 
 
-def _time_fields(x, job: _Job, k, log: _Log) -> dict[str, Any]:
+def _time_fields(x, job: JobStops, k, log: _Log) -> dict[str, Any]:
     """Zero-waste rounds and waves per step, and the wall time with --latency."""
     stats = [maths.round_stats(g.p_vote, k, concurrency=x.concurrency, valid_rate=x.valid_rate) for g in job.groups]
     rounds = stats[0]
@@ -335,7 +285,7 @@ def _cost_function(x: EstimateInputs, step_cost: float | None):
     return cost_of
 
 
-def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: _Job, log: _Log) -> BudgetReport:
+def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: JobStops, log: _Log) -> BudgetReport:
     warnings = log.warnings
     if cost_call is None:
         raise UsageError(
@@ -374,82 +324,7 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: _Job, log: _Log) -> 
     )
 
 
-def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...] = M_COMPARISON) -> list[MRow]:
-    """k_min and expected cost of the same job with m steps per agent, for m in `ms` (and x.m)."""
-    rows: list[MRow] = []
-    base_units: float | None = None
-    for m in sorted({*ms, x.m}):
-        if m > x.steps and m != 1:
-            continue
-        p_vote = maths.vote_p(x.p, m)
-        n_agents = maths.agents(x.steps, m)
-        groups = maths.agent_groups(x.steps, m)
-        try:
-            km = maths.k_min(x.p, x.steps, x.target, m)
-        except CannotConverge:
-            km = None
-        if km is None or km > MAX_K:
-            rows.append(MRow(m=m, p_vote=p_vote, agents=n_agents, converges=km is not None, k_min=km,
-                             expected_votes_per_step=None, expected_calls=None, relative_cost=None,
-                             expected_cost_usd=None))
-            continue
-        calls = sum(n * maths.expected_votes(maths.vote_p(x.p, size), km) for n, size in groups) / x.valid_rate
-        # one-step-call equivalents of tokens (the last agent of a job m does not divide has fewer steps)
-        units = sum(n * maths.expected_votes(maths.vote_p(x.p, size), km) * size for n, size in groups) / x.valid_rate
-        if base_units is None and m == 1:
-            base_units = units
-        rows.append(
-            MRow(
-                m=m, p_vote=p_vote, agents=n_agents, converges=True, k_min=km,
-                expected_votes_per_step=maths.expected_votes(p_vote, km), expected_calls=calls,
-                relative_cost=None if base_units is None else units / base_units,
-                expected_cost_usd=None if step_cost is None else units * step_cost,
-            )
-        )
-    return rows
-
-
-def sweep_ks(k: int, k_min: int) -> list[int]:
-    """The k values a sweep shows: a few around k_min, and the chosen k."""
-    ks = set(range(max(1, k_min - 3), k_min + 5))
-    ks.add(k)
-    return sorted(ks)
-
-
-SWEEP_WORK = 300_000
-"""DP budget per sweep row; beyond it a row's stops are bounded (P(success) from below)."""
-
-
-def _sweep(x, k, k_min, cost_call) -> list[SweepRow]:
-    rows = []
-    p_und: float | None
-    success: float | None
-    for kk in sweep_ks(k, k_min):
-        pf = maths.p_full(x.p, kk, x.steps, x.m)
-        if kk <= MAX_K:
-            job = _job(x, kk, max_work=SWEEP_WORK)
-            calls, units, p_und = job.calls(), job.units(), _p_undecided_job(job)
-            success = math.exp(math.log(pf) + job.log_decided()) if pf > 0.0 else 0.0
-            samples = job.main.stops.expected_samples
-        else:  # not practical: the closed forms only
-            p_und = success = None
-            samples = maths.expected_votes(maths.vote_p(x.p, x.m), kk) / x.valid_rate
-            calls = maths.agents(x.steps, x.m) * samples
-            units = calls * x.m
-        rows.append(
-            SweepRow(
-                k=kk, p_step=maths.p_step(maths.vote_p(x.p, x.m), kk), p_full=pf,
-                meets_target=(success if success is not None else pf) >= x.target,
-                expected_votes_per_step=maths.expected_votes(maths.vote_p(x.p, x.m), kk),
-                expected_samples_per_step=samples, expected_calls=calls,
-                expected_cost_usd=None if cost_call is None else units * cost_call / x.m,
-                p_undecided_job=p_und, p_success=success,
-            )
-        )
-    return rows
-
-
 __all__ = [
-    "EstimateInputs", "EstimateReport", "MRow", "SweepRow", "BudgetReport",
+    "MAX_K", "M_COMPARISON", "SWEEP_WORK", "EstimateInputs", "EstimateReport", "MRow", "SweepRow", "BudgetReport",
     "estimate", "m_comparison", "step_call_cost", "sweep_ks",
 ]

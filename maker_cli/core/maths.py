@@ -19,12 +19,16 @@ Conventions
   the degenerate perfect model (k = 1, one vote per step); anything else is a UsageError.
 - Two stops end a step undecided (the engine's, exactly): the per-step sample cap `max_samples`
   and `max_red_flags` red-flagged samples (default: `default_max_red_flags(k, v)`, the one rule
-  the engine and the estimate share). `maker_cli.core.distributions.step_stops` gives the exact
-  P(undecided) and expected samples under both.
+  the engine and the estimate share). `step_stops` (`maker_cli.core.stops`) gives the exact
+  P(undecided) and expected samples under both, `job_stops` the same for every agent of a job.
 
 Exact: p_step, p_full, k_min, expected_votes, votes_variance, samples_moments, samples_pmf,
-p_undecided, step_stops (unless it says otherwise), round_stats. Approximations:
+p_undecided, step_stops and job_stops (unless they say otherwise), round_stats. Approximations:
 expected_votes_approx (the paper's k/(2p-1)) and job_percentiles when it says method "normal".
+
+Here: the checks, the red-flag rule and the closed forms. Loaded from their own modules on first
+use: the race's distributions (`distributions`), a step's and a job's stops (`stops`), a job's
+percentiles (`percentiles`) and the parallel rounds (`rounds`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ TAIL = 1e-12
 
 MAX_WORK = 3_000_000
 """Budget of state updates for the dynamic programmes (about a second of pure Python)."""
+
+MAX_K = 100_000
+"""Beyond this k a job is not practical (p is within a hair of 0.5): the estimate refuses rather than grinds."""
 
 PERCENTILES = (0.5, 0.95, 0.99)
 
@@ -98,9 +105,17 @@ def check_m(m: int) -> None:
         raise UsageError(f"m (steps per agent) must be a whole number >= 1, got {m}")
 
 
+MIN_VALID_RATE = 1e-6  # below it a vote needs over a million samples per valid one: nothing to estimate
+
+
 def check_valid_rate(v: float) -> None:
     if not isinstance(v, (int, float)) or math.isnan(v) or not 0.0 < v <= 1.0:
         raise UsageError(f"valid rate must be in (0, 1], got {v}")
+    if v < MIN_VALID_RATE:
+        raise UsageError(
+            f"valid rate {v:g} is below {MIN_VALID_RATE:g}: more than a million samples would be red-flagged for each "
+            "valid one; fix the prompt, the output format or the red flags first"
+        )
 
 
 def check_max_red_flags(f: int | None) -> None:
@@ -308,24 +323,22 @@ def max_k_within(budget: float, cost_of_k: Callable[[int], float], k_upper: int)
     return lo
 
 
-# The race's distributions and its parallel rounds live in their own modules (which import the
-# closed forms above); every caller still gets all its numbers from `maths`, loaded on first use
-# (PEP 562) so that either module may be imported first.
+# The race's distributions, the stops, the percentiles and the parallel rounds live in their own
+# modules (which import the closed forms above); every caller still gets all its numbers from
+# `maths`, loaded on first use (PEP 562) so that any of these modules may be imported first.
 _LAZY = {
-    "maker_cli.core.distributions": (
-        "JobPercentiles", "StepDistribution", "StepStops", "alive_list", "job_percentiles", "p_undecided",
-        "pmf_work", "samples_pmf", "step_stops", "votes_pmf",
-    ),
+    "maker_cli.core.distributions": ("StepDistribution", "alive_list", "pmf_work", "samples_pmf", "votes_pmf"),
+    "maker_cli.core.stops": ("JobStops", "StepStops", "job_stops", "p_undecided", "step_stops"),
+    "maker_cli.core.percentiles": ("JobPercentiles", "job_percentiles"),
     "maker_cli.core.rounds": ("RoundStats", "expected_waves", "round_stats"),
 }
 
 
 if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and linters
-    from maker_cli.core.distributions import (
-        JobPercentiles, StepDistribution, StepStops, alive_list, job_percentiles, p_undecided, pmf_work,
-        samples_pmf, step_stops, votes_pmf,
-    )
+    from maker_cli.core.distributions import StepDistribution, alive_list, pmf_work, samples_pmf, votes_pmf
+    from maker_cli.core.percentiles import JobPercentiles, job_percentiles
     from maker_cli.core.rounds import RoundStats, expected_waves, round_stats
+    from maker_cli.core.stops import JobStops, StepStops, job_stops, p_undecided, step_stops
 
 
 def __getattr__(name: str):
@@ -340,10 +353,10 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "MAX_WORK", "PERCENTILES", "TAIL", "JobPercentiles", "RoundStats", "StepDistribution", "StepStops",
-    "agent_groups", "agents", "alive_list", "check_k", "check_m", "check_max_red_flags", "check_p",
+    "MAX_K", "MAX_WORK", "PERCENTILES", "TAIL", "JobPercentiles", "JobStops", "RoundStats", "StepDistribution",
+    "StepStops", "agent_groups", "agents", "alive_list", "check_k", "check_m", "check_max_red_flags", "check_p",
     "check_steps", "check_target", "check_valid_rate", "default_max_red_flags", "error_ratio",
-    "expected_votes", "expected_votes_approx", "expected_waves", "job_cost", "job_percentiles", "k_min",
-    "max_k_within", "p_full", "p_step", "p_text", "p_undecided", "pmf_work", "round_stats",
+    "expected_votes", "expected_votes_approx", "expected_waves", "job_cost", "job_percentiles", "job_stops",
+    "k_min", "max_k_within", "p_full", "p_step", "p_text", "p_undecided", "pmf_work", "round_stats",
     "samples_moments", "samples_pmf", "step_stops", "vote_p", "votes_pmf", "votes_variance",
 ]

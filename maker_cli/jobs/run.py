@@ -85,6 +85,7 @@ async def arun(
     p: float | None = None,
     calibration: str | Path | None = None,
     max_samples: int | None = None,
+    max_red_flags: int | None = None,
     eager: int | None = None,
     concurrency: int | None = None,
     api_base: str | None = None,
@@ -113,7 +114,8 @@ async def arun(
     voting.k, else the settings. `max_cost` refuses a run expected to cost more (unless `yes`)
     and stops it, resumable, at the cap."""
     flags = dict(
-        model=model, k=k, target=target, max_samples=max_samples, eager=eager, concurrency=concurrency,
+        model=model, k=k, target=target, max_samples=max_samples, max_red_flags=max_red_flags, eager=eager,
+        concurrency=concurrency,
         api_base=api_base, router_config=router_config, timeout=timeout, max_output_tokens=max_output_tokens,
         temperature=temperature, first_temperature=first_temperature, price_in=price_in, price_out=price_out,
         max_cost=max_cost,
@@ -270,7 +272,8 @@ def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str
             steps=task.steps_total, p=config.p, k=config.k, valid_rate=config.valid_rate or 1.0,
             input_tokens=in_tokens, output_tokens=out_tokens, model=config.model, price_in=prices.price_in,
             price_out=prices.price_out, price_source=prices.source, concurrency=config.concurrency,
-            max_samples=config.max_samples, max_red_flags=config.max_red_flags,
+            max_samples=config.max_samples,
+            max_red_flags=None if sources.get("max_red_flags", "default") == "default" else config.max_red_flags,
         )
     )
 

@@ -25,7 +25,7 @@ class RunConfig(BaseModel):
     model: str
     k: int
     max_samples: int | None = None
-    max_red_flags: int | None = None  # None: maths.default_max_red_flags(k, valid_rate), as the estimate
+    max_red_flags: int | None = None  # as applied; None only in runs stored by older versions (the default)
     eager: int = 0
     first_temperature: float = 0.0
     temperature: float = 0.1
@@ -50,8 +50,13 @@ class RunConfig(BaseModel):
 
     @classmethod
     def of(cls, job: JobSettings, **extra: Any) -> RunConfig:
-        data = job.model_dump(mode="json")
-        return cls(**{**data, **extra})
+        """A new run's configuration. A red-flag limit left to the default becomes the value the engine
+        applies, maths.default_max_red_flags(k, valid_rate) (the estimate's rule), so the run stores and
+        reports it (its source stays "default")."""
+        config = cls(**{**job.model_dump(mode="json"), **extra})
+        if config.max_red_flags is None:
+            config.max_red_flags = default_max_red_flags(config.k, config.valid_rate)
+        return config
 
     def vote_config(self) -> VoteConfig:
         return VoteConfig(

@@ -159,7 +159,7 @@ class Runner:
                 if not last.decided:
                     totals.add(last, None, done=False)  # not done, but its spend counts
                     self._buffer_samples(point.step, last)
-                    status, message = _undecided(point.step, last)
+                    status, message = _undecided(point.step, last, self.cfg)
                     break
                 action, next_state = task.advance(last.value)
                 correct = task.verify(point.step, point.state, action, next_state)
@@ -287,15 +287,20 @@ UNKNOWN_COST = (
 )
 
 
-def _undecided(step: int, r: StepResult) -> tuple[RunStatus, str]:
-    """The status and message of a run that stopped at an undecided step."""
+def _undecided(step: int, r: StepResult, cfg: VoteConfig) -> tuple[RunStatus, str]:
+    """The status and message of a run that stopped at an undecided step: which stop ended it."""
     ranked = sorted(r.tallies.items(), key=lambda kv: -kv[1])[:3]
     if r.stopped == StopReason.BUDGET:
         return BUDGET_EXHAUSTED, f"step {step} stopped at the --max-cost limit after {r.samples} samples"
     if r.stopped == StopReason.RED_FLAGS:
-        reasons = ", ".join(f"{k} {n}" for k, n in r.red_flags.items())
-        return UNDECIDED, f"step {step}: {r.samples} samples, every one red-flagged or nearly ({reasons})"
-    return UNDECIDED, f"step {step} undecided after {r.samples} samples (the cap); leading answers: {ranked}"
+        # samples already in flight when the limit is reached still land: the count may pass it
+        reasons = ", ".join(f"{k} {n}" for k, n in sorted(r.red_flags.items(), key=lambda kv: -kv[1]))
+        return UNDECIDED, (
+            f"step {step}: stopped at the red-flag limit: {r.red_flagged} red-flagged samples "
+            f"(max_red_flags {cfg.max_red_flags}{'; ' + reasons if reasons else ''}) among {r.samples}"
+        )
+    return UNDECIDED, (f"step {step} undecided after {r.samples} samples (the cap, max_samples {cfg.max_samples}); "
+                       f"leading answers: {ranked}")
 
 
 def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> dict[str, Any]:

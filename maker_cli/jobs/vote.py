@@ -20,6 +20,7 @@ from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.events import Listener
+from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.errors import UsageError
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
@@ -87,6 +88,7 @@ async def avote(
     model: str | None = None,
     k: int | None = None,
     max_samples: int | None = None,
+    max_red_flags: int | None = None,
     eager: int | None = None,
     temperature: float | None = None,
     first_temperature: float | None = None,
@@ -112,7 +114,7 @@ async def avote(
     plan = plan_vote(
         prompt, task=task, inputs=inputs, system=system, answer_regex=answer_regex, settings=settings,
         config=config, must_not_match=must_not_match, flags=dict(
-            model=model, k=k, max_samples=max_samples, eager=eager, temperature=temperature,
+            model=model, k=k, max_samples=max_samples, max_red_flags=max_red_flags, eager=eager, temperature=temperature,
             first_temperature=first_temperature, max_output_tokens=max_output_tokens, concurrency=concurrency,
             api_base=api_base, router_config=router_config, timeout=timeout, price_in=price_in,
             price_out=price_out, max_cost=max_cost,
@@ -170,6 +172,9 @@ def plan_vote(
                                      "sources": {**job.sources, "max_samples": "default"}})
     if job.max_samples < job.k:
         raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no answer could ever win")
+    if job.max_red_flags is None:  # report the limit the engine applies (a vote knows no valid rate)
+        job = job.model_copy(update={"max_red_flags": default_max_red_flags(job.k),
+                                     "sources": {**job.sources, "max_red_flags": "default"}})
     return VotePlan(the_task, job)
 
 

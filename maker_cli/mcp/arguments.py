@@ -28,6 +28,8 @@ def _opt(type_: Any, description: str, **constraints: Any) -> Any:
 Temperature = _opt(float, "sampling temperature", ge=0, le=2)
 Target = _opt(float, "target P(all steps correct) (default: the session's, 0.95)", gt=0, lt=1)
 K = _opt(int, "vote margin: the first answer ahead by k wins (default: the session's)", ge=1, le=1000)
+MaxRedFlags = _opt(int, "red-flagged samples that end a step undecided (default: a rule of k and the valid rate)",
+                   ge=1)
 MaxSamples = _opt(int, "sample cap for this call; never above mcp_max_samples (default: that cap)", ge=1)
 ModelArg = _opt(str, "litellm model string (e.g. gpt-4.1-mini), or 'sim:p=0.9,answer=42' (free simulated model)")
 MaxOutputTokens = _opt(int, "red-flag responses longer than this many output tokens (default: the session's)", ge=1)

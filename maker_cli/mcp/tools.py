@@ -88,6 +88,7 @@ class MakerTools:
         price_out: A.Price = None,
         budget_usd: A._opt(float, "dollars available: what target they reach", ge=0) = None,
         max_samples: A._opt(int, "per-step sample cap: gives P(a step ends undecided)", ge=1) = None,
+        max_red_flags: A.MaxRedFlags = None,
         latency_s: A._opt(float, "seconds per call, for the wall time", gt=0) = None,
         concurrency: A._opt(int, "calls in flight at once (default: the session's)", ge=1) = None,
         sweep: Annotated[bool, Field(description="add a table over k around k_min")] = False,
@@ -99,7 +100,8 @@ class MakerTools:
             return run_estimate(
                 steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
                 output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency_s,
-                concurrency=concurrency, budget=budget_usd, max_samples=max_samples, sweep=sweep,
+                concurrency=concurrency, budget=budget_usd, max_samples=max_samples, max_red_flags=max_red_flags,
+                sweep=sweep,
                 settings=self.session.settings,
             )
 
@@ -114,6 +116,7 @@ class MakerTools:
         inputs: A.Inputs = {},  # noqa: B006 - never mutated
         k: A.K = None,
         max_samples: A.MaxSamples = None,
+        max_red_flags: A.MaxRedFlags = None,
         model: A.ModelArg = None,
         temperature: A.Temperature = None,
         first_temperature: A._opt(float, "the first sample's temperature", ge=0, le=2) = None,
@@ -130,7 +133,7 @@ class MakerTools:
                 prompt, task=spec, inputs={n: str(v) for n, v in inputs.items()} or None, system=system,
                 answer_regex=answer_regex, must_not_match=must_not_match, settings=settings,
                 flags=dict(model=model, k=k, temperature=temperature, first_temperature=first_temperature,
-                           max_output_tokens=max_output_tokens),
+                           max_output_tokens=max_output_tokens, max_red_flags=max_red_flags),
             )
             _check_model(plan.job.model)
             explicit = plan.job.max_samples if plan.job.source("max_samples") != "default" else None

@@ -448,3 +448,13 @@ def test_leftover_agent_has_its_own_steps(run):
     assert data["expected_calls"] == pytest.approx(calls, rel=1e-12)
     units = 2 * 4 * maths.expected_votes(0.9**4, k) + 2 * maths.expected_votes(0.9**2, k)
     assert data["expected_cost_usd"] == pytest.approx(units * 100 / 1e6, rel=1e-12)
+
+
+@pytest.mark.parametrize("rate", ["1e-300", "1e-7"])
+def test_a_vanishing_valid_rate_is_one_line_and_exit_2(rate):
+    """The regression: `--valid-rate 1e-300` was a ZeroDivisionError (internal error, exit 1)."""
+    r = CliRunner().invoke(app, ["estimate", "--steps", "1000", "--p", "0.9", "--valid-rate", rate, "--json"])
+    assert r.exit_code == 2 and r.stdout == "" and "below 1e-06" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    ok = CliRunner().invoke(app, ["estimate", "--steps", "1000", "--p", "0.9", "--valid-rate", "1e-6", "--json"])
+    assert ok.exit_code == 0, ok.output

@@ -68,6 +68,42 @@ def test_sample_cap_ends_undecided(tmp_path):
     code, out = run_json(tmp_path / "s.sqlite", "--disks", "5", "--model", "sim:p=0.6,errors=spread,seed=1",
                          "--k", "5", "--max-samples", "5")
     assert code == 3 and out["status"] == "undecided"
+    assert out["message"].startswith("step 0 undecided after 5 samples (the cap, max_samples 5)")
+
+
+def test_the_red_flag_limit_says_it_ended_the_step(tmp_path, monkeypatch):
+    """A step stopped at max_red_flags once read "428 samples, every one red-flagged or nearly" when
+    203 of them were: the message names the limit and counts what reached it."""
+    import re
+
+    monkeypatch.setenv("MAKER_MAX_RED_FLAGS", "200")
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "10", "--model", "sim:p=0.6,invalid=0.5")
+    assert code == 3 and out["status"] == "undecided"
+    assert out["settings"]["max_red_flags"] == 200 and out["settings_sources"]["max_red_flags"] == "env"
+    found = re.fullmatch(r"step (\d+): stopped at the red-flag limit: (\d+) red-flagged samples "
+                         r"\(max_red_flags 200; (\w+ \d+(?:, \w+ \d+)*)\) among (\d+)", out["message"])
+    assert found, out["message"]
+    step, flagged, reasons, samples = int(found[1]), int(found[2]), found[3], int(found[4])
+    assert step == out["steps_done"] and 200 <= flagged < 200 + out["k"] and flagged < samples
+    assert sum(int(x.split()[1]) for x in reasons.split(", ")) == flagged
+    with RunStore(store) as s:
+        assert s.get_run(out["run_id"]).message == out["message"]
+
+
+def test_a_run_reports_the_red_flag_limit_it_applies(tmp_path):
+    """settings.max_red_flags was null when the default rule applied: it is the value the engine
+    used, maths.default_max_red_flags(k, valid rate), from layer "default"; stored, so a resume
+    keeps it."""
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "4", "--model", "sim:p=0.9,invalid=0.2,seed=2")
+    assert code == 0 and out["settings"]["valid_rate"] == 0.8
+    assert out["settings"]["max_red_flags"] == maths.default_max_red_flags(out["k"], 0.8)
+    assert out["settings_sources"]["max_red_flags"] == "default"
+    shown = json.loads(cli("runs", "show", out["run_id"], "--store", str(store), "--json").stdout)
+    assert shown["config"]["job"]["max_red_flags"] == out["settings"]["max_red_flags"]
+    code, out = run_json(store, "--disks", "4", "--model", "sim:p=0.9,seed=2", "--k", "3")
+    assert out["settings"]["max_red_flags"] == maths.default_max_red_flags(3) == 230
 
 
 def test_budget_guard_refuses_then_stops_cleanly_and_resumes(tmp_path):
@@ -258,3 +294,12 @@ def test_runs_show_audits_a_steps_raw_samples(tmp_path):
     assert any(x["red_flag"] for x in samples) or len({x["answer"] for x in samples}) > 1
     text = cli("runs", "show", out["run_id"], "--store", str(store), "--step", str(logged[0])).stdout
     assert "sample 1" in text and "move = [" in text
+
+
+def test_a_run_that_stops_says_why_without_json(tmp_path):
+    """`maker run` (no --json) printed the status and the resume hint but not why the run stopped."""
+    r = cli("run", "hanoi", "--disks", "4", "--model", "sim:p=0.6,seed=3", "--k", "5", "--max-samples", "6",
+            "--store", str(tmp_path / "s.sqlite"))
+    assert r.exit_code == 3, r.output
+    assert "why: step 0 undecided after 6 samples (the cap, max_samples 6)" in r.stdout
+    assert "resume with: maker run hanoi --resume" in r.stdout

@@ -20,6 +20,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from typer.testing import CliRunner
 
+from maker_cli.cli.app import app
 from maker_cli.core import maths
 from maker_cli.config.job import merge_job_settings
 from maker_cli.mcp.guard import plan_spend
@@ -147,6 +148,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_a_busy_port_is_one_line_and_exit_2():
+    """The regression: uvicorn logged the bind error and exited 3, the code for "undecided"."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(app, ["serve-mcp", "--transport", "http", "--port", str(port)])
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (pick another --port or --host)"]
+
+
 def test_http_transport_smoke(root, tmp_path):
     port = _free_port()
     log = open(tmp_path / "http-server.log", "w+")
@@ -209,7 +221,6 @@ def test_tools_names_schemas_and_spending_notice(server):
 
 
 def test_estimate_has_the_fields_of_the_cli_json(server):
-    from maker_cli.cli.app import app
 
     args = dict(steps=1000, p=0.99, output_tokens=500, model="gpt-4.1-mini", budget_usd=5.0, sweep=True)
     cli = CliRunner().invoke(
@@ -494,7 +505,6 @@ def test_calibrate_model_modes_are_capped(server):
 
 
 def test_calibrate_has_the_fields_of_the_cli_json(server):
-    from maker_cli.cli.app import app
 
     cli = CliRunner().invoke(
         app, ["calibrate", "hanoi", "--model", "sim:p=0.95,seed=2", "--disks", "4", "--samples", "20", "--json"],

@@ -12,6 +12,7 @@ from rich.markup import escape
 from maker_cli.cli.output import printable, warn_line
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
+from maker_cli.secrets import redact
 from maker_cli.tasks.sequence_path import SpecCheck
 
 
@@ -65,6 +66,8 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
         + (" \\[simulated]" if report["simulated"] else ""),
         highlight=False, soft_wrap=True,
     )
+    if status not in ("solved", "failed") and report.get("message"):  # why it stopped (failed: the step below)
+        console.print(f"why: {printable(redact(report['message']))}", markup=False, highlight=False, soft_wrap=True)
     if status == "solved" and report.get("final_state") is not None:
         final = json.dumps(report["final_state"], ensure_ascii=False)
         console.print(f"final state: {printable(final if len(final) <= 2000 else final[:1999] + '…')}",
@@ -72,8 +75,8 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     if report.get("failed_step"):
         f = report["failed_step"]
         console.print(
-            f"first wrong step {f['step']}: from state {f['state']} the vote chose {f['decided_action']} → "
-            f"{f['decided_state']} (tallies {f['tallies']})",
+            printable(f"first wrong step {f['step']}: from state {f['state']} the vote chose {f['decided_action']} → "
+                      f"{f['decided_state']} (tallies {f['tallies']})"),
             highlight=False, soft_wrap=True, markup=False,
         )
     again = resume_command(report["kind"], report["run_id"], store_file)

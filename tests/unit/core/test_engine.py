@@ -286,6 +286,18 @@ def test_a_model_that_never_answers_in_format_stops_undecided():
     assert r.status == UNDECIDED and r.stopped == "red_flags" and 10 <= r.samples <= 12 and r.valid == 0
 
 
+def test_the_stop_reached_first_is_the_one_reported():
+    """The red-flag limit reached at the 2nd sample and the cap at the 4th (samples in flight) read as
+    the cap; the limit that came first is the reason, and the cap stays the cap when it came first."""
+    for inline in (True, False):
+        r = vote(Scripted(["junk"] * 10, inline=inline), VoteConfig(k=3, max_samples=4, max_red_flags=2))
+        assert r.status == UNDECIDED and r.stopped == "red_flags" and r.samples == 4
+        r = vote(Scripted(["junk"] * 10, inline=inline), VoteConfig(k=3, max_samples=4, max_red_flags=4))
+        assert r.stopped == "red_flags" and r.samples == 4  # both at the 4th sample: the red flags say why
+        r = vote(Scripted(["junk"] * 10, inline=inline), VoteConfig(k=3, max_samples=4, max_red_flags=5))
+        assert r.stopped == "sample_cap" and r.samples == 4
+
+
 def test_spend_limit_stops_a_step_undecided():
     sim = SimProvider("sim:p=1,invalid=1,seed=1", price_in=1000, price_out=1000)  # every sample red-flagged, dear
     engine = Engine(sim)

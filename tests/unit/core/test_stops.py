@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maker_cli.core import maths
-from maker_cli.core.distributions import _dp_stops, alive_list, step_stops
+from maker_cli.core.distributions import alive_list
+from maker_cli.core.stops import _dp_stops, step_stops
 
 # --------------------------------------------------------------------------- references
 
