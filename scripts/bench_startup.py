@@ -31,12 +31,12 @@ CHECK = """
 import sys
 from typer.testing import CliRunner
 from maker_cli.cli.app import app
-after_import = sorted(m for m in ("litellm", "mcp") if m in sys.modules)
+after_import = sorted(m for m in ("litellm", "mcp", "yaml") if m in sys.modules)
 r = CliRunner().invoke(app, %r)
 assert r.exit_code == 0, r.output
 r = CliRunner().invoke(app, ["--help"])
 assert r.exit_code == 0, r.output
-after_run = sorted(m for m in ("litellm", "mcp") if m in sys.modules)
+after_run = sorted(m for m in ("litellm", "mcp", "yaml") if m in sys.modules)
 print(after_import, after_run)
 """
 

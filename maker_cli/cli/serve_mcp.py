@@ -9,6 +9,7 @@ command runs.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from enum import Enum
 from pathlib import Path
@@ -99,8 +100,6 @@ def serve_mcp(
 def _check_can_listen(host: str, port: int) -> None:
     """A busy port or an address this machine does not have is the user's to change (exit 2, one
     line) — uvicorn would log it and exit 3, the code for "undecided"."""
-    import socket
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         family, kind, proto, _, address = infos[0]

@@ -152,7 +152,7 @@ _MOVED = {
 def __getattr__(name: str):
     for module, names in _MOVED.items():
         if name in names:
-            import importlib
+            import importlib  # only when a moved name is asked for (they load their modules lazily)
 
             return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -344,7 +344,7 @@ if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and linters
 def __getattr__(name: str):
     for module, names in _LAZY.items():
         if name in names:
-            import importlib
+            import importlib  # only when a lazy name is asked for: `import maths` stays light
 
             value = getattr(importlib.import_module(module), name)
             globals()[name] = value

@@ -32,7 +32,8 @@ from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import make_provider
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers.sim import is_sim, parse_sim
+from maker_cli.providers import is_sim
+from maker_cli.providers.sim import parse_sim
 from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks import SequentialTask, task_from_config

@@ -38,7 +38,8 @@ from maker_cli.providers.base import Completion
 from maker_cli.providers.factory import provider_for
 from maker_cli.providers.metered import MeteredProvider
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers.sim import is_sim, parse_sim
+from maker_cli.providers import is_sim
+from maker_cli.providers.sim import parse_sim
 from maker_cli.specs import QuestionSpec
 from maker_cli.specs.canonical import CanonicalError, canonicalize
 from maker_cli.specs.extract import typed_expected

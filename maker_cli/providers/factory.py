@@ -6,7 +6,8 @@ from pathlib import Path
 
 from maker_cli.config.job import JobSettings
 from maker_cli.providers.base import Provider
-from maker_cli.providers.sim import SimProvider, is_sim
+from maker_cli.providers import is_sim
+from maker_cli.providers.sim import SimProvider
 
 
 def make_provider(

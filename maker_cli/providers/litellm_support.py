@@ -106,8 +106,8 @@ def is_retryable(exc: BaseException) -> bool:
         return status in _RETRY_STATUSES or status >= 500
     if type(exc).__name__ == "RouterRateLimitError":  # every deployment cooling down
         return True
-    import httpx
-    import openai  # installed with litellm; loaded by then (this only runs on a litellm error)
+    import httpx  # both installed with litellm, loaded by then: no cost on the start-up path
+    import openai  # (this only runs on a litellm error)
 
     return isinstance(exc, (openai.APIConnectionError, httpx.TransportError))
 

@@ -45,10 +45,6 @@ class SimParams:
     answer: str | None = None  # a fixed correct answer, for prompts without a reference
 
 
-def is_sim(model: str) -> bool:
-    return model == "sim" or model.startswith("sim:")
-
-
 def parse_sim(model: str) -> SimParams:
     """Parse `sim:key=value,...`; unknown keys and bad values are usage errors."""
     body = model[4:] if model.startswith("sim:") else ""
