@@ -21,13 +21,13 @@ import platform
 import statistics
 import time
 
-from maker_cli.tasks import hanoi, hanoi_sim
 from maker_cli.core import maths
 from maker_cli.core.engine import Engine, VoteConfig
-from maker_cli.providers.base import Reference
-from maker_cli.providers.sim import SimProvider
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 from maker_cli.core.step import StepPrompt
+from maker_cli.providers.base import Reference
+from maker_cli.providers.sim import SimProvider
+from maker_cli.tasks import hanoi, hanoi_sim
 
 REF = Reference("Answer: 42", lambda v: f"Answer: {41 - v}")
 

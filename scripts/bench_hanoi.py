@@ -53,7 +53,7 @@ def run_job(args: list[str], sample_every: float = 5.0) -> tuple[dict, float, fl
     """Run maker with --json; return (report, wall seconds, peak RSS MB, [(t, rss MB)])."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "bench.sqlite"
-        cmd = maker_cmd() + ["run", "hanoi", "--store", str(store), "--json", *args]
+        cmd = [*maker_cmd(), "run", "hanoi", "--store", str(store), "--json", *args]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples: list[tuple[float, float]] = []
@@ -93,7 +93,7 @@ def latency(disks: int, latency_ms: float, runs: int) -> dict:
     floor = 1.0 / (rounds * latency_ms / 1000.0)
     rates = []
     for _ in range(runs):
-        report, wall, _, _ = run_job(
+        report, _, _, _ = run_job(
             ["--disks", str(disks), "--model", f"sim:p={p},latency_ms={latency_ms},seed={len(rates)}", "--k", str(k)]
         )
         rates.append(report["steps_done"] / report["wall_s"])

@@ -53,7 +53,7 @@ def timed(cmd: list[str], runs: int) -> list[float]:
 
 
 def heaviest_imports(cmd_args: list[str], top: int = 8) -> list[tuple[int, str]]:
-    code = "from maker_cli.cli.app import main; import sys; sys.argv = ['maker', *%r]; main()" % (cmd_args,)
+    code = f"from maker_cli.cli.app import main; import sys; sys.argv = ['maker', *{cmd_args!r}]; main()"
     out = subprocess.run([PY, "-X", "importtime", "-c", code], capture_output=True, text=True)
     rows = []
     for line in out.stderr.splitlines():

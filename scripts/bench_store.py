@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from maker_cli.tasks import hanoi
 from maker_cli.store.run_store import RunStore, StepRow
+from maker_cli.tasks import hanoi
 
 
 def make_rows(n: int, start: int, count: int) -> tuple[list[StepRow], str]:

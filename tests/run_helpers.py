@@ -26,14 +26,14 @@ def wait_for_progress(store: Path, proc: subprocess.Popen, min_steps: int, timeo
     raise AssertionError("the run made no progress")
 
 
-def solved_fraction(task, p: float, k: int, runs: int) -> float:  # noqa: ANN001 - any SequentialTask
+def solved_fraction(task, p: float, k: int, runs: int) -> float:
     """Run `task` `runs` times in-process on the simulated model (collide mode, seeds 0..runs-1, no
     store) and return the share that ends solved — to compare with maths.p_full."""
     import asyncio
 
     from maker_cli.core.engine import Engine, VoteConfig
-    from maker_cli.providers.sim import SimProvider
     from maker_cli.jobs.runner import Runner, RunOptions, RunPoint, RunTotals
+    from maker_cli.providers.sim import SimProvider
 
     class NullStore:
         def write_batch(self, *a, **kw):

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from typer import _click as click  # typer vendors its own click: its exceptions are these
 import typer
+from typer import _click as click  # typer vendors its own click: its exceptions are these
 from typer.core import TyperCommand, TyperGroup
 
 from maker_cli import __version__

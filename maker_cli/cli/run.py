@@ -19,11 +19,11 @@ from maker_cli.cli.display.run_summary import print_estimate, print_outcome, pri
 from maker_cli.cli.display.run_view import RunView
 from maker_cli.cli.output import EXIT_CODES, err_console, error_line, is_terminal, out_console, print_json
 from maker_cli.config.settings import load_settings
+from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError, UsageError
 from maker_cli.jobs.run import RunPlan, StartedRun, execute, plan_run, provider_of, report
 from maker_cli.jobs.run_result import RunResult
 from maker_cli.jobs.runner import RunOutcome
-from maker_cli.core.status import RunStatus
 from maker_cli.tasks.sequence import SequenceTask
 from maker_cli.tasks.sequence_path import check_spec
 

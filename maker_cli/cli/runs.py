@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +23,7 @@ app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, ad
 StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE).")
 
 
-def _store_path(ctx: typer.Context, store: Optional[Path]) -> Path | None:
+def _store_path(ctx: typer.Context, store: Path | None) -> Path | None:
     """The store file to read, or None when there is none yet."""
     settings = load_settings(config_path(ctx), store=store)
     path = settings.store if settings.store is not None else default_store_file()
@@ -36,7 +34,7 @@ def _store_path(ctx: typer.Context, store: Optional[Path]) -> Path | None:
                          ) from None
 
 
-def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
+def _open(ctx: typer.Context, store: Path | None) -> RunStore:
     path = _store_path(ctx, store)
     if path is None:
         where = store or default_store_file()
@@ -48,8 +46,8 @@ def _open(ctx: typer.Context, store: Optional[Path]) -> RunStore:
 def list_runs(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
-    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status."),
-    store: Optional[Path] = StoreOpt,
+    status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
+    store: Path | None = StoreOpt,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Stored runs, newest first."""
@@ -88,8 +86,8 @@ def show_run(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
     steps: int = typer.Option(0, "--steps", min=0, help="Also show this many contested, red-flagged or wrong steps."),
-    step: Optional[int] = typer.Option(None, "--step", min=0, help="Also show this step's stored raw samples."),
-    store: Optional[Path] = StoreOpt,
+    step: int | None = typer.Option(None, "--step", min=0, help="Also show this step's stored raw samples."),
+    store: Path | None = StoreOpt,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """One run: configuration, status, totals, and (with --steps) its contested steps."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -34,12 +33,12 @@ HELP = (
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class Transport(str, Enum):
+class Transport(StrEnum):
     stdio = "stdio"
     http = "http"
 
 
-class LogLevel(str, Enum):
+class LogLevel(StrEnum):
     debug = "DEBUG"
     info = "INFO"
     warning = "WARNING"
@@ -57,20 +56,20 @@ def serve_mcp(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="http: address to listen on (keep it local: no auth)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="http: port to listen on."),
-    allow_dir: List[Path] = typer.Option(
+    allow_dir: list[Path] = typer.Option(
         [], "--allow-dir", file_okay=False, help="Another folder task specs may be read from (repeatable).",
     ),
     lock_caps: bool = typer.Option(
         False, "--lock-caps", help="Refuse changes to the spending caps and prices through maker_configure.",
     ),
-    max_session_cost: Optional[float] = typer.Option(
+    max_session_cost: float | None = typer.Option(
         None, "--max-session-cost", min=0,
         help="USD all tool calls of this server may spend together (default: mcp_max_session_cost_usd, $5).",
     ),
     trust_spec_code: bool = typer.Option(
         False, "--trust-spec-code", help="Let sequence specs run `reference: FILE.py:function` (code next to the spec).",
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
     log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", help="Log level (logs go to stderr)."),
 ) -> None:
     logging.basicConfig(

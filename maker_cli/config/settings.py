@@ -136,8 +136,8 @@ def load_settings(config: Path | None = None, **flags: Any) -> Settings:
     finally:
         _config_data = {}
     sources = {name: "config" for name in data if name in Settings.model_fields}
-    sources.update({name: "env" for name in env})
-    sources.update({name: "flag" for name in given})
+    sources.update(dict.fromkeys(env, "env"))
+    sources.update(dict.fromkeys(given, "flag"))
     settings._sources = sources
     return settings
 

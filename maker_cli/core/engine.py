@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from maker_cli.core.maths import default_max_red_flags
-from maker_cli.errors import ProviderError
 from maker_cli.core.events import (
     CallFailed,
     Event,
@@ -28,11 +27,13 @@ from maker_cli.core.events import (
     SampleStarted,
     StepDecided,
 )
-from maker_cli.providers.base import CallResult, Provider, SampleRequest
+from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.race import VoteRace
-from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
+from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.step import Judge, StepPrompt
+from maker_cli.errors import ProviderError
+from maker_cli.providers.base import CallResult, Provider, SampleRequest
 
 DECIDED = StepStatus.DECIDED
 UNDECIDED = StepStatus.UNDECIDED
@@ -114,8 +115,19 @@ class _Tally:
     """Mutable per-step counters (kept apart from the race, which only counts votes)."""
 
     __slots__ = (
-        "samples", "red_flags", "errors", "retries", "in_tokens", "out_tokens",
-        "cost", "cost_known", "records", "values", "last_error", "spend_limit", "stopped",
+        "cost",
+        "cost_known",
+        "errors",
+        "in_tokens",
+        "last_error",
+        "out_tokens",
+        "records",
+        "red_flags",
+        "retries",
+        "samples",
+        "spend_limit",
+        "stopped",
+        "values",
     )
 
     def __init__(self, record: bool) -> None:

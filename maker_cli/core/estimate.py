@@ -256,7 +256,7 @@ def _time_fields(x, job: JobStops, k, log: _Log) -> dict[str, Any]:
     if x.latency_s is None:
         log.notes.append("wall time: give --latency (seconds per call)")
     elif all(r is not None for r in stats):
-        waves = sum(g.count * r.waves for g, r in zip(job.groups, stats) if r is not None)
+        waves = sum(g.count * r.waves for g, r in zip(job.groups, stats, strict=True) if r is not None)
         wall = waves * x.latency_s
         log.approximations.append("expected_wall_s")
         log.notes.append(

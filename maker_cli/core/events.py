@@ -6,13 +6,14 @@ read-only views of the live race counts, not copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from maker_cli.core.engine import StepResult
-    from maker_cli.providers.base import Completion
     from maker_cli.core.redflags import RedFlag
+    from maker_cli.providers.base import Completion
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +26,9 @@ class SampleStarted:
 @dataclass(frozen=True, slots=True)
 class SampleFinished:
     step: int
-    completion: "Completion"
+    completion: Completion
     key: str | None  # the canonical answer voted for, None when red-flagged
-    red_flag: "RedFlag | None"
+    red_flag: RedFlag | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,8 @@ class RoundFinished:
 
 @dataclass(frozen=True, slots=True)
 class StepDecided:
-    result: "StepResult"
+    result: StepResult
 
 
-Event = Union[SampleStarted, SampleFinished, Retried, CallFailed, RoundFinished, StepDecided]
+Event = SampleStarted | SampleFinished | Retried | CallFailed | RoundFinished | StepDecided
 Listener = Callable[[Event], None]

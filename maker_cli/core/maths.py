@@ -34,7 +34,8 @@ percentiles (`percentiles`) and the parallel rounds (`rounds`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from maker_cli.errors import CannotConverge, UsageError
 

@@ -47,7 +47,7 @@ def _convolve(a: Sequence[float], b: Sequence[float], limit: int | None = None) 
         if x == 0.0:
             continue
         end = min(size, i + nb)
-        out[i:end] = [o + x * y for o, y in zip(out[i:end], b)]
+        out[i:end] = [o + x * y for o, y in zip(out[i:end], b, strict=False)]  # b cut at the limit
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class VoteRace:
-    __slots__ = ("k", "counts", "votes")
+    __slots__ = ("counts", "k", "votes")
 
     def __init__(self, k: int) -> None:
         if k < 1:

@@ -7,11 +7,11 @@ at the correct answer: verification happens after the decision, apart from the v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from maker_cli.providers.base import Reference
 from maker_cli.core.redflags import Answer, RedFlag
+from maker_cli.providers.base import Reference
 
 Judge = Callable[[str], "Answer | RedFlag"]
 

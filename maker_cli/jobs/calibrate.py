@@ -32,10 +32,10 @@ from maker_cli.jobs.calibration_file import save_calibration
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult
 from maker_cli.jobs.recommend import cannot_converge_message, recommend, to_calibration
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers import is_sim
 from maker_cli.providers.base import Completion, Provider
 from maker_cli.providers.factory import provider_for
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers import is_sim
 from maker_cli.tasks import DatasetItem, Probe, Task, key_classifier
 
 DEFAULT_SAMPLES = 1000  # Hanoi and sequence specs: one sample per random step

@@ -50,7 +50,7 @@ class Tally:
     flag_details: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     groups: dict[str, list[int]] = field(default_factory=dict)  # group -> [correct, valid]
-    outcomes: dict[int, list[str | None | bool]] = field(default_factory=dict)  # probe index -> per sample
+    outcomes: dict[int, list[str | bool | None]] = field(default_factory=dict)  # probe index -> per sample
 
     def request(self, result: CallResult) -> None:
         self.requests += 1
@@ -72,7 +72,7 @@ class Tally:
             self.cost += completion.cost_usd
         flag = rules.check(completion)
         verdict: Answer | RedFlag = flag if flag is not None else judge(completion.text)
-        outcome: str | None | bool
+        outcome: str | bool | None
         if isinstance(verdict, RedFlag):
             self.flags[verdict.reason] += 1
             self.flag_details[verdict.label] += 1
@@ -170,7 +170,7 @@ async def draw(
             for index, probe, n in calls:
                 await sem.acquire()  # at most `concurrency` tasks exist at once
                 group.create_task(bounded(index, probe, n))
-    except* Exception as failures:  # the first failure as itself (a MakerError the CLI reports)
+    except* Exception as failures:  # noqa: BLE001 - the first failure as itself (a MakerError the CLI reports)
         raise failures.exceptions[0] from None
     return tally
 

@@ -47,7 +47,7 @@ class Calibration(BaseModel):
     method: str | None = Field(None, description="how the intervals were computed, e.g. 'wilson'")
 
     @model_validator(mode="after")
-    def _intervals_hold_estimates(self) -> "Calibration":
+    def _intervals_hold_estimates(self) -> Calibration:
         for name, value, (low, high) in (
             ("p_ci", self.p, self.p_ci),
             ("valid_rate_ci", self.valid_rate, self.valid_rate_ci),

@@ -18,8 +18,8 @@ from maker_cli.core.estimate import estimate as compute
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibration_file import Calibration, load_calibration
-from maker_cli.providers.prices import Prices, resolve_prices
 from maker_cli.providers import is_sim
+from maker_cli.providers.prices import Prices, resolve_prices
 
 
 def estimate(

@@ -45,7 +45,7 @@ class PairStats(BaseModel):
         return self.collisions / self.expected_collisions if self.expected_collisions > 0 else None
 
 
-def pair_stats(outcomes: Iterable[Sequence[str | None | bool]], alpha: float = ALPHA) -> PairStats:
+def pair_stats(outcomes: Iterable[Sequence[str | bool | None]], alpha: float = ALPHA) -> PairStats:
     """Collision statistics over probes sampled twice.
 
     Each outcome list holds, per sample: None (correct), False (red-flagged) or the wrong answer's

@@ -29,10 +29,10 @@ from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.jobs.run_result import LOG_MODES, FailedStep, RunConfig, RunResult
 from maker_cli.jobs.runner import Runner, RunOutcome, RunPoint, RunTotals, restore
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers import is_sim
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import make_provider
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers import is_sim
 from maker_cli.providers.sim import parse_sim
 from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
@@ -217,7 +217,7 @@ def _plan_resume(
             f"--resume continues a run with the configuration it was started with; drop {given} "
             "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
         )
-    if task is not None and not (isinstance(task, str) and task == "hanoi") or inputs or steps is not None:
+    if (task is not None and not (isinstance(task, str) and task == "hanoi")) or inputs or steps is not None:
         raise UsageError("--resume continues a stored run with its own spec and inputs: give no FILE, "
                          "--input or --steps")
     if not store_file.is_file():

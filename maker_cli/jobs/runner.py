@@ -9,9 +9,11 @@ Nothing is kept in memory per step: memory stays flat over a million steps.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.status import RunStatus, StopReason
@@ -28,6 +30,7 @@ UNDECIDED = RunStatus.UNDECIDED
 RUNNING = RunStatus.RUNNING
 ERROR = RunStatus.ERROR
 
+LOG = logging.getLogger("maker")
 LOG_ALL, LOG_CONTESTED, LOG_NONE = "all", "contested", "none"
 
 
@@ -191,8 +194,8 @@ class Runner:
             totals.wall_s = wall_base + time.perf_counter() - t0
             try:
                 self._flush(point, totals, ERROR, f"step {point.step}: {exc}")
-            except Exception:  # the store itself failed: the original error matters more
-                pass
+            except Exception as store_exc:  # noqa: BLE001 - the store failed too: the original error matters more
+                LOG.warning("could not record the error in the run store: %s", redact(str(store_exc)))
             raise
         totals.wall_s = wall_base + time.perf_counter() - t0
         if failed is not None and message is None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from mcp.server.mcpserver.exceptions import ToolError
 
 from maker_cli.config.job import JobSettings
-from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers import is_sim
+from maker_cli.providers.prices import resolve_prices
 
 CHARS_PER_TOKEN_LOW = 3  # fewer characters per token than usual: a high input-token estimate
 FRAMING_TOKENS = 16  # chat-format overhead per call

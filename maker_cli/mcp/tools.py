@@ -19,8 +19,8 @@ from maker_cli.config.settings import Settings
 from maker_cli.core.redflags import EMPTY, Answer, RedFlagRules
 from maker_cli.errors import BudgetExceeded, MakerError
 from maker_cli.jobs.calibrate import calibrate_labelled, plan_calibration, run_calibration
-from maker_cli.jobs.recommend import recommend
 from maker_cli.jobs.estimate import estimate as run_estimate
+from maker_cli.jobs.recommend import recommend
 from maker_cli.jobs.vote import VotePlan, plan_vote, run_vote
 from maker_cli.mcp import arguments as A
 from maker_cli.mcp.guard import SpendPlan, plan_spend
@@ -34,11 +34,11 @@ from maker_cli.mcp.schemas import (
     VoteOutput,
 )
 from maker_cli.mcp.session import Session
+from maker_cli.providers import is_sim
 from maker_cli.providers.base import Completion
 from maker_cli.providers.factory import provider_for
 from maker_cli.providers.metered import MeteredProvider
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers import is_sim
 from maker_cli.providers.sim import parse_sim
 from maker_cli.specs import QuestionSpec
 from maker_cli.specs.canonical import CanonicalError, canonicalize

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from maker_cli.config.job import JobSettings
-from maker_cli.providers.base import Provider
 from maker_cli.providers import is_sim
+from maker_cli.providers.base import Provider
 from maker_cli.providers.sim import SimProvider
 
 

@@ -126,7 +126,7 @@ class LiteLLMProvider:
         litellm = self._litellm
         try:
             _, provider, _, _ = litellm.get_llm_provider(model=model, api_base=self._api_base)
-        except Exception:
+        except Exception:  # noqa: BLE001 - litellm raises assorted types for an unknown provider
             if self._api_base is None:
                 raise ConfigError(
                     f"litellm does not know the provider of model {model!r}: write provider/model "
@@ -143,7 +143,7 @@ class LiteLLMProvider:
             try:
                 supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or []
                 supports_n = "n" in supported
-            except Exception:
+            except Exception:  # noqa: BLE001 - litellm's capability lookup is best effort: assume no `n`
                 supports_n = False
         price_in, price_out = self._price_in, self._price_out
         if price_in is None and params.get("input_cost_per_token") is not None:  # a Router deployment's own
@@ -157,7 +157,7 @@ class LiteLLMProvider:
             return
         try:
             missing = self._litellm.validate_environment(model=target.model).get("missing_keys") or []
-        except Exception:
+        except Exception:  # noqa: BLE001 - a key check litellm cannot do is left to the first call
             return
         keys = [name for name in missing if not name.endswith(("_BASE", "_URL", "_VERSION", "_REGION"))]
         if keys:
@@ -182,12 +182,12 @@ class LiteLLMProvider:
             params = deployment["litellm_params"]
             try:
                 _, provider, _, _ = litellm.get_llm_provider(model=params["model"], api_base=params.get("api_base"))
-            except Exception:
+            except Exception:  # noqa: BLE001 - litellm raises assorted types for an unknown provider
                 raise SpecError(f"{path}: litellm does not know the provider of model {params['model']!r}") from None
             targets[str(deployment["model_info"]["id"])] = self._target(params["model"], provider, params)
         try:
             self._router = litellm.Router(model_list=deployments, num_retries=0, retry_after=0, **settings)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the Router refuses is the config's problem
             raise SpecError(f"{path}: litellm.Router rejected the config: {one_line(exc)}") from None
         notes["router"] = f"{path} ({len(targets)} deployment{'s' if len(targets) != 1 else ''} of {group})"
         return group, targets
@@ -243,7 +243,7 @@ class LiteLLMProvider:
                 server_wait=server_wait,
                 attempts=attempts,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the call after its retries is a ProviderError
             raise ProviderError(self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc)) from None
         latency = time.perf_counter() - start
         target = self._targets.get(str((getattr(response, "_hidden_params", None) or {}).get("model_id")), self._default)
@@ -306,7 +306,7 @@ class LiteLLMProvider:
             weights = [self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts]
             outputs = list(apportion(output_total, weights))
         completions = []
-        for i, (choice, text) in enumerate(zip(choices, texts)):
+        for i, (choice, text) in enumerate(zip(choices, texts, strict=True)):
             input_tokens = prompt_tokens if i == 0 or prompt_tokens is None else 0
             completions.append(
                 Completion(

@@ -125,7 +125,7 @@ def server_wait(exc: BaseException) -> float | None:
     ):
         try:
             wait = retry_after_seconds(headers) if headers else None
-        except Exception:
+        except (TypeError, ValueError, AttributeError):  # headers of an unexpected shape: no hint
             wait = None
         if wait is not None:
             return wait
@@ -201,7 +201,7 @@ def with_local_key(litellm: Any, deployment: dict[str, Any], default_id: str) ->
     if params.get("api_base") and not params.get("api_key"):
         try:
             has_key = litellm.validate_environment(model=params["model"])["keys_in_environment"]
-        except Exception:
+        except Exception:  # noqa: BLE001 - litellm's key check is best effort: assume none
             has_key = False
         if not has_key:
             params["api_key"] = DUMMY_API_KEY

@@ -21,9 +21,10 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 _MAP_FILE = "model_prices_and_context_window_backup.json"
 PER_MILLION = 1_000_000

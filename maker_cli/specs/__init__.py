@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from maker_cli.errors import SpecError
 from maker_cli.bounded_yaml import parse_yaml, read_text_file
+from maker_cli.errors import SpecError
 from maker_cli.specs.loader import validate_data
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.specs.sequence import SequenceSpec

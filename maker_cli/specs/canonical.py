@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
-
 CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number"]
 
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from maker_cli.specs.extract import parse_json_path
 from maker_cli.specs.fields import (
     AnswerField,
     RedFlagSpec,
@@ -35,7 +36,6 @@ from maker_cli.specs.fields import (
     same_value,
     value_at,
 )
-from maker_cli.specs.extract import parse_json_path
 from maker_cli.specs.templates import check_template, is_name, placeholders
 
 #: placeholders every step template may use besides the spec's inputs

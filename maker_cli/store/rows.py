@@ -134,7 +134,7 @@ def step_from_row(row: Sequence[Any]) -> StepRow:
 
 
 def run_from_row(row: Sequence[Any]) -> RunRecord:
-    values = dict(zip(RUN_COLUMNS, row))
+    values = dict(zip(RUN_COLUMNS, row, strict=True))
     values["config"] = json.loads(values["config"]) if values["config"] else {}
     values["last_state"] = json.loads(values["last_state"]) if values["last_state"] is not None else None
     reasons = values["red_flag_reasons"]

@@ -17,9 +17,9 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from maker_cli.errors import UsageError
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 from maker_cli.core.step import Judge
+from maker_cli.errors import UsageError
 
 Move = tuple[int, int, int]
 State = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
@@ -185,10 +185,8 @@ def _last(pattern: re.Pattern[str], text: str, keyword: str) -> re.Match[str] | 
         # the fast path holds only if no later occurrence (in any case) could match
         if found is not None and keyword not in text[found.end() :].lower():
             return found
-    last = None
-    for last in pattern.finditer(text):
-        pass
-    return last
+    matches = list(pattern.finditer(text))
+    return matches[-1] if matches else None
 
 
 def _ints(group: str | None) -> tuple[int, ...]:

@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
+from maker_cli.bounded_yaml import read_text_file
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import Reference
 from maker_cli.specs.fields import AnswerField
 from maker_cli.specs.judge import AnswerJudge
-from maker_cli.bounded_yaml import read_text_file
 from maker_cli.specs.loader import describe_errors
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.tasks.base import Probe, TaskDefaults
@@ -152,7 +152,9 @@ class PromptTask(TaskDefaults):
             field = AnswerField(regex=answer_regex or r"(?s)\A(?P<answer>.*)\Z",
                                 canonical=["collapse_whitespace", "strip"])
         except ValidationError as exc:
-            raise UsageError(describe_errors(exc, "--answer-regex").replace("--answer-regex: regex: ", "--answer-regex: "))
+            raise UsageError(
+                describe_errors(exc, "--answer-regex").replace("--answer-regex: regex: ", "--answer-regex: ")
+            ) from None
         self._judge = AnswerJudge({"answer": field})
 
     def judge(self) -> AnswerJudge:

@@ -73,7 +73,7 @@ class SequenceTask(TaskDefaults):
             self._solver = solvers.resolve(spec.reference, spec_dir=folder, trust_code=trust_code, source=self.source)
         self._memo: tuple[tuple[int, str], dict[str, Any]] | None = None
         self._path: ReferencePath | None = None
-        self._steps_total: int | None | bool = False  # False: not computed yet
+        self._steps_total: int | bool | None = False  # False: not computed yet
         self.sim_problem = self.simulation_problem()
 
     # --- construction ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ class SequenceTask(TaskDefaults):
         where = f"{self.spec.reference} at step {step}"
         try:
             result = self._solver(load_json(memo_key[1]), step, inputs)
-        except Exception as exc:  # the user's solver: report it as a spec problem, in one line
+        except Exception as exc:  # noqa: BLE001 - the user's solver: report it as a spec problem, in one line
             raise self._error("reference", f"{self.spec.reference} failed at step {step}: "
                                            f"{type(exc).__name__}: {exc}") from None
         values = self._solver_values(result, where)

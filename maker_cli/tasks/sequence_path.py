@@ -162,21 +162,6 @@ def check_spec(task: SequenceTask) -> SpecCheck:
         ends = f"when the decided answer's {term.until_field!r} is true (at most {task.max_steps:,} steps)"
     else:
         ends = f"when the state satisfies until_state (at most {task.max_steps:,} steps)"
-    return SpecCheck(**{
-        "valid": True,
-        "spec": task.source,
-        "name": task.name,
-        "description": spec.description,
-        "inputs": {name: short(value, 60) if not isinstance(value, (int, float)) else value
-                   for name, value in task.values.items()},
-        "initial_state": task.encode_state(state),
-        "answer": {name: f"regex ({p.value_type})" if p.regex else f"json_path {p.json_path} ({p.value_type or 'any'})"
-                   for name, p in task.judge().fields.items()},
-        "termination": ends,
-        "steps_total": steps,
-        "chunks": len(task.chunks) if task.chunks is not None else None,
-        "reference": spec.reference,
-        "simulated": task.sim_problem is None,
-        "first_prompt": {"system": first.system, "user": first.user},
-        "warnings": warnings,
-    })
+    return SpecCheck(valid=True, spec=task.source, name=task.name, description=spec.description, inputs={name: short(value, 60) if not isinstance(value, (int, float)) else value
+                   for name, value in task.values.items()}, initial_state=task.encode_state(state), answer={name: f"regex ({p.value_type})" if p.regex else f"json_path {p.json_path} ({p.value_type or 'any'})"
+                   for name, p in task.judge().fields.items()}, termination=ends, steps_total=steps, chunks=len(task.chunks) if task.chunks is not None else None, reference=spec.reference, simulated=task.sim_problem is None, first_prompt={"system": first.system, "user": first.user}, warnings=warnings)

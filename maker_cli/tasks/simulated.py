@@ -201,7 +201,7 @@ def build_reference(
     expected: Mapping[str, Any],
     expected_key: str,
     rules: RedFlagRules | None,
-    allowed: Mapping[str, Sequence[Any]] = {},  # noqa: B006 - never mutated
+    allowed: Mapping[str, Sequence[Any]] = {},
     order: Sequence[str] = (),
     where: str = "sim_response",
     hint: str = "",

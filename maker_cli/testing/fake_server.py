@@ -34,12 +34,14 @@ Run it on its own with `python -m maker_cli.testing.fake_server [--port N] [--te
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import socket
 import threading
 from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from maker_cli.testing.fake_wire import _Handler, _HTTPServer, count_words  # noqa: F401 - part of this module's API
 
@@ -136,10 +138,8 @@ class FakeOpenAIServer:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:  # wake keep-alive handler threads so they exit
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -280,10 +280,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with server.start(args.port):
         print(server.base_url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the responder); this module speaks HTTP for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -117,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
         try:
             choices = fake.responder(messages, temperature, n, max_tokens)
-        except Exception as exc:  # a broken responder is a server error, not a hang
+        except Exception as exc:  # noqa: BLE001 - a broken responder is a server error, not a hang
             self._send_error("500", f"responder failed: {type(exc).__name__}: {exc}")
             return
         payload = _completion(body.get("model") or fake.model, messages, choices)
@@ -129,10 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _send_error(self, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
         error = {"message": message, "type": _ERROR_TYPES.get(kind, "server_error"), "param": None, "code": kind}

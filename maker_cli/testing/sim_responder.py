@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from maker_cli.providers.base import Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider

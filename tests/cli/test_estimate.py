@@ -6,15 +6,15 @@ import json
 import math
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
 
-from maker_cli.core import maths
-from maker_cli.jobs.calibration_file import Calibration, load_calibration, save_calibration
 from maker_cli.cli.app import app
+from maker_cli.core import maths
 from maker_cli.errors import SpecError
+from maker_cli.jobs.calibration_file import Calibration, load_calibration, save_calibration
 
 WIDTH = 100
 REQUIRED_KEYS = {
@@ -46,7 +46,7 @@ def make_calibration(**changes) -> Calibration:
     data = dict(
         model="gpt-4.1-mini", task="hanoi", temperature=0.1, p=0.9, p_ci=(0.88, 0.92),
         valid_rate=0.95, valid_rate_ci=(0.93, 0.97), mean_input_tokens=1200.0, mean_output_tokens=400.0,
-        price_in=1.0, price_out=2.0, samples=1000, created_at=datetime(2026, 1, 30, tzinfo=timezone.utc),
+        price_in=1.0, price_out=2.0, samples=1000, created_at=datetime(2026, 1, 30, tzinfo=UTC),
         method="wilson",
     )
     data.update(changes)
@@ -80,7 +80,7 @@ def test_table_with_everything(run):
 
 def test_json_keys_and_values(run):
     data = run_json(run, "--steps", "1023", "--p", "0.85")
-    assert REQUIRED_KEYS <= data.keys()
+    assert data.keys() >= REQUIRED_KEYS
     assert data["k_min"] == data["k"] == maths.k_min(0.85, 1023, 0.95) == 6
     assert data["p_full"] >= 0.95
     assert data["expected_cost_usd"] is None and data["cost_p95_usd"] is None

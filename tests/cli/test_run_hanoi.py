@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from run_helpers import wait_for_progress
 from typer.testing import CliRunner
 
-from run_helpers import wait_for_progress
-from maker_cli.core import maths
 from maker_cli.cli.app import app
+from maker_cli.core import maths
 from maker_cli.store.run_store import RunStore
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_helpers import wait_for_progress
 from typer.testing import CliRunner
 
-from run_helpers import wait_for_progress
 from maker_cli.cli.app import app
-from maker_cli.tasks.solvers.count_word import occurrences
 from maker_cli.store.run_store import RunStore
+from maker_cli.tasks.solvers.count_word import occurrences
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "sequential"

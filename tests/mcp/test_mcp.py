@@ -21,13 +21,13 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from typer.testing import CliRunner
 
 from maker_cli.cli.app import app
-from maker_cli.core import maths
 from maker_cli.config.job import merge_job_settings
+from maker_cli.config.settings import load_settings
+from maker_cli.core import maths
+from maker_cli.core.stats import wilson_interval
 from maker_cli.mcp.guard import plan_spend
 from maker_cli.mcp.server import build_server
 from maker_cli.mcp.session import Session
-from maker_cli.config.settings import load_settings
-from maker_cli.core.stats import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 ARITHMETIC = ROOT / "examples" / "arithmetic.yaml"
@@ -78,6 +78,7 @@ def error(result) -> str:
 
 def subprocess_env(home: Path) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env |= {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}  # CI counts these
     for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache")):
         env[name] = str(home / sub)
     return env

@@ -6,11 +6,11 @@ import asyncio
 import math
 
 import pytest
+from engine_fixtures import REF, judge
 
 from maker_cli.core.engine import Engine, VoteConfig
-from maker_cli.providers.sim import SimProvider
 from maker_cli.core.step import StepPrompt
-from engine_fixtures import REF, judge
+from maker_cli.providers.sim import SimProvider
 
 
 def exact(p: float, k: int) -> tuple[float, float]:

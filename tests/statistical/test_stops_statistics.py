@@ -8,8 +8,8 @@ import asyncio
 import math
 
 import pytest
-
 from engine_fixtures import REF, judge
+
 from maker_cli.core import maths
 from maker_cli.core.engine import Engine, VoteConfig
 from maker_cli.core.step import StepPrompt

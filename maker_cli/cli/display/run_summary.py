@@ -15,7 +15,6 @@ from maker_cli.jobs.run_result import RunResult
 from maker_cli.secrets import redact
 from maker_cli.tasks.sequence_path import SpecCheck
 
-
 # `maker run COMMAND` of each task kind (a resumed run needs no task argument)
 RUN_COMMANDS = {"hanoi": "hanoi"}
 

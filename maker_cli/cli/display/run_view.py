@@ -85,7 +85,7 @@ class RunView:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> "RunView":
+    def __enter__(self) -> RunView:
         if self._live_mode:
             self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
@@ -135,7 +135,7 @@ class RunView:
         stats.add_column()
         n = max(1, done)
         rf_rate = t.red_flagged / max(1, t.samples)
-        reasons = ", ".join(f"{r} {c:,}" for r, c in sorted(list(t.red_flag_reasons.items()))) or "none"
+        reasons = ", ".join(f"{r} {c:,}" for r, c in sorted(t.red_flag_reasons.items())) or "none"
         est = f" of ~{_money(self.expected_cost)} expected" if self.expected_cost is not None else ""
         stats.add_row("votes/step", f"{t.valid / n:.3f} (max {t.max_votes})", "rounds/step", f"{t.rounds / n:.3f}")
         stats.add_row("samples", f"{t.samples:,}", "red flags", f"{rf_rate:.2%} ({reasons})")
@@ -144,7 +144,7 @@ class RunView:
         parts: list[Any] = [Text(self.title, style="bold"), self._progress, stats]
         cur = self.current_round
         if cur is not None and cur.tallies:
-            ranked = sorted(list(cur.tallies.items()), key=lambda kv: -kv[1])[:4]
+            ranked = sorted(cur.tallies.items(), key=lambda kv: -kv[1])[:4]
             shown = "  ".join(f"{shorten(key, 36)} ×{v}" for key, v in ranked)
             parts.append(Text(f"step {cur.step:,} round {cur.round}: margin {cur.margin}/{cur.k}  {shown}", style="dim"))
         return Group(*parts)

@@ -6,13 +6,12 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rich.markup import escape
-
-from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
 from maker_cli.cli.output import printable
+from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
 from maker_cli.jobs.vote import VoteResult
 
 
@@ -87,7 +86,7 @@ def tally_table(stats: VoteStats, *, title: str | None = None, limit: int = 8) -
 
 
 def summary_line(stats: VoteStats) -> Text:
-    leader, margin = stats.margin()
+    _, margin = stats.margin()
     flags = ", ".join(f"{r} {n}" for r, n in sorted(stats.red_flags.items())) or "none"
     return Text(
         f"margin {margin}/{stats.k}  ·  samples {stats.samples}  ·  rounds {stats.rounds}  ·  "
@@ -107,7 +106,7 @@ class LiveVoteView:
         self._live: Live | None = None
         self._use_live = live
 
-    def __enter__(self) -> "LiveVoteView":
+    def __enter__(self) -> LiveVoteView:
         if self._use_live:
             self._live = Live(self._render(), console=self.console, refresh_per_second=10, transient=False)
             self._live.__enter__()

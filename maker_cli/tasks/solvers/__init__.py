@@ -43,7 +43,7 @@ _FILE = re.compile(r"(?P<file>[\w.\-/]+\.py):(?P<func>[A-Za-z_]\w*)")
 
 def available() -> dict[str, str]:
     """Registered solver names and where they come from."""
-    names = {name: "maker" for name in BUILTIN}
+    names = dict.fromkeys(BUILTIN, "maker")
     for point in entry_points(group=ENTRY_POINT_GROUP):
         names.setdefault(point.name, point.value)
     return names
@@ -62,7 +62,7 @@ def resolve(reference: str, *, spec_dir: Path | None, trust_code: bool, source: 
         if point.name == name:
             try:
                 solver = point.load()
-            except Exception as exc:  # an installed plugin that fails to import: one line, the spec's problem
+            except Exception as exc:  # noqa: BLE001 - an installed plugin that fails to import: one line
                 raise SpecError(f"{source}: reference: solver {name!r} ({point.value}) cannot be loaded: "
                                 f"{type(exc).__name__}: {exc}") from None
             return _callable(solver, name, source)
@@ -93,7 +93,7 @@ def _from_file(file: str, func: str, spec_dir: Path | None, trust_code: bool, so
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file: any failure is reported in one line
+    except Exception as exc:  # noqa: BLE001 - the user's file: any failure is reported in one line
         sys.modules.pop(module_name, None)
         raise SpecError(f"{source}: reference: cannot import {file} ({type(exc).__name__}: {exc})") from None
     return _callable(getattr(module, func, None), f"{file}:{func}", source)

@@ -6,18 +6,18 @@ import asyncio
 import itertools
 
 import pytest
+from engine_fixtures import REF, judge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maker_cli.core.engine import DECIDED, UNDECIDED, Engine, VoteConfig
-from maker_cli.errors import MissingApiKey, ProviderError
 from maker_cli.core.events import RoundFinished, SampleFinished, StepDecided
-from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
-from maker_cli.providers.sim import SimProvider
 from maker_cli.core.race import VoteRace
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.step import StepPrompt
-from engine_fixtures import REF, judge
+from maker_cli.errors import MissingApiKey, ProviderError
+from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
+from maker_cli.providers.sim import SimProvider
 
 
 def comp(text: str, *, out: int = 5, finish: str = "stop", cost: float | None = 0.001) -> Completion:

@@ -12,22 +12,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maker_cli.tasks import hanoi, hanoi_sim
+from maker_cli.cli.app import app
 from maker_cli.core import maths
+from maker_cli.core.estimate import EstimateInputs, estimate
+from maker_cli.errors import ProviderError, UsageError
 from maker_cli.jobs import recommend as recommending
 from maker_cli.jobs.calibrate import acalibrate, calibrate_labelled
+from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.jobs.pairs import both_wrong_tail, pair_stats
 from maker_cli.jobs.recommend import to_calibration
-from maker_cli.providers.prices import resolve_prices
-from maker_cli.tasks import load_dataset
-from maker_cli.tasks.sequence_path import reference_path, sequence_probes
-from maker_cli.jobs.calibration_file import load_calibration
-from maker_cli.cli.app import app
-from maker_cli.errors import ProviderError, UsageError
-from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
+from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers.sim import SimProvider
 from maker_cli.specs import load_spec
+from maker_cli.tasks import hanoi, hanoi_sim, load_dataset
+from maker_cli.tasks.sequence_path import reference_path, sequence_probes
 
 ROOT = Path(__file__).resolve().parents[3]
 ARITHMETIC = ROOT / "examples" / "arithmetic.yaml"
@@ -154,7 +153,7 @@ def test_failed_calls_are_counted_apart_and_fatal_ones_stop():
 
 def test_both_wrong_tail_is_exact():
     """Against brute force: every placement of W wrong samples among N pairs is equally likely."""
-    for n, w in itertools.product(range(1, 6), range(0, 11)):
+    for n, w in itertools.product(range(1, 6), range(11)):
         if w > 2 * n:
             continue
         counts = {}
@@ -163,7 +162,7 @@ def test_both_wrong_tail_is_exact():
             s = set(chosen)
             x = sum(1 for j in range(n) if 2 * j in s and 2 * j + 1 in s)
             counts[x] = counts.get(x, 0) + 1
-        for c in range(0, n + 2):
+        for c in range(n + 2):
             brute = sum(v for x, v in counts.items() if x >= c) / len(slots)
             assert both_wrong_tail(n, w, c) == pytest.approx(brute, abs=1e-12), (n, w, c)
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from maker_cli.cli.app import app
-from maker_cli.errors import SpecError, UsageError
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.errors import SpecError, UsageError
 from maker_cli.specs import parse_spec
 from maker_cli.specs.fields import typed_value
 from maker_cli.specs.judge import shape_problem

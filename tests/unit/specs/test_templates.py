@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from maker_cli.core.redflags import FORMAT, RedFlag
+from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import (
     STEPS,
     CanonicalError,
     canonical_number,
     canonicalize,
 )
-from maker_cli.errors import UsageError
-from maker_cli.core.redflags import FORMAT, RedFlag
 from maker_cli.specs.templates import TemplateError, check_template, placeholders, render
 
 # --- templates ------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from maker_cli.store import run_store as store_mod
 from maker_cli.errors import StoreError
+from maker_cli.store import run_store as store_mod
 from maker_cli.store.run_store import RunStore, SampleRow, StepRow
 
 

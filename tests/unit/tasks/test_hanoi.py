@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.errors import UsageError
 from maker_cli.tasks import hanoi, hanoi_sim
 from maker_cli.tasks.hanoi_task import Hanoi
-from maker_cli.errors import UsageError
-from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 
 
 def brute_force_moves(n: int) -> list[tuple[int, int, int]]:

@@ -47,7 +47,7 @@ def test_stored_tasks_are_recreated_through_the_registry():
 
 
 def test_one_status_enum():
-    assert RUN_STATUSES == tuple(RunStatus)
+    assert tuple(RunStatus) == RUN_STATUSES
     assert set(EXIT_CODES) == {s.value for s in RunStatus} - {"running"}
 
 
