@@ -49,10 +49,32 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "BudgetExceeded", "CalibrationResult", "CannotConverge", "ConfigError", "EstimateReport", "Hanoi",
-    "JobSettings", "MakerError", "ProviderError", "QuestionSpec", "RunResult", "RunStatus", "SequenceSpec",
-    "SpecError", "StoreError", "UsageError", "VoteResult", "__version__", "acalibrate", "arun", "avote",
-    "calibrate", "estimate", "load_spec", "run", "vote",
+    "BudgetExceeded",
+    "CalibrationResult",
+    "CannotConverge",
+    "ConfigError",
+    "EstimateReport",
+    "Hanoi",
+    "JobSettings",
+    "MakerError",
+    "ProviderError",
+    "QuestionSpec",
+    "RunResult",
+    "RunStatus",
+    "SequenceSpec",
+    "SpecError",
+    "StoreError",
+    "UsageError",
+    "VoteResult",
+    "__version__",
+    "acalibrate",
+    "arun",
+    "avote",
+    "calibrate",
+    "estimate",
+    "load_spec",
+    "run",
+    "vote",
 ]
 
 if TYPE_CHECKING:

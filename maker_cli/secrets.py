@@ -16,8 +16,9 @@ import re
 REDACTED = "[redacted]"
 MIN_LENGTH = 6  # shorter values are not worth hiding (and would blank ordinary words)
 
-_SECRET_NAME = re.compile(r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?|AUTH)(?:$|_)",
-                          re.IGNORECASE)  # a word of the name: OPENAI_API_KEY, not KEYBOARD or XAUTHORITY
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?|AUTH)(?:$|_)", re.IGNORECASE
+)  # a word of the name: OPENAI_API_KEY, not KEYBOARD or XAUTHORITY
 _SHAPES = re.compile(
     r"\b(?:sk|pk|rk|gsk|xai)-[A-Za-z0-9_\-]{6,}|\bBearer\s+\S+|\b(?:AKIA|ASIA)[A-Z0-9]{12,}"
     r"|\bxox[abpr]-[A-Za-z0-9\-]+|\bgh[pousr]_[A-Za-z0-9]{20,}|\bAIza[A-Za-z0-9_\-]{20,}",

@@ -28,7 +28,9 @@ def main() -> None:
         reps = [cal(f"sim:p={p},invalid={invalid},seed={s}", samples, s, disks=8) for s in range(runs)]
         cov_p = sum(r.p_ci[0] <= p <= r.p_ci[1] for r in reps) / runs
         cov_v = sum(r.valid_rate_ci[0] <= 1 - invalid <= r.valid_rate_ci[1] for r in reps) / runs
-        print(f"coverage sim:p={p},invalid={invalid}: {runs} x {samples} samples: p {cov_p:.2f}, valid rate {cov_v:.2f}")
+        print(
+            f"coverage sim:p={p},invalid={invalid}: {runs} x {samples} samples: p {cov_p:.2f}, valid rate {cov_v:.2f}"
+        )
 
     for model in ("sim:p=0.9,errors=collide", "sim:p=0.99,errors=collide", "sim:p=0.9,errors=spread"):
         for samples in (500, 2000):
@@ -40,8 +42,10 @@ def main() -> None:
             reps = [cal(f"{model},seed={s}", samples, s, True).pairs for s in range(50)]
             flagged = sum(r.correlated for r in reps) / 50
             ratio = sum(r.collisions for r in reps) / max(1e-9, sum(r.expected_collisions for r in reps))
-            print(f"power hard={hard},hard_p={hard_p}: {samples // 2} pairs: flagged {flagged:.2f}, "
-                  f"collisions/expected {ratio:.1f}")
+            print(
+                f"power hard={hard},hard_p={hard_p}: {samples // 2} pairs: flagged {flagged:.2f}, "
+                f"collisions/expected {ratio:.1f}"
+            )
 
 
 if __name__ == "__main__":

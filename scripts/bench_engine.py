@@ -64,16 +64,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     for task, model in (("answer", "sim:p=0.99,seed=1"), ("hanoi-20", "sim:p=0.998,seed=1")):
         rates = [asyncio.run(overhead(model, args.steps, 3, task))[0] for _ in range(args.runs)]
-        print(f"overhead ({task}, k=3, zero latency): median {statistics.median(rates):,.0f} samples/s "
-              f"(min {min(rates):,.0f}, max {max(rates):,.0f}) over {args.runs} runs of {args.steps:,} steps")
+        print(
+            f"overhead ({task}, k=3, zero latency): median {statistics.median(rates):,.0f} samples/s "
+            f"(min {min(rates):,.0f}, max {max(rates):,.0f}) over {args.runs} runs of {args.steps:,} steps"
+        )
 
     print("samples and rounds per step vs the exact expectation (collide mode):")
     for p, k, invalid in ((0.7, 3, 0.0), (0.85, 3, 0.1), (0.99, 3, 0.02), (0.6, 5, 0.0)):
-        _, results = asyncio.run(overhead(f"sim:p={p},invalid={invalid},errors=collide,seed=11", args.steps, k, "answer"))
+        _, results = asyncio.run(
+            overhead(f"sim:p={p},invalid={invalid},errors=collide,seed=11", args.steps, k, "answer")
+        )
         v = 1 - invalid
         n = len(results)
         exp_samples = maths.expected_votes(p, k) / v
@@ -85,8 +91,10 @@ def main() -> None:
         rounds_note = f"rounds/step {rounds:.4f} vs {exp_rounds:.4f} exact (ratio {rounds / exp_rounds:.3f})"
         if invalid:
             rounds_note = f"rounds/step {rounds:.4f} (red-flag replacements add no rounds)"
-        print(f"  p={p}, k={k}, invalid={invalid}: samples/step {mean:.4f} vs {exp_samples:.4f} exact "
-              f"(ratio {mean / exp_samples:.4f} ± {se / exp_samples:.4f}); {rounds_note}")
+        print(
+            f"  p={p}, k={k}, invalid={invalid}: samples/step {mean:.4f} vs {exp_samples:.4f} exact "
+            f"(ratio {mean / exp_samples:.4f} ± {se / exp_samples:.4f}); {rounds_note}"
+        )
 
 
 if __name__ == "__main__":

@@ -78,12 +78,20 @@ def run_job(args: list[str], sample_every: float = 5.0) -> tuple[dict, float, fl
 def scale(disks: int) -> dict:
     report, wall, peak, samples = run_job(["--disks", str(disks), "--model", "sim:p=0.998", "--k", "3"])
     mid = [rss for t, rss in samples if t > 10]
-    print(f"scale: {disks} disks, status {report['status']}, {report['steps_done']:,}/{report['steps_total']:,} steps, "
-          f"{report['errors']} wrong, {report['samples']:,} samples")
-    print(f"  wall {wall:.1f} s ({report['steps_done'] / wall:,.0f} steps/s, {report['samples'] / wall:,.0f} samples/s), "
-          f"peak RSS {peak:.0f} MB" if peak else f"  wall {wall:.1f} s")
+    print(
+        f"scale: {disks} disks, status {report['status']}, {report['steps_done']:,}/{report['steps_total']:,} steps, "
+        f"{report['errors']} wrong, {report['samples']:,} samples"
+    )
+    print(
+        f"  wall {wall:.1f} s ({report['steps_done'] / wall:,.0f} steps/s, {report['samples'] / wall:,.0f} samples/s), "
+        f"peak RSS {peak:.0f} MB"
+        if peak
+        else f"  wall {wall:.1f} s"
+    )
     if mid:
-        print(f"  RSS after 10 s: min {min(mid):.0f} MB, max {max(mid):.0f} MB over {len(mid)} samples (flat = no growth)")
+        print(
+            f"  RSS after 10 s: min {min(mid):.0f} MB, max {max(mid):.0f} MB over {len(mid)} samples (flat = no growth)"
+        )
     return {"disks": disks, "wall_s": wall, "peak_rss_mb": peak, "rss_samples": samples, "report": report}
 
 
@@ -99,9 +107,11 @@ def latency(disks: int, latency_ms: float, runs: int) -> dict:
         rates.append(report["steps_done"] / report["wall_s"])
     rates.sort()
     med = rates[len(rates) // 2]
-    print(f"latency: {disks} disks, {latency_ms:g} ms per call, k={k}, p={p}: median {med:.2f} steps/s over {runs} runs "
-          f"(min {rates[0]:.2f}, max {rates[-1]:.2f}); floor of one round trip per round "
-          f"(exact {rounds:.4f} rounds/step): {floor:.2f} steps/s; ratio {med / floor:.3f}")
+    print(
+        f"latency: {disks} disks, {latency_ms:g} ms per call, k={k}, p={p}: median {med:.2f} steps/s over {runs} runs "
+        f"(min {rates[0]:.2f}, max {rates[-1]:.2f}); floor of one round trip per round "
+        f"(exact {rounds:.4f} rounds/step): {floor:.2f} steps/s; ratio {med / floor:.3f}"
+    )
     return {"rates": rates, "median": med, "floor": floor, "ratio": med / floor, "rounds_per_step": rounds}
 
 
@@ -114,8 +124,10 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     if not args.skip_scale:
         scale(args.disks)
     if not args.skip_latency:

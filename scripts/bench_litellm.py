@@ -35,7 +35,13 @@ USER = "Previous move: [1, 0, 2]. Current State: [[3, 2], [], [1]]. Give the nex
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "maker_cli.testing.fake_server", "--text", "move = [2, 0, 1]\nnext_state = [[3], [2], [1]]"],
+        [
+            sys.executable,
+            "-m",
+            "maker_cli.testing.fake_server",
+            "--text",
+            "move = [2, 0, 1]\nnext_state = [[3], [2], [1]]",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -122,7 +128,9 @@ def main() -> None:
     machine = f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}, {platform.system()}"
     python = f"Python {platform.python_version()}"
     versions = f"litellm {version('litellm')}, httpx {version('httpx')}"
-    command = f"python scripts/bench_litellm.py --calls {args.calls} --concurrency {args.concurrency} --runs {args.runs}"
+    command = (
+        f"python scripts/bench_litellm.py --calls {args.calls} --concurrency {args.concurrency} --runs {args.runs}"
+    )
     today = dt.date.today().isoformat()
     lines = [
         f"litellm path: {rate['litellm']:.1f} calls/s, {cpu['litellm']:.2f} CPU ms/call",

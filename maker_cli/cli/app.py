@@ -25,8 +25,14 @@ from maker_cli.errors import MakerError
 
 # name -> (module, one-line help); listed by `maker --help` in this order
 COMMANDS: dict[str, tuple[str, str]] = {
-    "estimate": ("maker_cli.cli.estimate", "Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time."),
-    "calibrate": ("maker_cli.cli.calibrate", "Measure a model's p and valid rate on a task; recommend k; write a calibration file."),
+    "estimate": (
+        "maker_cli.cli.estimate",
+        "Estimate a MAKER job before spending anything: k, P(all steps correct), calls, cost, time.",
+    ),
+    "calibrate": (
+        "maker_cli.cli.calibrate",
+        "Measure a model's p and valid rate on a task; recommend k; write a calibration file.",
+    ),
     "vote": ("maker_cli.cli.vote", "Get one answer by voting: sample until one answer leads every other by k."),
     "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
     "runs": ("maker_cli.cli.runs", "List and inspect stored runs."),
@@ -135,7 +141,9 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", help="YAML settings file (default: maker.yaml in the user config dir; or MAKER_CONFIG).",
+        None,
+        "--config",
+        help="YAML settings file (default: maker.yaml in the user config dir; or MAKER_CONFIG).",
         dir_okay=False,
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),

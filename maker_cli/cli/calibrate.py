@@ -31,38 +31,86 @@ from maker_cli.jobs.calibration_result import CalibrationResult
 app = typer.Typer(
     help="Measure a model's p (P(a valid sample is correct)) and valid rate on a task, with 95% "
     "Wilson intervals; recommend k and write a calibration file for `estimate` and `run`.",
-    no_args_is_help=True, add_completion=False,
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 DATASET_HELP = (
-    "JSONL: one object per line, either {\"inputs\": {...}, \"expected\": \"...\"} or flat "
-    "{\"a\": ..., \"expected\": \"...\"} (every key an input; `expected` is the correct answer)."
+    'JSONL: one object per line, either {"inputs": {...}, "expected": "..."} or flat '
+    '{"a": ..., "expected": "..."} (every key an input; `expected` is the correct answer).'
 )
-Samples = Annotated[int | None, typer.Option("--samples", min=1, help=(
-    "Samples to draw (default: Hanoi and sequence specs 1000, one per random step; question specs one "
-    "per dataset item, cycling through the items when more)."))]
-Temperature = Annotated[float | None, typer.Option("--temperature", min=0, help=(
-    "Sampling temperature (default: the voting temperature: the spec's, else the settings', 0.1)."))]
+Samples = Annotated[
+    int | None,
+    typer.Option(
+        "--samples",
+        min=1,
+        help=(
+            "Samples to draw (default: Hanoi and sequence specs 1000, one per random step; question specs one "
+            "per dataset item, cycling through the items when more)."
+        ),
+    ),
+]
+Temperature = Annotated[
+    float | None,
+    typer.Option(
+        "--temperature",
+        min=0,
+        help=("Sampling temperature (default: the voting temperature: the spec's, else the settings', 0.1)."),
+    ),
+]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for the choice of steps or the order of the items.")]
-Pairs = Annotated[bool, typer.Option("--pairs", help="Two samples per probe: measure whether errors collide (correlate).")]
-Steps = Annotated[int | None, typer.Option("--steps", min=1, help=(
-    "Steps of the job to recommend k for (default: 2^n - 1 for Hanoi; the dataset size; a sequence "
-    "spec's reference path length)."))]
-Out = Annotated[Path | None, typer.Option("--out", "-o", help="Write the calibration file (JSON) here.", dir_okay=False)]
+Pairs = Annotated[
+    bool, typer.Option("--pairs", help="Two samples per probe: measure whether errors collide (correlate).")
+]
+Steps = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        min=1,
+        help=(
+            "Steps of the job to recommend k for (default: 2^n - 1 for Hanoi; the dataset size; a sequence "
+            "spec's reference path length)."
+        ),
+    ),
+]
+Out = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write the calibration file (JSON) here.", dir_okay=False)
+]
 
 
-Target = Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")]
-TABLE = {"samples": (Samples, None), "temperature": (Temperature, None), "seed": (Seed, 0), "pairs": (Pairs, False),
-         "target": (Target, None), "steps": (Steps, None), "out": (Out, None)}
-SHARED = ("model", *TABLE, "concurrency", "max_output_tokens", "api_base", "router_config", "timeout", "price_in",
-          "price_out", "json_out")
+Target = Annotated[
+    float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")
+]
+TABLE = {
+    "samples": (Samples, None),
+    "temperature": (Temperature, None),
+    "seed": (Seed, 0),
+    "pairs": (Pairs, False),
+    "target": (Target, None),
+    "steps": (Steps, None),
+    "out": (Out, None),
+}
+SHARED = (
+    "model",
+    *TABLE,
+    "concurrency",
+    "max_output_tokens",
+    "api_base",
+    "router_config",
+    "timeout",
+    "price_in",
+    "price_out",
+    "json_out",
+)
 
 
 @app.command("hanoi")
 @options.shared(*SHARED, table=TABLE)
 def calibrate_hanoi(
     ctx: typer.Context,
-    disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25); steps are drawn from its 2^n - 1.")] = 10,
+    disks: Annotated[
+        int, typer.Option("--disks", "-n", help="Number of disks (1-25); steps are drawn from its 2^n - 1.")
+    ] = 10,
     **opts: Any,
 ) -> None:
     """Sample random steps of the optimal Hanoi solution once each and measure p and the valid rate."""
@@ -73,18 +121,26 @@ def calibrate_hanoi(
 @options.shared(*SHARED, table=TABLE)
 def calibrate_task(
     ctx: typer.Context,
-    task: Annotated[Path, typer.Argument(help="A YAML task spec: a question spec (give --dataset) or a sequence spec "
-                                         "(with a reference solver; see examples/sequential/).", dir_okay=False)],
-    dataset: Annotated[Path | None, typer.Option("--dataset", "-d", help=DATASET_HELP + " Question specs only.",
-                                                 dir_okay=False)] = None,
+    task: Annotated[
+        Path,
+        typer.Argument(
+            help="A YAML task spec: a question spec (give --dataset) or a sequence spec "
+            "(with a reference solver; see examples/sequential/).",
+            dir_okay=False,
+        ),
+    ],
+    dataset: Annotated[
+        Path | None, typer.Option("--dataset", "-d", help=DATASET_HELP + " Question specs only.", dir_okay=False)
+    ] = None,
     inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
     trust_spec_code: options.TrustSpecCode = False,
     **opts: Any,
 ) -> None:
     """Measure p and the valid rate of a task spec: a question spec over a labelled dataset, or a
     sequence spec on random steps of its reference solver's path (no dataset needed)."""
-    given = dict(dataset=dataset, inputs=options.parse_inputs(inputs) if inputs else None,
-                 trust_spec_code=trust_spec_code)
+    given = dict(
+        dataset=dataset, inputs=options.parse_inputs(inputs) if inputs else None, trust_spec_code=trust_spec_code
+    )
     _calibrate(ctx, task, given, opts, probe="step" if dataset is None else "item")
 
 

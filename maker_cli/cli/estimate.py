@@ -30,31 +30,67 @@ app = typer.Typer(add_completion=False)
 def estimate(
     ctx: typer.Context,
     steps: Annotated[int | None, typer.Option("--steps", "-s", help="Dependent steps in the job (s).")] = None,
-    p: Annotated[float | None, typer.Option("--p", "-p", help="P(one valid sample is correct), per step; in (0.5, 1].")] = None,
-    target: Annotated[float | None, typer.Option("--target", "-t", help="Target P(all steps correct) (default 0.95, or the settings).")] = None,
+    p: Annotated[
+        float | None, typer.Option("--p", "-p", help="P(one valid sample is correct), per step; in (0.5, 1].")
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option("--target", "-t", help="Target P(all steps correct) (default 0.95, or the settings)."),
+    ] = None,
     m: Annotated[int, typer.Option("--m", help="Steps per agent (1 = maximal decomposition).")] = 1,
     k: Annotated[int | None, typer.Option("--k", help="Evaluate this vote margin instead of k_min.")] = None,
-    valid_rate: Annotated[float | None, typer.Option("--valid-rate", "-v", help="Share of samples not red-flagged (default 1).")] = None,
-    input_tokens: Annotated[float | None, typer.Option("--input-tokens", help="Input tokens per one-step call.")] = None,
-    output_tokens: Annotated[float | None, typer.Option("--output-tokens", help="Output tokens per one-step call.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model whose prices to use (litellm's price map, offline).")] = None,
+    valid_rate: Annotated[
+        float | None, typer.Option("--valid-rate", "-v", help="Share of samples not red-flagged (default 1).")
+    ] = None,
+    input_tokens: Annotated[
+        float | None, typer.Option("--input-tokens", help="Input tokens per one-step call.")
+    ] = None,
+    output_tokens: Annotated[
+        float | None, typer.Option("--output-tokens", help="Output tokens per one-step call.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model whose prices to use (litellm's price map, offline).")
+    ] = None,
     price_in: Annotated[float | None, typer.Option("--price-in", help="USD per million input tokens.")] = None,
     price_out: Annotated[float | None, typer.Option("--price-out", help="USD per million output tokens.")] = None,
     latency: Annotated[float | None, typer.Option("--latency", help="Seconds per call, for the wall time.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")
+    ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="USD available: what target it reaches.")] = None,
-    max_samples: Annotated[int | None, typer.Option("--max-samples", help="Per-step sample cap: P(a step ends undecided).")] = None,
+    max_samples: Annotated[
+        int | None, typer.Option("--max-samples", help="Per-step sample cap: P(a step ends undecided).")
+    ] = None,
     max_red_flags: options.MaxRedFlags = None,
-    calibration: Annotated[Path | None, typer.Option(
-        "--calibration", dir_okay=False, help="Calibration file (p, valid rate, tokens, model, prices); flags override it.",
-    )] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            dir_okay=False,
+            help="Calibration file (p, valid rate, tokens, model, prices); flags override it.",
+        ),
+    ] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Add a table over k around k_min.")] = False,
     json_out: options.Json = False,
 ) -> None:
     report = run_estimate(
-        steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
-        output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency,
-        concurrency=concurrency, budget=budget, max_samples=max_samples, max_red_flags=max_red_flags, sweep=sweep,
+        steps=steps,
+        p=p,
+        target=target,
+        m=m,
+        k=k,
+        valid_rate=valid_rate,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        model=model,
+        price_in=price_in,
+        price_out=price_out,
+        latency=latency,
+        concurrency=concurrency,
+        budget=budget,
+        max_samples=max_samples,
+        max_red_flags=max_red_flags,
+        sweep=sweep,
         calibration=calibration,
         settings=load_settings(config_path(ctx)),
     )

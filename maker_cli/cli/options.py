@@ -23,44 +23,80 @@ Model = Annotated[str | None, typer.Option("--model", "-m", help="litellm model 
 K = Annotated[int | None, typer.Option("--k", "-k", min=1, help="Vote margin: the first answer ahead by k wins.")]
 Target = Annotated[float | None, typer.Option("--target", "-t", help="Target P(every step right) for k_min.")]
 P = Annotated[float | None, typer.Option("--p", help="P(one valid sample is correct), for k_min and the estimate.")]
-Calibration = Annotated[Path | None, typer.Option("--calibration", dir_okay=False,
-                                                  help="Calibration file from `maker calibrate`.")]
-MaxSamples = Annotated[int | None, typer.Option("--max-samples", min=1, help="Sample cap per step (reaching it = undecided).")]
-MaxRedFlags = Annotated[int | None, typer.Option(
-    "--max-red-flags", min=1, help="Red-flagged samples that end a step undecided (default: a rule of k and the valid rate).")]
+Calibration = Annotated[
+    Path | None, typer.Option("--calibration", dir_okay=False, help="Calibration file from `maker calibrate`.")
+]
+MaxSamples = Annotated[
+    int | None, typer.Option("--max-samples", min=1, help="Sample cap per step (reaching it = undecided).")
+]
+MaxRedFlags = Annotated[
+    int | None,
+    typer.Option(
+        "--max-red-flags",
+        min=1,
+        help="Red-flagged samples that end a step undecided (default: a rule of k and the valid rate).",
+    ),
+]
 Eager = Annotated[int | None, typer.Option("--eager", min=0, help="Extra samples per round (cost for latency).")]
 Concurrency = Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Calls in flight at once.")]
 ApiBase = Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")]
 RouterConfig = Annotated[Path | None, typer.Option("--router-config", help="litellm Router config (YAML).")]
 Timeout = Annotated[float | None, typer.Option("--timeout", help="Seconds per call.")]
-MaxOutputTokens = Annotated[int | None, typer.Option("--max-output-tokens", min=1,
-                                                     help="Red-flag responses longer than this many tokens.")]
+MaxOutputTokens = Annotated[
+    int | None, typer.Option("--max-output-tokens", min=1, help="Red-flag responses longer than this many tokens.")
+]
 Temperature = Annotated[float | None, typer.Option("--temperature", min=0, help="Temperature after the first sample.")]
-FirstTemperature = Annotated[float | None, typer.Option("--first-temperature", min=0, help="First sample's temperature.")]
+FirstTemperature = Annotated[
+    float | None, typer.Option("--first-temperature", min=0, help="First sample's temperature.")
+]
 PriceIn = Annotated[float | None, typer.Option("--price-in", min=0, help="USD per million input tokens.")]
 PriceOut = Annotated[float | None, typer.Option("--price-out", min=0, help="USD per million output tokens.")]
-MaxCost = Annotated[float | None, typer.Option("--max-cost", min=0, help="USD cap: refuse if expected above; stop at it.")]
+MaxCost = Annotated[
+    float | None, typer.Option("--max-cost", min=0, help="USD cap: refuse if expected above; stop at it.")
+]
 Store = Annotated[Path | None, typer.Option("--store", help="SQLite run store (default: user data dir; MAKER_STORE).")]
-Inputs = Annotated[list[str], typer.Option("--input", "-i", help="Task input as key=value (repeatable; @file reads one).")]
-TrustSpecCode = Annotated[bool, typer.Option("--trust-spec-code",
-                                             help="Let a spec's `reference: FILE.py:function` run (code next to the spec).")]
+Inputs = Annotated[
+    list[str], typer.Option("--input", "-i", help="Task input as key=value (repeatable; @file reads one).")
+]
+TrustSpecCode = Annotated[
+    bool,
+    typer.Option("--trust-spec-code", help="Let a spec's `reference: FILE.py:function` run (code next to the spec)."),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (nothing else there).")]
 
-LogSamples = Annotated[str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")]
+LogSamples = Annotated[
+    str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")
+]
 KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
 Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
 
 # name -> (annotation, default), in the order `--help` lists them
 OPTIONS: dict[str, tuple[Any, Any]] = {
-    "model": (Model, None), "k": (K, None), "target": (Target, None), "p": (P, None),
-    "calibration": (Calibration, None), "max_samples": (MaxSamples, None),
-    "max_red_flags": (MaxRedFlags, None), "eager": (Eager, None),
-    "concurrency": (Concurrency, None), "api_base": (ApiBase, None), "router_config": (RouterConfig, None),
-    "timeout": (Timeout, None), "max_output_tokens": (MaxOutputTokens, None), "temperature": (Temperature, None),
-    "first_temperature": (FirstTemperature, None), "price_in": (PriceIn, None), "price_out": (PriceOut, None),
-    "store": (Store, None), "log_samples": (LogSamples, None), "keep_going": (KeepGoing, False),
-    "max_cost": (MaxCost, None), "yes": (Yes, False), "resume": (Resume, None), "json_out": (Json, False),
+    "model": (Model, None),
+    "k": (K, None),
+    "target": (Target, None),
+    "p": (P, None),
+    "calibration": (Calibration, None),
+    "max_samples": (MaxSamples, None),
+    "max_red_flags": (MaxRedFlags, None),
+    "eager": (Eager, None),
+    "concurrency": (Concurrency, None),
+    "api_base": (ApiBase, None),
+    "router_config": (RouterConfig, None),
+    "timeout": (Timeout, None),
+    "max_output_tokens": (MaxOutputTokens, None),
+    "temperature": (Temperature, None),
+    "first_temperature": (FirstTemperature, None),
+    "price_in": (PriceIn, None),
+    "price_out": (PriceOut, None),
+    "store": (Store, None),
+    "log_samples": (LogSamples, None),
+    "keep_going": (KeepGoing, False),
+    "max_cost": (MaxCost, None),
+    "yes": (Yes, False),
+    "resume": (Resume, None),
+    "json_out": (Json, False),
 }
 # the options `maker run hanoi` and `maker run task` share
 RUN_OPTIONS = tuple(OPTIONS)
@@ -92,8 +128,22 @@ def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Call
 
 
 JOB_FLAGS = (
-    "model", "k", "target", "max_samples", "max_red_flags", "eager", "concurrency", "api_base", "router_config", "timeout",
-    "max_output_tokens", "temperature", "first_temperature", "price_in", "price_out", "max_cost",
+    "model",
+    "k",
+    "target",
+    "max_samples",
+    "max_red_flags",
+    "eager",
+    "concurrency",
+    "api_base",
+    "router_config",
+    "timeout",
+    "max_output_tokens",
+    "temperature",
+    "first_temperature",
+    "price_in",
+    "price_out",
+    "max_cost",
 )
 
 

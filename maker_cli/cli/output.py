@@ -16,8 +16,14 @@ from maker_cli.secrets import redact
 
 EXIT_UNDECIDED = 3
 # how a run's ending becomes the process's exit code (0 solved; resumable endings are nonzero)
-EXIT_CODES = {"solved": 0, "failed": 1, "error": 1, "undecided": EXIT_UNDECIDED, "budget_exhausted": 4,
-              "interrupted": 130}
+EXIT_CODES = {
+    "solved": 0,
+    "failed": 1,
+    "error": 1,
+    "undecided": EXIT_UNDECIDED,
+    "budget_exhausted": 4,
+    "interrupted": 130,
+}
 
 
 UNWRAPPED = 10_000  # the width of a console that is not a terminal: lines and tables are never cut

@@ -29,8 +29,10 @@ from maker_cli.tasks.sequence_path import check_spec
 
 app = typer.Typer(
     help="Run whole jobs to completion (live progress; resumable after any crash with --resume).",
-    no_args_is_help=True, add_completion=False,
+    no_args_is_help=True,
+    add_completion=False,
 )
+
 
 @app.command("hanoi")
 @options.shared(*options.RUN_OPTIONS)
@@ -50,11 +52,16 @@ def run_hanoi(
 @options.shared(*options.RUN_OPTIONS)
 def run_task(
     ctx: typer.Context,
-    spec_file: Annotated[Path | None, typer.Argument(metavar="FILE", help="A sequence task spec (YAML).",
-                                                     dir_okay=False)] = None,
+    spec_file: Annotated[
+        Path | None, typer.Argument(metavar="FILE", help="A sequence task spec (YAML).", dir_okay=False)
+    ] = None,
     inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override termination.steps (fixed-length specs).")] = None,
-    validate: Annotated[bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")] = False,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Override termination.steps (fixed-length specs).")
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")
+    ] = False,
     trust_spec_code: options.TrustSpecCode = False,
     **opts: Any,
 ) -> None:
@@ -68,16 +75,22 @@ def run_task(
         return
     if opts["resume"] is None and spec_file is None:
         raise UsageError("give a spec FILE (or --resume RUN_ID)")
-    plan = plan_run(spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code,
-                    **_plan_options(ctx, opts))
+    plan = plan_run(
+        spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code, **_plan_options(ctx, opts)
+    )
     launch(plan, json_out=opts["json_out"])
 
 
 def _plan_options(ctx: typer.Context, opts: dict[str, Any]) -> dict[str, Any]:
     """The shared options as `plan_run` keywords."""
     return dict(
-        flags=options.job_flags(opts), p=opts["p"], calibration=opts["calibration"], keep_going=opts["keep_going"],
-        log_samples=opts["log_samples"], resume=opts["resume"], yes=opts["yes"],
+        flags=options.job_flags(opts),
+        p=opts["p"],
+        calibration=opts["calibration"],
+        keep_going=opts["keep_going"],
+        log_samples=opts["log_samples"],
+        resume=opts["resume"],
+        yes=opts["yes"],
         settings=load_settings(config_path(ctx), store=opts["store"]),
     )
 
@@ -94,10 +107,18 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
     if not json_out:
         print_estimate(console, plan, provider.info.simulated)
     state: dict[str, Any] = {}
-    view = None if json_out else RunView(
-        console, title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
-        steps_total=plan.task.steps_total, start_step=0, k=plan.config.k,
-        expected_cost=plan.estimate.expected_cost_usd if plan.estimate is not None else None, live=is_terminal(),
+    view = (
+        None
+        if json_out
+        else RunView(
+            console,
+            title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
+            steps_total=plan.task.steps_total,
+            start_step=0,
+            k=plan.config.k,
+            expected_cost=plan.estimate.expected_cost_usd if plan.estimate is not None else None,
+            live=is_terminal(),
+        )
     )
 
     def on_start(started: StartedRun) -> None:
@@ -105,8 +126,12 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
         if view is not None:
             view.start_at(started.totals.steps_done)
         verb = "resuming" if started.resumed else "started"  # with --json on stderr: a script can follow it
-        console.print(f"{verb} run {started.run_id} at step {started.point.step:,} (store: {plan.store_file})",
-                      highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            f"{verb} run {started.run_id} at step {started.point.step:,} (store: {plan.store_file})",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
     async def go() -> RunResult:
         if view is None:

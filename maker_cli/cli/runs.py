@@ -30,8 +30,9 @@ def _store_path(ctx: typer.Context, store: Path | None) -> Path | None:
     try:
         return path if path.is_file() else None
     except OSError as exc:  # an untraversable folder on the way
-        raise StoreError(f"cannot read the run store {path}: {exc.strerror} (pass --store PATH or set MAKER_STORE)"
-                         ) from None
+        raise StoreError(
+            f"cannot read the run store {path}: {exc.strerror} (pass --store PATH or set MAKER_STORE)"
+        ) from None
 
 
 def _open(ctx: typer.Context, store: Path | None) -> RunStore:
@@ -70,8 +71,17 @@ def list_runs(
     table.add_column("created (UTC)", no_wrap=True)
     for r in runs:
         total = f"/{r.steps_total:,}" if r.steps_total else ""
-        table.add_row(r.id, Text(printable(r.name or r.kind)), Text(printable(r.model or "")), r.status, f"{r.steps_done:,}{total}", str(r.wrong_steps),
-                      f"{r.samples:,}", _money(r.cost_usd), r.created_at[:16].replace("T", " "))
+        table.add_row(
+            r.id,
+            Text(printable(r.name or r.kind)),
+            Text(printable(r.model or "")),
+            r.status,
+            f"{r.steps_done:,}{total}",
+            str(r.wrong_steps),
+            f"{r.samples:,}",
+            _money(r.cost_usd),
+            r.created_at[:16].replace("T", " "),
+        )
     out_console().print(table if runs else "no runs stored yet")
 
 
@@ -100,13 +110,27 @@ def show_run(
         raw = s.get_samples(r.id, step) if step is not None else []
     data = r.to_dict()
     data["samples_of_step"] = [
-        {"seq": x.seq, "temperature": x.temperature, "answer": x.answer_key, "red_flag": x.red_flag,
-         "output_tokens": x.output_tokens, "finish_reason": x.finish_reason, "text": x.text}
+        {
+            "seq": x.seq,
+            "temperature": x.temperature,
+            "answer": x.answer_key,
+            "red_flag": x.red_flag,
+            "output_tokens": x.output_tokens,
+            "finish_reason": x.finish_reason,
+            "text": x.text,
+        }
         for x in raw
     ]
     data["steps"] = [
-        {"idx": st.idx, "winner": st.winner_key, "tallies": dict(st.tallies), "samples": st.samples,
-         "red_flagged": st.red_flagged, "rounds": st.rounds, "correct": st.correct}
+        {
+            "idx": st.idx,
+            "winner": st.winner_key,
+            "tallies": dict(st.tallies),
+            "samples": st.samples,
+            "red_flagged": st.red_flagged,
+            "rounds": st.rounds,
+            "correct": st.correct,
+        }
         for st in shown
     ]
     if json_out:
@@ -114,8 +138,12 @@ def show_run(
         return
     console = out_console()
     total = f"/{r.steps_total:,}" if r.steps_total else ""
-    console.print(Text.assemble((r.id, "bold"), f" {printable(r.name or r.kind)} · {printable(r.model or '')} · ",
-                                (r.status, "bold")), highlight=False)
+    console.print(
+        Text.assemble(
+            (r.id, "bold"), f" {printable(r.name or r.kind)} · {printable(r.model or '')} · ", (r.status, "bold")
+        ),
+        highlight=False,
+    )
     if r.message:
         console.print(printable(redact(r.message)), highlight=False, markup=False)
     console.print(
@@ -124,26 +152,46 @@ def show_run(
         + f", samples {r.samples:,} "
         f"({r.red_flagged:,} red-flagged {r.red_flag_reasons or ''}), call errors {r.errors}, retries {r.retries}, "
         f"tokens {r.input_tokens:,} in / {r.output_tokens:,} out, cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
-        highlight=False, soft_wrap=True, markup=False,
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )
     job = (r.config or {}).get("job", {})
     if job:
-        console.print(f"k={job.get('k')} ({job.get('k_source')}), max_samples={job.get('max_samples')}, "
-                      f"temperatures {job.get('first_temperature')}/{job.get('temperature')}", highlight=False,
-                      markup=False)
+        console.print(
+            f"k={job.get('k')} ({job.get('k_source')}), max_samples={job.get('max_samples')}, "
+            f"temperatures {job.get('first_temperature')}/{job.get('temperature')}",
+            highlight=False,
+            markup=False,
+        )
     for st in data["steps"]:
-        console.print(f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
-                      f" correct={st['correct']}", highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
+            f" correct={st['correct']}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if step is not None:
         if not raw and step >= r.steps_done + (r.status != "solved"):
-            console.print(f"run {r.id} has no step {step}: it has steps 0 to {max(r.steps_done - 1, 0):,}"
-                          + (f" (and stopped at step {r.steps_done:,})" if r.status != "solved" else ""),
-                          highlight=False, markup=False)
+            console.print(
+                f"run {r.id} has no step {step}: it has steps 0 to {max(r.steps_done - 1, 0):,}"
+                + (f" (and stopped at step {r.steps_done:,})" if r.status != "solved" else ""),
+                highlight=False,
+                markup=False,
+            )
         elif not raw:
-            console.print(f"no raw samples stored for step {step}: by default only contested, red-flagged "
-                          "and undecided steps keep them (see --log-samples)", highlight=False)
+            console.print(
+                f"no raw samples stored for step {step}: by default only contested, red-flagged "
+                "and undecided steps keep them (see --log-samples)",
+                highlight=False,
+            )
         for x in data["samples_of_step"]:
             verdict = f"red flag: {x['red_flag']}" if x["red_flag"] else f"vote: {x['answer']}"
-            console.print(f"  sample {x['seq']} (T={x['temperature']}, {x['output_tokens']} tokens) {printable(verdict)}",
-                          highlight=False, soft_wrap=True, markup=False)
+            console.print(
+                f"  sample {x['seq']} (T={x['temperature']}, {x['output_tokens']} tokens) {printable(verdict)}",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
             console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)

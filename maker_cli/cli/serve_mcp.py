@@ -52,28 +52,41 @@ app = typer.Typer(add_completion=False)
 def serve_mcp(
     ctx: typer.Context,
     transport: Transport = typer.Option(
-        Transport.stdio, "--transport", help="stdio, or http (streamable HTTP at /mcp).",
+        Transport.stdio,
+        "--transport",
+        help="stdio, or http (streamable HTTP at /mcp).",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="http: address to listen on (keep it local: no auth)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="http: port to listen on."),
     allow_dir: list[Path] = typer.Option(
-        [], "--allow-dir", file_okay=False, help="Another folder task specs may be read from (repeatable).",
+        [],
+        "--allow-dir",
+        file_okay=False,
+        help="Another folder task specs may be read from (repeatable).",
     ),
     lock_caps: bool = typer.Option(
-        False, "--lock-caps", help="Refuse changes to the spending caps and prices through maker_configure.",
+        False,
+        "--lock-caps",
+        help="Refuse changes to the spending caps and prices through maker_configure.",
     ),
     max_session_cost: float | None = typer.Option(
-        None, "--max-session-cost", min=0,
+        None,
+        "--max-session-cost",
+        min=0,
         help="USD all tool calls of this server may spend together (default: mcp_max_session_cost_usd, $5).",
     ),
     trust_spec_code: bool = typer.Option(
-        False, "--trust-spec-code", help="Let sequence specs run `reference: FILE.py:function` (code next to the spec).",
+        False,
+        "--trust-spec-code",
+        help="Let sequence specs run `reference: FILE.py:function` (code next to the spec).",
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
     log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", help="Log level (logs go to stderr)."),
 ) -> None:
     logging.basicConfig(
-        stream=sys.stderr, level=log_level.value, format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        level=log_level.value,
+        format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
     )
     settings = load_settings(config_path(ctx), model=model)
     for folder in allow_dir:
@@ -82,15 +95,22 @@ def serve_mcp(
     from maker_cli.mcp.server import build_server  # imports mcp (about 0.4 s): only this command needs it
 
     session_cap = max_session_cost if max_session_cost is not None else settings.mcp_max_session_cost_usd
-    server = build_server(settings, allowed_dirs=tuple(allow_dir), lock_caps=lock_caps, log_level=log_level.value,
-                          trust_spec_code=trust_spec_code, max_session_cost=session_cap)
+    server = build_server(
+        settings,
+        allowed_dirs=tuple(allow_dir),
+        lock_caps=lock_caps,
+        log_level=log_level.value,
+        trust_spec_code=trust_spec_code,
+        max_session_cost=session_cap,
+    )
     if transport is Transport.stdio:
         server.run("stdio")
         return
     _check_can_listen(host, port)
     if host not in LOCAL_HOSTS:
         logging.getLogger("maker").warning(
-            "listening on %s: the MCP endpoint has no authentication and its tools can spend money", host,
+            "listening on %s: the MCP endpoint has no authentication and its tools can spend money",
+            host,
         )
     print(f"maker serve-mcp: streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
     server.run("streamable-http", host=host, port=port, streamable_http_path="/mcp")
@@ -106,5 +126,6 @@ def _check_can_listen(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind(address)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port or --host)"
-                         ) from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port or --host)"
+        ) from None

@@ -23,17 +23,39 @@ app = typer.Typer(add_completion=False)
 
 
 @app.command("vote")
-@options.shared("k", "max_samples", "max_red_flags", "eager", "model", "api_base", "router_config", "concurrency", "max_output_tokens",
-                "temperature", "first_temperature", "timeout", "price_in", "price_out", "max_cost", "json_out")
+@options.shared(
+    "k",
+    "max_samples",
+    "max_red_flags",
+    "eager",
+    "model",
+    "api_base",
+    "router_config",
+    "concurrency",
+    "max_output_tokens",
+    "temperature",
+    "first_temperature",
+    "timeout",
+    "price_in",
+    "price_out",
+    "max_cost",
+    "json_out",
+)
 def vote(
     ctx: typer.Context,
     prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="The question to answer (free prompt).")] = None,
     system: Annotated[str | None, typer.Option("--system", help="System message for --prompt.")] = None,
-    task: Annotated[Path | None, typer.Option("--task", help="A YAML question spec (see examples/).", dir_okay=False)] = None,
+    task: Annotated[
+        Path | None, typer.Option("--task", help="A YAML question spec (see examples/).", dir_okay=False)
+    ] = None,
     inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
-    answer_regex: Annotated[str | None, typer.Option(
-        "--answer-regex", help="With --prompt: vote on this regex's named group (?P<answer>...) (last match).",
-    )] = None,
+    answer_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-regex",
+            help="With --prompt: vote on this regex's named group (?P<answer>...) (last match).",
+        ),
+    ] = None,
     **opts: Any,
 ) -> None:
     """Get one answer by voting: sample until one answer leads every other by k.
@@ -41,8 +63,13 @@ def vote(
     Exit codes: 0 decided, 3 undecided (a cap reached), 1 error, 2 usage.
     """
     plan = plan_vote(
-        prompt, task=task, inputs=options.parse_inputs(inputs) if inputs else None, system=system,
-        answer_regex=answer_regex, flags=options.job_flags(opts), settings=load_settings(config_path(ctx)),
+        prompt,
+        task=task,
+        inputs=options.parse_inputs(inputs) if inputs else None,
+        system=system,
+        answer_regex=answer_regex,
+        flags=options.job_flags(opts),
+        settings=load_settings(config_path(ctx)),
     )
     provider = provider_for(plan.job)
     console = out_console()

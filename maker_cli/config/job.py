@@ -118,6 +118,9 @@ def merge_job_settings(
         err = exc.errors(include_url=False)[0]
         field = str(err["loc"][0]) if err["loc"] else ""
         message = str(err["msg"]).removeprefix("Value error, ")
-        where = {"flag": _FLAG_NAMES.get(field, field), "spec": f"the spec's {field}",
-                 "calibration": f"the calibration's {field}"}.get(sources.get(field, ""), f"setting {field!r}")
+        where = {
+            "flag": _FLAG_NAMES.get(field, field),
+            "spec": f"the spec's {field}",
+            "calibration": f"the calibration's {field}",
+        }.get(sources.get(field, ""), f"setting {field!r}")
         raise UsageError(f"{where}: {message} (got {values.get(field)!r})") from None

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     k: int = Field(3, ge=1, description="vote margin: first answer ahead by k wins")
     max_samples: int | None = Field(None, ge=1, description="per-step sample cap; reaching it = undecided")
     max_red_flags: int | None = Field(
-        None, ge=1, description="red-flagged samples that end a step undecided (default: 200 + 10 k, more for a "
+        None,
+        ge=1,
+        description="red-flagged samples that end a step undecided (default: 200 + 10 k, more for a "
         "valid rate below 1; maker_cli.core.maths.default_max_red_flags)",
     )
     eager: int = Field(0, ge=0, description="extra samples per round (cost for latency)")
@@ -116,8 +118,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file is a mapping of settings (model: ..., k: ...), "
-                          f"not a {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: a config file is a mapping of settings (model: ..., k: ...), not a {type(data).__name__}"
+        )
     return {str(key): value for key, value in data.items()}
 
 

@@ -119,7 +119,9 @@ def alive_iter(p: float, k: int) -> Iterator[tuple[float, float]]:
             pmf1, alive1 = 0.0, alive
         yield alive1, pmf1
         ext = [0.0, *cur, 0.0]
-        new = [pp * a + pq2 * b + qq * c for a, b, c in zip(ext, ext[1:], ext[2:], strict=False)]  # triples: the shorter slices end it
+        new = [
+            pp * a + pq2 * b + qq * c for a, b, c in zip(ext, ext[1:], ext[2:], strict=False)
+        ]  # triples: the shorter slices end it
         if outer:
             new[0] -= pq * cur[0]
             new[-1] -= pq * cur[-1]

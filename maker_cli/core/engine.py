@@ -231,8 +231,15 @@ class Engine:
         return result
 
     async def _round(
-        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, race: VoteRace, tally: _Tally,
-        need: int, *, first: bool,
+        self,
+        prompt: StepPrompt,
+        judge: Judge,
+        cfg: VoteConfig,
+        race: VoteRace,
+        tally: _Tally,
+        need: int,
+        *,
+        first: bool,
     ) -> None:
         """Collect `need` valid votes (replacing red flags and failures at once) or hit the cap."""
         cap = cfg.max_samples
@@ -327,8 +334,14 @@ class Engine:
         return result
 
     def _count(
-        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, race: VoteRace, tally: _Tally,
-        completion: Any, temperature: float,
+        self,
+        prompt: StepPrompt,
+        judge: Judge,
+        cfg: VoteConfig,
+        race: VoteRace,
+        tally: _Tally,
+        completion: Any,
+        temperature: float,
     ) -> bool:
         """Account one completion; True when it is a valid vote, False when red-flagged."""
         tally.samples += 1

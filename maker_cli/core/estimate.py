@@ -118,8 +118,10 @@ def estimate(x: EstimateInputs) -> EstimateReport:
         )
     k = x.k if x.k is not None else k_min
     if x.p >= 1.0:
-        log.notes.append("p = 1 is the degenerate perfect model: every valid sample is right, so k = 1 suffices "
-                         "and a step takes exactly k votes")
+        log.notes.append(
+            "p = 1 is the degenerate perfect model: every valid sample is right, so k = 1 suffices "
+            "and a step takes exactly k votes"
+        )
     job = _job(x, k)
     n_agents = maths.agents(x.steps, x.m)
     samples = job.main.stops.expected_samples
@@ -142,35 +144,61 @@ def estimate(x: EstimateInputs) -> EstimateReport:
     cost_call = None if step_cost is None else x.m * step_cost
     cost_of = _cost_function(x, step_cost)
     return EstimateReport(
-        steps=x.steps, m=x.m, agents=n_agents, p=x.p, p_vote=p_vote, target=x.target, valid_rate=x.valid_rate,
-        k=k, k_min=k_min, meets_target=p_success >= x.target, p_step=maths.p_step(p_vote, k), p_full=pf,
+        steps=x.steps,
+        m=x.m,
+        agents=n_agents,
+        p=x.p,
+        p_vote=p_vote,
+        target=x.target,
+        valid_rate=x.valid_rate,
+        k=k,
+        k_min=k_min,
+        meets_target=p_success >= x.target,
+        p_step=maths.p_step(p_vote, k),
+        p_full=pf,
         p_success=p_success,
         expected_votes_per_step=maths.expected_votes(p_vote, k),
         expected_votes_per_step_approx=maths.expected_votes_approx(p_vote, k),
         votes_per_step_sd=math.sqrt(maths.votes_variance(p_vote, k)),
-        expected_samples_per_step=samples, expected_calls=calls,
-        model=x.model, price_in=x.price_in, price_out=x.price_out, price_source=x.price_source,
+        expected_samples_per_step=samples,
+        expected_calls=calls,
+        model=x.model,
+        price_in=x.price_in,
+        price_out=x.price_out,
+        price_source=x.price_source,
         **_cost_fields(x, job, k, calls, step_cost, cost_call, p_und_job, log),
         **_time_fields(x, job, k, log),
-        max_samples=x.max_samples, max_red_flags=job.max_red_flags, max_red_flags_derived=job.derived,
-        p_undecided_per_step=job.main.stops.p_undecided, p_undecided_job=p_und_job,
-        **(_budget(x, k, k_min, cost_of, n_agents, cost_call, job, log).model_dump()
-           if x.budget_usd is not None else {}),
+        max_samples=x.max_samples,
+        max_red_flags=job.max_red_flags,
+        max_red_flags_derived=job.derived,
+        p_undecided_per_step=job.main.stops.p_undecided,
+        p_undecided_job=p_und_job,
+        **(
+            _budget(x, k, k_min, cost_of, n_agents, cost_call, job, log).model_dump()
+            if x.budget_usd is not None
+            else {}
+        ),
         m_comparison=m_comparison(x, step_cost),
         sweep=sweep_rows(x, k, k_min, cost_call) if x.sweep else None,
-        approximations=list(dict.fromkeys(log.approximations)), notes=log.notes, warnings=log.warnings,
+        approximations=list(dict.fromkeys(log.approximations)),
+        notes=log.notes,
+        warnings=log.warnings,
         calibration_file=x.calibration_file,
     )
 
 
-def _stop_notes(x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: float, p_success: float,
-                log: _Log) -> None:
+def _stop_notes(
+    x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: float, p_success: float, log: _Log
+) -> None:
     """What the stops do to the job: notes, warnings, and which figures are bounds."""
     flags = f"{job.max_red_flags:,} red-flagged samples" + (
-        f" (the default for k and valid rate {x.valid_rate:g}; --max-red-flags sets it)" if job.derived else "")
+        f" (the default for k and valid rate {x.valid_rate:g}; --max-red-flags sets it)" if job.derived else ""
+    )
     if x.max_samples is None and x.valid_rate >= 1.0:
-        log.notes.append("stops: no step can end undecided here (no --max-samples, and at valid rate 1 no sample is "
-                         f"red-flagged, so the stop at {job.max_red_flags:,} red flags never comes)")
+        log.notes.append(
+            "stops: no step can end undecided here (no --max-samples, and at valid rate 1 no sample is "
+            f"red-flagged, so the stop at {job.max_red_flags:,} red flags never comes)"
+        )
     else:
         cap = f"{x.max_samples:,} samples or " if x.max_samples is not None else ""
         log.notes.append(
@@ -180,21 +208,38 @@ def _stop_notes(x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: 
     flags_bind = x.valid_rate < 1.0 and (x.max_samples is None or job.max_red_flags < x.max_samples)
     extra = (k - 1) * job.main.stops.p_undecided if flags_bind else 0.0
     if extra > 1e-9 * job.main.stops.expected_samples:
-        log.approximations += ["expected_samples_per_step", "expected_calls", "expected_input_tokens",
-                               "expected_output_tokens", "expected_cost_usd"]
+        log.approximations += [
+            "expected_samples_per_step",
+            "expected_calls",
+            "expected_input_tokens",
+            "expected_output_tokens",
+            "expected_cost_usd",
+        ]
         log.notes.append(
             "expected samples count a step stopped by the red-flag limit up to its last red flag; samples of its "
             f"round still in flight then (at most k - 1) also land: up to {extra:.3g} more per step"
         )
     if not job.exact:
-        log.approximations += ["p_undecided_per_step", "p_undecided_job", "p_success", "meets_target",
-                               "expected_samples_per_step", "expected_calls"]
-        log.notes.append("stops: the exact computation is too long here; P(undecided) and the expected samples are "
-                         "upper bounds (P(success) a lower bound)")
+        log.approximations += [
+            "p_undecided_per_step",
+            "p_undecided_job",
+            "p_success",
+            "meets_target",
+            "expected_samples_per_step",
+            "expected_calls",
+        ]
+        log.notes.append(
+            "stops: the exact computation is too long here; P(undecided) and the expected samples are "
+            "upper bounds (P(success) a lower bound)"
+        )
     p_wrong = -math.expm1(math.log(pf)) if pf > 0.0 else 1.0
     if p_und_job > p_wrong and p_und_job >= 0.1 * (1.0 - x.target):
-        miss = (f"; the job misses the target {x.target:g} (P(success) = {p_success:.4g}) although P(all steps "
-                f"correct) = {pf:.4g}" if p_success < x.target <= pf else "")
+        miss = (
+            f"; the job misses the target {x.target:g} (P(success) = {p_success:.4g}) although P(all steps "
+            f"correct) = {pf:.4g}"
+            if p_success < x.target <= pf
+            else ""
+        )
         log.warnings.append(
             f"undecided steps dominate the risk: P(some step ends undecided) = {p_und_job:.4g} against "
             f"P(some step wrong) = {p_wrong:.4g}{miss}; raise --max-samples or --max-red-flags (or improve the "
@@ -204,8 +249,14 @@ def _stop_notes(x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: 
 
 def _cost_fields(x, job: JobStops, k, calls, step_cost, cost_call, p_und_job, log: _Log) -> dict[str, Any]:
     """Calls percentiles, tokens and cost (mean and percentiles)."""
-    pct = maths.job_percentiles(job.main.p_vote, k, job.main.count, x.valid_rate,
-                                groups=[(g.count, g.p_vote) for g in job.groups], stop_mass=p_und_job)
+    pct = maths.job_percentiles(
+        job.main.p_vote,
+        k,
+        job.main.count,
+        x.valid_rate,
+        groups=[(g.count, g.p_vote) for g in job.groups],
+        stop_mass=p_und_job,
+    )
     n_agents = sum(g.count for g in job.groups)
     if pct.method == "normal":
         log.approximations += ["calls_p50", "calls_p95", "calls_p99"]
@@ -236,13 +287,19 @@ def _cost_fields(x, job: JobStops, k, calls, step_cost, cost_call, p_und_job, lo
     tokens_out = None if x.output_tokens is None else x.m * x.output_tokens
     usd = (lambda n: None) if cost_call is None else (lambda n: n * cost_call)
     return dict(
-        calls_p50=pct.samples[0], calls_p95=pct.samples[1], calls_p99=pct.samples[2],
+        calls_p50=pct.samples[0],
+        calls_p95=pct.samples[1],
+        calls_p99=pct.samples[2],
         percentile_method=pct.method,
-        input_tokens_per_call=tokens_in, output_tokens_per_call=tokens_out, cost_per_call_usd=cost_call,
+        input_tokens_per_call=tokens_in,
+        output_tokens_per_call=tokens_out,
+        cost_per_call_usd=cost_call,
         expected_input_tokens=None if x.input_tokens is None else units * x.input_tokens,
         expected_output_tokens=None if x.output_tokens is None else units * x.output_tokens,
         expected_cost_usd=None if step_cost is None else units * step_cost,
-        cost_p50_usd=usd(pct.samples[0]), cost_p95_usd=usd(pct.samples[1]), cost_p99_usd=usd(pct.samples[2]),
+        cost_p50_usd=usd(pct.samples[0]),
+        cost_p95_usd=usd(pct.samples[1]),
+        cost_p99_usd=usd(pct.samples[2]),
     )
 
 
@@ -266,7 +323,9 @@ def _time_fields(x, job: JobStops, k, log: _Log) -> dict[str, Any]:
     return dict(
         expected_rounds_per_step=None if rounds is None else rounds.rounds,
         expected_waves_per_step=None if rounds is None else rounds.waves,
-        latency_s=x.latency_s, concurrency=x.concurrency, expected_wall_s=wall,
+        latency_s=x.latency_s,
+        concurrency=x.concurrency,
+        expected_wall_s=wall,
     )
 
 
@@ -305,7 +364,9 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: JobStops, log: _Log)
         max_target = maths.p_full(x.p, found, x.steps, x.m) if found else None
     if cost_k_min > budget:
         if max_k is None:
-            warnings.append(f"the budget ${budget:,.2f} cannot pay for this job at any k (k = 1 costs ${cost_of(1):,.2f})")
+            warnings.append(
+                f"the budget ${budget:,.2f} cannot pay for this job at any k (k = 1 costs ${cost_of(1):,.2f})"
+            )
         else:
             warnings.append(
                 f"reaching the target {x.target:g} costs ${cost_k_min:,.2f} (k = {k_min}), over the budget "
@@ -325,6 +386,16 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: JobStops, log: _Log)
 
 
 __all__ = [
-    "MAX_K", "M_COMPARISON", "SWEEP_WORK", "EstimateInputs", "EstimateReport", "MRow", "SweepRow", "BudgetReport",
-    "estimate", "m_comparison", "step_call_cost", "sweep_ks",
+    "MAX_K",
+    "M_COMPARISON",
+    "SWEEP_WORK",
+    "EstimateInputs",
+    "EstimateReport",
+    "MRow",
+    "SweepRow",
+    "BudgetReport",
+    "estimate",
+    "m_comparison",
+    "step_call_cost",
+    "sweep_ks",
 ]

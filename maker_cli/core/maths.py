@@ -303,9 +303,7 @@ def samples_moments(p: float, k: int, valid_rate: float = 1.0) -> tuple[float, f
     return mean_t / v, mean_t * (1.0 - v) / v**2 + var_t / v**2
 
 
-def job_cost(
-    p: float, k: int, steps: int, m: int = 1, *, valid_rate: float = 1.0, cost_per_step_call: float
-) -> float:
+def job_cost(p: float, k: int, steps: int, m: int = 1, *, valid_rate: float = 1.0, cost_per_step_call: float) -> float:
     """Expected USD of a job: over its agents, E[samples] x (steps per agent x cost of a one-step
     call); p is per step (the last agent of a job m does not divide has steps mod m steps)."""
     units = sum(n * expected_votes(vote_p(p, size), k) * size for n, size in agent_groups(steps, m))
@@ -354,10 +352,45 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "MAX_K", "MAX_WORK", "PERCENTILES", "TAIL", "JobPercentiles", "JobStops", "RoundStats", "StepDistribution",
-    "StepStops", "agent_groups", "agents", "alive_list", "check_k", "check_m", "check_max_red_flags", "check_p",
-    "check_steps", "check_target", "check_valid_rate", "default_max_red_flags", "error_ratio",
-    "expected_votes", "expected_votes_approx", "expected_waves", "job_cost", "job_percentiles", "job_stops",
-    "k_min", "max_k_within", "p_full", "p_step", "p_text", "p_undecided", "pmf_work", "round_stats",
-    "samples_moments", "samples_pmf", "step_stops", "vote_p", "votes_pmf", "votes_variance",
+    "MAX_K",
+    "MAX_WORK",
+    "PERCENTILES",
+    "TAIL",
+    "JobPercentiles",
+    "JobStops",
+    "RoundStats",
+    "StepDistribution",
+    "StepStops",
+    "agent_groups",
+    "agents",
+    "alive_list",
+    "check_k",
+    "check_m",
+    "check_max_red_flags",
+    "check_p",
+    "check_steps",
+    "check_target",
+    "check_valid_rate",
+    "default_max_red_flags",
+    "error_ratio",
+    "expected_votes",
+    "expected_votes_approx",
+    "expected_waves",
+    "job_cost",
+    "job_percentiles",
+    "job_stops",
+    "k_min",
+    "max_k_within",
+    "p_full",
+    "p_step",
+    "p_text",
+    "p_undecided",
+    "pmf_work",
+    "round_stats",
+    "samples_moments",
+    "samples_pmf",
+    "step_stops",
+    "vote_p",
+    "votes_pmf",
+    "votes_variance",
 ]

@@ -120,8 +120,9 @@ def job_percentiles(
         if found is not None:
             return found
     normal = NormalDist(mean, math.sqrt(var))
-    return JobPercentiles(qs, tuple(max(normal.inv_cdf(q), floor) for q in qs), "normal",
-                          ignores_stops=stop_mass > 1e-3)
+    return JobPercentiles(
+        qs, tuple(max(normal.inv_cdf(q), floor) for q in qs), "normal", ignores_stops=stop_mass > 1e-3
+    )
 
 
 def _exact_percentiles(groups, k, v, qs, reach, stop_mass, max_work) -> JobPercentiles | None:

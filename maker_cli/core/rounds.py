@@ -104,7 +104,7 @@ def round_stats(
             if j_lo <= j_hi:
                 start = base + 2 * j_lo + k - 1
                 stop = base + 2 * j_hi + k
-                new[start:stop:2] = [x + mass * y for x, y in zip(new[start:stop:2], b[j_lo:j_hi + 1], strict=True)]
+                new[start:stop:2] = [x + mass * y for x, y in zip(new[start:stop:2], b[j_lo : j_hi + 1], strict=True)]
             work += n + 1
         if work > max_work:
             return None

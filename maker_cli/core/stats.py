@@ -50,5 +50,9 @@ class Proportion(BaseModel):
 
     @classmethod
     def of(cls, correct: int, valid: int, confidence: float = 0.95) -> Proportion:
-        return cls(p=correct / valid if valid else None, p_ci=wilson_interval(correct, valid, confidence),
-                   correct=correct, valid=valid)
+        return cls(
+            p=correct / valid if valid else None,
+            p_ci=wilson_interval(correct, valid, confidence),
+            correct=correct,
+            valid=valid,
+        )

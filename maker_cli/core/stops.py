@@ -117,8 +117,6 @@ def _accept(value: float, err: float, power: int) -> bool:
     return math.isfinite(value) and (err <= max(REL_TOL, 16.0 * EPS * power) * abs(value) or err <= TINY)
 
 
-
-
 # --------------------------------------------------------------------------- a step's stops
 
 
@@ -261,9 +259,14 @@ def step_stops(
     def done(und: float, valid: float, method: str, *, low=None, valid_low=None, exact=True) -> StepStops:
         und = min(1.0, max(0.0, und))
         return StepStops(
-            p_undecided=und, p_undecided_low=und if low is None else min(1.0, max(0.0, low)),
-            expected_samples=valid / v, expected_samples_low=(valid if valid_low is None else valid_low) / v,
-            exact=exact, method=method, max_samples=max_samples, max_red_flags=max_red_flags,
+            p_undecided=und,
+            p_undecided_low=und if low is None else min(1.0, max(0.0, low)),
+            expected_samples=valid / v,
+            expected_samples_low=(valid if valid_low is None else valid_low) / v,
+            exact=exact,
+            method=method,
+            max_samples=max_samples,
+            max_red_flags=max_red_flags,
         )
 
     if cap is None and flags is None:
@@ -316,7 +319,6 @@ def p_undecided(
     return step_stops(p, k, valid_rate, max_samples, max_red_flags).p_undecided
 
 
-
 # --------------------------------------------------------------------------- a job's stops
 
 
@@ -358,8 +360,9 @@ class JobStops:
 
     def log_decided(self) -> float:
         """log P(every step is decided)."""
-        return sum(g.count * math.log1p(-g.stops.p_undecided) if g.stops.p_undecided < 1.0 else -math.inf
-                   for g in self.groups)
+        return sum(
+            g.count * math.log1p(-g.stops.p_undecided) if g.stops.p_undecided < 1.0 else -math.inf for g in self.groups
+        )
 
     def p_undecided(self) -> float:
         """P(some step of the job stops undecided)."""
@@ -381,8 +384,9 @@ def job_stops(
     agents. max_red_flags None is the engine's default, maths.default_max_red_flags(k, valid_rate)."""
     flags = max_red_flags if max_red_flags is not None else default_max_red_flags(k, valid_rate)
     groups = tuple(
-        AgentStops(n, size, vote_p(p, size),
-                   step_stops(vote_p(p, size), k, valid_rate, max_samples, flags, max_work=max_work))
+        AgentStops(
+            n, size, vote_p(p, size), step_stops(vote_p(p, size), k, valid_rate, max_samples, flags, max_work=max_work)
+        )
         for n, size in agent_groups(steps, m)
     )
     return JobStops(groups, flags, max_red_flags is None)

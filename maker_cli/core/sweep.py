@@ -40,9 +40,19 @@ def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...]
         except CannotConverge:
             km = None
         if km is None or km > MAX_K:
-            rows.append(MRow(m=m, p_vote=p_vote, agents=n_agents, converges=km is not None, k_min=km,
-                             expected_votes_per_step=None, expected_calls=None, relative_cost=None,
-                             expected_cost_usd=None))
+            rows.append(
+                MRow(
+                    m=m,
+                    p_vote=p_vote,
+                    agents=n_agents,
+                    converges=km is not None,
+                    k_min=km,
+                    expected_votes_per_step=None,
+                    expected_calls=None,
+                    relative_cost=None,
+                    expected_cost_usd=None,
+                )
+            )
             continue
         calls = sum(n * maths.expected_votes(maths.vote_p(x.p, size), km) for n, size in groups) / x.valid_rate
         # one-step-call equivalents of tokens (the last agent of a job m does not divide has fewer steps)
@@ -51,8 +61,13 @@ def m_comparison(x: EstimateInputs, step_cost: float | None, ms: tuple[int, ...]
             base_units = units
         rows.append(
             MRow(
-                m=m, p_vote=p_vote, agents=n_agents, converges=True, k_min=km,
-                expected_votes_per_step=maths.expected_votes(p_vote, km), expected_calls=calls,
+                m=m,
+                p_vote=p_vote,
+                agents=n_agents,
+                converges=True,
+                k_min=km,
+                expected_votes_per_step=maths.expected_votes(p_vote, km),
+                expected_calls=calls,
                 relative_cost=None if base_units is None else units / base_units,
                 expected_cost_usd=None if step_cost is None else units * step_cost,
             )
@@ -86,12 +101,16 @@ def sweep_rows(x: EstimateInputs, k: int, k_min: int, cost_call: float | None) -
             units = calls * x.m
         rows.append(
             SweepRow(
-                k=kk, p_step=maths.p_step(maths.vote_p(x.p, x.m), kk), p_full=pf,
+                k=kk,
+                p_step=maths.p_step(maths.vote_p(x.p, x.m), kk),
+                p_full=pf,
                 meets_target=(success if success is not None else pf) >= x.target,
                 expected_votes_per_step=maths.expected_votes(maths.vote_p(x.p, x.m), kk),
-                expected_samples_per_step=samples, expected_calls=calls,
+                expected_samples_per_step=samples,
+                expected_calls=calls,
                 expected_cost_usd=None if cost_call is None else units * cost_call / x.m,
-                p_undecided_job=p_und, p_success=success,
+                p_undecided_job=p_und,
+                p_success=success,
             )
         )
     return rows

@@ -82,16 +82,37 @@ async def acalibrate(
     `cannot_converge` (and recommends nothing) when voting cannot work. Writes `out` when given.
     """
     plan = plan_calibration(
-        task, disks=disks, dataset=dataset, inputs=inputs, trust_spec_code=trust_spec_code, samples=samples,
-        seed=seed, pairs=pairs, must_not_match=must_not_match, settings=settings or load_settings(config),
+        task,
+        disks=disks,
+        dataset=dataset,
+        inputs=inputs,
+        trust_spec_code=trust_spec_code,
+        samples=samples,
+        seed=seed,
+        pairs=pairs,
+        must_not_match=must_not_match,
+        settings=settings or load_settings(config),
         flags=dict(
-            model=model, temperature=temperature, concurrency=concurrency, max_output_tokens=max_output_tokens,
-            api_base=api_base, router_config=router_config, timeout=timeout, price_in=price_in,
-            price_out=price_out, target=target,
+            model=model,
+            temperature=temperature,
+            concurrency=concurrency,
+            max_output_tokens=max_output_tokens,
+            api_base=api_base,
+            router_config=router_config,
+            timeout=timeout,
+            price_in=price_in,
+            price_out=price_out,
+            target=target,
         ),
     )
-    return await run_calibration(plan, provider or provider_for(plan.job), steps=steps, out=out,
-                                 on_progress=on_progress, max_call_errors=max_call_errors)
+    return await run_calibration(
+        plan,
+        provider or provider_for(plan.job),
+        steps=steps,
+        out=out,
+        on_progress=on_progress,
+        max_call_errors=max_call_errors,
+    )
 
 
 @dataclass
@@ -107,9 +128,17 @@ class CalibrationPlan:
 
 
 def plan_calibration(
-    task: TaskArg, *, flags: Mapping[str, Any], settings: Settings, disks: int = 10,
-    dataset: str | Path | Sequence[DatasetItem] | None = None, inputs: Mapping[str, Any] | None = None,
-    trust_spec_code: bool = False, samples: int | None = None, seed: int = 0, pairs: bool = False,
+    task: TaskArg,
+    *,
+    flags: Mapping[str, Any],
+    settings: Settings,
+    disks: int = 10,
+    dataset: str | Path | Sequence[DatasetItem] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    trust_spec_code: bool = False,
+    samples: int | None = None,
+    seed: int = 0,
+    pairs: bool = False,
     must_not_match: Sequence[str] = (),
 ) -> CalibrationPlan:
     """Build the task, merge the settings and draw the probes (no model call yet)."""
@@ -130,14 +159,25 @@ def plan_calibration(
 
 
 async def run_calibration(
-    plan: CalibrationPlan, provider: Provider, *, steps: int | None = None, out: str | Path | None = None,
-    on_progress: Callable[[CalibrationProgress], None] | None = None, max_call_errors: int | None = None,
+    plan: CalibrationPlan,
+    provider: Provider,
+    *,
+    steps: int | None = None,
+    out: str | Path | None = None,
+    on_progress: Callable[[CalibrationProgress], None] | None = None,
+    max_call_errors: int | None = None,
 ) -> CalibrationResult:
     """Sample the plan's probes on `provider` (closed afterwards) and finish the result."""
     try:
         result = await measure(
-            provider, plan.probes, task=plan.task, per=plan.per, job=plan.job, seed=plan.seed,
-            on_progress=on_progress, max_call_errors=max_call_errors,
+            provider,
+            plan.probes,
+            task=plan.task,
+            per=plan.per,
+            job=plan.job,
+            seed=plan.seed,
+            on_progress=on_progress,
+            max_call_errors=max_call_errors,
         )
     finally:
         await provider.aclose()
@@ -145,31 +185,64 @@ async def run_calibration(
 
 
 async def measure(
-    provider: Provider, probes: Sequence[Probe], *, task: Task, per: int, job: JobSettings, seed: int | None,
-    on_progress: Callable[[CalibrationProgress], None] | None = None, max_call_errors: int | None = None,
+    provider: Provider,
+    probes: Sequence[Probe],
+    *,
+    task: Task,
+    per: int,
+    job: JobSettings,
+    seed: int | None,
+    on_progress: Callable[[CalibrationProgress], None] | None = None,
+    max_call_errors: int | None = None,
 ) -> CalibrationResult:
     """Draw `per` samples of every probe and build the result (no recommendation yet)."""
     t0 = time.perf_counter()
     tally = await draw(
-        provider, probes, per_probe=per, temperature=job.temperature, concurrency=job.concurrency,
-        rules=job.rules(), judge=task.judge(), classify=task.classify, on_progress=on_progress,
+        provider,
+        probes,
+        per_probe=per,
+        temperature=job.temperature,
+        concurrency=job.concurrency,
+        rules=job.rules(),
+        judge=task.judge(),
+        classify=task.classify,
+        on_progress=on_progress,
         max_call_errors=max_call_errors,
     )
     return build_result(
-        tally, task=task.name, model=provider.info.name,
-        simulated=provider.info.simulated, temperature=job.temperature, requested=len(probes) * per, probes=probes,
-        seed=seed, wall_s=time.perf_counter() - t0, pairs=per == 2, breakdown=task.breakdown,
-        notes=task.calibration_notes(), source=task.calibration_source(),
+        tally,
+        task=task.name,
+        model=provider.info.name,
+        simulated=provider.info.simulated,
+        temperature=job.temperature,
+        requested=len(probes) * per,
+        probes=probes,
+        seed=seed,
+        wall_s=time.perf_counter() - t0,
+        pairs=per == 2,
+        breakdown=task.breakdown,
+        notes=task.calibration_notes(),
+        source=task.calibration_source(),
     )
 
 
 def finish(
-    result: CalibrationResult, task: Task, job: JobSettings, *, simulated: bool, steps: int | None,
+    result: CalibrationResult,
+    task: Task,
+    job: JobSettings,
+    *,
+    simulated: bool,
+    steps: int | None,
     out: str | Path | None,
 ) -> CalibrationResult:
     """Add the recommendation, warnings and settings; write the calibration file when asked."""
-    prices = resolve_prices(job.model, job.price_in, job.price_out, simulated=simulated,
-                            given_source=job.source("price_in") if job.price_in is not None else job.source("price_out"))
+    prices = resolve_prices(
+        job.model,
+        job.price_in,
+        job.price_out,
+        simulated=simulated,
+        given_source=job.source("price_in") if job.price_in is not None else job.source("price_out"),
+    )
     rec = recommend(result, steps=steps or task.planning_steps, target=job.target, prices=prices)
     hopeless = cannot_converge_message(result)
     warnings = _warnings(result, rec.message if rec.recommended_k is None and hopeless is None else None)
@@ -178,13 +251,22 @@ def finish(
         if result.p is None:
             warnings.append(f"no calibration file written to {out}: p is unknown (no valid sample)")
         else:
-            saved = (job.price_in, job.price_out) if prices.source == "simulated" else (prices.price_in, prices.price_out)
+            saved = (
+                (job.price_in, job.price_out) if prices.source == "simulated" else (prices.price_in, prices.price_out)
+            )
             save_calibration(to_calibration(result, price_in=saved[0], price_out=saved[1]), out)
             written = str(out)
-    return result.model_copy(update=dict(
-        recommendation=rec, recommended_k=rec.recommended_k, cannot_converge=hopeless, calibration_file=written,
-        warnings=warnings, settings=job.report(), settings_sources=dict(job.sources),
-    ))
+    return result.model_copy(
+        update=dict(
+            recommendation=rec,
+            recommended_k=rec.recommended_k,
+            cannot_converge=hopeless,
+            calibration_file=written,
+            warnings=warnings,
+            settings=job.report(),
+            settings_sources=dict(job.sources),
+        )
+    )
 
 
 def _warnings(result: CalibrationResult, no_k: str | None) -> list[str]:
@@ -222,7 +304,9 @@ def calibrate_labelled(
     tally = Tally()
     probes = []
     for index, (response, expected) in enumerate(labelled):
-        completion = response if isinstance(response, Completion) else Completion(response, None, None, "stop", 0.0, None)
+        completion = (
+            response if isinstance(response, Completion) else Completion(response, None, None, "stop", 0.0, None)
+        )
         probe = Probe(item=index, system="", user="", expected_key=expected)
         probes.append(probe)
         tally.requests += 1
@@ -230,6 +314,14 @@ def calibrate_labelled(
     if not tally.samples:
         raise UsageError("samples must be a whole number >= 1, got 0")
     return build_result(
-        tally, task=task, model=model, simulated=False, temperature=temperature, requested=len(probes),
-        probes=probes, seed=None, wall_s=0.0, pairs=False,
+        tally,
+        task=task,
+        model=model,
+        simulated=False,
+        temperature=temperature,
+        requested=len(probes),
+        probes=probes,
+        seed=None,
+        wall_s=0.0,
+        pairs=False,
     )

@@ -56,8 +56,9 @@ class Tally:
         self.requests += 1
         self.retries += result.retries
 
-    def add(self, index: int, probe: Probe, completion: Completion, rules: RedFlagRules, judge: Judge,
-            classify: Classifier) -> None:
+    def add(
+        self, index: int, probe: Probe, completion: Completion, rules: RedFlagRules, judge: Judge, classify: Classifier
+    ) -> None:
         """Account one completion: red flags, then the judge, then the comparison with the answer."""
         self.samples += 1
         if completion.input_tokens is not None:
@@ -98,8 +99,9 @@ class Tally:
         self.last_error = str(exc)
 
     def progress(self, total: int) -> CalibrationProgress:
-        return CalibrationProgress(done=self.samples, total=total, valid=self.valid, correct=self.correct,
-                                   call_errors=self.call_errors)
+        return CalibrationProgress(
+            done=self.samples, total=total, valid=self.valid, correct=self.correct, call_errors=self.call_errors
+        )
 
 
 # --------------------------------------------------------------------------- sampling
@@ -128,8 +130,13 @@ async def draw(
 
     async def call(index: int, probe: Probe, n: int) -> None:
         request = SampleRequest(
-            system=probe.system, user=probe.user, temperature=temperature, n=n,
-            max_output_tokens=rules.max_output_tokens, step=probe.item, reference=probe.reference,
+            system=probe.system,
+            user=probe.user,
+            temperature=temperature,
+            n=n,
+            max_output_tokens=rules.max_output_tokens,
+            step=probe.item,
+            reference=probe.reference,
         )
         try:
             result = await provider.complete(request)
@@ -143,7 +150,8 @@ async def draw(
                 raise ProviderError(
                     f"calibration stopped: {tally.call_errors} calls failed after their retries "
                     f"(more than {limit}); last error: {tally.last_error}",
-                    retries=tally.retries, status=exc.status,
+                    retries=tally.retries,
+                    status=exc.status,
                 ) from None
         else:
             tally.request(result)
@@ -180,9 +188,20 @@ def _mean(total: float, count: int) -> float | None:
 
 
 def build_result(
-    tally: Tally, *, task: str, model: str, simulated: bool, temperature: float, requested: int,
-    probes: Sequence[Probe], seed: int | None, wall_s: float, pairs: bool,
-    breakdown: Breakdown | None = None, notes: Iterable[str] = (), source: str | None = None,
+    tally: Tally,
+    *,
+    task: str,
+    model: str,
+    simulated: bool,
+    temperature: float,
+    requested: int,
+    probes: Sequence[Probe],
+    seed: int | None,
+    wall_s: float,
+    pairs: bool,
+    breakdown: Breakdown | None = None,
+    notes: Iterable[str] = (),
+    source: str | None = None,
 ) -> CalibrationResult:
     """The measured figures of a tally (no recommendation yet)."""
     cost = tally.cost if tally.cost_known and tally.samples else None
@@ -195,20 +214,37 @@ def build_result(
     groups = {name: (counts[0], counts[1]) for name, counts in tally.groups.items()}
     pair = pair_stats(tally.outcomes.values()) if pairs else None
     return CalibrationResult(
-        task=task, model=model, simulated=simulated, temperature=temperature, requested=requested,
-        samples=tally.samples, valid=tally.valid, correct=tally.correct, red_flagged=tally.samples - tally.valid,
+        task=task,
+        model=model,
+        simulated=simulated,
+        temperature=temperature,
+        requested=requested,
+        samples=tally.samples,
+        valid=tally.valid,
+        correct=tally.correct,
+        red_flagged=tally.samples - tally.valid,
         p=tally.correct / tally.valid if tally.valid else None,
         p_ci=wilson_interval(tally.correct, tally.valid, CONFIDENCE),
         valid_rate=tally.valid / tally.samples if tally.samples else None,
         valid_rate_ci=wilson_interval(tally.valid, tally.samples, CONFIDENCE),
-        red_flags=dict(tally.flags.most_common()), red_flag_details=dict(tally.flag_details.most_common()),
-        errors=dict(tally.errors.most_common()), call_errors=tally.call_errors, retries=tally.retries,
+        red_flags=dict(tally.flags.most_common()),
+        red_flag_details=dict(tally.flag_details.most_common()),
+        errors=dict(tally.errors.most_common()),
+        call_errors=tally.call_errors,
+        retries=tally.retries,
         mean_input_tokens=_mean(tally.in_tokens, tally.requests if tally.in_known else 0),
         mean_output_tokens=_mean(tally.out_tokens, tally.out_known),
-        cost_usd=cost, cost_per_call_usd=None if cost is None else cost / tally.samples,
-        probes=len(probes), distinct_probes=len({pr.item for pr in probes}), seed=seed, wall_s=wall_s,
+        cost_usd=cost,
+        cost_per_call_usd=None if cost is None else cost / tally.samples,
+        probes=len(probes),
+        distinct_probes=len({pr.item for pr in probes}),
+        seed=seed,
+        wall_s=wall_s,
         hanoi=breakdown(groups, dict(tally.errors)) if breakdown is not None else None,  # type: ignore[arg-type]
-        pairs=pair, collisions=pair.collisions if pair else None,
-        expected_collisions=pair.expected_collisions if pair else None, correlated=pair.correlated if pair else None,
-        notes=all_notes, source=source or task,
+        pairs=pair,
+        collisions=pair.collisions if pair else None,
+        expected_collisions=pair.expected_collisions if pair else None,
+        correlated=pair.correlated if pair else None,
+        notes=all_notes,
+        source=source or task,
     )

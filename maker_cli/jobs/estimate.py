@@ -103,19 +103,33 @@ def resolve_inputs(given: Mapping[str, Any], settings: Settings) -> EstimateInpu
 
 
 def _prices(
-    model: str | None, price_in: float | None, price_out: float | None, cal: Calibration | None,
-    settings: Settings, notes: list[str],
+    model: str | None,
+    price_in: float | None,
+    price_out: float | None,
+    cal: Calibration | None,
+    settings: Settings,
+    notes: list[str],
 ) -> Prices:
     """Given prices per side (keyword > calibration > settings), the rest from the model's map entry."""
     given_in = _first(price_in, cal.price_in if cal else None, settings.price_in)
     given_out = _first(price_out, cal.price_out if cal else None, settings.price_out)
-    source = "flags" if price_in is not None or price_out is not None else (
-        "calibration" if cal is not None and (cal.price_in is not None or cal.price_out is not None) else "config")
+    source = (
+        "flags"
+        if price_in is not None or price_out is not None
+        else (
+            "calibration" if cal is not None and (cal.price_in is not None or cal.price_out is not None) else "config"
+        )
+    )
     the_model = model or (cal.model if cal else None)
     if the_model is None:
         return Prices(given_in, given_out, source if given_in is not None or given_out is not None else None)  # type: ignore[arg-type]
-    found = resolve_prices(the_model, given_in, given_out, given_source=source,  # type: ignore[arg-type]
-                           simulated=is_sim(the_model))
+    found = resolve_prices(
+        the_model,
+        given_in,
+        given_out,
+        given_source=source,  # type: ignore[arg-type]
+        simulated=is_sim(the_model),
+    )
     if not found.known and model is not None and given_in is None and given_out is None:
         raise UsageError(
             f"unknown model '{model}': litellm's price map has no prices for it; "

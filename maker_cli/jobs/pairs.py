@@ -67,8 +67,14 @@ def pair_stats(outcomes: Iterable[Sequence[str | bool | None]], alpha: float = A
     expected = wrong * (wrong - 1) / (2 * (2 * both_valid - 1)) if both_valid else 0.0
     p_value = both_wrong_tail(both_valid, wrong, collisions)
     return PairStats(
-        pairs=pairs, both_valid=both_valid, wrong=wrong, both_wrong=both_wrong, collisions=collisions,
-        expected_collisions=expected, p_value=p_value, alpha=alpha,
+        pairs=pairs,
+        both_valid=both_valid,
+        wrong=wrong,
+        both_wrong=both_wrong,
+        collisions=collisions,
+        expected_collisions=expected,
+        p_value=p_value,
+        alpha=alpha,
         correlated=collisions > expected and p_value < alpha,
     )
 

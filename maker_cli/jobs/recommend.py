@@ -35,8 +35,13 @@ def recommend(result: CalibrationResult, *, steps: int, target: float, prices: P
     maths.check_target(target)
     low = result.p_ci[0]
     out = Recommendation(
-        steps=steps, target=target, p_used=low, basis=f"lower {result.confidence:.0%} {result.method} bound of p",
-        price_in=prices.price_in, price_out=prices.price_out, price_source=prices.source,
+        steps=steps,
+        target=target,
+        p_used=low,
+        basis=f"lower {result.confidence:.0%} {result.method} bound of p",
+        price_in=prices.price_in,
+        price_out=prices.price_out,
+        price_source=prices.source,
     )
     blocked = cannot_converge_message(result)
     if blocked is not None:
@@ -44,28 +49,51 @@ def recommend(result: CalibrationResult, *, steps: int, target: float, prices: P
     point = maths.k_min(result.p, steps, target) if result.p is not None and result.p > 0.5 else None
     out = out.model_copy(update={"k_at_point_estimate": point})
     if low <= 0.5:
-        return out.model_copy(update={"message": (
-            f"the lower bound of p is {low:.4g} <= 0.5: too few samples to promise convergence; "
-            "draw more samples, or use a stronger model"
-        )})
+        return out.model_copy(
+            update={
+                "message": (
+                    f"the lower bound of p is {low:.4g} <= 0.5: too few samples to promise convergence; "
+                    "draw more samples, or use a stronger model"
+                )
+            }
+        )
     k = maths.k_min(low, steps, target)
     if k > MAX_K:
-        return out.model_copy(update={"message": f"p's lower bound {low:.6g} is so close to 0.5 that k = {k:,}: "
-                                                 "not practical"})
+        return out.model_copy(
+            update={"message": f"p's lower bound {low:.6g} is so close to 0.5 that k = {k:,}: not practical"}
+        )
     est = estimate(
         EstimateInputs(
-            steps=steps, p=low, target=target, k=k, valid_rate=result.valid_rate or 1.0,
-            input_tokens=result.mean_input_tokens, output_tokens=result.mean_output_tokens,
-            model=result.model, price_in=prices.price_in, price_out=prices.price_out, price_source=prices.source,
+            steps=steps,
+            p=low,
+            target=target,
+            k=k,
+            valid_rate=result.valid_rate or 1.0,
+            input_tokens=result.mean_input_tokens,
+            output_tokens=result.mean_output_tokens,
+            model=result.model,
+            price_in=prices.price_in,
+            price_out=prices.price_out,
+            price_source=prices.source,
         )
     )
-    message = None if est.expected_cost_usd is not None else (
-        "cost unknown: give --price-in and --price-out (USD per million tokens)")
-    return out.model_copy(update=dict(
-        recommended_k=k, p_full=est.p_full, expected_votes_per_step=est.expected_votes_per_step,
-        expected_samples_per_step=est.expected_samples_per_step, expected_calls=est.expected_calls,
-        expected_cost_usd=est.expected_cost_usd, cost_per_call_usd=est.cost_per_call_usd, message=message,
-    ))
+    message = (
+        None
+        if est.expected_cost_usd is not None
+        else ("cost unknown: give --price-in and --price-out (USD per million tokens)")
+    )
+    return out.model_copy(
+        update=dict(
+            recommended_k=k,
+            p_full=est.p_full,
+            expected_votes_per_step=est.expected_votes_per_step,
+            expected_samples_per_step=est.expected_samples_per_step,
+            expected_calls=est.expected_calls,
+            expected_cost_usd=est.expected_cost_usd,
+            cost_per_call_usd=est.cost_per_call_usd,
+            message=message,
+        )
+    )
 
 
 def to_calibration(
@@ -79,9 +107,18 @@ def to_calibration(
     if result.p is None or result.valid_rate is None:
         raise CannotConverge(cannot_converge_message(result) or "no valid sample: p is unknown")
     return Calibration(
-        model=result.model, task=result.task, temperature=result.temperature,
-        p=result.p, p_ci=result.p_ci, valid_rate=result.valid_rate, valid_rate_ci=result.valid_rate_ci,
-        mean_input_tokens=result.mean_input_tokens or 0.0, mean_output_tokens=result.mean_output_tokens or 0.0,
-        price_in=price_in, price_out=price_out, samples=result.samples,
-        created_at=created_at or datetime.now(UTC).replace(microsecond=0), method=result.method,
+        model=result.model,
+        task=result.task,
+        temperature=result.temperature,
+        p=result.p,
+        p_ci=result.p_ci,
+        valid_rate=result.valid_rate,
+        valid_rate_ci=result.valid_rate_ci,
+        mean_input_tokens=result.mean_input_tokens or 0.0,
+        mean_output_tokens=result.mean_output_tokens or 0.0,
+        price_in=price_in,
+        price_out=price_out,
+        samples=result.samples,
+        created_at=created_at or datetime.now(UTC).replace(microsecond=0),
+        method=result.method,
     )

@@ -115,19 +115,43 @@ async def arun(
     voting.k, else the settings. `max_cost` refuses a run expected to cost more (unless `yes`)
     and stops it, resumable, at the cap."""
     flags = dict(
-        model=model, k=k, target=target, max_samples=max_samples, max_red_flags=max_red_flags, eager=eager,
+        model=model,
+        k=k,
+        target=target,
+        max_samples=max_samples,
+        max_red_flags=max_red_flags,
+        eager=eager,
         concurrency=concurrency,
-        api_base=api_base, router_config=router_config, timeout=timeout, max_output_tokens=max_output_tokens,
-        temperature=temperature, first_temperature=first_temperature, price_in=price_in, price_out=price_out,
+        api_base=api_base,
+        router_config=router_config,
+        timeout=timeout,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        first_temperature=first_temperature,
+        price_in=price_in,
+        price_out=price_out,
         max_cost=max_cost,
     )
     plan = plan_run(
-        task, disks=disks, inputs=inputs, steps=steps, trust_spec_code=trust_spec_code, flags=flags, p=p,
-        calibration=calibration, keep_going=keep_going, log_samples=log_samples, store=store, resume=resume,
-        yes=yes, config=config, settings=settings,
+        task,
+        disks=disks,
+        inputs=inputs,
+        steps=steps,
+        trust_spec_code=trust_spec_code,
+        flags=flags,
+        p=p,
+        calibration=calibration,
+        keep_going=keep_going,
+        log_samples=log_samples,
+        store=store,
+        resume=resume,
+        yes=yes,
+        config=config,
+        settings=settings,
     )
-    return await execute(plan, provider or provider_of(plan.config), on_start=on_start, on_step=on_step,
-                         listeners=listeners)
+    return await execute(
+        plan, provider or provider_of(plan.config), on_start=on_start, on_step=on_step, listeners=listeners
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -155,14 +179,28 @@ def plan_run(
     settings = settings or load_settings(config, store=store)
     store_file = settings.store if settings.store is not None else default_store_file()
     if resume is not None:
-        return _plan_resume(resume, store_file, flags, keep_going, trust_spec_code, p, calibration, log_samples,
-                            task, inputs, steps, yes)
+        return _plan_resume(
+            resume,
+            store_file,
+            flags,
+            keep_going,
+            trust_spec_code,
+            p,
+            calibration,
+            log_samples,
+            task,
+            inputs,
+            steps,
+            yes,
+        )
     if task is None:
         raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
     the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code)
     if not isinstance(the_task, SequentialTask):
-        raise UsageError(f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
-                         "ask it with `maker vote --task FILE`")
+        raise UsageError(
+            f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
+            "ask it with `maker vote --task FILE`"
+        )
     if log_samples is not None and log_samples not in LOG_MODES:
         raise UsageError(f"--log-samples must be one of {', '.join(LOG_MODES)}, got '{log_samples}'")
     cal = load_calibration(calibration) if calibration is not None else None
@@ -170,13 +208,19 @@ def plan_run(
     job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
     measured = p if p is not None else (cal.p_ci[0] if cal else None)
     sim_p = parse_sim(job.model).p if is_sim(job.model) else None
-    k, k_source, k_layer = choose_k(job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps,
-                                    target=job.target)
+    k, k_source, k_layer = choose_k(
+        job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps, target=job.target
+    )
     run_config = RunConfig.of(
-        job, k=k, k_source=k_source, keep_going=keep_going, log_samples=log_samples or "contested",
+        job,
+        k=k,
+        k_source=k_source,
+        keep_going=keep_going,
+        log_samples=log_samples or "contested",
         p=measured if measured is not None else sim_p,
         valid_rate=cal.valid_rate if cal else (1 - parse_sim(job.model).invalid if sim_p is not None else None),
-        input_tokens=cal.mean_input_tokens if cal else None, output_tokens=cal.mean_output_tokens if cal else None,
+        input_tokens=cal.mean_input_tokens if cal else None,
+        output_tokens=cal.mean_output_tokens if cal else None,
     )
     _check_simulated(the_task, run_config)
     sources = {**job.sources, "k": k_layer}
@@ -186,7 +230,13 @@ def plan_run(
 
 
 def choose_k(
-    k: int, source: str, measured_p: float | None, sim_p: float | None, *, steps: int, target: float,
+    k: int,
+    source: str,
+    measured_p: float | None,
+    sim_p: float | None,
+    *,
+    steps: int,
+    target: float,
 ) -> tuple[int, str, str]:
     """(k, why in words, the layer that set it): a flag > k_min from a measured p (--p, a
     calibration) > the spec's or the environment's or the config file's k > k_min from the
@@ -205,12 +255,25 @@ def choose_k(
 
 
 def _plan_resume(
-    run_id: str, store_file: Path, flags: Mapping[str, Any], keep_going: bool, trust_code: bool,
-    p: float | None, calibration: Any, log_samples: str | None, task: Any, inputs: Any, steps: Any, yes: bool,
+    run_id: str,
+    store_file: Path,
+    flags: Mapping[str, Any],
+    keep_going: bool,
+    trust_code: bool,
+    p: float | None,
+    calibration: Any,
+    log_samples: str | None,
+    task: Any,
+    inputs: Any,
+    steps: Any,
+    yes: bool,
 ) -> RunPlan:
     fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
-    fixed += [name for name, value in (("p", p), ("calibration", calibration), ("log_samples", log_samples))
-              if value is not None]
+    fixed += [
+        name
+        for name, value in (("p", p), ("calibration", calibration), ("log_samples", log_samples))
+        if value is not None
+    ]
     if fixed:
         given = ", ".join("--" + name.replace("_", "-") for name in fixed)
         raise UsageError(
@@ -218,8 +281,9 @@ def _plan_resume(
             "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
         )
     if (task is not None and not (isinstance(task, str) and task == "hanoi")) or inputs or steps is not None:
-        raise UsageError("--resume continues a stored run with its own spec and inputs: give no FILE, "
-                         "--input or --steps")
+        raise UsageError(
+            "--resume continues a stored run with its own spec and inputs: give no FILE, --input or --steps"
+        )
     if not store_file.is_file():
         raise UsageError(f"no run store at {store_file}; pass --store PATH")
     with RunStore(store_file) as store:
@@ -232,8 +296,7 @@ def _plan_resume(
         changes["keep_going"] = True
     config = RunConfig.model_validate({**stored["job"], **changes})
     task_config = {**stored["task"], "trust_code": trust_code}
-    return RunPlan(task_from_config(task_config), config, dict(stored.get("sources") or {}), store_file,
-                   record.id, yes)
+    return RunPlan(task_from_config(task_config), config, dict(stored.get("sources") or {}), store_file, record.id, yes)
 
 
 def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
@@ -254,8 +317,9 @@ def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
         )
 
 
-def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str], *,
-                 simulated: bool) -> EstimateReport | None:
+def job_estimate(
+    task: SequentialTask, config: RunConfig, sources: dict[str, str], *, simulated: bool
+) -> EstimateReport | None:
     """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown."""
     if config.p is None or task.steps_total is None:
         return None
@@ -266,13 +330,26 @@ def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str
     if out_tokens is None:
         out_tokens = len(prompt.reference.correct) / 4 if prompt.reference else ASSUMED_OUTPUT_TOKENS
     given = sources.get("price_in") if config.price_in is not None else sources.get("price_out")
-    prices = resolve_prices(config.model, config.price_in, config.price_out, simulated=simulated,
-                            given_source={"flag": "flags", None: "flags"}.get(given, given))
+    prices = resolve_prices(
+        config.model,
+        config.price_in,
+        config.price_out,
+        simulated=simulated,
+        given_source={"flag": "flags", None: "flags"}.get(given, given),
+    )
     return estimate(
         EstimateInputs(
-            steps=task.steps_total, p=config.p, k=config.k, valid_rate=config.valid_rate or 1.0,
-            input_tokens=in_tokens, output_tokens=out_tokens, model=config.model, price_in=prices.price_in,
-            price_out=prices.price_out, price_source=prices.source, concurrency=config.concurrency,
+            steps=task.steps_total,
+            p=config.p,
+            k=config.k,
+            valid_rate=config.valid_rate or 1.0,
+            input_tokens=in_tokens,
+            output_tokens=out_tokens,
+            model=config.model,
+            price_in=prices.price_in,
+            price_out=prices.price_out,
+            price_source=prices.source,
+            concurrency=config.concurrency,
             max_samples=config.max_samples,
             max_red_flags=None if sources.get("max_red_flags", "default") == "default" else config.max_red_flags,
         )
@@ -281,8 +358,13 @@ def job_estimate(task: SequentialTask, config: RunConfig, sources: dict[str, str
 
 def provider_of(config: RunConfig) -> Provider:
     return make_provider(
-        config.model, api_base=config.api_base, router_config=Path(config.router_config) if config.router_config else None,
-        timeout=config.timeout, max_attempts=config.max_attempts, price_in=config.price_in, price_out=config.price_out,
+        config.model,
+        api_base=config.api_base,
+        router_config=Path(config.router_config) if config.router_config else None,
+        timeout=config.timeout,
+        max_attempts=config.max_attempts,
+        price_in=config.price_in,
+        price_out=config.price_out,
     )
 
 
@@ -307,8 +389,13 @@ async def execute(
                 "--price-out (USD per million tokens)"
             )
         expected = plan.estimate.expected_cost_usd if plan.estimate is not None else None
-        if plan.resume is None and config.max_cost is not None and expected is not None and not plan.yes \
-                and expected > config.max_cost:
+        if (
+            plan.resume is None
+            and config.max_cost is not None
+            and expected is not None
+            and not plan.yes
+            and expected > config.max_cost
+        ):
             raise BudgetExceeded(
                 f"the expected cost ${expected:,.2f} exceeds --max-cost ${config.max_cost:,.2f}; "
                 "raise the cap, lower the job, or pass --yes to start anyway (it still stops at the cap)"
@@ -318,13 +405,18 @@ async def execute(
             if on_start is not None:
                 on_start(started)
             engine = Engine(provider, concurrency=config.concurrency, listeners=listeners)
-            runner = Runner(plan.task, engine, config.vote_config(), store, started.run_id, config.options(),
-                            on_step=on_step)
+            runner = Runner(
+                plan.task, engine, config.vote_config(), store, started.run_id, config.options(), on_step=on_step
+            )
             try:
                 outcome = await runner.run(started.point, started.totals)
             except MakerError as exc:
-                return report(started, RunOutcome(RunStatus.ERROR, started.totals, started.point), simulated,
-                              error=redact(str(exc)))
+                return report(
+                    started,
+                    RunOutcome(RunStatus.ERROR, started.totals, started.point),
+                    simulated,
+                    error=redact(str(exc)),
+                )
             return report(started, outcome, simulated, message=store.get_run(started.run_id).message)
     finally:
         await provider.aclose()
@@ -353,21 +445,44 @@ def start(plan: RunPlan, store: RunStore) -> StartedRun:
     return StartedRun(plan, store, record.id, point, totals, True)
 
 
-def report(started: StartedRun, outcome: RunOutcome, simulated: bool, *, error: str | None = None,
-           message: str | None = None) -> RunResult:
+def report(
+    started: StartedRun, outcome: RunOutcome, simulated: bool, *, error: str | None = None, message: str | None = None
+) -> RunResult:
     """The result of a run as it stands."""
     t = outcome.totals
     task = started.plan.task
     config = started.plan.config
     failed = FailedStep(**outcome.failed_step) if outcome.failed_step is not None else None
     return RunResult(
-        run_id=started.run_id, status=outcome.status, task=task.name, kind=task.kind, model=config.model,
-        simulated=simulated, k=config.k, steps_total=task.steps_total, steps_done=t.steps_done,
-        errors=t.wrong_steps, first_error_step=t.first_error_step, samples=t.samples, valid=t.valid,
-        red_flagged=t.red_flagged, red_flag_reasons=dict(t.red_flag_reasons), call_errors=t.errors,
-        retries=t.retries, rounds=t.rounds, votes_per_step=t.valid / t.steps_done if t.steps_done else None,
-        max_votes=t.max_votes, input_tokens=t.input_tokens, output_tokens=t.output_tokens, cost_usd=t.cost_usd,
-        wall_s=round(t.wall_s, 3), resumed=started.resumed, failed_step=failed, error=error,
-        message=error or message, settings=config, settings_sources=dict(started.plan.sources),
+        run_id=started.run_id,
+        status=outcome.status,
+        task=task.name,
+        kind=task.kind,
+        model=config.model,
+        simulated=simulated,
+        k=config.k,
+        steps_total=task.steps_total,
+        steps_done=t.steps_done,
+        errors=t.wrong_steps,
+        first_error_step=t.first_error_step,
+        samples=t.samples,
+        valid=t.valid,
+        red_flagged=t.red_flagged,
+        red_flag_reasons=dict(t.red_flag_reasons),
+        call_errors=t.errors,
+        retries=t.retries,
+        rounds=t.rounds,
+        votes_per_step=t.valid / t.steps_done if t.steps_done else None,
+        max_votes=t.max_votes,
+        input_tokens=t.input_tokens,
+        output_tokens=t.output_tokens,
+        cost_usd=t.cost_usd,
+        wall_s=round(t.wall_s, 3),
+        resumed=started.resumed,
+        failed_step=failed,
+        error=error,
+        message=error or message,
+        settings=config,
+        settings_sources=dict(started.plan.sources),
         **task.report_fields(outcome.point.state),
     )

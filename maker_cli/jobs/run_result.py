@@ -60,11 +60,15 @@ class RunConfig(BaseModel):
 
     def vote_config(self) -> VoteConfig:
         return VoteConfig(
-            k=self.k, max_samples=self.max_samples, eager=self.eager, first_temperature=self.first_temperature,
+            k=self.k,
+            max_samples=self.max_samples,
+            eager=self.eager,
+            first_temperature=self.first_temperature,
             temperature=self.temperature,
             rules=RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match),
             record_samples=self.log_samples != LOG_NONE,
-            max_red_flags=self.max_red_flags if self.max_red_flags is not None
+            max_red_flags=self.max_red_flags
+            if self.max_red_flags is not None
             else default_max_red_flags(self.k, self.valid_rate),
         )
 

@@ -152,9 +152,13 @@ class Runner:
                         status, message = BUDGET_EXHAUSTED, UNKNOWN_COST
                         break
                     if totals.cost_usd >= opts.max_cost:
-                        status, message = BUDGET_EXHAUSTED, (
-                            f"stopped before step {point.step}: ${totals.cost_usd:,.4f} spent reaches --max-cost "
-                            f"${opts.max_cost:,.4g}")
+                        status, message = (
+                            BUDGET_EXHAUSTED,
+                            (
+                                f"stopped before step {point.step}: ${totals.cost_usd:,.4f} spent reaches --max-cost "
+                                f"${opts.max_cost:,.4g}"
+                            ),
+                        )
                         break
                     limit = opts.max_cost - totals.cost_usd  # what this step may still spend
                 prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
@@ -302,8 +306,10 @@ def _undecided(step: int, r: StepResult, cfg: VoteConfig) -> tuple[RunStatus, st
             f"step {step}: stopped at the red-flag limit: {r.red_flagged} red-flagged samples "
             f"(max_red_flags {cfg.max_red_flags}{'; ' + reasons if reasons else ''}) among {r.samples}"
         )
-    return UNDECIDED, (f"step {step} undecided after {r.samples} samples (the cap, max_samples {cfg.max_samples}); "
-                       f"leading answers: {ranked}")
+    return UNDECIDED, (
+        f"step {step} undecided after {r.samples} samples (the cap, max_samples {cfg.max_samples}); "
+        f"leading answers: {ranked}"
+    )
 
 
 def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> dict[str, Any]:

@@ -35,8 +35,9 @@ def resolve_task(
             items = load_dataset(dataset, task.inputs)
         elif dataset is not None:
             items = list(dataset)
-        return task_for_spec(task, TaskOptions(inputs=dict(inputs or {}), steps=steps, trust_code=trust_code,
-                                               dataset=items))
+        return task_for_spec(
+            task, TaskOptions(inputs=dict(inputs or {}), steps=steps, trust_code=trust_code, dataset=items)
+        )
     if inputs or dataset is not None or steps is not None:
         raise UsageError("inputs, a dataset or steps go with a spec, not with a task object")
     return task

@@ -64,12 +64,28 @@ class VoteResult(BaseModel):
     def of(cls, result: StepResult, *, job: JobSettings, simulated: bool, task: str | None) -> VoteResult:
         ranked = sorted(result.tallies.items(), key=lambda kv: -kv[1])
         return cls(
-            winner=result.winner, decided=result.decided, status=result.status, k=job.k, votes=dict(ranked),
-            samples=result.samples, valid=result.valid, red_flagged=result.red_flagged,
-            red_flag_reasons=dict(result.red_flags), errors=result.errors, retries=result.retries,
-            rounds=result.rounds, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd, wall_s=round(result.wall_s, 4), model=job.model, simulated=simulated,
-            task=task, stopped=result.stopped, settings=job, settings_sources=dict(job.sources),
+            winner=result.winner,
+            decided=result.decided,
+            status=result.status,
+            k=job.k,
+            votes=dict(ranked),
+            samples=result.samples,
+            valid=result.valid,
+            red_flagged=result.red_flagged,
+            red_flag_reasons=dict(result.red_flags),
+            errors=result.errors,
+            retries=result.retries,
+            rounds=result.rounds,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            wall_s=round(result.wall_s, 4),
+            model=job.model,
+            simulated=simulated,
+            task=task,
+            stopped=result.stopped,
+            settings=job,
+            settings_sources=dict(job.sources),
         )
 
 
@@ -112,12 +128,30 @@ async def avote(
     `inputs`). Settings: keyword > spec > MAKER_* > config file > defaults.
     """
     plan = plan_vote(
-        prompt, task=task, inputs=inputs, system=system, answer_regex=answer_regex, settings=settings,
-        config=config, must_not_match=must_not_match, flags=dict(
-            model=model, k=k, max_samples=max_samples, max_red_flags=max_red_flags, eager=eager, temperature=temperature,
-            first_temperature=first_temperature, max_output_tokens=max_output_tokens, concurrency=concurrency,
-            api_base=api_base, router_config=router_config, timeout=timeout, price_in=price_in,
-            price_out=price_out, max_cost=max_cost,
+        prompt,
+        task=task,
+        inputs=inputs,
+        system=system,
+        answer_regex=answer_regex,
+        settings=settings,
+        config=config,
+        must_not_match=must_not_match,
+        flags=dict(
+            model=model,
+            k=k,
+            max_samples=max_samples,
+            max_red_flags=max_red_flags,
+            eager=eager,
+            temperature=temperature,
+            first_temperature=first_temperature,
+            max_output_tokens=max_output_tokens,
+            concurrency=concurrency,
+            api_base=api_base,
+            router_config=router_config,
+            timeout=timeout,
+            price_in=price_in,
+            price_out=price_out,
+            max_cost=max_cost,
         ),
     )
     return await run_vote(plan, provider or provider_for(plan.job), listeners=listeners)
@@ -130,15 +164,27 @@ class VotePlan:
         self.task = task
         self.job = job
         self.config = VoteConfig(
-            k=job.k, max_samples=job.max_samples, eager=job.eager, first_temperature=job.first_temperature,
-            temperature=job.temperature, rules=job.rules(), max_red_flags=job.max_red_flags,
+            k=job.k,
+            max_samples=job.max_samples,
+            eager=job.eager,
+            first_temperature=job.first_temperature,
+            temperature=job.temperature,
+            rules=job.rules(),
+            max_red_flags=job.max_red_flags,
         )
 
 
 def plan_vote(
-    prompt: str | None, *, task: TaskArg | None, inputs: Mapping[str, Any] | None, system: str | None,
-    answer_regex: str | None, flags: Mapping[str, Any], must_not_match: Sequence[str] = (),
-    settings: Settings | None = None, config: Path | None = None,
+    prompt: str | None,
+    *,
+    task: TaskArg | None,
+    inputs: Mapping[str, Any] | None,
+    system: str | None,
+    answer_regex: str | None,
+    flags: Mapping[str, Any],
+    must_not_match: Sequence[str] = (),
+    settings: Settings | None = None,
+    config: Path | None = None,
 ) -> VotePlan:
     """Check the arguments, build the task and merge the settings (no model call yet)."""
     if (prompt is None) == (task is None):
@@ -168,13 +214,18 @@ def plan_vote(
                 f"k = {job.k} needs more than the default cap of {DEFAULT_MAX_SAMPLES} samples per vote "
                 f"(about k/(2p-1) samples are drawn): pass --max-samples N with N >= {job.k} to allow them"
             )
-        job = job.model_copy(update={"max_samples": DEFAULT_MAX_SAMPLES,
-                                     "sources": {**job.sources, "max_samples": "default"}})
+        job = job.model_copy(
+            update={"max_samples": DEFAULT_MAX_SAMPLES, "sources": {**job.sources, "max_samples": "default"}}
+        )
     if job.max_samples < job.k:
         raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no answer could ever win")
     if job.max_red_flags is None:  # report the limit the engine applies (a vote knows no valid rate)
-        job = job.model_copy(update={"max_red_flags": default_max_red_flags(job.k),
-                                     "sources": {**job.sources, "max_red_flags": "default"}})
+        job = job.model_copy(
+            update={
+                "max_red_flags": default_max_red_flags(job.k),
+                "sources": {**job.sources, "max_red_flags": "default"},
+            }
+        )
     return VotePlan(the_task, job)
 
 

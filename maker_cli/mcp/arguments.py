@@ -28,8 +28,7 @@ def _opt(type_: Any, description: str, **constraints: Any) -> Any:
 Temperature = _opt(float, "sampling temperature", ge=0, le=2)
 Target = _opt(float, "target P(all steps correct) (default: the session's, 0.95)", gt=0, lt=1)
 K = _opt(int, "vote margin: the first answer ahead by k wins (default: the session's)", ge=1, le=1000)
-MaxRedFlags = _opt(int, "red-flagged samples that end a step undecided (default: a rule of k and the valid rate)",
-                   ge=1)
+MaxRedFlags = _opt(int, "red-flagged samples that end a step undecided (default: a rule of k and the valid rate)", ge=1)
 MaxSamples = _opt(int, "sample cap for this call; never above mcp_max_samples (default: that cap)", ge=1)
 ModelArg = _opt(str, "litellm model string (e.g. gpt-4.1-mini), or 'sim:p=0.9,answer=42' (free simulated model)")
 MaxOutputTokens = _opt(int, "red-flag responses longer than this many output tokens (default: the session's)", ge=1)
@@ -49,7 +48,9 @@ Responses = Annotated[
     list[Labelled] | None,
     Field(max_length=MAX_LABELLED, description="labelled mode (free): responses with their correct answers"),
 ]
-VoteRegex = _opt(str, "with prompt: vote on this regex's named group (?P<answer>...) (last match); default: the whole reply")
+VoteRegex = _opt(
+    str, "with prompt: vote on this regex's named group (?P<answer>...) (last match); default: the whole reply"
+)
 CalibrationTask = _opt(str, "model mode (spends money): 'hanoi', or a YAML task spec path in the working directory")
 SeqInputs = Annotated[dict[str, Any], Field(description="a sequence spec's inputs, name -> value")]
 Items = _opt(

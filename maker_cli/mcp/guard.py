@@ -33,8 +33,16 @@ class SpendPlan:
 
 
 def plan_spend(
-    job: JobSettings, *, cap_samples: int, cap_usd: float, requested: int | None, prompt_chars: int,
-    least: int = 1, what: str = "max_samples", locked: bool = False, cap_name: str | None = None,
+    job: JobSettings,
+    *,
+    cap_samples: int,
+    cap_usd: float,
+    requested: int | None,
+    prompt_chars: int,
+    least: int = 1,
+    what: str = "max_samples",
+    locked: bool = False,
+    cap_name: str | None = None,
 ) -> SpendPlan:
     """Both caps, before any call; ToolError when fewer than `least` samples are allowed, when the
     worst case exceeds the dollar cap, or when the dollar cap cannot be checked."""
@@ -42,8 +50,10 @@ def plan_spend(
     samples = min(requested or cap_samples, cap_samples)
     if requested is not None and requested > cap_samples:
         notes.append(f"{what} {requested} lowered to the per-call cap mcp_max_samples = {cap_samples}")
-    raise_it = "the caps are locked by the server's operator" if locked else (
-        "raise the cap with maker_configure if the user agrees"
+    raise_it = (
+        "the caps are locked by the server's operator"
+        if locked
+        else ("raise the cap with maker_configure if the user agrees")
     )
     if samples < least:
         raise ToolError(

@@ -28,7 +28,9 @@ class GuardFields(BaseModel):
     session_spent_usd: float = Field(description="dollars spent by all calls to this server process so far")
     session_remaining_usd: float | None = Field(description="dollars the session may still spend (null: no cap)")
     sample_cap: int = Field(description="samples this call was allowed: min(requested, mcp_max_samples)")
-    cost_cap_usd: float = Field(description="this call's dollar cap (mcp_max_cost_usd, or less if the session has less)")
+    cost_cap_usd: float = Field(
+        description="this call's dollar cap (mcp_max_cost_usd, or less if the session has less)"
+    )
     worst_case_usd: float | None = Field(description="the worst-case cost checked before calling (null: unknown)")
     stop_reason: Literal["done", "sample_cap", "red_flags", "cost_cap"] = Field(
         description="done; sample_cap or red_flags: undecided at that cap; cost_cap: stopped at the dollar cap"

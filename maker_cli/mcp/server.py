@@ -116,9 +116,12 @@ def build_server(
     `max_session_cost` caps the dollars all calls together may spend.
     """
     session = Session(
-        base=settings, root=(root or Path.cwd()).resolve(),
-        allowed=tuple(Path(d).resolve() for d in allowed_dirs), lock_caps=lock_caps,
-        trust_spec_code=trust_spec_code, session_cap_usd=max_session_cost,
+        base=settings,
+        root=(root or Path.cwd()).resolve(),
+        allowed=tuple(Path(d).resolve() for d in allowed_dirs),
+        lock_caps=lock_caps,
+        trust_spec_code=trust_spec_code,
+        session_cap_usd=max_session_cost,
     )
     tools = MakerTools(session)
     registered = []
@@ -129,11 +132,15 @@ def build_server(
         ("maker_calibrate", tools.calibrate, SPENDS),
         ("maker_configure", tools.configure, SETS),
     ):
-        tool = StrictTool.from_function(fn, name=name, description=DESCRIPTIONS[name], annotations=hints,
-                                        structured_output=True)
+        tool = StrictTool.from_function(
+            fn, name=name, description=DESCRIPTIONS[name], annotations=hints, structured_output=True
+        )
         tool.parameters["additionalProperties"] = False
         registered.append(tool)
     return MCPServer(
-        "maker", instructions=INSTRUCTIONS, version=__version__, log_level=log_level,  # type: ignore[arg-type]
+        "maker",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level=log_level,  # type: ignore[arg-type]
         tools=registered,
     )

@@ -63,7 +63,10 @@ class Session:
                 "spent; restart the server with a higher --max-session-cost if the user agrees"
             )
         if remaining is not None and remaining < cap:
-            return remaining, f"what the session has left (${remaining:.4g} of --max-session-cost ${self.session_cap_usd:g})"
+            return (
+                remaining,
+                f"what the session has left (${remaining:.4g} of --max-session-cost ${self.session_cap_usd:g})",
+            )
         return cap, f"the per-call cap mcp_max_cost_usd = ${cap:g}"
 
     def read_spec(self, given: str) -> QuestionSpec | SequenceSpec:

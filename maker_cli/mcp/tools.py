@@ -84,7 +84,9 @@ class MakerTools:
         valid_rate: A._opt(float, "share of samples not red-flagged (default 1)", gt=0, le=1) = None,
         input_tokens: A._opt(float, "input tokens per one-step call", ge=0) = None,
         output_tokens: A._opt(float, "output tokens per one-step call", ge=0) = None,
-        model: A._opt(str, "model whose prices to use (default: the session model, if set with maker_configure)") = None,
+        model: A._opt(
+            str, "model whose prices to use (default: the session model, if set with maker_configure)"
+        ) = None,
         price_in: A.Price = None,
         price_out: A.Price = None,
         budget_usd: A._opt(float, "dollars available: what target they reach", ge=0) = None,
@@ -99,9 +101,22 @@ class MakerTools:
             if model is None and configured and not is_sim(configured) and price_in is None and price_out is None:
                 model = configured
             return run_estimate(
-                steps=steps, p=p, target=target, m=m, k=k, valid_rate=valid_rate, input_tokens=input_tokens,
-                output_tokens=output_tokens, model=model, price_in=price_in, price_out=price_out, latency=latency_s,
-                concurrency=concurrency, budget=budget_usd, max_samples=max_samples, max_red_flags=max_red_flags,
+                steps=steps,
+                p=p,
+                target=target,
+                m=m,
+                k=k,
+                valid_rate=valid_rate,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                model=model,
+                price_in=price_in,
+                price_out=price_out,
+                latency=latency_s,
+                concurrency=concurrency,
+                budget=budget_usd,
+                max_samples=max_samples,
+                max_red_flags=max_red_flags,
                 sweep=sweep,
                 settings=self.session.settings,
             )
@@ -131,16 +146,31 @@ class MakerTools:
             settings = session.settings
             spec = self._question(task) if task is not None else None
             plan = plan_vote(
-                prompt, task=spec, inputs={n: str(v) for n, v in inputs.items()} or None, system=system,
-                answer_regex=answer_regex, must_not_match=must_not_match, settings=settings,
-                flags=dict(model=model, k=k, temperature=temperature, first_temperature=first_temperature,
-                           max_output_tokens=max_output_tokens, max_red_flags=max_red_flags),
+                prompt,
+                task=spec,
+                inputs={n: str(v) for n, v in inputs.items()} or None,
+                system=system,
+                answer_regex=answer_regex,
+                must_not_match=must_not_match,
+                settings=settings,
+                flags=dict(
+                    model=model,
+                    k=k,
+                    temperature=temperature,
+                    first_temperature=first_temperature,
+                    max_output_tokens=max_output_tokens,
+                    max_red_flags=max_red_flags,
+                ),
             )
             _check_model(plan.job.model)
             explicit = plan.job.max_samples if plan.job.source("max_samples") != "default" else None
             prompt_ = plan.task.prompt(simulated=False)
-            spend = self._plan(plan.job, requested=max_samples or explicit,
-                               prompt_chars=len(prompt_.system) + len(prompt_.user), least=plan.job.k)
+            spend = self._plan(
+                plan.job,
+                requested=max_samples or explicit,
+                prompt_chars=len(prompt_.system) + len(prompt_.user),
+                least=plan.job.k,
+            )
             cost_cap = spend.cap_usd if spend.worst_case_usd is not None else None  # unknown prices: samples only
             job = plan.job.model_copy(update={"max_samples": spend.samples, "max_cost": cost_cap})
             result = await run_vote(VotePlan(plan.task, job), provider_for(job))
@@ -157,14 +187,25 @@ class MakerTools:
     def _plan(self, job: Any, **kwargs: Any) -> SpendPlan:
         session = self.session
         cap, what = session.call_cap()
-        return plan_spend(job, cap_samples=session.settings.mcp_max_samples, cap_usd=cap, cap_name=what,
-                          locked=session.lock_caps, **kwargs)
+        return plan_spend(
+            job,
+            cap_samples=session.settings.mcp_max_samples,
+            cap_usd=cap,
+            cap_name=what,
+            locked=session.lock_caps,
+            **kwargs,
+        )
 
     def _guard(self, spent: float | None, plan: SpendPlan, stop: str) -> dict[str, Any]:
         return dict(
-            spent_usd=spent, session_spent_usd=self.session.spent_usd,
-            session_remaining_usd=self.session.remaining_usd, sample_cap=plan.samples, cost_cap_usd=plan.cap_usd,
-            worst_case_usd=plan.worst_case_usd, stop_reason=stop, guard_notes=list(plan.notes),
+            spent_usd=spent,
+            session_spent_usd=self.session.spent_usd,
+            session_remaining_usd=self.session.remaining_usd,
+            sample_cap=plan.samples,
+            cost_cap_usd=plan.cap_usd,
+            worst_case_usd=plan.worst_case_usd,
+            stop_reason=stop,
+            guard_notes=list(plan.notes),
         )
 
     # --- maker_validate -------------------------------------------------------------------------
@@ -181,8 +222,9 @@ class MakerTools:
         require: A._opt(str, "a regular expression the response must contain") = None,
         must_not_match: A.MustNotMatch = [],  # noqa: B006 - never mutated
         max_output_tokens: A.MaxOutputTokens = None,
-        output_tokens: A._opt(int, "the provider's output-token count for the response (characters are not tokens)",
-                              ge=0) = None,
+        output_tokens: A._opt(
+            int, "the provider's output-token count for the response (characters are not tokens)", ge=0
+        ) = None,
         finish_reason: A._opt(str, "the provider's finish reason; 'length' means it was cut off") = None,
     ) -> ValidateOutput:
         """The same red-flag rules and judge a vote applies, reporting every problem found."""
@@ -191,9 +233,16 @@ class MakerTools:
             limit = max_output_tokens or self.session.settings.max_output_tokens
             rules = RedFlagRules(max_output_tokens=limit, must_not_match=tuple(must_not_match))
             flags = rules.check_all(Completion(response, None, output_tokens, finish_reason or "stop", 0.0, None))
-            checks = ["truncated", *([f"too_long (> {limit} tokens)"] if output_tokens is not None else []),
-                      "empty", "must_not_match", "format"]
-            notes = [] if output_tokens is not None else ["length not checked: give output_tokens (the provider's count)"]
+            checks = [
+                "truncated",
+                *([f"too_long (> {limit} tokens)"] if output_tokens is not None else []),
+                "empty",
+                "must_not_match",
+                "format",
+            ]
+            notes = (
+                [] if output_tokens is not None else ["length not checked: give output_tokens (the provider's count)"]
+            )
             verdict = judge(response)
             answer = value = None
             if isinstance(verdict, Answer):
@@ -201,7 +250,11 @@ class MakerTools:
             elif not any(flag.reason == EMPTY for flag in flags):
                 flags.append(verdict)
             return ValidateOutput(
-                valid=not flags, answer=answer, value=value, checks=checks, notes=notes,
+                valid=not flags,
+                answer=answer,
+                value=value,
+                checks=checks,
+                notes=notes,
                 red_flags=[RedFlagOut(reason=f.reason, detail=f.detail, label=f.label) for f in flags],
             )
 
@@ -233,26 +286,59 @@ class MakerTools:
             if (responses is None) == (task is None):
                 raise ToolError("give exactly one of responses (labelled, free) or task ('hanoi' or a spec path)")
             if responses is not None:
-                return self._labelled(responses, answer_regex, json_path, json_type, canonical, allowed,
-                                      model, max_output_tokens, must_not_match, steps, target)
+                return self._labelled(
+                    responses,
+                    answer_regex,
+                    json_path,
+                    json_type,
+                    canonical,
+                    allowed,
+                    model,
+                    max_output_tokens,
+                    must_not_match,
+                    steps,
+                    target,
+                )
             return await self._model_calibration(
-                task, disks=disks, items=items, inputs=inputs, model=model, samples=samples, pairs=pairs, seed=seed,
-                temperature=temperature, max_output_tokens=max_output_tokens, must_not_match=must_not_match,
-                steps=steps, target=target,
+                task,
+                disks=disks,
+                items=items,
+                inputs=inputs,
+                model=model,
+                samples=samples,
+                pairs=pairs,
+                seed=seed,
+                temperature=temperature,
+                max_output_tokens=max_output_tokens,
+                must_not_match=must_not_match,
+                steps=steps,
+                target=target,
             )
 
-    def _labelled(self, responses: list[A.Labelled], answer_regex: str | None, json_path: str | None,
-                  json_type: str | None, canonical: list[str], allowed: list[str] | None, model: str | None,
-                  max_output_tokens: int | None, must_not_match: list[str], steps: int | None,
-                  target: float | None) -> CalibrateOutput:
+    def _labelled(
+        self,
+        responses: list[A.Labelled],
+        answer_regex: str | None,
+        json_path: str | None,
+        json_type: str | None,
+        canonical: list[str],
+        allowed: list[str] | None,
+        model: str | None,
+        max_output_tokens: int | None,
+        must_not_match: list[str],
+        steps: int | None,
+        target: float | None,
+    ) -> CalibrateOutput:
         if not responses:
             raise ToolError("responses is empty: give at least one {response, expected}")
         settings = self.session.settings
         judge = _judge(answer_regex, "last", json_path, json_type, canonical, allowed, None)
         rules = RedFlagRules(max_output_tokens or settings.max_output_tokens, tuple(must_not_match))
         labelled = [
-            (Completion(r.response, None, r.output_tokens, r.finish_reason or "stop", 0.0, None),
-             _expected_key(r.expected, i, answer_regex, json_path, json_type, canonical))
+            (
+                Completion(r.response, None, r.output_tokens, r.finish_reason or "stop", 0.0, None),
+                _expected_key(r.expected, i, answer_regex, json_path, json_type, canonical),
+            )
             for i, r in enumerate(responses)
         ]
         result = calibrate_labelled(labelled, judge, rules=rules, model=model or "labelled")
@@ -262,10 +348,23 @@ class MakerTools:
             result = result.model_copy(update={"recommendation": rec, "recommended_k": rec.recommended_k})
         return CalibrateOutput(**result.model_dump(), mode="labelled")
 
-    async def _model_calibration(self, task: str, *, disks: int, items: list[dict[str, Any]] | None,
-                                 inputs: Mapping[str, Any], model: str | None, samples: int | None, pairs: bool,
-                                 seed: int, temperature: float | None, max_output_tokens: int | None,
-                                 must_not_match: list[str], steps: int | None, target: float | None) -> CalibrateOutput:
+    async def _model_calibration(
+        self,
+        task: str,
+        *,
+        disks: int,
+        items: list[dict[str, Any]] | None,
+        inputs: Mapping[str, Any],
+        model: str | None,
+        samples: int | None,
+        pairs: bool,
+        seed: int,
+        temperature: float | None,
+        max_output_tokens: int | None,
+        must_not_match: list[str],
+        steps: int | None,
+        target: float | None,
+    ) -> CalibrateOutput:
         session = self.session
         spec = None if task == "hanoi" else session.read_spec(task)
         dataset = None
@@ -282,10 +381,17 @@ class MakerTools:
         count = min(samples or natural or cap, cap)
         count -= count % 2 if pairs else 0  # whole pairs, never past the cap
         plan = plan_calibration(
-            spec or "hanoi", disks=disks, dataset=dataset, inputs=dict(inputs) or None, samples=count,
-            trust_spec_code=session.trust_spec_code, seed=seed, pairs=pairs, must_not_match=must_not_match,
-            settings=session.settings, flags=dict(model=model, temperature=temperature, max_output_tokens=max_output_tokens,
-                                                  target=target),
+            spec or "hanoi",
+            disks=disks,
+            dataset=dataset,
+            inputs=dict(inputs) or None,
+            samples=count,
+            trust_spec_code=session.trust_spec_code,
+            seed=seed,
+            pairs=pairs,
+            must_not_match=must_not_match,
+            settings=session.settings,
+            flags=dict(model=model, temperature=temperature, max_output_tokens=max_output_tokens, target=target),
         )
         _check_model(plan.job.model)
         chars = max(len(p.system) + len(p.user) for p in plan.probes)
@@ -321,17 +427,27 @@ class MakerTools:
         with tool_errors(self.session):
             session = self.session
             given = dict(
-                model=model, k=k, max_samples=max_samples, first_temperature=first_temperature,
-                temperature=temperature, max_output_tokens=max_output_tokens, concurrency=concurrency,
-                target=target, price_in=price_in, price_out=price_out, mcp_max_samples=mcp_max_samples,
+                model=model,
+                k=k,
+                max_samples=max_samples,
+                first_temperature=first_temperature,
+                temperature=temperature,
+                max_output_tokens=max_output_tokens,
+                concurrency=concurrency,
+                target=target,
+                price_in=price_in,
+                price_out=price_out,
+                mcp_max_samples=mcp_max_samples,
                 mcp_max_cost_usd=mcp_max_cost_usd,
             )
             given = {name: value for name, value in given.items() if value is not None}
             locked = {"mcp_max_samples", "mcp_max_cost_usd", "price_in", "price_out"} & given.keys()
             if session.lock_caps and (locked or reset):
                 what = ", ".join(sorted(locked)) or "reset"
-                raise ToolError(f"the spending caps and prices are locked (the server was started with --lock-caps): "
-                                f"{what} cannot change; ask the user")
+                raise ToolError(
+                    f"the spending caps and prices are locked (the server was started with --lock-caps): "
+                    f"{what} cannot change; ask the user"
+                )
             if model is not None:
                 _check_model(model)
             overrides = ({} if reset else dict(session.overrides)) | given
@@ -339,12 +455,23 @@ class MakerTools:
             session.overrides = overrides
             s = session.settings
             return ConfigureOutput(
-                model=s.model, k=s.k, max_samples=s.max_samples, first_temperature=s.first_temperature,
-                temperature=s.temperature, max_output_tokens=s.max_output_tokens, concurrency=s.concurrency,
-                target=s.target, price_in=s.price_in, price_out=s.price_out, mcp_max_samples=s.mcp_max_samples,
-                mcp_max_cost_usd=s.mcp_max_cost_usd, caps_locked=session.lock_caps,
-                session_cap_usd=session.session_cap_usd, session_spent_usd=session.spent_usd,
-                session_remaining_usd=session.remaining_usd, changed=sorted(given),
+                model=s.model,
+                k=s.k,
+                max_samples=s.max_samples,
+                first_temperature=s.first_temperature,
+                temperature=s.temperature,
+                max_output_tokens=s.max_output_tokens,
+                concurrency=s.concurrency,
+                target=s.target,
+                price_in=s.price_in,
+                price_out=s.price_out,
+                mcp_max_samples=s.mcp_max_samples,
+                mcp_max_cost_usd=s.mcp_max_cost_usd,
+                caps_locked=session.lock_caps,
+                session_cap_usd=session.session_cap_usd,
+                session_spent_usd=session.spent_usd,
+                session_remaining_usd=session.remaining_usd,
+                changed=sorted(given),
             )
 
 
@@ -358,24 +485,38 @@ def _check_model(model: str) -> None:
         parse_sim(model)  # UsageError for unknown options
 
 
-def _judge(answer_regex: str | None, match: str, json_path: str | None, json_type: str | None,
-           canonical: list[str], allowed: list[str] | None, require: str | None) -> Any:
+def _judge(
+    answer_regex: str | None,
+    match: str,
+    json_path: str | None,
+    json_type: str | None,
+    canonical: list[str],
+    allowed: list[str] | None,
+    require: str | None,
+) -> Any:
     """The judge a vote would use for these answer rules; without rules, the whole response."""
     if answer_regex is None and json_path is None:
         if json_type is not None or allowed is not None or canonical:
             raise ToolError("json_type, allowed and canonical need answer_regex or json_path")
         whole = PromptTask("").judge()
         return AnswerJudge(whole.fields, require=require) if require else whole
-    rules: dict[str, Any] = dict(regex=answer_regex, json_path=json_path, type=json_type, allowed=allowed,
-                                 canonical=canonical)
+    rules: dict[str, Any] = dict(
+        regex=answer_regex, json_path=json_path, type=json_type, allowed=allowed, canonical=canonical
+    )
     if answer_regex is not None:
         rules["match"] = match
     field = AnswerField(**{key: value for key, value in rules.items() if value is not None})
     return AnswerJudge({"answer": field}, require=require)
 
 
-def _expected_key(expected: str, index: int, answer_regex: str | None, json_path: str | None,
-                  json_type: str | None, canonical: list[str]) -> str:
+def _expected_key(
+    expected: str,
+    index: int,
+    answer_regex: str | None,
+    json_path: str | None,
+    json_type: str | None,
+    canonical: list[str],
+) -> str:
     """The canonical key a correct response parses to, from the expected answer's text."""
     if answer_regex is None and json_path is None:
         return " ".join(expected.split())  # the whole-response judge collapses whitespace

@@ -38,6 +38,11 @@ def make_provider(
 def provider_for(job: JobSettings) -> Provider:
     """The provider a job's settings describe."""
     return make_provider(
-        job.model, api_base=job.api_base, router_config=job.router_config, timeout=job.timeout,
-        max_attempts=job.max_attempts, price_in=job.price_in, price_out=job.price_out,
+        job.model,
+        api_base=job.api_base,
+        router_config=job.router_config,
+        timeout=job.timeout,
+        max_attempts=job.max_attempts,
+        price_in=job.price_in,
+        price_out=job.price_out,
     )

@@ -173,7 +173,9 @@ class LiteLLMProvider:
         elif len(names) == 1:
             group = names[0]
         else:
-            raise SpecError(f"{path}: model {model!r} is not a model_name in this router config (it has: {', '.join(names)})")
+            raise SpecError(
+                f"{path}: model {model!r} is not a model_name in this router config (it has: {', '.join(names)})"
+            )
         deployments = [with_local_key(litellm, d, f"maker-{i}") for i, d in enumerate(model_list)]
         targets: dict[str, _Target] = {}  # by deployment id; priced before litellm.Router registers
         for deployment in deployments:  # its deployments in the price map (with zero prices)
@@ -244,9 +246,13 @@ class LiteLLMProvider:
                 attempts=attempts,
             )
         except Exception as exc:  # noqa: BLE001 - any failure of the call after its retries is a ProviderError
-            raise ProviderError(self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc)) from None
+            raise ProviderError(
+                self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc)
+            ) from None
         latency = time.perf_counter() - start
-        target = self._targets.get(str((getattr(response, "_hidden_params", None) or {}).get("model_id")), self._default)
+        target = self._targets.get(
+            str((getattr(response, "_hidden_params", None) or {}).get("model_id")), self._default
+        )
         return self._completions(response, target, latency, request), attempts.retries
 
     @staticmethod
@@ -298,8 +304,15 @@ class LiteLLMProvider:
             prompt_tokens = self._litellm.token_counter(model=target.model, messages=self._messages(request))
             output_total = sum(self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts)
             if "usage" not in self.info.notes:
-                self.info = replace(self.info, notes={**self.info.notes, "usage": (
-                    "the server sends no token usage: tokens are counted with litellm's tokenizer (an estimate)")})
+                self.info = replace(
+                    self.info,
+                    notes={
+                        **self.info.notes,
+                        "usage": (
+                            "the server sends no token usage: tokens are counted with litellm's tokenizer (an estimate)"
+                        ),
+                    },
+                )
         if len(texts) == 1:
             outputs = [output_total]
         else:

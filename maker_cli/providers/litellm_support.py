@@ -25,8 +25,14 @@ from maker_cli.secrets import redact, register
 DUMMY_API_KEY = "sk-no-key"  # for OpenAI-compatible servers that need no key (litellm wants one)
 _RETRY_STATUSES = frozenset({408, 409, 425, 429})  # and every status >= 500
 _ROUTER_SETTINGS = frozenset(
-    {"routing_strategy", "routing_strategy_args", "cooldown_time", "allowed_fails", "disable_cooldowns",
-     "enable_pre_call_checks"}
+    {
+        "routing_strategy",
+        "routing_strategy_args",
+        "cooldown_time",
+        "allowed_fails",
+        "disable_cooldowns",
+        "enable_pre_call_checks",
+    }
 )
 
 
@@ -69,8 +75,15 @@ def status_of(exc: BaseException) -> int | None:
         return None
 
 
-_CONNECTION_ERRORS = {"APIConnectionError", "ConnectError", "ConnectTimeout", "ConnectionError",
-                      "UnsupportedProtocol", "InvalidURL", "ClientConnectorError"}
+_CONNECTION_ERRORS = {
+    "APIConnectionError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionError",
+    "UnsupportedProtocol",
+    "InvalidURL",
+    "ClientConnectorError",
+}
 
 
 _TIMEOUTS = {"Timeout", "APITimeoutError", "TimeoutException", "TimeoutError"}
@@ -79,7 +92,8 @@ _TIMEOUTS = {"Timeout", "APITimeoutError", "TimeoutException", "TimeoutError"}
 def is_timeout(exc: BaseException) -> bool:
     """The call took longer than the timeout (litellm's Timeout derives from a connection error)."""
     return isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or bool(
-        {c.__name__ for c in type(exc).__mro__} & _TIMEOUTS)
+        {c.__name__ for c in type(exc).__mro__} & _TIMEOUTS
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -189,7 +203,9 @@ def load_router_config(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]
         raise SpecError(f"{path}: 'router_settings' must be a mapping")
     bad = sorted(set(settings) - _ROUTER_SETTINGS)
     if bad:
-        raise SpecError(f"{path}: router_settings.{bad[0]}: not supported (allowed: {', '.join(sorted(_ROUTER_SETTINGS))})")
+        raise SpecError(
+            f"{path}: router_settings.{bad[0]}: not supported (allowed: {', '.join(sorted(_ROUTER_SETTINGS))})"
+        )
     return model_list, dict(settings)
 
 
@@ -212,8 +228,10 @@ def count_tokens(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-_UNSUPPORTED = re.compile(r"drop_params|unsupported.?param|does not support param|doesn't support|not supported with this model",
-                          re.IGNORECASE)
+_UNSUPPORTED = re.compile(
+    r"drop_params|unsupported.?param|does not support param|doesn't support|not supported with this model",
+    re.IGNORECASE,
+)
 _LITELLM_ADVICE = re.compile(r"\s*To drop unsupported[^.]*(?:\.|$).*", re.IGNORECASE | re.DOTALL)
 
 
@@ -225,8 +243,10 @@ def unsupported_param(line: str) -> str | None:
         return None
     words = _LITELLM_ADVICE.sub("", line).rstrip(" .")
     if "temperature" in line.lower():
-        return (f"{words}: this model takes only temperature 1, so pass --temperature 1 --first-temperature 1 "
-                "(or set temperature and first_temperature in the config file)")
+        return (
+            f"{words}: this model takes only temperature 1, so pass --temperature 1 --first-temperature 1 "
+            "(or set temperature and first_temperature in the config file)"
+        )
     return f"{words}: this model refuses a request parameter maker sends; please report it with the model name"
 
 

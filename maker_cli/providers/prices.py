@@ -57,8 +57,12 @@ class Prices:
 
 
 def resolve_prices(
-    model: str, price_in: float | None = None, price_out: float | None = None, *,
-    simulated: bool = False, given_source: str = "flags",
+    model: str,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    *,
+    simulated: bool = False,
+    given_source: str = "flags",
 ) -> Prices:
     """Prices per side: the given one, else litellm's map for `model`, else 0 if simulated, else None."""
     mapped = None if simulated or (price_in is not None and price_out is not None) else model_prices(model)

@@ -101,8 +101,13 @@ def _say_retrying(policy: RetryPolicy) -> Callable[[RetryCallState], None]:
         error = outcome.exception() if outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         reason = redact(" ".join(str(error).split())[:160]) if error is not None else "no answer"
-        LOG.warning("retrying a call (attempt %d of %d) in %.1f s: %s", state.attempt_number + 1,
-                    policy.max_attempts, wait, reason)
+        LOG.warning(
+            "retrying a call (attempt %d of %d) in %.1f s: %s",
+            state.attempt_number + 1,
+            policy.max_attempts,
+            wait,
+            reason,
+        )
 
     return say
 

@@ -97,5 +97,3 @@ def typed_expected(text: str, type_: ValueType | None) -> Any:
     except (ValueError, CanonicalError):
         pass
     raise UsageError(f"expected answer {text[:40]!r} is not a valid {type_}")
-
-

@@ -243,7 +243,9 @@ class AnswerField(Strict):
                 raise ValueError("allowed: list at least one value")
             for value in self.allowed:
                 if isinstance(value, bool) and self.value_type != "bool":
-                    raise ValueError(f"allowed: write {value!r} in quotes (YAML reads yes/no/on/off/true/false as booleans)")
+                    raise ValueError(
+                        f"allowed: write {value!r} in quotes (YAML reads yes/no/on/off/true/false as booleans)"
+                    )
                 if self.value_type is not None and not type_matches(value, self.value_type):
                     raise ValueError(f"allowed: {value!r} is not a {self.value_type}")
         return self
@@ -332,7 +334,9 @@ class SpecBase(Strict):
     system: str = ""
     user: str = Field(min_length=1)
     voting: VotingSpec = Field(default_factory=VotingSpec)
-    sim_response: str | None = Field(None, description="the simulated model's reply, with {{answer}} / {{next_state}} ...")
+    sim_response: str | None = Field(
+        None, description="the simulated model's reply, with {{answer}} / {{next_state}} ..."
+    )
 
     _source: str = PrivateAttr("<spec>")
     _sha256: str | None = PrivateAttr(None)

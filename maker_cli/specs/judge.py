@@ -110,7 +110,7 @@ class AnswerJudge:
             except ValueError as exc:
                 return self._flag(name, str(exc))
         if self.single:
-            (name, value), = values.items()
+            ((name, value),) = values.items()
             key = self._canonical(name, value, text_key=True)
             return Answer(key=key, value=value) if key else RedFlag(FORMAT, "empty answer")
         return Answer(key=dump_json(values), value=values)
@@ -147,7 +147,7 @@ class AnswerJudge:
     def key(self, values: Mapping[str, Any]) -> str:
         """The vote key of already-finished field values (e.g. a reference solver's answer)."""
         if self.single:
-            (name, value), = values.items()
+            ((name, value),) = values.items()
             return self._canonical(name, value, text_key=True)
         return dump_json(dict(values))
 

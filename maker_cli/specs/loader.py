@@ -40,8 +40,9 @@ def describe_errors(exc: ValidationError, source: str, model: type[BaseModel] | 
     if first["type"] == "extra_forbidden":
         known = _known_fields(model, loc[:-1]) if model is not None else []
         message = "unknown field" + (f" (known: {', '.join(known)})" if known else "")
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if _PLAIN.fullmatch(str(p)) else f"[{str(p)!r}]"
-                   for p in loc).lstrip(".")
+    path = "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" if _PLAIN.fullmatch(str(p)) else f"[{str(p)!r}]" for p in loc
+    ).lstrip(".")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {path}: {message}{more}" if path else f"{source}: {message}{more}"
 

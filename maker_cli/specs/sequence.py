@@ -130,8 +130,10 @@ class StatePredicate(Strict):
         if unknown:
             raise ValueError(f"unknown predicate {unknown[0]!r} (known: {', '.join(PREDICATES)})")
         if len(data) != 1:
-            raise ValueError(f"give exactly one predicate per mapping (got {', '.join(map(str, data)) or 'none'}); "
-                             "combine several with all: [...] or any: [...]")
+            raise ValueError(
+                f"give exactly one predicate per mapping (got {', '.join(map(str, data)) or 'none'}); "
+                "combine several with all: [...] or any: [...]"
+            )
         return data
 
     def holds(self, state: Any) -> bool:
@@ -290,8 +292,6 @@ class SequenceSpec(SpecBase):
                 )
             if spec.value_type != "bool":
                 raise ValueError(f"termination.until_field: answer field {term.until_field!r} must have type bool")
-
-
 
 
 def _check(field: str, check: Any) -> None:

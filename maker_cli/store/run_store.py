@@ -109,8 +109,9 @@ class RunStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the run store {self.path}: {exc} (pass --store PATH or set MAKER_STORE)"
-                             ) from None
+            raise StoreError(
+                f"cannot open the run store {self.path}: {exc} (pass --store PATH or set MAKER_STORE)"
+            ) from None
         try:
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -247,7 +248,9 @@ class RunStore:
                     raise self._unknown(run_id)
                 return int(row[0])
         except sqlite3.IntegrityError as exc:
-            raise StoreWriteError(f"run {run_id}: a step in this batch is already stored ({exc}); nothing written") from exc
+            raise StoreWriteError(
+                f"run {run_id}: a step in this batch is already stored ({exc}); nothing written"
+            ) from exc
         except sqlite3.Error as exc:
             raise StoreWriteError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
 
@@ -324,9 +327,12 @@ class RunStore:
         """A run as it stands: one marked running whose process is gone is shown as interrupted."""
         record = run_from_row(row)
         if record.status == RunStatus.RUNNING and record.owner and not _lease_alive(record.owner, record.updated_at):
-            record = replace(record, status=RunStatus.INTERRUPTED.value,
-                             message=record.message or "the process running it stopped without ending it "
-                                                       "(killed?); resume it with --resume")
+            record = replace(
+                record,
+                status=RunStatus.INTERRUPTED.value,
+                message=record.message
+                or "the process running it stopped without ending it (killed?); resume it with --resume",
+            )
         return record
 
     def _unknown(self, run_id: str) -> StoreError:

@@ -44,6 +44,18 @@ _SPEC_TASKS = {
 }
 
 __all__ = [
-    "DatasetItem", "Hanoi", "Probe", "PromptTask", "QuestionTask", "SequenceTask", "SequentialTask", "Task",
-    "TaskOptions", "key_classifier", "load_dataset", "register", "task_for_spec", "task_from_config",
+    "DatasetItem",
+    "Hanoi",
+    "Probe",
+    "PromptTask",
+    "QuestionTask",
+    "SequenceTask",
+    "SequentialTask",
+    "Task",
+    "TaskOptions",
+    "key_classifier",
+    "load_dataset",
+    "register",
+    "task_for_spec",
+    "task_from_config",
 ]

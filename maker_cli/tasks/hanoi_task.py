@@ -81,7 +81,9 @@ class Hanoi(TaskDefaults):
             move = hanoi.optimal_move(n, i)
             probes.append(
                 Probe(
-                    item=i, system=system, user=hanoi.user_prompt(n, state, prev),
+                    item=i,
+                    system=system,
+                    user=hanoi.user_prompt(n, state, prev),
                     expected_key=hanoi.answer_key(move, hanoi.optimal_state(n, i + 1)),
                     reference=hanoi_sim.reference(n, state, prev) if simulated else None,
                     group="disk1" if move[0] == 1 else "other",
@@ -101,8 +103,10 @@ class Hanoi(TaskDefaults):
     def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> HanoiBreakdown:
         """The calibration breakdown from (correct, valid) per group and the counts of error kinds."""
         return HanoiBreakdown(
-            disks=self.n, steps_total=self.steps_total,
-            wrong_move=errors.get("wrong_move", 0), right_move_wrong_state=errors.get("right_move_wrong_state", 0),
+            disks=self.n,
+            steps_total=self.steps_total,
+            wrong_move=errors.get("wrong_move", 0),
+            right_move_wrong_state=errors.get("right_move_wrong_state", 0),
             disk1_steps=Proportion.of(*groups.get("disk1", (0, 0))),
             other_steps=Proportion.of(*groups.get("other", (0, 0))),
         )

@@ -43,7 +43,9 @@ class QuestionTask(TaskDefaults):
     kind: ClassVar[str] = "question"
 
     def __init__(
-        self, spec: QuestionSpec, inputs: Mapping[str, Any] | None = None,
+        self,
+        spec: QuestionSpec,
+        inputs: Mapping[str, Any] | None = None,
         dataset: Sequence[DatasetItem] | None = None,
     ) -> None:
         self.spec = spec
@@ -58,8 +60,10 @@ class QuestionTask(TaskDefaults):
         if options.steps is not None:
             raise UsageError("--steps applies to sequence specs; a question is one step")
         if options.dataset is not None and options.inputs:
-            raise UsageError("--input applies to sequence specs; a question spec being calibrated takes its "
-                             "inputs from the dataset's lines")
+            raise UsageError(
+                "--input applies to sequence specs; a question spec being calibrated takes its "
+                "inputs from the dataset's lines"
+            )
         return cls(spec, options.inputs, options.dataset)
 
     def judge(self) -> AnswerJudge:
@@ -105,7 +109,7 @@ class QuestionTask(TaskDefaults):
         if not self.dataset:
             raise UsageError(
                 f"{self.spec.source} is a question spec: calibrating it needs a labelled dataset (--dataset "
-                "items.jsonl, one {\"inputs\": {...}, \"expected\": ...} per line)"
+                'items.jsonl, one {"inputs": {...}, "expected": ...} per line)'
             )
         prepared: list[Probe] = []
         for index, item in enumerate(self.dataset):
@@ -116,7 +120,7 @@ class QuestionTask(TaskDefaults):
                 raise UsageError(f"dataset line {item.line}: {exc}") from None
             if key is None:
                 raise UsageError(
-                    f"dataset line {item.line}: no expected answer (add an \"expected\" key, or give the spec "
+                    f'dataset line {item.line}: no expected answer (add an "expected" key, or give the spec '
                     "an `expected` template its inputs fill)"
                 )
             ref = self.reference(item.inputs, item.expected) if simulated else None
@@ -149,8 +153,9 @@ class PromptTask(TaskDefaults):
         self.user = user
         self.answer_regex = answer_regex
         try:
-            field = AnswerField(regex=answer_regex or r"(?s)\A(?P<answer>.*)\Z",
-                                canonical=["collapse_whitespace", "strip"])
+            field = AnswerField(
+                regex=answer_regex or r"(?s)\A(?P<answer>.*)\Z", canonical=["collapse_whitespace", "strip"]
+            )
         except ValidationError as exc:
             raise UsageError(
                 describe_errors(exc, "--answer-regex").replace("--answer-regex: regex: ", "--answer-regex: ")

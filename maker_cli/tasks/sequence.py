@@ -80,8 +80,12 @@ class SequenceTask(TaskDefaults):
 
     @classmethod
     def from_file(
-        cls, path: str | Path, inputs: Mapping[str, Any] | None = None, steps: int | None = None,
-        *, trust_code: bool = False,
+        cls,
+        path: str | Path,
+        inputs: Mapping[str, Any] | None = None,
+        steps: int | None = None,
+        *,
+        trust_code: bool = False,
     ) -> SequenceTask:
         """Load, validate and build; SpecError names the file and field, UsageError a bad input."""
         spec = load_spec(path)
@@ -111,8 +115,9 @@ class SequenceTask(TaskDefaults):
                 f"{path} changed since this run started (sha256 {str(config['sha256'])[:12]}…, now {digest[:12]}…); "
                 "resuming would mix two tasks: restore the file, or start a new run"
             )
-        return cls.from_file(path, config.get("inputs") or {}, config.get("steps"),
-                             trust_code=bool(config.get("trust_code")))
+        return cls.from_file(
+            path, config.get("inputs") or {}, config.get("steps"), trust_code=bool(config.get("trust_code"))
+        )
 
     def _error(self, field: str, message: str) -> SpecError:
         return SpecError(f"{self.source}: {field}: {message}")
@@ -147,8 +152,10 @@ class SequenceTask(TaskDefaults):
         steps = self.spec.termination.steps
         if steps is None:
             if override is not None:
-                raise UsageError("--steps applies to specs with a fixed number of steps (termination.steps); "
-                                 "this one stops by its answers or its state")
+                raise UsageError(
+                    "--steps applies to specs with a fixed number of steps (termination.steps); "
+                    "this one stops by its answers or its state"
+                )
             return None
         if override is not None:
             if override < 1:
@@ -164,7 +171,6 @@ class SequenceTask(TaskDefaults):
             what = "the text gives no chunks" if name == "chunks_total" else f"input {name!r} is {raw!r}"
             raise UsageError(f"termination.steps: needs a whole number of steps of at least 1 ({what})")
         return raw
-
 
     @property
     def has_solver(self) -> bool:
@@ -306,8 +312,9 @@ class SequenceTask(TaskDefaults):
         try:
             result = self._solver(load_json(memo_key[1]), step, inputs)
         except Exception as exc:  # noqa: BLE001 - the user's solver: report it as a spec problem, in one line
-            raise self._error("reference", f"{self.spec.reference} failed at step {step}: "
-                                           f"{type(exc).__name__}: {exc}") from None
+            raise self._error(
+                "reference", f"{self.spec.reference} failed at step {step}: {type(exc).__name__}: {exc}"
+            ) from None
         values = self._solver_values(result, where)
         self._memo = (memo_key, values)
         return values
@@ -354,7 +361,6 @@ class SequenceTask(TaskDefaults):
             steps = done + 1
         return steps, self._fixed is not None or self._done(state, previous)
 
-
     def response(self, values: Mapping[str, Any]) -> str:
         """The response text a model would give for this answer (for the simulated model)."""
         if self.sim_problem is not None:
@@ -367,17 +373,22 @@ class SequenceTask(TaskDefaults):
         fields = self._judge.fields
         try:
             return build_reference(
-                judge=self._judge, respond=self.response, expected=expected, expected_key=self._judge.key(expected),
-                rules=self._rules, allowed={n: f.allowed or () for n, f in fields.items()},
+                judge=self._judge,
+                respond=self.response,
+                expected=expected,
+                expected_key=self._judge.key(expected),
+                rules=self._rules,
+                allowed={n: f.allowed or () for n, f in fields.items()},
                 order=["next_state", "action", *[n for n in fields if n not in ("next_state", "action")]],
                 where=f"{self.source}: sim_response",
             )
         except SpecError as exc:
             if "wrong answer" in str(exc):
-                raise SpecError(f"{self.source}: cannot build a well-formed wrong answer at step {step} under this "
-                                "spec's answer rules (for the simulated model)") from None
+                raise SpecError(
+                    f"{self.source}: cannot build a well-formed wrong answer at step {step} under this "
+                    "spec's answer rules (for the simulated model)"
+                ) from None
             raise
-
 
     # --- calibration -------------------------------------------------------------------------
 

@@ -36,11 +36,15 @@ class ReferencePath:
     def notes(self) -> list[str]:
         """What a calibration on this path should say about it."""
         if self.capped:
-            return [f"the reference path is longer than {self.cap:,} steps: steps were drawn from its first "
-                    f"{self.cap:,} only"]
+            return [
+                f"the reference path is longer than {self.cap:,} steps: steps were drawn from its first "
+                f"{self.cap:,} only"
+            ]
         if not self.terminated:
-            return [f"the reference path stops at the spec's bound of {self.steps:,} steps without meeting its "
-                    "termination rule: a run of this spec would fail there"]
+            return [
+                f"the reference path stops at the spec's bound of {self.steps:,} steps without meeting its "
+                "termination rule: a run of this spec would fail there"
+            ]
         return []
 
 
@@ -76,8 +80,9 @@ def reference_path(task: SequenceTask, cap: int = WALK_CAP) -> ReferencePath:
     return ReferencePath(steps=steps, capped=capped, terminated=terminated, planning_steps=planning, cap=cap)
 
 
-def sequence_probes(task: SequenceTask, count: int, *, seed: int | None, simulated: bool,
-                    path: ReferencePath) -> list[Probe]:
+def sequence_probes(
+    task: SequenceTask, count: int, *, seed: int | None, simulated: bool, path: ReferencePath
+) -> list[Probe]:
     """`count` steps drawn uniformly (seeded, with replacement) from the task's reference path.
 
     Each probe holds the step's prompt, built from its state exactly as the runner builds it, and
@@ -94,8 +99,13 @@ def sequence_probes(task: SequenceTask, count: int, *, seed: int | None, simulat
     for step, state, previous, values in task.walk(max(wanted) + 1):
         if step in wanted:
             prompt = task.prompt(step, state, previous, simulated=simulated)
-            prepared[step] = Probe(item=step, system=prompt.system, user=prompt.user,
-                                   expected_key=judge.key(values), reference=prompt.reference)
+            prepared[step] = Probe(
+                item=step,
+                system=prompt.system,
+                user=prompt.user,
+                expected_key=judge.key(values),
+                reference=prompt.reference,
+            )
     missing = wanted - set(prepared)
     if missing:
         raise UsageError(
@@ -154,14 +164,34 @@ def check_spec(task: SequenceTask) -> SpecCheck:
         else:
             warnings.append(f"the simulated model cannot run this spec: {task.sim_problem}")
     else:
-        warnings.append("no reference solver: decided steps are not verified, and the simulated model "
-                        "cannot run this spec")
+        warnings.append(
+            "no reference solver: decided steps are not verified, and the simulated model cannot run this spec"
+        )
     if term.steps is not None:
         ends = f"after {task.fixed_steps or 0:,} steps"
     elif term.until_field is not None:
         ends = f"when the decided answer's {term.until_field!r} is true (at most {task.max_steps:,} steps)"
     else:
         ends = f"when the state satisfies until_state (at most {task.max_steps:,} steps)"
-    return SpecCheck(valid=True, spec=task.source, name=task.name, description=spec.description, inputs={name: short(value, 60) if not isinstance(value, (int, float)) else value
-                   for name, value in task.values.items()}, initial_state=task.encode_state(state), answer={name: f"regex ({p.value_type})" if p.regex else f"json_path {p.json_path} ({p.value_type or 'any'})"
-                   for name, p in task.judge().fields.items()}, termination=ends, steps_total=steps, chunks=len(task.chunks) if task.chunks is not None else None, reference=spec.reference, simulated=task.sim_problem is None, first_prompt={"system": first.system, "user": first.user}, warnings=warnings)
+    return SpecCheck(
+        valid=True,
+        spec=task.source,
+        name=task.name,
+        description=spec.description,
+        inputs={
+            name: short(value, 60) if not isinstance(value, (int, float)) else value
+            for name, value in task.values.items()
+        },
+        initial_state=task.encode_state(state),
+        answer={
+            name: f"regex ({p.value_type})" if p.regex else f"json_path {p.json_path} ({p.value_type or 'any'})"
+            for name, p in task.judge().fields.items()
+        },
+        termination=ends,
+        steps_total=steps,
+        chunks=len(task.chunks) if task.chunks is not None else None,
+        reference=spec.reference,
+        simulated=task.sim_problem is None,
+        first_prompt={"system": first.system, "user": first.user},
+        warnings=warnings,
+    )

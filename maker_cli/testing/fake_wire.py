@@ -99,8 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, text.encode(), {"Content-Type": "application/json"})
         elif unauthorized:  # as real servers do, the error names the key it was given
             presented = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-            self._send_error("401", f"Incorrect API key provided: {presented}. You can find your API key in your "
-                             "account settings.")
+            self._send_error(
+                "401", f"Incorrect API key provided: {presented}. You can find your API key in your account settings."
+            )
         else:
             self._send_error(fault.kind, f"injected fault {fault.kind}", _retry_headers(fault))
 

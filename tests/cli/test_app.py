@@ -22,9 +22,18 @@ print(code, loaded)
 
 
 def maker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maker_cli", *args], capture_output=True, text=True, timeout=120,
-                          env={"COLUMNS": "100", "PATH": "", "HOME": "/nonexistent-home",
-                               **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}})
+    return subprocess.run(
+        [sys.executable, "-m", "maker_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "COLUMNS": "100",
+            "PATH": "",
+            "HOME": "/nonexistent-home",
+            **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},
+        },
+    )
 
 
 def test_help_lists_every_command_without_importing_them():

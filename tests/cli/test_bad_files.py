@@ -22,11 +22,25 @@ def one_error_line(r, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
-@pytest.mark.parametrize(("value", "why"), [("@/dev/zero", "not a regular file"), ("@{dir}", "is a folder"),
-                                            ("@{dir}/missing.txt", "no such file")])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("@/dev/zero", "not a regular file"), ("@{dir}", "is a folder"), ("@{dir}/missing.txt", "no such file")],
+)
 def test_input_files_that_cannot_be_read(tmp_path, value, why):
-    r = CliRunner().invoke(app, ["run", "task", ADDITION, "--input", "a=" + value.format(dir=tmp_path),
-                                 "--model", "sim", "--store", str(tmp_path / "s.sqlite")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "task",
+            ADDITION,
+            "--input",
+            "a=" + value.format(dir=tmp_path),
+            "--model",
+            "sim",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+    )
     one_error_line(r, "--input a", why)
 
 
@@ -49,9 +63,14 @@ def test_an_unreadable_input_file(tmp_path, monkeypatch):
     one_error_line(r, "--input a", "Permission denied")
 
 
-@pytest.mark.parametrize("args", [["vote", "--task", "/dev/zero", "--model", "sim"],
-                                  ["run", "task", "/dev/zero", "--validate"],
-                                  ["calibrate", "task", "/dev/zero", "--model", "sim"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["vote", "--task", "/dev/zero", "--model", "sim"],
+        ["run", "task", "/dev/zero", "--validate"],
+        ["calibrate", "task", "/dev/zero", "--model", "sim"],
+    ],
+)
 def test_a_special_file_as_a_spec(args):
     one_error_line(CliRunner().invoke(app, args), "/dev/zero", "not a regular file")
 

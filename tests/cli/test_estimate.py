@@ -18,11 +18,30 @@ from maker_cli.jobs.calibration_file import Calibration, load_calibration, save_
 
 WIDTH = 100
 REQUIRED_KEYS = {
-    "steps", "p", "target", "m", "k", "k_min", "p_step", "p_full", "valid_rate",
-    "expected_votes_per_step", "expected_votes_per_step_approx", "expected_samples_per_step",
-    "expected_calls", "expected_input_tokens", "expected_output_tokens", "expected_cost_usd",
-    "cost_p50_usd", "cost_p95_usd", "cost_p99_usd", "expected_rounds_per_step", "expected_wall_s",
-    "p_undecided_per_step", "approximations", "m_comparison",
+    "steps",
+    "p",
+    "target",
+    "m",
+    "k",
+    "k_min",
+    "p_step",
+    "p_full",
+    "valid_rate",
+    "expected_votes_per_step",
+    "expected_votes_per_step_approx",
+    "expected_samples_per_step",
+    "expected_calls",
+    "expected_input_tokens",
+    "expected_output_tokens",
+    "expected_cost_usd",
+    "cost_p50_usd",
+    "cost_p95_usd",
+    "cost_p99_usd",
+    "expected_rounds_per_step",
+    "expected_wall_s",
+    "p_undecided_per_step",
+    "approximations",
+    "m_comparison",
 }
 
 
@@ -44,9 +63,19 @@ def run_json(run, *args: str) -> dict:
 
 def make_calibration(**changes) -> Calibration:
     data = dict(
-        model="gpt-4.1-mini", task="hanoi", temperature=0.1, p=0.9, p_ci=(0.88, 0.92),
-        valid_rate=0.95, valid_rate_ci=(0.93, 0.97), mean_input_tokens=1200.0, mean_output_tokens=400.0,
-        price_in=1.0, price_out=2.0, samples=1000, created_at=datetime(2026, 1, 30, tzinfo=UTC),
+        model="gpt-4.1-mini",
+        task="hanoi",
+        temperature=0.1,
+        p=0.9,
+        p_ci=(0.88, 0.92),
+        valid_rate=0.95,
+        valid_rate_ci=(0.93, 0.97),
+        mean_input_tokens=1200.0,
+        mean_output_tokens=400.0,
+        price_in=1.0,
+        price_out=2.0,
+        samples=1000,
+        created_at=datetime(2026, 1, 30, tzinfo=UTC),
         method="wilson",
     )
     data.update(changes)
@@ -60,8 +89,15 @@ def test_table_renders_and_explains_itself(run):
     result = run("--steps", "1023", "--p", "0.85")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for text in ("k (vote margin)", "P(all steps correct)", "valid votes / step", "probability that one valid",
-                 "k_min", "steps per agent m", "approximations:"):
+    for text in (
+        "k (vote margin)",
+        "P(all steps correct)",
+        "valid votes / step",
+        "probability that one valid",
+        "k_min",
+        "steps per agent m",
+        "approximations:",
+    ):
         assert text in out
     assert "Traceback" not in result.output
     assert max(len(line) for line in out.splitlines()) <= WIDTH
@@ -69,9 +105,25 @@ def test_table_renders_and_explains_itself(run):
 
 def test_table_with_everything(run):
     result = run(
-        "--steps", "100", "--p", "0.9", "--output-tokens", "500", "--input-tokens", "1000",
-        "--price-in", "1", "--price-out", "2", "--latency", "2", "--max-samples", "20",
-        "--budget", "1", "--sweep",
+        "--steps",
+        "100",
+        "--p",
+        "0.9",
+        "--output-tokens",
+        "500",
+        "--input-tokens",
+        "1000",
+        "--price-in",
+        "1",
+        "--price-out",
+        "2",
+        "--latency",
+        "2",
+        "--max-samples",
+        "20",
+        "--budget",
+        "1",
+        "--sweep",
     )
     assert result.exit_code == 0, result.output
     for text in ("cost (expected)", "cost p95", "wall time", "P(step undecided)", "budget", "sweep over k"):
@@ -96,8 +148,25 @@ def test_json_keys_and_values(run):
 
 def test_json_for_given_k_and_costs(run):
     data = run_json(
-        run, "--steps", "1", "--p", "0.85", "--k", "3", "--output-tokens", "500", "--input-tokens", "1000",
-        "--price-in", "0.4", "--price-out", "1.6", "--latency", "1.5", "--concurrency", "2",
+        run,
+        "--steps",
+        "1",
+        "--p",
+        "0.85",
+        "--k",
+        "3",
+        "--output-tokens",
+        "500",
+        "--input-tokens",
+        "1000",
+        "--price-in",
+        "0.4",
+        "--price-out",
+        "1.6",
+        "--latency",
+        "1.5",
+        "--concurrency",
+        "2",
     )
     assert data["expected_votes_per_step"] == pytest.approx(4.2389, abs=1e-4)
     assert data["expected_votes_per_step_approx"] == pytest.approx(3 / 0.7)
@@ -114,8 +183,21 @@ def test_json_for_given_k_and_costs(run):
 
 
 def test_valid_rate_and_m(run):
-    data = run_json(run, "--steps", "1000", "--p", "0.95", "--valid-rate", "0.8", "--m", "2", "--output-tokens", "100",
-                    "--price-out", "1")
+    data = run_json(
+        run,
+        "--steps",
+        "1000",
+        "--p",
+        "0.95",
+        "--valid-rate",
+        "0.8",
+        "--m",
+        "2",
+        "--output-tokens",
+        "100",
+        "--price-out",
+        "1",
+    )
     assert data["agents"] == 500
     assert data["p_vote"] == pytest.approx(0.95**2)
     assert data["k_min"] == maths.k_min(0.95, 1000, 0.95, m=2)
@@ -168,7 +250,9 @@ def test_k_below_k_min_warns(run):
 
 
 def test_budget_affordable(run):
-    data = run_json(run, "--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "100")
+    data = run_json(
+        run, "--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "100"
+    )
     assert data["budget_usd"] == 100 and data["affordable"] is True
     assert data["cost_at_k_min"] == pytest.approx(data["expected_cost_usd"])
     k_max = data["max_k_within_budget"]
@@ -179,7 +263,9 @@ def test_budget_affordable(run):
 
 
 def test_budget_not_affordable(run):
-    result = run("--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "5", "--json")
+    result = run(
+        "--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "5", "--json"
+    )
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["affordable"] is False
@@ -190,7 +276,9 @@ def test_budget_not_affordable(run):
 
 
 def test_budget_not_even_k1(run):
-    data = run_json(run, "--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "0.5")
+    data = run_json(
+        run, "--steps", "1000", "--p", "0.9", "--output-tokens", "1000", "--price-out", "1", "--budget", "0.5"
+    )
     assert data["affordable"] is False
     assert data["max_k_within_budget"] is None and data["max_target_within_budget"] is None
 
@@ -261,8 +349,21 @@ def test_unknown_model(run):
     result = run("--steps", "100", "--p", "0.99", "--model", "no-such-model-xyz", "--output-tokens", "5")
     assert result.exit_code == 2
     assert "no-such-model-xyz" in result.stderr and "--price-in" in result.stderr
-    data = run_json(run, "--steps", "100", "--p", "0.99", "--model", "no-such-model-xyz",
-                    "--price-in", "1", "--price-out", "2", "--output-tokens", "5")
+    data = run_json(
+        run,
+        "--steps",
+        "100",
+        "--p",
+        "0.99",
+        "--model",
+        "no-such-model-xyz",
+        "--price-in",
+        "1",
+        "--price-out",
+        "2",
+        "--output-tokens",
+        "5",
+    )
     assert data["price_out"] == 2
 
 

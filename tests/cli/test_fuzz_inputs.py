@@ -38,18 +38,52 @@ COMMANDS = {
     "vote": (["vote"], ["--prompt", "q", "--model", "sim:p=0.9,answer=a,seed=1"], set()),
     "run hanoi": (["run", "hanoi"], ["--disks", "2", "--model", SIM], {"--disks"}),
     "run task": (["run", "task"], [ADDITION, "--input", "a=12", "--input", "b=34", "--model", SIM], set()),
-    "calibrate hanoi": (["calibrate", "hanoi"], ["--model", SIM, "--disks", "3", "--samples", "5"],
-                        {"--disks", "--samples"}),
+    "calibrate hanoi": (
+        ["calibrate", "hanoi"],
+        ["--model", SIM, "--disks", "3", "--samples", "5"],
+        {"--disks", "--samples"},
+    ),
     "calibrate task": (["calibrate", "task"], [ADDITION, "--model", SIM, "--samples", "5"], {"--samples", "--steps"}),
     "runs list": (["runs", "list"], [], set()),
     "runs show": (["runs", "show"], ["abc"], set()),
 }
 
 HOSTILE = [
-    "", " ", "0", "-1", "1", "2", "0.5", "0.9", "1e-300", "1e308", "nan", "inf", "-inf", "99999999999999999999",
-    "abc", "[/x]", "[link=http://x]y[/link]", "\x1b[31mred", "a=b", "a=@/dev/zero", "a=@/", "@/dev/zero",
-    "/dev/zero", "/", "/nonexistent/file.yaml", "sim:p=2", "sim:p=0.9", "openai/", "x" * 3000, "é☃", "--json", "-",
-    "http://", "ftp://x/y", "sk-abcdefghijklmnop",
+    "",
+    " ",
+    "0",
+    "-1",
+    "1",
+    "2",
+    "0.5",
+    "0.9",
+    "1e-300",
+    "1e308",
+    "nan",
+    "inf",
+    "-inf",
+    "99999999999999999999",
+    "abc",
+    "[/x]",
+    "[link=http://x]y[/link]",
+    "\x1b[31mred",
+    "a=b",
+    "a=@/dev/zero",
+    "a=@/",
+    "@/dev/zero",
+    "/dev/zero",
+    "/",
+    "/nonexistent/file.yaml",
+    "sim:p=2",
+    "sim:p=0.9",
+    "openai/",
+    "x" * 3000,
+    "é☃",
+    "--json",
+    "-",
+    "http://",
+    "ftp://x/y",
+    "sk-abcdefghijklmnop",
 ]
 PLAUSIBLE = ["1", "2", "3", "5", "10", "0.9", "0.99", "0.95", "0.6", "100", "hanoi", "true"]
 VALUES = st.one_of(
@@ -67,8 +101,7 @@ def options_of(words: list[str], skip: set[str]) -> list[Option]:
     for word in words:
         command = command.get_command(ctx, word)  # type: ignore[attr-defined]
         ctx = Context(command, parent=ctx)
-    return [p for p in command.params if isinstance(p, Option) and p.opts[0] != "--help"
-            and not set(p.opts) & skip]
+    return [p for p in command.params if isinstance(p, Option) and p.opts[0] != "--help" and not set(p.opts) & skip]
 
 
 def check(result, args: list[str]) -> None:
@@ -97,8 +130,12 @@ def test_random_option_values_are_one_line_and_exit_2_or_a_result(name, tmp_path
     cwd = tmp_path / "cwd"
     cwd.mkdir()
 
-    @settings(max_examples=40, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.lists(st.tuples(st.sampled_from(options), VALUES), min_size=1, max_size=3))
     def fuzz(picked):
         args = [*words, *base]
@@ -120,13 +157,36 @@ def test_random_option_values_are_one_line_and_exit_2_or_a_result(name, tmp_path
 
 # --- the spec loader ------------------------------------------------------------------------------
 
-SPEC_KEYS = ["name", "description", "prompt", "system", "inputs", "answer", "red_flags", "voting", "model",
-             "initial_state", "step", "state", "reference", "final", "dataset", "decompose", "x"]
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(), st.text(max_size=20),
-                    st.sampled_from(HOSTILE))
-TREES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.sampled_from(SPEC_KEYS), st.text(max_size=8)), inner,
-                                                 max_size=5)), max_leaves=20)
+SPEC_KEYS = [
+    "name",
+    "description",
+    "prompt",
+    "system",
+    "inputs",
+    "answer",
+    "red_flags",
+    "voting",
+    "model",
+    "initial_state",
+    "step",
+    "state",
+    "reference",
+    "final",
+    "dataset",
+    "decompose",
+    "x",
+]
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=20), st.sampled_from(HOSTILE)
+)
+TREES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(SPEC_KEYS), st.text(max_size=8)), inner, max_size=5),
+    ),
+    max_leaves=20,
+)
 RANDOM_SPECS = st.dictionaries(st.sampled_from(SPEC_KEYS), TREES, max_size=8)
 EXAMPLES = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").rglob("*.yaml"))]
 
@@ -175,6 +235,8 @@ def test_random_specs_load_or_fail_with_a_usage_error(tmp_path, data):
 def test_random_specs_through_the_cli_are_one_line(tmp_path, data):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    for args in (["vote", "--task", str(path), "--model", "sim:p=0.9,seed=1", "--json"],
-                 ["run", "task", str(path), "--validate", "--json"]):
+    for args in (
+        ["vote", "--task", str(path), "--model", "sim:p=0.9,seed=1", "--json"],
+        ["run", "task", str(path), "--validate", "--json"],
+    ):
         check(CliRunner().invoke(app, args), args)

@@ -24,8 +24,9 @@ def test_a_server_without_usage_is_priced_by_counting_and_a_budget_stop_resumes(
     store = str(tmp_path / "s.sqlite")
     common = ["--model", "openai/fake", "--k", "1", "--price-in", "100", "--price-out", "100", "--store", store]
     with FakeOpenAIServer(responder=sim_responder("sim:p=1"), usage=False) as srv:
-        first = cli("run", "hanoi", "--disks", "4", "--api-base", srv.base_url, *common, "--max-cost", "0.2",
-                    "--yes", "--json")
+        first = cli(
+            "run", "hanoi", "--disks", "4", "--api-base", srv.base_url, *common, "--max-cost", "0.2", "--yes", "--json"
+        )
         out = json.loads(first.stdout)
         assert first.exit_code == 4 and out["status"] == "budget_exhausted", first.output
         assert 0 < out["steps_done"] < 15 and out["cost_usd"] >= 0.2 and out["input_tokens"] > 0
@@ -48,8 +49,21 @@ def test_a_refused_connection_is_not_labelled_with_an_http_status(tmp_path, monk
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    r = cli("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", f"http://127.0.0.1:{port}/v1",
-            "--k", "1", "--max-samples", "1", "--timeout", "2")
+    r = cli(
+        "vote",
+        "--prompt",
+        "q",
+        "--model",
+        "openai/fake",
+        "--api-base",
+        f"http://127.0.0.1:{port}/v1",
+        "--k",
+        "1",
+        "--max-samples",
+        "1",
+        "--timeout",
+        "2",
+    )
     assert r.exit_code == 1, r.output
     error = [line for line in r.output.splitlines() if line.startswith("error:")][-1]
     assert "no connection" in error and "HTTP 500" not in error
@@ -75,6 +89,20 @@ def test_a_reasoning_models_temperature_refusal_says_what_to_pass(model, monkeyp
         r = cli("vote", "--prompt", "q", "--model", model, "--api-base", srv.base_url, "--k", "1")
         assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.output
         assert "drop_params" not in r.stderr and "--temperature 1 --first-temperature 1" in r.stderr
-        fixed = cli("vote", "--prompt", "q", "--model", model, "--api-base", srv.base_url, "--k", "1",
-                    "--temperature", "1", "--first-temperature", "1", "--json")
+        fixed = cli(
+            "vote",
+            "--prompt",
+            "q",
+            "--model",
+            model,
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "1",
+            "--temperature",
+            "1",
+            "--first-temperature",
+            "1",
+            "--json",
+        )
         assert fixed.exit_code == 0 and json.loads(fixed.stdout)["decided"], fixed.output

@@ -35,8 +35,22 @@ def test_solves_with_the_simulated_model_and_stores_every_step(tmp_path):
     assert out["steps_done"] == out["steps_total"] == 127
     assert out["errors"] == 0 and out["first_error_step"] is None
     assert out["samples"] == out["valid"] + out["red_flagged"] and out["red_flagged"] > 0
-    for key in ("run_id", "disks", "steps_total", "steps_done", "errors", "first_error_step", "samples",
-                "red_flagged", "retries", "input_tokens", "output_tokens", "cost_usd", "wall_s", "status"):
+    for key in (
+        "run_id",
+        "disks",
+        "steps_total",
+        "steps_done",
+        "errors",
+        "first_error_step",
+        "samples",
+        "red_flagged",
+        "retries",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "wall_s",
+        "status",
+    ):
         assert key in out
     with RunStore(store) as s:
         rec = s.get_run(out["run_id"])
@@ -65,8 +79,17 @@ def test_stops_at_the_first_wrong_step_or_keeps_going(tmp_path):
 
 
 def test_sample_cap_ends_undecided(tmp_path):
-    code, out = run_json(tmp_path / "s.sqlite", "--disks", "5", "--model", "sim:p=0.6,errors=spread,seed=1",
-                         "--k", "5", "--max-samples", "5")
+    code, out = run_json(
+        tmp_path / "s.sqlite",
+        "--disks",
+        "5",
+        "--model",
+        "sim:p=0.6,errors=spread,seed=1",
+        "--k",
+        "5",
+        "--max-samples",
+        "5",
+    )
     assert code == 3 and out["status"] == "undecided"
     assert out["message"].startswith("step 0 undecided after 5 samples (the cap, max_samples 5)")
 
@@ -81,8 +104,11 @@ def test_the_red_flag_limit_says_it_ended_the_step(tmp_path, monkeypatch):
     code, out = run_json(store, "--disks", "10", "--model", "sim:p=0.6,invalid=0.5")
     assert code == 3 and out["status"] == "undecided"
     assert out["settings"]["max_red_flags"] == 200 and out["settings_sources"]["max_red_flags"] == "env"
-    found = re.fullmatch(r"step (\d+): stopped at the red-flag limit: (\d+) red-flagged samples "
-                         r"\(max_red_flags 200; (\w+ \d+(?:, \w+ \d+)*)\) among (\d+)", out["message"])
+    found = re.fullmatch(
+        r"step (\d+): stopped at the red-flag limit: (\d+) red-flagged samples "
+        r"\(max_red_flags 200; (\w+ \d+(?:, \w+ \d+)*)\) among (\d+)",
+        out["message"],
+    )
     assert found, out["message"]
     step, flagged, reasons, samples = int(found[1]), int(found[2]), found[3], int(found[4])
     assert step == out["steps_done"] and 200 <= flagged < 200 + out["k"] and flagged < samples
@@ -110,8 +136,21 @@ def test_budget_guard_refuses_then_stops_cleanly_and_resumes(tmp_path):
     store = tmp_path / "s.sqlite"
     model = "sim:p=0.99,seed=4"
     prices = ("--price-in", "100", "--price-out", "100")  # dear, so a small job has a visible cost
-    r = cli("run", "hanoi", "--store", str(store), "--disks", "8", "--model", model, "--k", "2", *prices,
-            "--max-cost", "0.5")
+    r = cli(
+        "run",
+        "hanoi",
+        "--store",
+        str(store),
+        "--disks",
+        "8",
+        "--model",
+        model,
+        "--k",
+        "2",
+        *prices,
+        "--max-cost",
+        "0.5",
+    )
     assert r.exit_code == 1 and "exceeds --max-cost" in r.output
     code, out = run_json(store, "--disks", "8", "--model", model, "--k", "2", *prices, "--max-cost", "0.5", "--yes")
     assert code == 4 and out["status"] == "budget_exhausted"
@@ -134,7 +173,10 @@ def _spawn(store: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "maker_cli", "run", "hanoi", "--store", str(store), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     )
 
 
@@ -184,18 +226,33 @@ def test_over_http_with_faults(tmp_path):
     from maker_cli.testing.sim_responder import sim_responder
 
     store = tmp_path / "s.sqlite"
-    with FakeOpenAIServer(responder=sim_responder("sim:p=0.99,invalid=0.05,seed=5"), fault_rate=0.1,
-                          faults=("429", "500", "503", "drop"), seed=1) as srv:
+    with FakeOpenAIServer(
+        responder=sim_responder("sim:p=0.99,invalid=0.05,seed=5"),
+        fault_rate=0.1,
+        faults=("429", "500", "503", "drop"),
+        seed=1,
+    ) as srv:
         code, out = run_json(
-            store, "--disks", "4", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
-            "--price-in", "1", "--price-out", "2", "--timeout", "5",
+            store,
+            "--disks",
+            "4",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "2",
+            "--price-in",
+            "1",
+            "--price-out",
+            "2",
+            "--timeout",
+            "5",
         )
         assert code == 0 and out["status"] == "solved", out
         assert out["retries"] > 0 and out["steps_done"] == 15
         assert out["samples"] == srv.choices  # every choice served is counted once, retries never vote
         assert out["cost_usd"] > 0
-
-
 
 
 # --- what the review found: runaway steps, unknown prices, errors, resume rules, leases ----------
@@ -205,8 +262,22 @@ def test_a_model_that_never_answers_in_format_stops(tmp_path):
     store = tmp_path / "s.sqlite"
     code, out = run_json(store, "--disks", "3", "--model", "sim:p=0.99,invalid=1", "--k", "2")
     assert code == 3 and out["status"] == "undecided" and out["valid"] == 0
-    code, out = run_json(store, "--disks", "3", "--model", "sim:p=0.99,invalid=1", "--k", "2",
-                         "--price-in", "1", "--price-out", "1", "--max-cost", "0.01", "--yes")
+    code, out = run_json(
+        store,
+        "--disks",
+        "3",
+        "--model",
+        "sim:p=0.99,invalid=1",
+        "--k",
+        "2",
+        "--price-in",
+        "1",
+        "--price-out",
+        "1",
+        "--max-cost",
+        "0.01",
+        "--yes",
+    )
     assert code == 4 and out["status"] == "budget_exhausted"
     assert 0.01 <= out["cost_usd"] < 0.02  # stopped inside the step, not after it
 
@@ -216,8 +287,22 @@ def test_max_cost_needs_known_prices(tmp_path):
     from maker_cli.testing.sim_responder import sim_responder
 
     with FakeOpenAIServer(responder=sim_responder("sim:p=0.99")) as srv:
-        r = cli("run", "hanoi", "--store", str(tmp_path / "s.sqlite"), "--disks", "3", "--model", "openai/unpriced",
-                "--api-base", srv.base_url, "--k", "1", "--max-cost", "1")
+        r = cli(
+            "run",
+            "hanoi",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--disks",
+            "3",
+            "--model",
+            "openai/unpriced",
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "1",
+            "--max-cost",
+            "1",
+        )
         assert r.exit_code == 2 and "--price-in" in r.output and srv.requests == 0
 
 
@@ -226,10 +311,24 @@ def test_a_failing_provider_leaves_a_resumable_error_run(tmp_path):
     from maker_cli.testing.sim_responder import sim_responder
 
     store = tmp_path / "s.sqlite"
-    with FakeOpenAIServer(responder=sim_responder("sim:p=0.999,seed=2"), fault_rate=0.01, faults=("401",),
-                          seed=3) as srv:
-        r = cli("run", "hanoi", "--store", str(store), "--disks", "8", "--model", "openai/fake",
-                "--api-base", srv.base_url, "--k", "1", "--json")
+    with FakeOpenAIServer(
+        responder=sim_responder("sim:p=0.999,seed=2"), fault_rate=0.01, faults=("401",), seed=3
+    ) as srv:
+        r = cli(
+            "run",
+            "hanoi",
+            "--store",
+            str(store),
+            "--disks",
+            "8",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "1",
+            "--json",
+        )
         assert r.exit_code == 1 and "401" in r.output and "--resume" in r.output
         report = json.loads(r.stdout)  # --json still prints its one object
         assert report["status"] == "error" and "401" in report["error"]
@@ -255,8 +354,7 @@ def test_a_run_worked_on_by_a_live_process_is_not_resumed_twice(tmp_path):
     import socket
 
     store = tmp_path / "s.sqlite"
-    code, out = run_json(store, "--disks", "6", "--model", "sim:p=0.99", "--k", "2",
-                         "--max-cost", "0", "--yes")
+    code, out = run_json(store, "--disks", "6", "--model", "sim:p=0.99", "--k", "2", "--max-cost", "0", "--yes")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with RunStore(store) as s:
@@ -287,8 +385,9 @@ def test_runs_show_audits_a_steps_raw_samples(tmp_path):
     with RunStore(store) as s:
         logged = s.sampled_steps(out["run_id"])  # contested or red-flagged steps only (the default)
         assert logged and len(logged) < 31
-    shown = json.loads(cli("runs", "show", out["run_id"], "--store", str(store), "--step", str(logged[0]),
-                           "--json").stdout)
+    shown = json.loads(
+        cli("runs", "show", out["run_id"], "--store", str(store), "--step", str(logged[0]), "--json").stdout
+    )
     samples = shown["samples_of_step"]
     assert samples and all("text" in x for x in samples)
     assert any(x["red_flag"] for x in samples) or len({x["answer"] for x in samples}) > 1
@@ -298,8 +397,20 @@ def test_runs_show_audits_a_steps_raw_samples(tmp_path):
 
 def test_a_run_that_stops_says_why_without_json(tmp_path):
     """`maker run` (no --json) printed the status and the resume hint but not why the run stopped."""
-    r = cli("run", "hanoi", "--disks", "4", "--model", "sim:p=0.6,seed=3", "--k", "5", "--max-samples", "6",
-            "--store", str(tmp_path / "s.sqlite"))
+    r = cli(
+        "run",
+        "hanoi",
+        "--disks",
+        "4",
+        "--model",
+        "sim:p=0.6,seed=3",
+        "--k",
+        "5",
+        "--max-samples",
+        "6",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    )
     assert r.exit_code == 3, r.output
     assert "why: step 0 undecided after 6 samples (the cap, max_samples 6)" in r.stdout
     assert "resume with: maker run hanoi --resume" in r.stdout

@@ -89,19 +89,37 @@ def test_examples_survive_malformed_samples_and_contested_steps(tmp_path, path):
 
 
 def test_people_output_shows_the_plan_and_the_final_state(tmp_path):
-    r = cli(str(ADDITION), "--model", "sim:p=0.99,seed=1", "--store", str(tmp_path / "s.sqlite"),
-            "--input", "a=999", "--input", "b=1")
+    r = cli(
+        str(ADDITION),
+        "--model",
+        "sim:p=0.99,seed=1",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "--input",
+        "a=999",
+        "--input",
+        "b=1",
+    )
     assert r.exit_code == 0, r.output
     assert "long-addition: 4 steps" in r.output and "voting.k" in r.output
     assert '"digits": "1000"' in r.output and "solved" in r.output
 
 
 def test_inputs_change_the_task(tmp_path):
-    code, out = run_json(tmp_path / "s.sqlite", str(SORT), "--model", "sim:p=0.99,seed=2",
-                         "--input", "items=[5, -2, 9, 0, 3]")
+    code, out = run_json(
+        tmp_path / "s.sqlite", str(SORT), "--model", "sim:p=0.99,seed=2", "--input", "items=[5, -2, 9, 0, 3]"
+    )
     assert code == 0 and out["final_state"]["items"] == [-2, 0, 3, 5, 9]
-    code, out = run_json(tmp_path / "s.sqlite", str(COUNT), "--model", "sim:p=0.99,seed=2",
-                         "--input", "text=The cat saw the other cat. THE end, the END.", "--input", "word=the")
+    code, out = run_json(
+        tmp_path / "s.sqlite",
+        str(COUNT),
+        "--model",
+        "sim:p=0.99,seed=2",
+        "--input",
+        "text=The cat saw the other cat. THE end, the END.",
+        "--input",
+        "word=the",
+    )
     assert code == 0 and out["final_state"]["count"] == 4 and out["steps_total"] == 1
 
 
@@ -113,8 +131,9 @@ def test_a_wrong_decision_fails_the_run_at_that_step(tmp_path):
 
 
 def test_sample_cap_ends_undecided(tmp_path):
-    code, out = run_json(tmp_path / "s.sqlite", str(COUNT), "--model", "sim:p=0.6,errors=spread,seed=1",
-                         "--k", "5", "--max-samples", "5")
+    code, out = run_json(
+        tmp_path / "s.sqlite", str(COUNT), "--model", "sim:p=0.6,errors=spread,seed=1", "--k", "5", "--max-samples", "5"
+    )
     assert code == 3 and out["status"] == "undecided"
 
 
@@ -297,14 +316,21 @@ def test_spec_errors_name_file_and_field_and_exit_2(tmp_path, mutate, message):
         ("nope", "reference: no solver named 'nope' (registered: addition, bubble_sort, count_word)"),
         ("maker_cli.tasks.solvers.nope:solve", "reference: no solver named 'maker_cli.tasks.solvers.nope:solve'"),
         ("bubble_sort", "reference: bubble_sort failed at step 0: KeyError: 'items'"),
-        ("maker_cli.solvers.bubble_sort:solve",  # an old spec's path: maker's own solver, by its name
-         "reference: maker_cli.solvers.bubble_sort:solve failed at step 0: KeyError: 'items'"),
+        (
+            "maker_cli.solvers.bubble_sort:solve",  # an old spec's path: maker's own solver, by its name
+            "reference: maker_cli.solvers.bubble_sort:solve failed at step 0: KeyError: 'items'",
+        ),
         ("seq_solver_fixture.py:words", "reference: seq_solver_fixture.py:words at step 0: action: digit is not a int"),
-        ("seq_solver_fixture.py:half", "reference: seq_solver_fixture.py:half at step 0: return (action, next_state) "
-                                       "or a dict"),
+        (
+            "seq_solver_fixture.py:half",
+            "reference: seq_solver_fixture.py:half at step 0: return (action, next_state) or a dict",
+        ),
         ("seq_solver_fixture.py:extra", "reference: seq_solver_fixture.py:extra at step 0: unexpected 'done'"),
-        ("seq_solver_fixture.py:reshaped", "reference: seq_solver_fixture.py:reshaped at step 0: next_state: shape "
-                                           "differs from the initial state: next_state: missing key 'position'"),
+        (
+            "seq_solver_fixture.py:reshaped",
+            "reference: seq_solver_fixture.py:reshaped at step 0: next_state: shape "
+            "differs from the initial state: next_state: missing key 'position'",
+        ),
         ("seq_solver_fixture.py:nope", "reference: seq_solver_fixture.py:nope is not a function"),
         ("absent.py:solve", "reference: no file absent.py next to the spec"),
         ("../outside.py:solve", "reference: ../outside.py is outside the spec's folder"),
@@ -348,8 +374,9 @@ def test_replies_longer_than_the_length_red_flag_are_caught_before_a_simulated_r
     assert r.exit_code == 0 and "over red_flags.max_output_tokens (400)" in json.loads(r.stdout)["warnings"][0]
     r = cli(str(ADDITION), "--model", "sim:p=0.99", "--store", str(tmp_path / "s.sqlite"), *long)
     assert r.exit_code == 2 and "every sample would be discarded" in r.output
-    code, out = run_json(tmp_path / "s.sqlite", str(ADDITION), "--model", "sim:p=0.99,seed=1", *long,
-                         "--max-output-tokens", "2000")
+    code, out = run_json(
+        tmp_path / "s.sqlite", str(ADDITION), "--model", "sim:p=0.99,seed=1", *long, "--max-output-tokens", "2000"
+    )
     assert code == 0 and out["final_state"]["digits"] == str(int("7" * 1200) + int("5" * 1200))
 
 
@@ -388,8 +415,21 @@ def test_resume_refuses_a_changed_spec_and_extra_arguments(tmp_path):
     store = tmp_path / "s.sqlite"
     spec = tmp_path / "addition.yaml"
     shutil.copy(ADDITION, spec)
-    code, out = run_json(store, str(spec), "--model", "sim:p=0.99,seed=4", "--k", "2", "--price-in", "100",
-                         "--price-out", "100", "--max-cost", "0.1", "--yes")
+    code, out = run_json(
+        store,
+        str(spec),
+        "--model",
+        "sim:p=0.99,seed=4",
+        "--k",
+        "2",
+        "--price-in",
+        "100",
+        "--price-out",
+        "100",
+        "--max-cost",
+        "0.1",
+        "--yes",
+    )
     assert code == 4
     r = cli(str(spec), "--resume", out["run_id"], "--store", str(store))
     assert r.exit_code == 2 and "give no FILE" in r.output
@@ -409,10 +449,31 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
     (tmp_path / "b.txt").write_text(b, encoding="utf-8")
     store = tmp_path / "s.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "maker_cli", "run", "task", str(ADDITION), "--store", str(store),
-         "--input", f"a=@{tmp_path / 'a.txt'}", "--input", f"b=@{tmp_path / 'b.txt'}",
-         "--model", "sim:p=0.995,seed=9,latency_ms=1", "--k", "2", "--max-output-tokens", "5000", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True,
+        [
+            sys.executable,
+            "-m",
+            "maker_cli",
+            "run",
+            "task",
+            str(ADDITION),
+            "--store",
+            str(store),
+            "--input",
+            f"a=@{tmp_path / 'a.txt'}",
+            "--input",
+            f"b=@{tmp_path / 'b.txt'}",
+            "--model",
+            "sim:p=0.995,seed=9,latency_ms=1",
+            "--k",
+            "2",
+            "--max-output-tokens",
+            "5000",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
     )
     run_id = wait_for_progress(store, proc, 1)
     proc.send_signal(signal.SIGKILL)
@@ -431,5 +492,3 @@ def test_sigkill_mid_run_then_resume_stores_every_step_once(tmp_path):
 
 
 # --- failure rates follow the maths ---------------------------------------------------------------
-
-

@@ -86,8 +86,13 @@ def test_piped_output_keeps_ids_and_names_whole(store):
     """`maker runs list | cat`: no terminal, no COLUMNS: nothing is cut or wrapped."""
     long_model = "sim:p=0.9,seed=3"
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    out = subprocess.run([sys.executable, "-m", "maker_cli", "runs", "list", "--store", str(store)],
-                         capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "maker_cli", "runs", "list", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     run_id = json.loads(cli("runs", "list", "--store", str(store), "--json").stdout)["runs"][0]["id"]
     lines = out.stdout.splitlines()

@@ -26,8 +26,24 @@ def test_an_environment_key_echoed_by_a_server_is_never_printed_or_stored(tmp_pa
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     store = str(tmp_path / "s.sqlite")
     with FakeOpenAIServer(api_key="the-right-one") as srv:
-        r = CliRunner().invoke(app, ["run", "hanoi", "--disks", "2", "--model", "openai/fake", "--api-base",
-                                     srv.base_url, "--k", "1", "--store", store, "--json"])
+        r = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "hanoi",
+                "--disks",
+                "2",
+                "--model",
+                "openai/fake",
+                "--api-base",
+                srv.base_url,
+                "--k",
+                "1",
+                "--store",
+                store,
+                "--json",
+            ],
+        )
     assert r.exit_code == 1, r.output
     assert KEY not in r.output and KEY not in r.stdout
     assert "Incorrect API key provided: [redacted]" in r.output
@@ -42,11 +58,14 @@ def test_a_router_files_inline_key_never_reaches_an_mcp_tool_error(tmp_path):
     """The regression: an inline api_key in a Router file leaked in an MCP tool error."""
     with FakeOpenAIServer(api_key="the-right-one") as srv:
         router = tmp_path / "router.yaml"
-        router.write_text(textwrap.dedent(f"""
+        router.write_text(
+            textwrap.dedent(f"""
             model_list:
               - model_name: fake
                 litellm_params: {{model: openai/fake, api_base: "{srv.base_url}", api_key: {KEY}}}
-        """), encoding="utf-8")
+        """),
+            encoding="utf-8",
+        )
         settings = load_settings(None, router_config=router, model="fake", max_attempts=1, timeout=5)
         server = build_server(settings, root=tmp_path)
 
@@ -63,8 +82,13 @@ def test_a_router_files_inline_key_never_reaches_an_mcp_tool_error(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["token sk-abcdefghijklmnop", "Authorization: Bearer abc.def.ghi", "https://user:pa55word@host/v1",
-     "AKIAABCDEFGHIJKLMNOP", f"key {KEY}"],
+    [
+        "token sk-abcdefghijklmnop",
+        "Authorization: Bearer abc.def.ghi",
+        "https://user:pa55word@host/v1",
+        "AKIAABCDEFGHIJKLMNOP",
+        f"key {KEY}",
+    ],
 )
 def test_redact_hides_shapes_urls_and_registered_keys(text):
     register(KEY)
@@ -81,5 +105,6 @@ def test_only_variables_named_as_secrets_are_hidden(monkeypatch):
     monkeypatch.setenv("XAUTHORITY", "/home/someone/.Xauthority")
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tokenvalue42")
     assert redact("layout english-intl, file /home/someone/.Xauthority") == (
-        "layout english-intl, file /home/someone/.Xauthority")
+        "layout english-intl, file /home/someone/.Xauthority"
+    )
     assert redact("sent tokenvalue42") == f"sent {REDACTED}"

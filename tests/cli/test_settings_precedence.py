@@ -42,14 +42,60 @@ TABLE = {
 LAYERS = ("config", "env", "spec", "flag")
 # the job settings each command takes as flags (the others are not its business)
 COMMAND_FLAGS = {
-    "vote": ("model", "k", "max_samples", "eager", "first_temperature", "temperature", "max_output_tokens",
-             "concurrency", "timeout", "price_in", "price_out", "max_cost"),
-    "run hanoi": ("model", "k", "max_samples", "eager", "first_temperature", "temperature", "max_output_tokens",
-                  "concurrency", "timeout", "price_in", "price_out", "max_cost", "target"),
-    "run task": ("model", "k", "max_samples", "eager", "first_temperature", "temperature", "max_output_tokens",
-                 "concurrency", "timeout", "price_in", "price_out", "max_cost", "target"),
-    "calibrate": ("model", "temperature", "max_output_tokens", "concurrency", "timeout", "price_in", "price_out",
-                  "target"),
+    "vote": (
+        "model",
+        "k",
+        "max_samples",
+        "eager",
+        "first_temperature",
+        "temperature",
+        "max_output_tokens",
+        "concurrency",
+        "timeout",
+        "price_in",
+        "price_out",
+        "max_cost",
+    ),
+    "run hanoi": (
+        "model",
+        "k",
+        "max_samples",
+        "eager",
+        "first_temperature",
+        "temperature",
+        "max_output_tokens",
+        "concurrency",
+        "timeout",
+        "price_in",
+        "price_out",
+        "max_cost",
+        "target",
+    ),
+    "run task": (
+        "model",
+        "k",
+        "max_samples",
+        "eager",
+        "first_temperature",
+        "temperature",
+        "max_output_tokens",
+        "concurrency",
+        "timeout",
+        "price_in",
+        "price_out",
+        "max_cost",
+        "target",
+    ),
+    "calibrate": (
+        "model",
+        "temperature",
+        "max_output_tokens",
+        "concurrency",
+        "timeout",
+        "price_in",
+        "price_out",
+        "target",
+    ),
 }
 
 
@@ -80,8 +126,10 @@ def spec_with_layer(tmp_path: Path, source: Path, upto: str) -> Path:
     """A copy of `source` whose voting and red-flag settings are the spec layer's (or none of them)."""
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     data.pop("model", None)
-    data["voting"], data["red_flags"] = {}, {k: v for k, v in data.get("red_flags", {}).items()
-                                             if k != "max_output_tokens"}
+    data["voting"], data["red_flags"] = (
+        {},
+        {k: v for k, v in data.get("red_flags", {}).items() if k != "max_output_tokens"},
+    )
     if LAYERS.index(upto) >= LAYERS.index("spec"):
         data["model"] = value("model", "spec")
         data["voting"] = {f: value(f, "spec") for f in ("k", "max_samples", "first_temperature", "temperature")}
@@ -137,10 +185,25 @@ def test_every_field_takes_the_highest_layer_that_sets_it(tmp_path, monkeypatch,
 
 def test_the_vote_flag_beats_the_spec_for_the_red_flag_limit():
     """The regression: `maker vote --task` let the spec's 750 tokens win over --max-output-tokens."""
-    r = CliRunner().invoke(app, [
-        "vote", "--task", str(ARITHMETIC), "--input", "a=1", "--input", "b=2", "--input", "expected=2",
-        "--model", "sim:p=0.9,out_tokens=300", "--max-output-tokens", "100", "--json",
-    ])
+    r = CliRunner().invoke(
+        app,
+        [
+            "vote",
+            "--task",
+            str(ARITHMETIC),
+            "--input",
+            "a=1",
+            "--input",
+            "b=2",
+            "--input",
+            "expected=2",
+            "--model",
+            "sim:p=0.9,out_tokens=300",
+            "--max-output-tokens",
+            "100",
+            "--json",
+        ],
+    )
     out = json.loads(r.stdout)
     assert r.exit_code == 3 and out["red_flag_reasons"] == {"too_long": out["samples"]} and out["valid"] == 0
     assert out["settings"]["max_output_tokens"] == 100 and out["settings_sources"]["max_output_tokens"] == "flag"
@@ -161,8 +224,7 @@ def test_mcp_tools_follow_the_same_precedence(tmp_path, monkeypatch, tool, upto)
     set_layers(tmp_path, monkeypatch, upto)
     root = tmp_path / "work"
     root.mkdir()
-    shutil.copy(spec_with_layer(tmp_path, ARITHMETIC if tool == "maker_vote" else ADDITION, upto),
-                root / "spec.yaml")
+    shutil.copy(spec_with_layer(tmp_path, ARITHMETIC if tool == "maker_vote" else ADDITION, upto), root / "spec.yaml")
     args: dict = {"task": "spec.yaml"}
     if tool == "maker_vote":
         args["inputs"] = {"a": 6, "b": 7, "expected": 42}
@@ -179,7 +241,12 @@ def test_mcp_tools_follow_the_same_precedence(tmp_path, monkeypatch, tool, upto)
     result = anyio.run(go)
     assert not result.is_error, result.content[0].text
     out = result.structured_content
-    for field in ("model", "temperature", "max_output_tokens", *(("k", "first_temperature") if tool == "maker_vote" else ())):
+    for field in (
+        "model",
+        "temperature",
+        "max_output_tokens",
+        *(("k", "first_temperature") if tool == "maker_vote" else ()),
+    ):
         if upto == "flag" and field not in MCP_ARGS[tool]:
             continue
         want, layer = expected(field, upto, True)

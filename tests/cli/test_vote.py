@@ -22,8 +22,20 @@ def test_vote_free_prompt_json_decided():
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["decided"] is True and out["winner"] == "42"
-    for key in ("winner", "decided", "votes", "samples", "red_flagged", "red_flag_reasons", "errors", "rounds",
-                "input_tokens", "output_tokens", "cost_usd", "model"):
+    for key in (
+        "winner",
+        "decided",
+        "votes",
+        "samples",
+        "red_flagged",
+        "red_flag_reasons",
+        "errors",
+        "rounds",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "model",
+    ):
         assert key in out
     assert out["simulated"] is True
     assert out["votes"]["42"] - max([v for k, v in out["votes"].items() if k != "42"] or [0]) >= 3
@@ -35,8 +47,18 @@ def test_a_huge_k_needs_an_explicit_sample_cap():
     r = run("vote", "--prompt", "q", "--model", "sim:p=0.9,answer=x", "--k", "1000000", "--json")
     assert r.exit_code == 2 and r.stdout == ""
     assert "--max-samples" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run("vote", "--prompt", "q", "--model", "sim:p=0.9,answer=x,seed=2", "--k", "1200", "--max-samples", "5000",
-            "--json")
+    r = run(
+        "vote",
+        "--prompt",
+        "q",
+        "--model",
+        "sim:p=0.9,answer=x,seed=2",
+        "--k",
+        "1200",
+        "--max-samples",
+        "5000",
+        "--json",
+    )
     assert r.exit_code == 0 and json.loads(r.stdout)["samples"] <= 5000
     r = run("vote", "--prompt", "q", "--model", "sim:p=0.6,answer=x,seed=2", "--k", "5", "--json")
     out = json.loads(r.stdout)
@@ -44,8 +66,18 @@ def test_a_huge_k_needs_an_explicit_sample_cap():
 
 
 def test_vote_undecided_exits_3_with_tallies():
-    r = run("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=x,errors=spread,seed=1", "--k", "4",
-            "--max-samples", "4", "--json")
+    r = run(
+        "vote",
+        "--prompt",
+        "q",
+        "--model",
+        "sim:p=0.5,answer=x,errors=spread,seed=1",
+        "--k",
+        "4",
+        "--max-samples",
+        "4",
+        "--json",
+    )
     assert r.exit_code == 3, r.output
     out = json.loads(r.stdout)
     assert out["decided"] is False and out["winner"] is None and out["samples"] == 4
@@ -62,8 +94,20 @@ def test_vote_counts_red_flags_with_reasons():
 
 def test_vote_task_spec_with_inputs():
     spec = ROOT / "examples" / "arithmetic.yaml"
-    r = run("vote", "--task", str(spec), "--input", "a=123", "--input", "b=456", "--input", "expected=56088",
-            "--model", "sim:p=0.9,seed=1", "--json")
+    r = run(
+        "vote",
+        "--task",
+        str(spec),
+        "--input",
+        "a=123",
+        "--input",
+        "b=456",
+        "--input",
+        "expected=56088",
+        "--model",
+        "sim:p=0.9,seed=1",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["winner"] == "56088"
 
@@ -118,8 +162,24 @@ def test_vote_over_http_retries_succeed_and_nothing_counts_twice():
     with FakeOpenAIServer(responder=responder) as srv:
         srv.inject("429", retry_after=0.05)
         srv.inject("503")
-        r = run("vote", "--prompt", "6*7?", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
-                "--api-base", srv.base_url, "--k", "3", "--price-in", "1", "--price-out", "1", "--json")
+        r = run(
+            "vote",
+            "--prompt",
+            "6*7?",
+            "--answer-regex",
+            r"Answer: (?P<answer>\d+)",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "3",
+            "--price-in",
+            "1",
+            "--price-out",
+            "1",
+            "--json",
+        )
         assert r.exit_code == 0, r.output
         out = json.loads(r.stdout)
         assert out["winner"] == "42" and out["retries"] == 2 and out["errors"] == 0
@@ -134,16 +194,31 @@ def test_vote_over_http_undecided_and_errors_surface(monkeypatch):
 
     responder = sim_responder("sim:p=0.5,errors=spread,seed=1", reference_for=_fixed_reference("7"))
     with FakeOpenAIServer(responder=responder) as srv:
-        r = run("vote", "--prompt", "q", "--answer-regex", r"Answer: (?P<answer>\d+)", "--model", "openai/fake",
-                "--api-base", srv.base_url, "--k", "4", "--max-samples", "6", "--json")
+        r = run(
+            "vote",
+            "--prompt",
+            "q",
+            "--answer-regex",
+            r"Answer: (?P<answer>\d+)",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--k",
+            "4",
+            "--max-samples",
+            "6",
+            "--json",
+        )
         assert r.exit_code == 3, r.output
         out = json.loads(r.stdout)
         assert out["decided"] is False and out["samples"] == 6 == srv.choices
 
     monkeypatch.setenv("MAKER_MAX_ATTEMPTS", "2")  # keep the all-failing case short
     with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=("500",)) as srv:
-        r = run("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
-                "--timeout", "2")
+        r = run(
+            "vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2", "--timeout", "2"
+        )
         assert r.exit_code == 1
         assert "calls failed" in r.output and "Traceback" not in r.output
         assert srv.requests == srv.faults["500"] >= 8 * 2

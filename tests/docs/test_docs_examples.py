@@ -81,7 +81,7 @@ def maker_words(command: str) -> list[str] | None:
     while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
         words = words[1:]
     if words and words[0] != "maker" and "--" in words:
-        words = words[words.index("--") + 1:]
+        words = words[words.index("--") + 1 :]
     return words[1:] if words and words[0] == "maker" else None
 
 
@@ -144,8 +144,21 @@ def test_the_python_api_page_has_examples():
     blocks = python_examples()
     assert len(blocks) >= 10
     joined = "\n".join(blocks)
-    for name in ("estimate(", "vote(", "avote(", "run(", "arun(", "calibrate(", "acalibrate(", "load_spec(",
-                 "Hanoi(", "model_dump(", "UsageError", "CannotConverge", "SpecError"):
+    for name in (
+        "estimate(",
+        "vote(",
+        "avote(",
+        "run(",
+        "arun(",
+        "calibrate(",
+        "acalibrate(",
+        "load_spec(",
+        "Hanoi(",
+        "model_dump(",
+        "UsageError",
+        "CannotConverge",
+        "SpecError",
+    ):
         assert name in joined, f"docs/python-api.md shows no example of {name}"
     models = re.findall(r"""model=f?["']([^"']+)["']""", joined)
     assert models and all(m.startswith("sim") or m == "gpt-4.1-mini" for m in models), models

@@ -90,7 +90,9 @@ def subprocess_env(home: Path) -> dict[str, str]:
 def test_stdio_subprocess_end_to_end(root, tmp_path):
     errlog_path = tmp_path / "server-stderr.txt"
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "maker_cli", "serve-mcp"], env=subprocess_env(tmp_path / "home"),
+        command=sys.executable,
+        args=["-m", "maker_cli", "serve-mcp"],
+        env=subprocess_env(tmp_path / "home"),
         cwd=str(root),
     )
 
@@ -110,8 +112,12 @@ def test_stdio_subprocess_end_to_end(root, tmp_path):
                 )
                 results["calibrate"] = await client.call_tool(
                     "maker_calibrate",
-                    {"responses": [{"response": "Answer: 42", "expected": "42"}] * 9
-                     + [{"response": "Answer: 41", "expected": "42"}], "answer_regex": ANSWER, "steps": 100},
+                    {
+                        "responses": [{"response": "Answer: 42", "expected": "42"}] * 9
+                        + [{"response": "Answer: 41", "expected": "42"}],
+                        "answer_regex": ANSWER,
+                        "steps": 100,
+                    },
                 )
                 results["configure"] = await client.call_tool("maker_configure", {"k": 4})
                 results["bad"] = await client.call_tool("maker_estimate", {"steps": "many", "p": 0.9})
@@ -157,7 +163,8 @@ def test_a_busy_port_is_one_line_and_exit_2():
         port = busy.getsockname()[1]
         r = CliRunner().invoke(app, ["serve-mcp", "--transport", "http", "--port", str(port)])
     assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
-        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (pick another --port or --host)"]
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (pick another --port or --host)"
+    ]
 
 
 def test_http_transport_smoke(root, tmp_path):
@@ -165,7 +172,11 @@ def test_http_transport_smoke(root, tmp_path):
     log = open(tmp_path / "http-server.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "maker_cli", "serve-mcp", "--transport", "http", "--port", str(port)],
-        cwd=root, env=subprocess_env(tmp_path / "home"), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        cwd=root,
+        env=subprocess_env(tmp_path / "home"),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -225,8 +236,22 @@ def test_estimate_has_the_fields_of_the_cli_json(server):
 
     args = dict(steps=1000, p=0.99, output_tokens=500, model="gpt-4.1-mini", budget_usd=5.0, sweep=True)
     cli = CliRunner().invoke(
-        app, ["estimate", "--steps", "1000", "--p", "0.99", "--output-tokens", "500", "--model", "gpt-4.1-mini",
-              "--budget", "5", "--sweep", "--json"],
+        app,
+        [
+            "estimate",
+            "--steps",
+            "1000",
+            "--p",
+            "0.99",
+            "--output-tokens",
+            "500",
+            "--model",
+            "gpt-4.1-mini",
+            "--budget",
+            "5",
+            "--sweep",
+            "--json",
+        ],
     )
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.stdout)
@@ -254,18 +279,37 @@ def test_estimate_errors_say_what_to_change(server):
 
 def test_vote_free_prompt_reports_vote_fields_and_spend(server):
     out = ok(call(server, "maker_vote", prompt="6*7?", model=SIM, k=2))
-    for key in ("winner", "decided", "votes", "samples", "red_flag_reasons", "errors", "input_tokens",
-                "output_tokens", "cost_usd", "spent_usd", "session_spent_usd", "sample_cap", "stop_reason"):
+    for key in (
+        "winner",
+        "decided",
+        "votes",
+        "samples",
+        "red_flag_reasons",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "spent_usd",
+        "session_spent_usd",
+        "sample_cap",
+        "stop_reason",
+    ):
         assert key in out
     assert out["winner"] == "42" and out["decided"] and out["k"] == 2 and out["simulated"]
     assert out["spent_usd"] == 0.0 and out["stop_reason"] == "done"
 
 
 def test_vote_red_flags_and_answer_regex(server):
-    out = ok(call(
-        server, "maker_vote", prompt="q", model="sim:p=0.95,answer=yes,invalid=0.4,seed=2", k=2,
-        must_not_match=["not sure"],
-    ))
+    out = ok(
+        call(
+            server,
+            "maker_vote",
+            prompt="q",
+            model="sim:p=0.95,answer=yes,invalid=0.4,seed=2",
+            k=2,
+            must_not_match=["not sure"],
+        )
+    )
     assert out["red_flagged"] == sum(out["red_flag_reasons"].values())
     assert set(out["red_flag_reasons"]) <= {"forbidden_pattern", "truncated"}
     regex = ok(call(server, "maker_vote", prompt="q", model="sim:p=1,answer=Answer: 7", answer_regex=ANSWER))
@@ -273,8 +317,15 @@ def test_vote_red_flags_and_answer_regex(server):
 
 
 def test_vote_with_a_spec_inside_the_working_directory(server):
-    out = ok(call(server, "maker_vote", task="arithmetic.yaml", inputs={"a": 123, "b": 456, "expected": 56088},
-                  model="sim:p=0.9,seed=4"))
+    out = ok(
+        call(
+            server,
+            "maker_vote",
+            task="arithmetic.yaml",
+            inputs={"a": 123, "b": 456, "expected": 56088},
+            model="sim:p=0.9,seed=4",
+        )
+    )
     assert out["winner"] == "56088" and out["task"] == "arithmetic"
     missing = error(call(server, "maker_vote", task="arithmetic.yaml", inputs={"a": 1}, model="sim"))
     assert "missing input 'b'" in missing
@@ -309,8 +360,15 @@ def test_allow_dir_admits_another_folder(root, tmp_path):
     extra.mkdir()
     shutil.copy(ARITHMETIC, extra / "mul.yaml")
     server = build_server(load_settings(), root=root, allowed_dirs=(extra,))
-    out = ok(call(server, "maker_vote", task=str(extra / "mul.yaml"), inputs={"a": 2, "b": 3, "expected": 6},
-                  model="sim:p=0.9"))
+    out = ok(
+        call(
+            server,
+            "maker_vote",
+            task=str(extra / "mul.yaml"),
+            inputs={"a": 2, "b": 3, "expected": 6},
+            model="sim:p=0.9",
+        )
+    )
     assert out["winner"] == "6"
 
 
@@ -418,13 +476,25 @@ def test_configure_persists_validates_resets_and_locks(server, root):
         (dict(response="work...\nAnswer: 056088", answer_regex=ANSWER, canonical=["number"]), True, "56088", []),
         (dict(response="no answer here", answer_regex=ANSWER), False, None, ["format"]),
         (dict(response='{"result": {"value": 7}}', json_path="result.value", json_type="int"), True, "7", []),
-        (dict(response='{"result": {"value": "7"}}', json_path="result.value", json_type="int"),
-         False, None, ["format"]),
-        (dict(response="Answer: 5", answer_regex=ANSWER, output_tokens=900, max_output_tokens=750),
-         False, "5", ["too_long"]),
+        (
+            dict(response='{"result": {"value": "7"}}', json_path="result.value", json_type="int"),
+            False,
+            None,
+            ["format"],
+        ),
+        (
+            dict(response="Answer: 5", answer_regex=ANSWER, output_tokens=900, max_output_tokens=750),
+            False,
+            "5",
+            ["too_long"],
+        ),
         (dict(response="Answer: 5", answer_regex=ANSWER, finish_reason="length"), False, "5", ["truncated"]),
-        (dict(response="Answer: 5\nAnswer: 6", answer_regex=ANSWER, must_not_match=["(?ms)^Answer:.*^Answer:"]),
-         False, "6", ["forbidden_pattern"]),
+        (
+            dict(response="Answer: 5\nAnswer: 6", answer_regex=ANSWER, must_not_match=["(?ms)^Answer:.*^Answer:"]),
+            False,
+            "6",
+            ["forbidden_pattern"],
+        ),
         (dict(response="Answer: 9", answer_regex=ANSWER, allowed=["1", "2"]), False, None, ["format"]),
         (dict(response="   "), False, None, ["empty"]),
         (dict(response="  Paris \n"), True, "Paris", []),
@@ -479,8 +549,9 @@ def test_calibrate_labelled_json_types_and_length_flags(server):
     ]
     out = ok(call(server, "maker_calibrate", responses=responses, json_path="n", json_type="int"))
     assert (out["valid"], out["correct"], out["red_flags"]) == (2, 1, {"too_long": 1})
-    bad = error(call(server, "maker_calibrate", responses=[{"response": "{}", "expected": "x"}], json_path="n",
-                     json_type="int"))
+    bad = error(
+        call(server, "maker_calibrate", responses=[{"response": "{}", "expected": "x"}], json_path="n", json_type="int")
+    )
     assert "responses[0].expected" in bad
 
 
@@ -489,8 +560,14 @@ def test_calibrate_model_modes_are_capped(server):
         server,
         ("maker_configure", {"mcp_max_samples": 20}),
         ("maker_calibrate", {"task": "hanoi", "disks": 4, "model": "sim:p=0.9,seed=3", "samples": 500, "steps": 15}),
-        ("maker_calibrate", {"task": "arithmetic.yaml", "model": "sim:p=0.9",
-                             "items": [{"a": 2, "b": 3, "expected": 6}, {"inputs": {"a": 4, "b": 5}, "expected": 20}]}),
+        (
+            "maker_calibrate",
+            {
+                "task": "arithmetic.yaml",
+                "model": "sim:p=0.9",
+                "items": [{"a": 2, "b": 3, "expected": 6}, {"inputs": {"a": 4, "b": 5}, "expected": 20}],
+            },
+        ),
         ("maker_calibrate", {}),
     )
     assert ok(conf)["mcp_max_samples"] == 20
@@ -508,7 +585,8 @@ def test_calibrate_model_modes_are_capped(server):
 def test_calibrate_has_the_fields_of_the_cli_json(server):
 
     cli = CliRunner().invoke(
-        app, ["calibrate", "hanoi", "--model", "sim:p=0.95,seed=2", "--disks", "4", "--samples", "20", "--json"],
+        app,
+        ["calibrate", "hanoi", "--model", "sim:p=0.95,seed=2", "--disks", "4", "--samples", "20", "--json"],
     )
     assert cli.exit_code == 0, cli.output
     expected = json.loads(cli.stdout)
@@ -526,8 +604,9 @@ def test_calibrate_model_mode_refused_over_the_dollar_cap(server):
     assert "refused" in message and 1 <= fits < 40
     out = ok(call(server, "maker_calibrate", task="hanoi", disks=3, model="sim:p=0.9", samples=fits))
     assert out["samples"] == fits and 0 < out["guard"]["spent_usd"] <= 0.2
-    nothing_fits = error(call(server, "maker_calibrate", task="hanoi", disks=3, model="sim:p=0.9",
-                              max_output_tokens=100_000))
+    nothing_fits = error(
+        call(server, "maker_calibrate", task="hanoi", disks=3, model="sim:p=0.9", max_output_tokens=100_000)
+    )
     assert "cheaper model or a lower max_output_tokens" in nothing_fits
 
 
@@ -560,5 +639,6 @@ def test_calibrate_a_sequential_spec_along_its_reference_path(root, server):
     out = ok(call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.95,seed=4", samples=40))
     assert out["mode"] == "model" and out["samples"] == 40
     assert out["recommendation"]["steps"] > 1  # the reference path's length, not one per item
-    assert "no items" in error(call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.9",
-                                    items=[{"a": 1, "expected": 1}]))
+    assert "no items" in error(
+        call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.9", items=[{"a": 1, "expected": 1}])
+    )

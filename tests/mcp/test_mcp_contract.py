@@ -49,7 +49,9 @@ def server(tmp_path):
     return build_server(load_settings(), root=tmp_path)
 
 
-@pytest.mark.parametrize("tool", ["maker_vote", "maker_estimate", "maker_validate", "maker_calibrate", "maker_configure"])
+@pytest.mark.parametrize(
+    "tool", ["maker_vote", "maker_estimate", "maker_validate", "maker_calibrate", "maker_configure"]
+)
 def test_unknown_arguments_are_refused_by_name(server, tool):
     (result,) = run_calls(server, (tool, {"k_margin": 9, "colour": "red"}))
     assert result.is_error
@@ -91,8 +93,13 @@ def _unconstrained(schema, path="$"):
 def test_every_output_schema_declares_its_types(server):
     """The MCP Inspector's strict check: no output property may be an empty schema."""
     tools = listed_tools(server)
-    assert {t.name for t in tools} == {"maker_estimate", "maker_vote", "maker_validate", "maker_calibrate",
-                                       "maker_configure"}
+    assert {t.name for t in tools} == {
+        "maker_estimate",
+        "maker_vote",
+        "maker_validate",
+        "maker_calibrate",
+        "maker_configure",
+    }
     for tool in tools:
         assert tool.output_schema, tool.name
         assert _unconstrained(tool.output_schema) == [], tool.name
@@ -106,8 +113,16 @@ def test_a_vote_stops_at_the_dollar_cap_through_the_engine(server):
     configure, voted = run_calls(
         server,
         ("maker_configure", {"price_in": 0.0, "price_out": 1000.0, "concurrency": 1}),
-        ("maker_vote", {"prompt": "q", "model": "sim:p=0.9,answer=42,out_tokens=2000,seed=3", "k": 3,
-                        "max_output_tokens": 10, "max_samples": 10}),
+        (
+            "maker_vote",
+            {
+                "prompt": "q",
+                "model": "sim:p=0.9,answer=42,out_tokens=2000,seed=3",
+                "k": 3,
+                "max_output_tokens": 10,
+                "max_samples": 10,
+            },
+        ),
     )
     assert not configure.is_error
     out = voted.structured_content
@@ -129,8 +144,13 @@ def test_validate_judges_exactly_as_a_vote_would(text, tokens, finish):
     would count the response as a vote, for the same answer."""
     server = build_server(load_settings(), root=ROOT)
     regex = r"Answer: *(?P<answer>-?\d+)"
-    args = {"response": text, "answer_regex": regex, "must_not_match": ["(?i)sorry"], "max_output_tokens": 750,
-            "finish_reason": finish}
+    args = {
+        "response": text,
+        "answer_regex": regex,
+        "must_not_match": ["(?i)sorry"],
+        "max_output_tokens": 750,
+        "finish_reason": finish,
+    }
     if tokens is not None:
         args["output_tokens"] = tokens
     (result,) = run_calls(server, ("maker_validate", args))

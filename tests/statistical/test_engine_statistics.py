@@ -18,7 +18,6 @@ def exact(p: float, k: int) -> tuple[float, float]:
     return 1 / (1 + r**k), k / (2 * p - 1) * (1 - r**k) / (1 + r**k)
 
 
-
 def race_many(model: str, k: int, steps: int):
     sim = SimProvider(model)
     engine = Engine(sim)
@@ -31,7 +30,6 @@ def race_many(model: str, k: int, steps: int):
         return out
 
     return asyncio.run(go())
-
 
 
 @pytest.mark.parametrize("p,k,invalid", [(0.7, 3, 0.0), (0.85, 2, 0.0), (0.8, 3, 0.2)])
@@ -53,7 +51,6 @@ def test_decisions_and_samples_match_exact_maths(p, k, invalid):
     rate = flagged / samples
     assert abs(rate - invalid) <= 4 * math.sqrt(max(invalid * (1 - invalid), 1e-12) / samples) + 1e-12
     assert all(r.decided for r in results)
-
 
 
 def test_spread_errors_help_voting():

@@ -22,10 +22,8 @@ def _race(rng: random.Random, p: float, k: int, v: float) -> tuple[bool, int, in
     return lead > 0, votes, samples
 
 
-
 def _within(observed: float, exact: float, sd: float, n: int, sigmas: float = 4.0) -> bool:
     return abs(observed - exact) <= sigmas * sd / math.sqrt(n)
-
 
 
 @pytest.mark.parametrize(("p", "k", "v"), [(0.7, 3, 1.0), (0.6, 4, 0.8), (0.85, 2, 0.9)])
@@ -46,7 +44,6 @@ def test_monte_carlo_race_matches_exact(p, k, v):
         assert not _within(votes, maths.expected_votes_approx(p, k), math.sqrt(maths.votes_variance(p, k)), n)
 
 
-
 def _rounds_race(rng: random.Random, p: float, k: int, c: int | None, v: float) -> tuple[bool, int, int]:
     """Zero-waste rounds: launch k - |lead| votes at once; returns (correct won, rounds, waves)."""
     lead = rounds = waves = 0
@@ -61,7 +58,6 @@ def _rounds_race(rng: random.Random, p: float, k: int, c: int | None, v: float) 
         correct = sum(rng.random() < p for _ in range(need))
         lead += 2 * correct - need
     return lead > 0, rounds, waves
-
 
 
 @pytest.mark.parametrize(("p", "k", "c", "v"), [(0.7, 3, None, 1.0), (0.65, 5, 2, 0.85)])

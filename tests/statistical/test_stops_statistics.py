@@ -65,4 +65,8 @@ def test_engine_stops_as_the_maths_says(p, k, invalid, cap, flags):
     else:
         assert "red_flags" in stops
         slack = (k - 1) * u
-        assert exact.expected_samples - 4 * sd / math.sqrt(n) <= mean <= exact.expected_samples + slack + 4 * sd / math.sqrt(n)
+        assert (
+            exact.expected_samples - 4 * sd / math.sqrt(n)
+            <= mean
+            <= exact.expected_samples + slack + 4 * sd / math.sqrt(n)
+        )

@@ -21,7 +21,9 @@ def bomb(levels: int = 9, width: int = 9) -> str:
 
 def test_an_alias_bomb_is_refused_at_once():
     start = time.perf_counter()
-    with pytest.raises(SpecError, match=f"more than ({MAX_NODES:,} values once aliases are expanded|{MAX_ALIASES} aliases)"):
+    with pytest.raises(
+        SpecError, match=f"more than ({MAX_NODES:,} values once aliases are expanded|{MAX_ALIASES} aliases)"
+    ):
         parse_yaml(bomb(), "bomb.yaml")
     assert time.perf_counter() - start < 1.0
 

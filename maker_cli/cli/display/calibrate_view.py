@@ -39,15 +39,17 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
     written = report.calibration_file
 
     sim = " [dim](simulated model: no API calls)[/]" if report.simulated else ""
-    console.print(f"[bold]maker calibrate[/] {escape(title)}, model {escape(report.model)}{sim}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]maker calibrate[/] {escape(title)}, model {escape(report.model)}{sim}", highlight=False, soft_wrap=True
+    )
     failed = f"{report.call_errors:,} failed calls (not samples), " if report.call_errors else "0 failed calls, "
     per = "two on each of" if report.pairs is not None else "one on each of"
     console.print(
         f"{report.samples:,} samples at temperature {report.temperature:g}, {per} {report.probes:,} random "
         f"{probe_name}s ({report.distinct_probes:,} distinct, seed {report.seed}); {failed}"
         f"{report.retries:,} retries; {report.wall_s:.1f} s",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     t = Table(box=None, pad_edge=False, header_style="bold")
     t.add_column("measure", no_wrap=True)
@@ -55,8 +57,12 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
     t.add_column(f"{report.confidence:.0%} interval ({report.method})", no_wrap=True)
     t.add_column("counts", overflow="fold")
     t.add_row("p", _pct(report.p), _ci(report.p_ci), f"{report.correct:,} correct of {report.valid:,} valid samples")
-    t.add_row("valid rate", _pct(report.valid_rate), _ci(report.valid_rate_ci),
-              f"{report.valid:,} valid of {report.samples:,} samples")
+    t.add_row(
+        "valid rate",
+        _pct(report.valid_rate),
+        _ci(report.valid_rate_ci),
+        f"{report.valid:,} valid of {report.samples:,} samples",
+    )
     if report.hanoi is not None:
         for name, part in (("p, disk-1 steps", report.hanoi.disk1_steps), ("p, other steps", report.hanoi.other_steps)):
             t.add_row(name, _pct(part.p), _ci(part.p_ci), f"{part.correct:,} of {part.valid:,}")
@@ -80,7 +86,8 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
             f"pairs: {pr.both_valid:,} {probe_name}s with two valid samples, {pr.both_wrong:,} both wrong, "
             f"{pr.collisions:,} collisions (same wrong answer) against {pr.expected_collisions:.3g} expected "
             f"under independence (one-sided p = {pr.p_value:.2g}): {verdict}",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
@@ -88,8 +95,12 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
     if rec is not None:
         _render_recommendation(report, rec, console)
     if written:
-        console.print(f"calibration written to {written} (use it with: maker estimate --calibration {written} "
-                      f"--steps N; maker run ... --calibration {written})", highlight=False, soft_wrap=True)
+        console.print(
+            f"calibration written to {written} (use it with: maker estimate --calibration {written} "
+            f"--steps N; maker run ... --calibration {written})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _render_recommendation(report: CalibrationResult, recommendation: Recommendation, console: Console) -> None:
@@ -97,14 +108,18 @@ def _render_recommendation(report: CalibrationResult, recommendation: Recommenda
     steps, target = rec["steps"], rec["target"]
     if rec["recommended_k"] is None:
         why = rec["message"] if rec["message"] and report.cannot_converge is None else "see the error below"
-        console.print(f"[bold]recommendation[/] for {steps:,} steps at target {target:g}: none ({why})",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold]recommendation[/] for {steps:,} steps at target {target:g}: none ({why})",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     point = rec["k_at_point_estimate"]
     console.print(
         f"[bold]recommended k = {rec['recommended_k']}[/] for P(all {steps:,} steps right) >= {target:g}, "
         f"from the lower bound p = {rec['p_used']:.4f}" + (f" (the point estimate gives k = {point})" if point else ""),
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     cost = _usd(rec["expected_cost_usd"])
     if rec["price_source"] == "simulated":
@@ -114,7 +129,8 @@ def _render_recommendation(report: CalibrationResult, recommendation: Recommenda
     console.print(
         f"  expected: {rec['expected_samples_per_step']:.3f} samples/step, {rec['expected_calls']:,.0f} samples "
         f"in all, cost {cost}; P(all steps right) = {rec['p_full']:.4f} at the bound",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -123,8 +139,12 @@ class CalibrationBar:
 
     def __init__(self, console: Console) -> None:
         columns = (
-            TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("calibrating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
         )
         self._progress = Progress(*columns, console=console, transient=True)
         self._task = self._progress.add_task("calibrate", total=None, status="")

@@ -31,7 +31,11 @@ def render(r: EstimateReport, console: Console) -> None:
     t.add_column("quantity", no_wrap=True)
     t.add_column("value", justify="right", no_wrap=True)
     t.add_column("note", overflow="fold")
-    k_note = f"k_min for the target (Eq. 14{', with p^m' if r.m > 1 else ''})" if r.k == r.k_min else f"given; k_min = {r.k_min:,}"
+    k_note = (
+        f"k_min for the target (Eq. 14{', with p^m' if r.m > 1 else ''})"
+        if r.k == r.k_min
+        else f"given; k_min = {r.k_min:,}"
+    )
     t.add_row("k (vote margin)", str(r.k), k_note)
     t.add_row("P(step correct)", _prob(r.p_step), "1 / (1 + ((1-p)/p)^k), exact")
     mark = "[green]meets[/]" if r.meets_target else "[red]misses[/]"
@@ -43,14 +47,19 @@ def render(r: EstimateReport, console: Console) -> None:
     else:
         t.add_row("P(all steps correct)", _prob(r.p_full), f"{mark} the target {r.target:g}, exact")
     t.add_row(
-        "valid votes / step", _num(r.expected_votes_per_step),
+        "valid votes / step",
+        _num(r.expected_votes_per_step),
         f"exact; paper's k/(2p-1) = {_num(r.expected_votes_per_step_approx)} (approx.); sd {_num(r.votes_per_step_sd)}",
     )
-    t.add_row("samples / step", _num(r.expected_samples_per_step),
-              f"votes / valid rate {r.valid_rate:g} (red flags re-drawn)" + ("; stops included" if stops else ""))
+    t.add_row(
+        "samples / step",
+        _num(r.expected_samples_per_step),
+        f"votes / valid rate {r.valid_rate:g} (red flags re-drawn)" + ("; stops included" if stops else ""),
+    )
     approx = " (normal approx.)" if r.percentile_method == "normal" else " (exact)"
     t.add_row(
-        "calls (whole job)", _int(r.expected_calls),
+        "calls (whole job)",
+        _int(r.expected_calls),
         f"expected; p50 {_int(r.calls_p50)}, p95 {_int(r.calls_p95)}, p99 {_int(r.calls_p99)}{approx}",
     )
     if r.expected_input_tokens is not None:
@@ -58,9 +67,10 @@ def render(r: EstimateReport, console: Console) -> None:
     if r.expected_output_tokens is not None:
         t.add_row("output tokens", _big(r.expected_output_tokens), f"{_num(r.output_tokens_per_call)} per call")
     if r.expected_cost_usd is not None:
-        t.add_row("cost (expected)", usd(r.expected_cost_usd, unknown='-'), _price_note(r))
+        t.add_row("cost (expected)", usd(r.expected_cost_usd, unknown="-"), _price_note(r))
         t.add_row(
-            "cost p95", usd(r.cost_p95_usd, unknown='-'),
+            "cost p95",
+            usd(r.cost_p95_usd, unknown="-"),
             f"p50 {usd(r.cost_p50_usd, unknown='-')}, p99 {usd(r.cost_p99_usd, unknown='-')} (approx.: tokens at their mean)",
         )
     else:
@@ -68,29 +78,37 @@ def render(r: EstimateReport, console: Console) -> None:
     if r.expected_rounds_per_step is not None:
         conc = f"{r.concurrency}" if r.concurrency else "unlimited"
         t.add_row(
-            "rounds / step", _num(r.expected_rounds_per_step),
+            "rounds / step",
+            _num(r.expected_rounds_per_step),
             f"exact; zero-waste parallel rounds (k - lead samples at once); "
             f"{_num(r.expected_waves_per_step)} waves at concurrency {conc}",
         )
     if r.expected_wall_s is not None:
-        t.add_row("wall time", _duration(r.expected_wall_s), f"approx.: {r.latency_s:g} s per call, steps one after another")
+        t.add_row(
+            "wall time", _duration(r.expected_wall_s), f"approx.: {r.latency_s:g} s per call, steps one after another"
+        )
     if stops and r.p_undecided_per_step is not None:
         cap = f"{r.max_samples:,} samples or " if r.max_samples is not None else ""
         t.add_row(
-            "P(step undecided)", _prob(r.p_undecided_per_step, small=True),
+            "P(step undecided)",
+            _prob(r.p_undecided_per_step, small=True),
             f"stops at {cap}{r.max_red_flags:,} red flags; P(any step undecided) {_prob(r.p_undecided_job, small=True)}"
             + ("" if "p_undecided_per_step" not in approximate else " (upper bounds)"),
         )
-        t.add_row("P(job succeeds)", _prob(r.p_success), f"{mark} the target {r.target:g}; every step decided and "
-                  f"correct, {exact}")
+        t.add_row(
+            "P(job succeeds)",
+            _prob(r.p_success),
+            f"{mark} the target {r.target:g}; every step decided and correct, {exact}",
+        )
     b = r.budget
     if b is not None:
-        t.add_row("budget", usd(b.budget_usd, unknown='-'), "")
+        t.add_row("budget", usd(b.budget_usd, unknown="-"), "")
         fits = "[green]affordable[/]" if b.affordable else "[red]not affordable[/]"
-        t.add_row("target at k_min", usd(b.cost_at_k_min, unknown='-'), f"{fits} (k = {r.k_min})")
+        t.add_row("target at k_min", usd(b.cost_at_k_min, unknown="-"), f"{fits} (k = {r.k_min})")
         if b.max_k_within_budget is not None:
             t.add_row(
-                "best within budget", f"k = {b.max_k_within_budget}",
+                "best within budget",
+                f"k = {b.max_k_within_budget}",
                 f"P(all steps correct) = {_prob(b.max_target_within_budget)}",
             )
         elif b.max_target_within_budget is None:
@@ -112,12 +130,16 @@ def _render_m(r: EstimateReport, console: Console) -> None:
         if not row.converges or row.k_min is None:
             t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), "[red]cannot converge[/]", "-", "-")
             continue
-        cost = usd(row.expected_cost_usd, unknown='-') if row.expected_cost_usd is not None else (
-            f"x{row.relative_cost:,.3g}" if row.relative_cost is not None else "-"
+        cost = (
+            usd(row.expected_cost_usd, unknown="-")
+            if row.expected_cost_usd is not None
+            else (f"x{row.relative_cost:,.3g}" if row.relative_cost is not None else "-")
         )
         t.add_row(str(row.m), f"{row.p_vote:.4g}", _int(row.agents), str(row.k_min), _int(row.expected_calls), cost)
     console.print()
-    console.print("[bold]steps per agent m[/] (a vote is right with p^m; tokens per call x m): why maximal decomposition wins")
+    console.print(
+        "[bold]steps per agent m[/] (a vote is right with p^m; tokens per call x m): why maximal decomposition wins"
+    )
     console.print(t)
 
 
@@ -130,13 +152,20 @@ def _render_sweep(r: EstimateReport, console: Console) -> None:
     for row in r.sweep or []:
         success = (_prob(row.p_success),) if stops else ()
         t.add_row(
-            f"[bold]{row.k}[/]" if row.k == r.k else str(row.k), _prob(row.p_step), _prob(row.p_full), *success,
-            "[green]yes[/]" if row.meets_target else "no", _num(row.expected_votes_per_step),
-            _int(row.expected_calls), usd(row.expected_cost_usd, unknown='-') if row.expected_cost_usd is not None else "-",
+            f"[bold]{row.k}[/]" if row.k == r.k else str(row.k),
+            _prob(row.p_step),
+            _prob(row.p_full),
+            *success,
+            "[green]yes[/]" if row.meets_target else "no",
+            _num(row.expected_votes_per_step),
+            _int(row.expected_calls),
+            usd(row.expected_cost_usd, unknown="-") if row.expected_cost_usd is not None else "-",
         )
     console.print()
-    console.print("[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct)"
-                  + ("; P(success) = every step decided and correct, the target's test)" if stops else ")"))
+    console.print(
+        "[bold]sweep over k[/] (expected figures; P(all) = P(all steps correct)"
+        + ("; P(success) = every step decided and correct, the target's test)" if stops else ")")
+    )
     console.print(t)
 
 

@@ -33,19 +33,22 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     task, job, est = plan.task, plan.config, plan.estimate
     sim = " \\[simulated model: no API calls]" if simulated else ""
     steps = f"{task.steps_total:,}" if task.steps_total else "open-ended"
-    console.print(f"[bold]{escape(task.name)}[/]: {steps} steps, model {escape(job.model)}{sim}",
-                  highlight=False)
+    console.print(f"[bold]{escape(task.name)}[/]: {steps} steps, model {escape(job.model)}{sim}", highlight=False)
     console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
     if est is None:
-        console.print("estimate: p unknown (give --p or --calibration FILE for k_min, cost and P(success))",
-                      highlight=False)
+        console.print(
+            "estimate: p unknown (give --p or --calibration FILE for k_min, cost and P(success))", highlight=False
+        )
         return
-    cost = "unknown" if est.expected_cost_usd is None else f"${est.expected_cost_usd:,.2f} (p95 ${est.cost_p95_usd:,.2f})"
+    cost = (
+        "unknown" if est.expected_cost_usd is None else f"${est.expected_cost_usd:,.2f} (p95 ${est.cost_p95_usd:,.2f})"
+    )
     console.print(
         f"estimate: P(all steps right) = {est.p_full:.4f}, {est.expected_samples_per_step:.3f} samples/step, "
         f"{est.expected_calls:,.0f} samples in all, cost {cost}, "
         f"{est.expected_rounds_per_step or 0:.2f} rounds/step",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     for w in est.warnings:
         warn_line(w)
@@ -63,20 +66,29 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
         f"{report['samples']:,} samples ({report['red_flagged']:,} red-flagged), {report['call_errors']} call errors, "
         f"{report['retries']} retries, cost {cost}, {report['wall_s']:.1f} s"
         + (" \\[simulated]" if report["simulated"] else ""),
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     if status not in ("solved", "failed") and report.get("message"):  # why it stopped (failed: the step below)
         console.print(f"why: {printable(redact(report['message']))}", markup=False, highlight=False, soft_wrap=True)
     if status == "solved" and report.get("final_state") is not None:
         final = json.dumps(report["final_state"], ensure_ascii=False)
-        console.print(f"final state: {printable(final if len(final) <= 2000 else final[:1999] + '…')}",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"final state: {printable(final if len(final) <= 2000 else final[:1999] + '…')}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.get("failed_step"):
         f = report["failed_step"]
         console.print(
-            printable(f"first wrong step {f['step']}: from state {f['state']} the vote chose {f['decided_action']} → "
-                      f"{f['decided_state']} (tallies {f['tallies']})"),
-            highlight=False, soft_wrap=True, markup=False,
+            printable(
+                f"first wrong step {f['step']}: from state {f['state']} the vote chose {f['decided_action']} → "
+                f"{f['decided_state']} (tallies {f['tallies']})"
+            ),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
     again = resume_command(report["kind"], report["run_id"], store_file)
     if status == "budget_exhausted":
@@ -84,8 +96,7 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     elif status in ("interrupted", "undecided"):
         console.print(f"resume with: {again}", highlight=False, soft_wrap=True)
     elif status == "failed" and report["steps_done"] < (report["steps_total"] or 0):
-        console.print(f"to continue from the wrong state anyway: {again} --keep-going", highlight=False,
-                      soft_wrap=True)
+        console.print(f"to continue from the wrong state anyway: {again} --keep-going", highlight=False, soft_wrap=True)
 
 
 def print_validation(check: SpecCheck, console: Console) -> None:
@@ -94,8 +105,10 @@ def print_validation(check: SpecCheck, console: Console) -> None:
     report = {k: escape(printable(v)) if isinstance(v, str) else v for k, v in report.items()}
     report["inputs"] = {k: escape(printable(str(v))) for k, v in report["inputs"].items()}
     say = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731
-    say(f"[bold green]valid[/]: {report['spec']} — task [bold]{report['name']}[/]"
-        + (f": {report['description']}" if report["description"] else ""))
+    say(
+        f"[bold green]valid[/]: {report['spec']} — task [bold]{report['name']}[/]"
+        + (f": {report['description']}" if report["description"] else "")
+    )
     if report["inputs"]:
         say("inputs: " + ", ".join(f"{k}={v}" for k, v in report["inputs"].items()))
     say(f"initial state: {_clip(report['initial_state'])}")
@@ -109,8 +122,10 @@ def print_validation(check: SpecCheck, console: Console) -> None:
     else:
         fixed = report["termination"].startswith("after")
         say(f"steps: {total:,}" + ("" if fixed else " (the reference solver's path)"))
-    say(f"reference: {report['reference'] or 'none'}"
-        + (" — imports, and its answers read back through the spec's own judge" if report["simulated"] else ""))
+    say(
+        f"reference: {report['reference'] or 'none'}"
+        + (" — imports, and its answers read back through the spec's own judge" if report["simulated"] else "")
+    )
     say("first step prompt:")
     if report["first_prompt"]["system"]:
         say(f"  [dim]system:[/] {_clip(report['first_prompt']['system'], 300)}")

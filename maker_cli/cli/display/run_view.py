@@ -146,5 +146,7 @@ class RunView:
         if cur is not None and cur.tallies:
             ranked = sorted(cur.tallies.items(), key=lambda kv: -kv[1])[:4]
             shown = "  ".join(f"{shorten(key, 36)} ×{v}" for key, v in ranked)
-            parts.append(Text(f"step {cur.step:,} round {cur.round}: margin {cur.margin}/{cur.k}  {shown}", style="dim"))
+            parts.append(
+                Text(f"step {cur.step:,} round {cur.round}: margin {cur.margin}/{cur.k}  {shown}", style="dim")
+            )
         return Group(*parts)

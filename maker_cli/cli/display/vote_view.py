@@ -128,7 +128,9 @@ class LiveVoteView:
             self.console.print(
                 f"round {event.round}: leader {shown} with margin {margin}/{event.k}; "
                 f"{self.stats.samples} samples, {sum(self.stats.red_flags.values())} red-flagged",
-                highlight=False, soft_wrap=True, markup=False,
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
             )
 
     def _render(self) -> Group:
@@ -138,12 +140,15 @@ class LiveVoteView:
 
 def print_vote(result: VoteResult, console: Console) -> None:
     """The end of a vote for people: the decision (or why there is none) and what it took."""
-    cost = "unknown (no price for this model; pass --price-in/--price-out)" if result.cost_usd is None else (
-        f"${result.cost_usd:.6f}"
+    cost = (
+        "unknown (no price for this model; pass --price-in/--price-out)"
+        if result.cost_usd is None
+        else (f"${result.cost_usd:.6f}")
     )
     if result.decided:
-        console.print(f"[bold green]decided[/] (k={result.k}): {escape(printable(result.winner or ''))}",
-                      highlight=False)
+        console.print(
+            f"[bold green]decided[/] (k={result.k}): {escape(printable(result.winner or ''))}", highlight=False
+        )
     else:
         why = {
             "red_flags": "too many samples were red-flagged",
@@ -155,5 +160,7 @@ def print_vote(result: VoteResult, console: Console) -> None:
         f"samples {result.samples} ({result.red_flagged} red-flagged: {flags}), rounds {result.rounds}, "
         f"errors {result.errors}, retries {result.retries}, tokens {result.input_tokens:,} in / "
         f"{result.output_tokens:,} out, cost {cost}" + (" \\[simulated]" if result.simulated else ""),
-        highlight=False, soft_wrap=True, markup=True,
+        highlight=False,
+        soft_wrap=True,
+        markup=True,
     )

@@ -63,8 +63,10 @@ def resolve(reference: str, *, spec_dir: Path | None, trust_code: bool, source: 
             try:
                 solver = point.load()
             except Exception as exc:  # noqa: BLE001 - an installed plugin that fails to import: one line
-                raise SpecError(f"{source}: reference: solver {name!r} ({point.value}) cannot be loaded: "
-                                f"{type(exc).__name__}: {exc}") from None
+                raise SpecError(
+                    f"{source}: reference: solver {name!r} ({point.value}) cannot be loaded: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
             return _callable(solver, name, source)
     known = ", ".join(sorted(available()))
     raise SpecError(

@@ -271,8 +271,9 @@ def test_sample_cap_holds_with_n_requests_and_red_flags(seed):
     engine = Engine(sim)
 
     async def go():
-        return [await engine.vote(StepPrompt(s, "s", "u", REF), judge, VoteConfig(k=4, max_samples=6))
-                for s in range(20)]
+        return [
+            await engine.vote(StepPrompt(s, "s", "u", REF), judge, VoteConfig(k=4, max_samples=6)) for s in range(20)
+        ]
 
     for r in asyncio.run(go()):
         assert r.samples <= 6

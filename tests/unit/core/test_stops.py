@@ -111,10 +111,22 @@ def test_a_tiny_probability_is_the_value_not_the_stopping_threshold():
 @pytest.mark.parametrize(
     ("p", "k", "v", "cap", "flags"),
     [
-        (0.8, 3, 1.0, 10, None), (0.7, 3, 0.8, None, 5), (0.7, 3, 0.8, 12, 5), (0.6, 4, 0.5, 30, 10),
-        (0.6, 4, 0.5, 30, 40), (0.9, 2, 0.3, None, 3), (0.55, 5, 0.9, 60, 8), (0.99, 5, 1.0, 19, None),
-        (0.75, 3, 0.6, 8, 8), (0.75, 3, 0.6, 8, 3), (1.0, 3, 0.7, 10, 4), (1.0, 3, 1.0, 2, None),
-        (0.6, 1, 0.5, 5, 3), (0.8, 6, 0.95, 40, None), (0.51, 4, 0.9, None, 20), (0.8, 3, 1.0, 2, None),
+        (0.8, 3, 1.0, 10, None),
+        (0.7, 3, 0.8, None, 5),
+        (0.7, 3, 0.8, 12, 5),
+        (0.6, 4, 0.5, 30, 10),
+        (0.6, 4, 0.5, 30, 40),
+        (0.9, 2, 0.3, None, 3),
+        (0.55, 5, 0.9, 60, 8),
+        (0.99, 5, 1.0, 19, None),
+        (0.75, 3, 0.6, 8, 8),
+        (0.75, 3, 0.6, 8, 3),
+        (1.0, 3, 0.7, 10, 4),
+        (1.0, 3, 1.0, 2, None),
+        (0.6, 1, 0.5, 5, 3),
+        (0.8, 6, 0.95, 40, None),
+        (0.51, 4, 0.9, None, 20),
+        (0.8, 3, 1.0, 2, None),
     ],
 )
 def test_stops_match_the_sample_by_sample_chain(p, k, v, cap, flags):
@@ -174,7 +186,12 @@ def test_red_flag_stop_is_priced():
 
 
 def test_default_max_red_flags_rule():
-    assert maths.default_max_red_flags(3) == 230 == maths.default_max_red_flags(3, None) == maths.default_max_red_flags(3, 0)
+    assert (
+        maths.default_max_red_flags(3)
+        == 230
+        == maths.default_max_red_flags(3, None)
+        == maths.default_max_red_flags(3, 0)
+    )
     assert maths.default_max_red_flags(25, 1.0) == 450
     votes = 4 * 25 * 25 + 100
     expected = 450 + math.ceil(votes + 6 * math.sqrt(votes * 0.5) / 0.5)
@@ -262,8 +279,18 @@ def test_outcome_is_independent_of_the_race_length():
 
 @pytest.mark.parametrize(
     ("p", "k"),
-    [(0.9999, 50), (1 - 1e-9, 30), (1 - 1e-12, 5), (0.999999, 3), (0.999, 40), (0.99, 60), (0.501, 40),
-     (0.51, 3), (0.8, 2), (0.55, 30)],
+    [
+        (0.9999, 50),
+        (1 - 1e-9, 30),
+        (1 - 1e-12, 5),
+        (0.999999, 3),
+        (0.999, 40),
+        (0.99, 60),
+        (0.501, 40),
+        (0.51, 3),
+        (0.8, 2),
+        (0.55, 30),
+    ],
 )
 def test_votes_variance_is_exact_near_one_and_for_large_k(p, k):
     """The old tridiagonal solve lost digits near p = 1 (2e-10 at p = 0.9999, k = 50)."""

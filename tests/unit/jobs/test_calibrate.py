@@ -64,21 +64,30 @@ report_from_labelled = calibrate_labelled
 
 
 def hanoi_cal(model: str, *, disks: int = 8, samples: int = 200, seed: int = 0, pairs: bool = False, **kw):
-    return asyncio.run(
-        calibrate_hanoi(SimProvider(model), disks=disks, samples=samples, seed=seed, pairs=pairs, **kw)
-    )
+    return asyncio.run(calibrate_hanoi(SimProvider(model), disks=disks, samples=samples, seed=seed, pairs=pairs, **kw))
 
 
 # --------------------------------------------------------------------------- coverage
 
 
-
-
 def test_report_fields_and_wilson():
     r = hanoi_cal("sim:p=0.95,invalid=0.05,seed=3", samples=500)
     d = r.model_dump()
-    for key in ("p", "p_ci", "valid_rate", "valid_rate_ci", "samples", "mean_input_tokens", "mean_output_tokens",
-                "cost_per_call_usd", "simulated", "red_flags", "errors", "hanoi", "method"):
+    for key in (
+        "p",
+        "p_ci",
+        "valid_rate",
+        "valid_rate_ci",
+        "samples",
+        "mean_input_tokens",
+        "mean_output_tokens",
+        "cost_per_call_usd",
+        "simulated",
+        "red_flags",
+        "errors",
+        "hanoi",
+        "method",
+    ):
         assert key in d
     assert d["method"] == "wilson" and d["simulated"] is True
     assert sum(r.red_flags.values()) == r.red_flagged > 0
@@ -97,8 +106,9 @@ class Scripted:
     """Answers Hanoi step i right, or with the right move and a wrong state on disk-1 steps; may fail."""
 
     def __init__(self, *, fail_every: int = 0, status: int = 500, latency: float = 0.0, supports_n: bool = False):
-        self.info = ProviderInfo("scripted", simulated=False, supports_n=supports_n, prices_known=True,
-                                 inline=latency == 0)
+        self.info = ProviderInfo(
+            "scripted", simulated=False, supports_n=supports_n, prices_known=True, inline=latency == 0
+        )
         self.fail_every, self.status, self.latency = fail_every, status, latency
         self.calls = self.in_flight = self.max_in_flight = 0
 
@@ -177,8 +187,9 @@ def test_pair_stats_counts():
 
 def test_hard_steps_are_flagged_as_correlated():
     for seed in range(3):
-        r = hanoi_cal(f"sim:p=0.98,hard=0.1,hard_p=0.1,errors=collide,seed={seed}", disks=12, samples=600,
-                      seed=seed, pairs=True)
+        r = hanoi_cal(
+            f"sim:p=0.98,hard=0.1,hard_p=0.1,errors=collide,seed={seed}", disks=12, samples=600, seed=seed, pairs=True
+        )
         pr = r.pairs
         assert pr.pairs == 300 and pr.correlated, pr
         assert pr.collisions > 3 * pr.expected_collisions and pr.p_value < 1e-4
@@ -226,9 +237,19 @@ def test_report_from_labelled_and_recommend():
 def test_recommend_expected_cost_matches_estimate():
     good = hanoi_cal("sim:p=0.95,seed=1", samples=500)
     rec = recommend(good, steps=5000, target=0.95, price_in=0.4, price_out=1.6)
-    est = estimate(EstimateInputs(steps=5000, p=good.p_ci[0], target=0.95, k=rec["recommended_k"],
-                                  valid_rate=good.valid_rate, input_tokens=good.mean_input_tokens,
-                                  output_tokens=good.mean_output_tokens, price_in=0.4, price_out=1.6))
+    est = estimate(
+        EstimateInputs(
+            steps=5000,
+            p=good.p_ci[0],
+            target=0.95,
+            k=rec["recommended_k"],
+            valid_rate=good.valid_rate,
+            input_tokens=good.mean_input_tokens,
+            output_tokens=good.mean_output_tokens,
+            price_in=0.4,
+            price_out=1.6,
+        )
+    )
     assert rec["expected_cost_usd"] == pytest.approx(est.expected_cost_usd) and rec["expected_cost_usd"] > 0
     half = asyncio.run(calibrate_hanoi(Scripted(), disks=6, samples=200))  # right on exactly half the steps
     assert half.p == 0.5 and recommend(half, steps=100)["recommended_k"] is None
@@ -244,11 +265,14 @@ def write_dataset(path: Path, lines: list[dict]) -> Path:
 
 def test_task_dataset_shapes_and_cycling(tmp_path):
     spec = load_spec(ARITHMETIC)
-    data = write_dataset(tmp_path / "items.jsonl", [
-        {"a": 3, "b": 41, "expected": "0123"},  # flat; canonicalised ("number") to 123
-        {"inputs": {"a": "12", "b": "12"}, "expected": 144},  # nested; reaches the `expected` input
-        {"a": 7, "b": 6, "expected": "42"},
-    ])
+    data = write_dataset(
+        tmp_path / "items.jsonl",
+        [
+            {"a": 3, "b": 41, "expected": "0123"},  # flat; canonicalised ("number") to 123
+            {"inputs": {"a": "12", "b": "12"}, "expected": 144},  # nested; reaches the `expected` input
+            {"a": 7, "b": 6, "expected": "42"},
+        ],
+    )
     items = load_dataset(data, spec.inputs)
     assert items[1].inputs == {"a": "12", "b": "12", "expected": "144"}
     r = asyncio.run(calibrate_spec(SimProvider("sim:p=0.8,seed=2"), spec, items, samples=600, seed=1))
@@ -273,10 +297,21 @@ def test_dataset_errors(tmp_path):
 
 
 def test_cli_task(tmp_path):
-    data = write_dataset(tmp_path / "items.jsonl", [{"a": a, "b": b, "expected": str(a * b)} for a in range(2, 6)
-                                                   for b in range(7, 12)])
-    r = cli("calibrate", "task", str(ARITHMETIC), "--dataset", str(data), "--model", "sim:p=0.9,seed=4",
-            "--samples", "400", "--json")
+    data = write_dataset(
+        tmp_path / "items.jsonl", [{"a": a, "b": b, "expected": str(a * b)} for a in range(2, 6) for b in range(7, 12)]
+    )
+    r = cli(
+        "calibrate",
+        "task",
+        str(ARITHMETIC),
+        "--dataset",
+        str(data),
+        "--model",
+        "sim:p=0.9,seed=4",
+        "--samples",
+        "400",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["task"] == "arithmetic" and out["samples"] == 400 and out["distinct_probes"] == 20
@@ -290,12 +325,40 @@ def test_cli_task(tmp_path):
 
 def test_cli_json_and_round_trip_into_estimate_and_run(tmp_path):
     path = tmp_path / "cal.json"
-    r = cli("calibrate", "hanoi", "--model", "sim:p=0.97,invalid=0.05,seed=1", "--disks", "6", "--samples", "800",
-            "--out", str(path), "--json", "--price-in", "0.4", "--price-out", "1.6")
+    r = cli(
+        "calibrate",
+        "hanoi",
+        "--model",
+        "sim:p=0.97,invalid=0.05,seed=1",
+        "--disks",
+        "6",
+        "--samples",
+        "800",
+        "--out",
+        str(path),
+        "--json",
+        "--price-in",
+        "0.4",
+        "--price-out",
+        "1.6",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    for key in ("p", "p_ci", "valid_rate", "valid_rate_ci", "samples", "mean_input_tokens", "mean_output_tokens",
-                "cost_per_call_usd", "recommended_k", "simulated", "hanoi", "red_flags", "collisions"):
+    for key in (
+        "p",
+        "p_ci",
+        "valid_rate",
+        "valid_rate_ci",
+        "samples",
+        "mean_input_tokens",
+        "mean_output_tokens",
+        "cost_per_call_usd",
+        "recommended_k",
+        "simulated",
+        "hanoi",
+        "red_flags",
+        "collisions",
+    ):
         assert key in out
     assert out["recommended_k"] == maths.k_min(out["p_ci"][0], 63, 0.95)
     assert out["recommendation"]["expected_cost_usd"] > 0 and out["cost_per_call_usd"] > 0
@@ -312,18 +375,38 @@ def test_cli_json_and_round_trip_into_estimate_and_run(tmp_path):
     assert e["input_tokens_per_call"] == pytest.approx(cal.mean_input_tokens)
     assert e["price_out"] == 1.6
 
-    run = cli("run", "hanoi", "--disks", "4", "--calibration", str(path), "--store", str(tmp_path / "s.sqlite"),
-              "--json")
+    run = cli(
+        "run", "hanoi", "--disks", "4", "--calibration", str(path), "--store", str(tmp_path / "s.sqlite"), "--json"
+    )
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)["k"] == maths.k_min(cal.p_ci[0], 15, 0.95)
 
 
 def test_cli_human_output_and_pairs_warning(tmp_path):
-    r = cli("calibrate", "hanoi", "--model", "sim:p=0.98,hard=0.1,hard_p=0.1,errors=collide,seed=2", "--disks", "10",
-            "--samples", "600", "--pairs", "--steps", "5000")
+    r = cli(
+        "calibrate",
+        "hanoi",
+        "--model",
+        "sim:p=0.98,hard=0.1,hard_p=0.1,errors=collide,seed=2",
+        "--disks",
+        "10",
+        "--samples",
+        "600",
+        "--pairs",
+        "--steps",
+        "5000",
+    )
     assert r.exit_code == 0, r.output
-    for text in ("wilson", "p, disk-1 steps", "valid rate", "collisions", "correlated", "recommended k =",
-                 "5,000 steps", "two on each of 300 random steps"):
+    for text in (
+        "wilson",
+        "p, disk-1 steps",
+        "valid rate",
+        "collisions",
+        "correlated",
+        "recommended k =",
+        "5,000 steps",
+        "two on each of 300 random steps",
+    ):
         assert text in r.stdout, text
     assert "errors are correlated" in r.stderr
     r = cli("calibrate", "hanoi", "--model", "sim:p=0.9,seed=2", "--samples", "400", "--pairs", "--json")
@@ -366,22 +449,64 @@ def test_over_http_with_faults():
     with FakeOpenAIServer(responder=sim_responder("sim:p=0.9,invalid=0.05,seed=5")) as srv:
         srv.inject("500")
         srv.inject("429", retry_after=0.05)
-        r = cli("calibrate", "hanoi", "--model", "openai/fake", "--api-base", srv.base_url, "--disks", "5",
-                "--samples", "40", "--concurrency", "4", "--price-in", "1", "--price-out", "2", "--timeout", "5",
-                "--json")
+        r = cli(
+            "calibrate",
+            "hanoi",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--disks",
+            "5",
+            "--samples",
+            "40",
+            "--concurrency",
+            "4",
+            "--price-in",
+            "1",
+            "--price-out",
+            "2",
+            "--timeout",
+            "5",
+            "--json",
+        )
         assert r.exit_code == 0, r.output
         out = json.loads(r.stdout)
         assert out["samples"] == 40 == srv.choices and out["retries"] >= 2 and out["call_errors"] == 0
         assert out["simulated"] is False and out["cost_per_call_usd"] > 0
         assert out["valid"] + out["red_flagged"] == 40 and out["p"] > 0.6
         srv.reset_counters()
-        r = cli("calibrate", "hanoi", "--model", "openai/fake", "--api-base", srv.base_url, "--disks", "5",
-                "--samples", "20", "--pairs", "--timeout", "5", "--json")
+        r = cli(
+            "calibrate",
+            "hanoi",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--disks",
+            "5",
+            "--samples",
+            "20",
+            "--pairs",
+            "--timeout",
+            "5",
+            "--json",
+        )
         out = json.loads(r.stdout)
         assert r.exit_code == 0 and out["pairs"]["pairs"] == 10 and out["samples"] == 20 == srv.choices
     with FakeOpenAIServer(responder=sim_responder("sim:p=0.9"), api_key="right-key") as srv:
-        r = cli("calibrate", "hanoi", "--model", "openai/fake", "--api-base", srv.base_url, "--samples", "10",
-                "--timeout", "5")
+        r = cli(
+            "calibrate",
+            "hanoi",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            srv.base_url,
+            "--samples",
+            "10",
+            "--timeout",
+            "5",
+        )
         assert r.exit_code == 1 and "401" in r.stderr  # fatal: stops at once, one line
 
 
@@ -399,8 +524,9 @@ def seq_task(path: Path = ADDITION, inputs: dict | None = None):
 
 def spec_copy(tmp_path: Path, source: Path, drop: str) -> Path:
     """A copy of a spec without the lines that start with `drop` (its reference stays importable)."""
-    text = "".join(line for line in source.read_text(encoding="utf-8").splitlines(keepends=True)
-                   if not line.startswith(drop))
+    text = "".join(
+        line for line in source.read_text(encoding="utf-8").splitlines(keepends=True) if not line.startswith(drop)
+    )
     path = tmp_path / source.name
     path.write_text(text, encoding="utf-8")
     return path
@@ -469,8 +595,18 @@ def test_cli_sequential_json_out_and_round_trip_into_run(tmp_path):
     of the spec without it."""
     spec = spec_copy(tmp_path, ADDITION, "  k: 3")
     cal_file = tmp_path / "cal.json"
-    r = cli("calibrate", "task", str(spec), "--model", "sim:p=0.9,seed=2", "--samples", "800", "--out",
-            str(cal_file), "--json")
+    r = cli(
+        "calibrate",
+        "task",
+        str(spec),
+        "--model",
+        "sim:p=0.9,seed=2",
+        "--samples",
+        "800",
+        "--out",
+        str(cal_file),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     steps = seq_task(spec).steps_total
@@ -479,28 +615,64 @@ def test_cli_sequential_json_out_and_round_trip_into_run(tmp_path):
     assert out["recommended_k"] == maths.k_min(out["p_ci"][0], steps, 0.95) > 1
     cal = load_calibration(cal_file)
     assert cal.task == "long-addition" and cal.p == out["p"] and list(cal.p_ci) == out["p_ci"]
-    run = cli("run", "task", str(spec), "--calibration", str(cal_file), "--store", str(tmp_path / "s.sqlite"),
-              "--json")
+    run = cli("run", "task", str(spec), "--calibration", str(cal_file), "--store", str(tmp_path / "s.sqlite"), "--json")
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)["k"] == out["recommended_k"]
 
-    r = cli("calibrate", "task", str(spec), "--model", "sim:p=0.9,seed=2", "--samples", "800", "--steps", "100000",
-            "--target", "0.9", "--json")
+    r = cli(
+        "calibrate",
+        "task",
+        str(spec),
+        "--model",
+        "sim:p=0.9,seed=2",
+        "--samples",
+        "800",
+        "--steps",
+        "100000",
+        "--target",
+        "0.9",
+        "--json",
+    )
     out = json.loads(r.stdout)
     assert out["recommended_k"] == maths.k_min(out["p_ci"][0], 100000, 0.9)
 
 
 def test_cli_sequential_inputs_and_human_output():
-    r = cli("calibrate", "task", str(ADDITION), "--input", "a=999", "--input", "b=1", "--model", "sim:p=0.98",
-            "--samples", "200", "--seed", "4")
+    r = cli(
+        "calibrate",
+        "task",
+        str(ADDITION),
+        "--input",
+        "a=999",
+        "--input",
+        "b=1",
+        "--model",
+        "sim:p=0.98",
+        "--samples",
+        "200",
+        "--seed",
+        "4",
+    )
     assert r.exit_code == 0, r.output
-    for text in ("task long-addition, reference path of 4 steps", "200 random steps (4 distinct, seed 4)",
-                 "recommended k =", "P(all 4 steps right)"):
+    for text in (
+        "task long-addition, reference path of 4 steps",
+        "200 random steps (4 distinct, seed 4)",
+        "recommended k =",
+        "P(all 4 steps right)",
+    ):
         assert text in r.stdout, text
     r = cli("calibrate", "task", str(ADDITION), "--input", "c=1", "--model", "sim:p=0.98")
     assert r.exit_code == 2 and "unknown input 'c'" in r.stderr
-    r = cli("calibrate", "task", str(ROOT / "examples" / "sequential" / "count_word.yaml"), "--model", "sim:p=0.4",
-            "--samples", "300", "--json")
+    r = cli(
+        "calibrate",
+        "task",
+        str(ROOT / "examples" / "sequential" / "count_word.yaml"),
+        "--model",
+        "sim:p=0.4",
+        "--samples",
+        "300",
+        "--json",
+    )
     assert r.exit_code == 1 and "cannot converge" in r.stderr  # the same exit codes
 
 

@@ -15,9 +15,22 @@ from maker_cli.jobs.vote import plan_vote, vote
 
 def undecided_step(stopped: StopReason, *, samples: int, valid: int, red_flags: dict[str, int]) -> StepResult:
     return StepResult(
-        step=7, status=StepStatus.UNDECIDED, winner=None, value=None, tallies={"a": valid - 1, "b": 1},
-        samples=samples, valid=valid, red_flags=red_flags, errors=0, retries=0, rounds=9, input_tokens=0,
-        output_tokens=0, cost_usd=0.0, wall_s=0.1, stopped=stopped,
+        step=7,
+        status=StepStatus.UNDECIDED,
+        winner=None,
+        value=None,
+        tallies={"a": valid - 1, "b": 1},
+        samples=samples,
+        valid=valid,
+        red_flags=red_flags,
+        errors=0,
+        retries=0,
+        rounds=9,
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=0.0,
+        wall_s=0.1,
+        stopped=stopped,
     )
 
 
@@ -25,17 +38,22 @@ def test_the_red_flag_stop_names_the_limit_it_reached():
     r = undecided_step(StopReason.RED_FLAGS, samples=428, valid=225, red_flags={"format": 101, "truncated": 102})
     status, message = _undecided(7, r, VoteConfig(k=25, max_red_flags=200))
     assert status == RunStatus.UNDECIDED
-    assert message == ("step 7: stopped at the red-flag limit: 203 red-flagged samples "
-                       "(max_red_flags 200; truncated 102, format 101) among 428")
+    assert message == (
+        "step 7: stopped at the red-flag limit: 203 red-flagged samples "
+        "(max_red_flags 200; truncated 102, format 101) among 428"
+    )
 
 
 def test_the_sample_cap_and_the_budget_keep_their_own_messages():
     r = undecided_step(StopReason.SAMPLE_CAP, samples=50, valid=48, red_flags={"format": 2})
     status, message = _undecided(3, r, VoteConfig(k=5, max_samples=50))
     assert status == RunStatus.UNDECIDED
-    assert message == "step 3 undecided after 50 samples (the cap, max_samples 50); leading answers: [('a', 47), ('b', 1)]"
-    status, message = _undecided(3, undecided_step(StopReason.BUDGET, samples=9, valid=9, red_flags={}),
-                                 VoteConfig(k=5))
+    assert (
+        message == "step 3 undecided after 50 samples (the cap, max_samples 50); leading answers: [('a', 47), ('b', 1)]"
+    )
+    status, message = _undecided(
+        3, undecided_step(StopReason.BUDGET, samples=9, valid=9, red_flags={}), VoteConfig(k=5)
+    )
     assert status == RunStatus.BUDGET_EXHAUSTED and "--max-cost" in message
 
 
@@ -54,8 +72,14 @@ def test_a_run_config_carries_the_default_red_flag_limit():
 
 
 def test_a_vote_reports_the_red_flag_limit_it_applies(monkeypatch):
-    plan = plan_vote("2 + 2? Answer: N", task=None, inputs=None, system=None, answer_regex=None,
-                     flags={"model": "sim:answer=4", "k": 3})
+    plan = plan_vote(
+        "2 + 2? Answer: N",
+        task=None,
+        inputs=None,
+        system=None,
+        answer_regex=None,
+        flags={"model": "sim:answer=4", "k": 3},
+    )
     assert plan.job.max_red_flags == plan.config.max_red_flags == maths.default_max_red_flags(3)
     assert plan.job.source("max_red_flags") == "default"
     result = vote("2 + 2? Answer: N", model="sim:answer=4", k=3)

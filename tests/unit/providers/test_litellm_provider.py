@@ -307,7 +307,9 @@ def test_known_model_priced_from_the_local_map(srv, make):
 def test_one_given_price_and_the_map_for_the_other(srv, make):
     litellm = load_litellm()
     [c] = run(make("gpt-4.1-mini", price_in=10.0), ask()).completions
-    assert c.cost_usd == pytest.approx(PROMPT_WORDS * 10.0 / 1e6 + 5 * litellm.model_cost["gpt-4.1-mini"]["output_cost_per_token"])
+    assert c.cost_usd == pytest.approx(
+        PROMPT_WORDS * 10.0 / 1e6 + 5 * litellm.model_cost["gpt-4.1-mini"]["output_cost_per_token"]
+    )
     assert not make(price_in=10.0).info.prices_known  # unknown model: the output price is unknown
 
 
@@ -339,7 +341,10 @@ def test_key_is_sent_and_never_shown(monkeypatch):
         with pytest.raises(ProviderError) as err:
             run(bad, ask())
     assert err.value.status == 401 and "secret" not in str(err.value)
-    assert _one_line(RuntimeError("Incorrect API key provided: sk-abcdefghijkl\nmore")) == "Incorrect API key provided: [redacted]"
+    assert (
+        _one_line(RuntimeError("Incorrect API key provided: sk-abcdefghijkl\nmore"))
+        == "Incorrect API key provided: [redacted]"
+    )
     assert "abc" not in _one_line(ValueError("header Authorization: Bearer abcdefgh"))
 
 
@@ -500,14 +505,18 @@ def test_call_with_retries_caps_the_server_wait_and_counts():
     policy = RetryPolicy(max_attempts=5, initial_wait=5, max_wait=0.05, jitter=0)
     attempts = Attempts()
     result = asyncio.run(
-        call_with_retries(flaky, policy, is_retryable=lambda e: isinstance(e, Busy), server_wait=lambda e: 100.0, attempts=attempts)
+        call_with_retries(
+            flaky, policy, is_retryable=lambda e: isinstance(e, Busy), server_wait=lambda e: 100.0, attempts=attempts
+        )
     )
     assert result == "done" and attempts.count == 3 and attempts.retries == 2
     assert calls[-1] - calls[0] < 1  # 100 s asked, capped at 0.05 s per wait
 
     attempts = Attempts()
     with pytest.raises(KeyError):
-        asyncio.run(call_with_retries(lambda: _raise(KeyError("x")), policy, is_retryable=lambda e: False, attempts=attempts))
+        asyncio.run(
+            call_with_retries(lambda: _raise(KeyError("x")), policy, is_retryable=lambda e: False, attempts=attempts)
+        )
     assert attempts.count == 1 and attempts.retries == 0
 
 

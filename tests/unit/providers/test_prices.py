@@ -13,7 +13,9 @@ def test_a_given_price_wins_per_side_and_the_map_fills_the_other():
     assert mapped is not None
     assert resolve_prices("gpt-4.1-mini") == Prices(mapped[0], mapped[1], "litellm")
     assert resolve_prices("gpt-4.1-mini", price_in=0.0) == Prices(0.0, mapped[1], "flags+litellm")
-    assert resolve_prices("gpt-4.1-mini", price_out=9.0, given_source="config") == Prices(mapped[0], 9.0, "litellm+config")
+    assert resolve_prices("gpt-4.1-mini", price_out=9.0, given_source="config") == Prices(
+        mapped[0], 9.0, "litellm+config"
+    )
 
 
 def test_unknown_stays_unknown_and_the_simulated_model_is_free():

@@ -318,7 +318,9 @@ def check_reference(spec: QuestionSpec, inputs: dict, variants=(0, 1, 2, 3, 7, 1
 
 def test_reference_regex_spec():
     spec = spec_of(
-        inputs={"q": {}, "expected": {"default": ""}}, expected="{{expected}}", sim_response="A: {{answer}}",
+        inputs={"q": {}, "expected": {"default": ""}},
+        expected="{{expected}}",
+        sim_response="A: {{answer}}",
         canonical=["number"],
     )
     check_reference(spec, {"q": "?", "expected": "41"})
@@ -349,7 +351,10 @@ def test_reference_json_path_builds_the_object_from_the_path(type_, expected, co
 def test_reference_json_with_a_sim_response_template():
     spec = spec_of(
         answer={"json_path": "label", "type": "str", "allowed": ["a", "b", "c"]},
-        inputs={"e": {}}, user="go", expected="{{e}}", sim_response='```json\n{"label": {{answer}}}\n```',
+        inputs={"e": {}},
+        user="go",
+        expected="{{e}}",
+        sim_response='```json\n{"label": {{answer}}}\n```',
     )
     ref = reference(spec, {"e": "b"})
     assert ref.correct == '```json\n{"label": "b"}\n```'
@@ -368,7 +373,10 @@ def test_reference_problems_are_reported():
     with pytest.raises(UsageError, match="not a valid int"):
         reference(spec, {"e": "four"})
     spec = spec_of(
-        inputs={"e": {}}, user="go", expected="{{e}}", sim_response="A: {{answer}}",
+        inputs={"e": {}},
+        user="go",
+        expected="{{e}}",
+        sim_response="A: {{answer}}",
         red_flags={"must_not_match": ["A: 4"]},
     )
     with pytest.raises(SpecError, match="forbidden"):

@@ -77,8 +77,22 @@ def test_a_string_state_renders_as_plain_text_and_step_numbers_start_at_0(shrink
 def test_the_string_state_spec_runs_end_to_end(tmp_path, shrink_solver):
     path = tmp_path / "shrink.yaml"
     path.write_text(yaml.safe_dump(SHRINK), encoding="utf-8")
-    r = CliRunner().invoke(app, ["run", "task", str(path), "--trust-spec-code", "--input", "word=maker", "--model",
-                                 "sim:p=0.9,invalid=0.1,seed=2", "--store", str(tmp_path / "s.sqlite"), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "task",
+            str(path),
+            "--trust-spec-code",
+            "--input",
+            "word=maker",
+            "--model",
+            "sim:p=0.9,invalid=0.1,seed=2",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--json",
+        ],
+    )
     out = json.loads(r.stdout)
     assert r.exit_code == 0 and out["status"] == "solved" and out["steps_done"] == 5 and out["final_state"] == ""
 
@@ -169,8 +183,11 @@ def test_shipped_judges_never_raise(text):
         ({"field_at_least": {"path": "n", "value": 3}}, {"n": 3}, True),
         ({"field_at_least": {"path": "n", "value": 3}}, {"n": True}, False),
         ({"field_at_most": {"path": "n", "value": 3}}, {"n": 4}, False),
-        ({"all": [{"field_equals": {"path": "a", "value": ""}}, {"field_equals": {"path": "c", "value": 0}}]},
-         {"a": "", "c": 0}, True),
+        (
+            {"all": [{"field_equals": {"path": "a", "value": ""}}, {"field_equals": {"path": "c", "value": 0}}]},
+            {"a": "", "c": 0},
+            True,
+        ),
         ({"any": [{"empty": True}, {"equals": "stop"}]}, "stop", True),
     ],
 )
@@ -187,15 +204,24 @@ def test_shape_problem_names_where():
 
 @pytest.mark.parametrize(
     ("raw", "type_", "value"),
-    [("12", "int", 12), (" -3 ", "int", -3), ("1.50", "float", 1.5), ("TRUE", "bool", True),
-     ("[1, 2]", "list", [1, 2]), ('{"a": 1}', "object", {"a": 1}), (7, "str", "7"), ([1], "list", [1])],
+    [
+        ("12", "int", 12),
+        (" -3 ", "int", -3),
+        ("1.50", "float", 1.5),
+        ("TRUE", "bool", True),
+        ("[1, 2]", "list", [1, 2]),
+        ('{"a": 1}', "object", {"a": 1}),
+        (7, "str", "7"),
+        ([1], "list", [1]),
+    ],
 )
 def test_typed_inputs(raw, type_, value):
     assert typed_value(raw, type_) == value
 
 
-@pytest.mark.parametrize(("raw", "type_"), [("1.5", "int"), ("yes", "bool"), ("[1", "list"), ("[1]", "object"),
-                                            (True, "str"), (True, "int")])
+@pytest.mark.parametrize(
+    ("raw", "type_"), [("1.5", "int"), ("yes", "bool"), ("[1", "list"), ("[1]", "object"), (True, "str"), (True, "int")]
+)
 def test_typed_inputs_reject(raw, type_):
     with pytest.raises(ValueError):
         typed_value(raw, type_)

@@ -12,7 +12,9 @@ from maker_cli.specs.sequence import StepAnswerSpec
 
 QUESTION = {"name": "q", "user": "Q?", "answer": {"regex": r"(?P<answer>\d+)"}}
 SEQUENCE = {
-    "name": "s", "initial_state": 0, "user": "{{state}}",
+    "name": "s",
+    "initial_state": 0,
+    "user": "{{state}}",
     "answer": {"next_state": {"regex": r"(?P<value>\d+)", "type": "int"}},
     "termination": {"steps": 3},
 }

@@ -54,7 +54,9 @@ def test_one_status_enum():
 def test_no_kind_switches_outside_the_task_registry():
     """Kinds are looked up, never compared, outside maker_cli/tasks (the registry's home)."""
     kinds = "hanoi|task|sequence|question|prompt|workflow"
-    switch = re.compile(rf"""kind\s*(==|!=)\s*["']({kinds})["']|kind\s+(not\s+)?in\s*[(\[{{][^)\]}}]*["']({kinds})["']""")
+    switch = re.compile(
+        rf"""kind\s*(==|!=)\s*["']({kinds})["']|kind\s+(not\s+)?in\s*[(\[{{][^)\]}}]*["']({kinds})["']"""
+    )
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if path.is_relative_to(PACKAGE / "tasks"):

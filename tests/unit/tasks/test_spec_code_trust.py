@@ -34,8 +34,9 @@ def cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.mark.parametrize("reference", ["shutil:rmtree", "os:system", "maker_cli.store.run_store:RunStore",
-                                        "builtins:eval", "subprocess.run"])
+@pytest.mark.parametrize(
+    "reference", ["shutil:rmtree", "os:system", "maker_cli.store.run_store:RunStore", "builtins:eval", "subprocess.run"]
+)
 def test_a_spec_cannot_name_an_arbitrary_callable(tmp_path, reference):
     """The regression: `reference: shutil:rmtree` with initial_state "/some/dir" deleted the folder on
     `maker run task spec.yaml --validate`."""
@@ -43,8 +44,11 @@ def test_a_spec_cannot_name_an_arbitrary_callable(tmp_path, reference):
     victim.mkdir()
     (victim / "precious.txt").write_text("keep me", encoding="utf-8")
     spec = spec_naming(tmp_path, reference)
-    for args in (("--validate",), ("--validate", "--trust-spec-code"),
-                 ("--model", "sim:p=0.9", "--store", str(tmp_path / "s.sqlite"))):
+    for args in (
+        ("--validate",),
+        ("--validate", "--trust-spec-code"),
+        ("--model", "sim:p=0.9", "--store", str(tmp_path / "s.sqlite")),
+    ):
         r = cli("run", "task", str(spec), *args)
         assert r.exit_code == 2, r.output
         assert "registered solver" in r.output or "no solver named" in r.output
@@ -76,8 +80,21 @@ def test_resuming_a_trusted_run_needs_the_trust_again(tmp_path):
     _solver_file(tmp_path)
     spec = spec_naming(tmp_path, "my_solver.py:solve")
     store = str(tmp_path / "s.sqlite")
-    r = cli("run", "task", str(spec), "--trust-spec-code", "--model", "sim:p=0.9,seed=1", "--max-samples", "3",
-            "--k", "3", "--store", store, "--json")
+    r = cli(
+        "run",
+        "task",
+        str(spec),
+        "--trust-spec-code",
+        "--model",
+        "sim:p=0.9,seed=1",
+        "--max-samples",
+        "3",
+        "--k",
+        "3",
+        "--store",
+        store,
+        "--json",
+    )
     assert r.exit_code == 3, r.output  # undecided at a tiny cap: resumable
     import json
 
