@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from yaml.error import Mark
 
 from maker_cli.bounded_yaml import MAX_ALIASES, MAX_DEPTH, MAX_NODES
 
 
 class LimitError(yaml.YAMLError):
-    def __init__(self, message: str, mark: Any = None) -> None:
+    def __init__(self, message: str, mark: Mark | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
@@ -31,16 +32,20 @@ class BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                event = self.peek_event()
-                raise LimitError(f"more than {MAX_ALIASES} aliases (*name)", event.start_mark)
+                raise LimitError(f"more than {MAX_ALIASES} aliases (*name)", self._next_mark())
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise LimitError(f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+            raise LimitError(f"nested more than {MAX_DEPTH} levels deep", self._next_mark())
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def _next_mark(self) -> Mark:
+        """Where the next event starts."""
+        mark: Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # types-PyYAML: unannotated
+        return mark
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

@@ -37,7 +37,10 @@ def parse_yaml(text: str, source: str) -> Any:
 
     from maker_cli._yaml_loader import BoundedLoader, LimitError, expanded_size
 
-    loader = BoundedLoader(text)
+    try:
+        loader = BoundedLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters before any parsing
+        raise SpecError(f"{source}: YAML error: {_first_line(str(exc))}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -49,8 +52,10 @@ def parse_yaml(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise SpecError(f"{source}: YAML syntax error{_where(mark)}: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # pragma: no cover - past the reader (above) PyYAML's errors are all marked
         raise SpecError(f"{source}: YAML error: {_first_line(str(exc))}") from None
+    except ValueError as exc:  # a scalar PyYAML reads as a date or a tagged number, but cannot build: 2021-02-30
+        raise SpecError(f"{source}: YAML value error: {exc} (quote the value to keep it as text)") from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH stops nesting long before this
         raise SpecError(f"{source}: nested too deeply") from None
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +70,24 @@ class MakerGroup(TyperGroup):
         finally:
             self._listing = False
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,  # click's: the context's settings
+    ) -> Any:  # click's: the command's return value, or the exit code when not standalone
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # `maker` or `maker run` alone: the help, exit 2
             if exc.format_message().strip():
                 typer.echo(exc.format_message())
             code = exc.exit_code
         except click.exceptions.ClickException as exc:  # bad flags: one line, exit 2
-            command = f" {exc.ctx.command_path}" if getattr(exc, "ctx", None) is not None else ""
+            ctx: click.Context | None = getattr(exc, "ctx", None)  # a UsageError's: the command that failed
+            command = f" {ctx.command_path}" if ctx is not None else ""
             error_line(f"{exc.format_message()} (see{command or ' maker'} --help)".replace("  ", " "))
             code = exc.exit_code
         except typer.Abort:

@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -101,15 +101,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
 # the options `maker run hanoi` and `maker run task` share
 RUN_OPTIONS = tuple(OPTIONS)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+# a typer command: any parameters, any result
+Command = Callable[..., Any]
 
 
-def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Callable[[_F], _F]:
+def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Callable[[Command], Command]:
     """Add the shared options `names` (from `table`, else `OPTIONS`) to a command whose signature
     ends with `**options`."""
     table = {**OPTIONS, **(table or {})}
 
-    def decorate(func: _F) -> _F:
+    def decorate(func: Command) -> Command:
         signature = inspect.signature(func, eval_str=True)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         added = [
@@ -121,8 +122,9 @@ def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Call
         def command(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
+        # what typer reads (inspect.signature); typeshed declares no __signature__ on functions
         command.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
-        return command  # type: ignore[return-value]
+        return command
 
     return decorate
 

@@ -16,7 +16,8 @@ from maker_cli.config.settings import load_settings
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import StoreError, UsageError
 from maker_cli.secrets import redact
-from maker_cli.store.run_store import RunRecord, RunStore
+from maker_cli.store.rows import RunRecord
+from maker_cli.store.run_store import RunStore
 
 app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, add_completion=False)
 

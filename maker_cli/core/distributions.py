@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from maker_cli.core.maths import TAIL
 
@@ -150,8 +151,19 @@ _MOVED = {
     "maker_cli.core.percentiles": ("PERCENTILE_WORK", "JobPercentiles", "job_percentiles"),
 }
 
+if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers (`as`: re-exported)
+    from maker_cli.core.percentiles import PERCENTILE_WORK as PERCENTILE_WORK
+    from maker_cli.core.percentiles import JobPercentiles as JobPercentiles
+    from maker_cli.core.percentiles import job_percentiles as job_percentiles
+    from maker_cli.core.stops import EPS as EPS
+    from maker_cli.core.stops import REL_TOL as REL_TOL
+    from maker_cli.core.stops import TINY as TINY
+    from maker_cli.core.stops import StepStops as StepStops
+    from maker_cli.core.stops import p_undecided as p_undecided
+    from maker_cli.core.stops import step_stops as step_stops
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> object:
     for module, names in _MOVED.items():
         if name in names:
             import importlib  # only when a moved name is asked for (they load their modules lazily)

@@ -300,10 +300,10 @@ class Engine:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     t, m = pending.pop(task)
-                    exc = task.exception()
-                    if exc is not None and not isinstance(exc, ProviderError):
-                        raise exc
-                    settle(exc if exc is not None else task.result(), t, m)
+                    failure = task.exception()
+                    if failure is not None and not isinstance(failure, ProviderError):
+                        raise failure
+                    settle(failure if failure is not None else task.result(), t, m)
         finally:
             for task in pending:
                 task.cancel()

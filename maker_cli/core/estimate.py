@@ -9,6 +9,7 @@ MCP server render the report.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +167,7 @@ def estimate(x: EstimateInputs) -> EstimateReport:
         price_in=x.price_in,
         price_out=x.price_out,
         price_source=x.price_source,
-        **_cost_fields(x, job, k, calls, step_cost, cost_call, p_und_job, log),
+        **_cost_fields(x, job, k, step_cost, cost_call, p_und_job, log),
         **_time_fields(x, job, k, log),
         max_samples=x.max_samples,
         max_red_flags=job.max_red_flags,
@@ -247,7 +248,15 @@ def _stop_notes(
         )
 
 
-def _cost_fields(x, job: JobStops, k, calls, step_cost, cost_call, p_und_job, log: _Log) -> dict[str, Any]:
+def _cost_fields(
+    x: EstimateInputs,
+    job: JobStops,
+    k: int,
+    step_cost: float | None,
+    cost_call: float | None,
+    p_und_job: float,
+    log: _Log,
+) -> dict[str, Any]:
     """Calls percentiles, tokens and cost (mean and percentiles)."""
     pct = maths.job_percentiles(
         job.main.p_vote,
@@ -303,7 +312,7 @@ def _cost_fields(x, job: JobStops, k, calls, step_cost, cost_call, p_und_job, lo
     )
 
 
-def _time_fields(x, job: JobStops, k, log: _Log) -> dict[str, Any]:
+def _time_fields(x: EstimateInputs, job: JobStops, k: int, log: _Log) -> dict[str, Any]:
     """Zero-waste rounds and waves per step, and the wall time with --latency."""
     stats = [maths.round_stats(g.p_vote, k, concurrency=x.concurrency, valid_rate=x.valid_rate) for g in job.groups]
     rounds = stats[0]
@@ -333,7 +342,7 @@ def _p_text(x: float | None) -> str:
     return "about 0" if x is not None and x < 1e-6 else f"{x:.4g}"
 
 
-def _cost_function(x: EstimateInputs, step_cost: float | None):
+def _cost_function(x: EstimateInputs, step_cost: float | None) -> Callable[[int], float]:
     """Expected job cost as a function of k (0 for k = 0, the empty choice of the budget search)."""
 
     def cost_of(k: int) -> float:
@@ -344,7 +353,16 @@ def _cost_function(x: EstimateInputs, step_cost: float | None):
     return cost_of
 
 
-def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: JobStops, log: _Log) -> BudgetReport:
+def _budget(
+    x: EstimateInputs,
+    k: int,
+    k_min: int,
+    cost_of: Callable[[int], float],
+    n_agents: int,
+    cost_call: float | None,
+    job: JobStops,
+    log: _Log,
+) -> BudgetReport:
     warnings = log.warnings
     if cost_call is None:
         raise UsageError(
@@ -352,6 +370,7 @@ def _budget(x, k, k_min, cost_of, n_agents, cost_call, job: JobStops, log: _Log)
             "with --model or --price-in/--price-out"
         )
     budget = x.budget_usd
+    assert budget is not None  # called only with a budget
     cost_k_min = cost_of(k_min)
     max_target: float | None
     if cost_call == 0.0:

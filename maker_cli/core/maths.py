@@ -340,7 +340,7 @@ if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and linters
     from maker_cli.core.stops import JobStops, StepStops, job_stops, p_undecided, step_stops
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     for module, names in _LAZY.items():
         if name in names:
             import importlib  # only when a lazy name is asked for: `import maths` stays light

@@ -125,7 +125,15 @@ def job_percentiles(
     )
 
 
-def _exact_percentiles(groups, k, v, qs, reach, stop_mass, max_work) -> JobPercentiles | None:
+def _exact_percentiles(
+    groups: Sequence[tuple[int, float]],
+    k: int,
+    v: float,
+    qs: tuple[float, ...],
+    reach: float,
+    stop_mass: float,
+    max_work: float,
+) -> JobPercentiles | None:
     """Exact percentiles from the distribution truncated at `reach` samples (None if too costly, or
     if the highest percentile lies beyond). With v = 1 every step's votes are k + 2j, so the
     convolutions run over j alone."""
@@ -159,9 +167,10 @@ def _exact_percentiles(groups, k, v, qs, reach, stop_mass, max_work) -> JobPerce
 
     values = [at(_quantile(total, q)) for q in qs]
     lows = [at(_quantile(total, max(0.0, q - stop_mass))) for q in qs] if stop_mass > 0.0 else values
-    if any(x is None for x in values):
+    found = tuple(x for x in values if x is not None)
+    if len(found) < len(values):
         return None  # the highest percentile lies beyond `reach`
-    return JobPercentiles(qs, tuple(values), "exact", ignores_stops=lows != values)  # type: ignore[arg-type]
+    return JobPercentiles(qs, found, "exact", ignores_stops=lows != values)
 
 
 __all__ = ["JobPercentiles", "job_percentiles"]

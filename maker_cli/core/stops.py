@@ -93,7 +93,9 @@ def _spectral(p: float, k: int, term: Callable[[float, float], tuple[float, floa
     return scaled(total), scaled(err)
 
 
-def _power_term(base: Callable[[float, float], tuple[float, float]], power: int, divide: bool):
+def _power_term(
+    base: Callable[[float, float], tuple[float, float]], power: int, divide: bool
+) -> Callable[[float, float], tuple[float, float, float]]:
     """term(lambda) = base(lambda)^power [/ (1 - lambda)], base giving (value, its relative error in eps)."""
 
     def term(lam: float, one_minus: float) -> tuple[float, float, float]:
@@ -176,11 +178,14 @@ def _w_pmf(v: float, cap: int | None, flags: int | None) -> tuple[Callable[[int]
     return pmf, cap, min(cap * v, flags * v / u)
 
 
-def _dp_stops(p: float, k: int, v: float, cap: int | None, flags: int | None, max_work: float):
+def _dp_stops(
+    p: float, k: int, v: float, cap: int | None, flags: int | None, max_work: float
+) -> tuple[float, float] | None:
     """(P(undecided), E[valid votes drawn]) by the DP: sum_m P(W = m) alive(m) and
     sum_m P(W > m) alive(m); None when it would exceed max_work state updates."""
     pmf, top, mean_w = _w_pmf(v, cap, flags)
-    single = cap is None or flags is None  # W's pmf is log-concave: its tail is bounded geometrically
+    # one stop: W's pmf is log-concave, its tail bounded geometrically; both stops: only past m = cap - flags
+    concave_after = -1 if cap is None or flags is None else cap - flags
     width = max(1, k // 2 + 1)
     acc_p = acc_e = 0.0
     survive = 1.0  # P(W > m - 1)
@@ -198,7 +203,7 @@ def _dp_stops(p: float, k: int, v: float, cap: int | None, flags: int | None, ma
         # sum_{i>m} P(W>i) alive(i) <= alive(m) E[(W - m)+]
         w_after = pmf(m + 2)
         tail, spread = survive_m + 4.0 * EPS * (m + 1), mean_w + 1.0
-        if (single or m > cap - flags) and 0.0 < w_next <= w and w_after < w_next:  # type: ignore[operator]
+        if m > concave_after and 0.0 < w_next <= w and w_after < w_next:
             ratio = w_after / w_next  # beyond the mode the ratios fall: a geometric bound
             tail = min(tail, w_next / (1.0 - ratio))
             spread = 1.0 / (1.0 - ratio)
@@ -208,7 +213,7 @@ def _dp_stops(p: float, k: int, v: float, cap: int | None, flags: int | None, ma
     return min(1.0, acc_p), acc_e
 
 
-def _closed_stops(p: float, k: int, v: float, cap: int | None, flags: int | None):
+def _closed_stops(p: float, k: int, v: float, cap: int | None, flags: int | None) -> tuple[float, float, float, float]:
     """(P(undecided), its rounding bound, E[valid votes drawn], its bound) in closed form, for one
     stop: E[lambda^W] is rho^F (red flags, rho = u / (1 - v lambda)) or (u + v lambda)^N (the cap)."""
     u = 1.0 - v
@@ -256,7 +261,15 @@ def step_stops(
         flags = None  # the cap always comes first
     mean_t = expected_votes(p, k)
 
-    def done(und: float, valid: float, method: str, *, low=None, valid_low=None, exact=True) -> StepStops:
+    def done(
+        und: float,
+        valid: float,
+        method: str,
+        *,
+        low: float | None = None,
+        valid_low: float | None = None,
+        exact: bool = True,
+    ) -> StepStops:
         und = min(1.0, max(0.0, und))
         return StepStops(
             p_undecided=und,
@@ -292,7 +305,8 @@ def step_stops(
         return done(high, e_high, "bounds", low=low, valid_low=e_low, exact=False)
     und, und_err, valid, valid_err = _closed_stops(p, k, v, cap, flags)
     power = cap if cap is not None else flags
-    if _accept(und, und_err, power) and _accept(valid, valid_err, power):  # type: ignore[arg-type]
+    assert power is not None  # exactly one stop is left here: none and both returned above
+    if _accept(und, und_err, power) and _accept(valid, valid_err, power):
         return done(und, valid, "closed form")
     found = _dp_stops(p, k, v, cap, flags, max_work)
     if found is not None:

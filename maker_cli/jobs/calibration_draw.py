@@ -22,11 +22,12 @@ from maker_cli.jobs.calibration_result import CONFIDENCE, CalibrationProgress, C
 from maker_cli.jobs.pairs import pair_stats
 from maker_cli.providers.base import CallResult, Completion, Provider, SampleRequest
 from maker_cli.tasks.base import Probe
+from maker_cli.tasks.hanoi_task import HanoiBreakdown
 
 # classify(answer, probe) -> None when correct, else the kind of error ("wrong", "wrong_move", ...)
 Classifier = Callable[[Answer, Probe], "str | None"]
-# breakdown(groups, errors) -> a task's own breakdown of the result (Hanoi: per kind of step)
-Breakdown = Callable[[dict[str, tuple[int, int]], dict[str, int]], object]
+# breakdown(groups, errors) -> a task's own breakdown of the result (Hanoi's, per kind of step, is the only one)
+Breakdown = Callable[[dict[str, tuple[int, int]], dict[str, int]], "HanoiBreakdown | None"]
 
 
 @dataclass(slots=True)
@@ -240,7 +241,7 @@ def build_result(
         distinct_probes=len({pr.item for pr in probes}),
         seed=seed,
         wall_s=wall_s,
-        hanoi=breakdown(groups, dict(tally.errors)) if breakdown is not None else None,  # type: ignore[arg-type]
+        hanoi=breakdown(groups, dict(tally.errors)) if breakdown is not None else None,
         pairs=pair,
         collisions=pair.collisions if pair else None,
         expected_collisions=pair.expected_collisions if pair else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.estimate import EstimateInputs
@@ -58,44 +58,50 @@ def estimate(
     return compute(resolve_inputs(given, settings or load_settings(config)))
 
 
-def _first(*values: object) -> object:
-    return next((v for v in values if v is not None), None)
+T = TypeVar("T")
+
+
+def _first(*values: T | None, default: T) -> T:
+    """The first value that is not None, else `default`."""
+    return next((v for v in values if v is not None), default)
 
 
 def resolve_inputs(given: Mapping[str, Any], settings: Settings) -> EstimateInputs:
-    """The estimate's inputs: the keywords of `estimate` over the calibration file over the settings."""
+    """The estimate's inputs: the keywords of `estimate` (`given`, by name: its locals) over the
+    calibration file over the settings."""
     steps, p, model = given.get("steps"), given.get("p"), given.get("model")
     calibration = given.get("calibration")
     cal = load_calibration(calibration) if calibration is not None else None
     if steps is None:
         raise UsageError("--steps is required: the number of dependent steps in the job")
-    if p is None and cal is None:
-        raise UsageError("give --p (probability that one valid sample is correct) or --calibration FILE")
     notes: list[str] = []
-    if p is None and cal is not None:
+    if p is None:
+        if cal is None:
+            raise UsageError("give --p (probability that one valid sample is correct) or --calibration FILE")
+        p = cal.p_ci[0]  # the lower bound, as run uses
         notes.append(
-            f"p = {cal.p_ci[0]:.6g}: the lower end of the calibration's 95% interval "
+            f"p = {p:.6g}: the lower end of the calibration's 95% interval "
             f"(point estimate {cal.p:.6g}), as `maker run` uses it"
         )
     prices = _prices(model, given.get("price_in"), given.get("price_out"), cal, settings, notes)
     return EstimateInputs(
         steps=steps,
-        p=p if p is not None else cal.p_ci[0],  # type: ignore[union-attr] - the lower bound, as run uses
-        target=given.get("target") if given.get("target") is not None else settings.target,
-        m=given["m"] if given.get("m") is not None else 1,
+        p=p,
+        target=_first(given.get("target"), default=settings.target),
+        m=_first(given.get("m"), default=1),
         k=given.get("k"),
-        valid_rate=_first(given.get("valid_rate"), cal.valid_rate if cal else None, 1.0),  # type: ignore[arg-type]
-        input_tokens=_first(given.get("input_tokens"), cal.mean_input_tokens if cal else None),  # type: ignore[arg-type]
-        output_tokens=_first(given.get("output_tokens"), cal.mean_output_tokens if cal else None),  # type: ignore[arg-type]
+        valid_rate=_first(given.get("valid_rate"), cal.valid_rate if cal else None, default=1.0),
+        input_tokens=_first(given.get("input_tokens"), cal.mean_input_tokens if cal else None, default=None),
+        output_tokens=_first(given.get("output_tokens"), cal.mean_output_tokens if cal else None, default=None),
         model=model or (cal.model if cal else None),
         price_in=prices.price_in,
         price_out=prices.price_out,
         price_source=prices.source,
         latency_s=given.get("latency"),
-        concurrency=given.get("concurrency") if given.get("concurrency") is not None else settings.concurrency,
+        concurrency=_first(given.get("concurrency"), default=settings.concurrency),
         budget_usd=given.get("budget"),
-        max_samples=given.get("max_samples") if given.get("max_samples") is not None else settings.max_samples,
-        max_red_flags=_first(given.get("max_red_flags"), settings.max_red_flags),  # type: ignore[arg-type]
+        max_samples=_first(given.get("max_samples"), default=settings.max_samples),
+        max_red_flags=_first(given.get("max_red_flags"), default=settings.max_red_flags),
         sweep=bool(given.get("sweep")),
         calibration_file=str(calibration) if calibration is not None else None,
         notes=tuple(notes),
@@ -111,8 +117,8 @@ def _prices(
     notes: list[str],
 ) -> Prices:
     """Given prices per side (keyword > calibration > settings), the rest from the model's map entry."""
-    given_in = _first(price_in, cal.price_in if cal else None, settings.price_in)
-    given_out = _first(price_out, cal.price_out if cal else None, settings.price_out)
+    given_in = _first(price_in, cal.price_in if cal else None, default=settings.price_in)
+    given_out = _first(price_out, cal.price_out if cal else None, default=settings.price_out)
     source = (
         "flags"
         if price_in is not None or price_out is not None
@@ -122,12 +128,12 @@ def _prices(
     )
     the_model = model or (cal.model if cal else None)
     if the_model is None:
-        return Prices(given_in, given_out, source if given_in is not None or given_out is not None else None)  # type: ignore[arg-type]
+        return Prices(given_in, given_out, source if given_in is not None or given_out is not None else None)
     found = resolve_prices(
         the_model,
         given_in,
         given_out,
-        given_source=source,  # type: ignore[arg-type]
+        given_source=source,
         simulated=is_sim(the_model),
     )
     if not found.known and model is not None and given_in is None and given_out is None:

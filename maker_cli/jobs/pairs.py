@@ -38,7 +38,7 @@ class PairStats(BaseModel):
     alpha: float
     correlated: bool
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy refuses decorators over @property; pydantic's documented way
     @property
     def ratio(self) -> float | None:
         """Collisions against the worst-case expectation under independence."""

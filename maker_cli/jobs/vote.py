@@ -193,32 +193,35 @@ def plan_vote(
         raise UsageError("--input goes with --task, not with --prompt")
     if task is not None and (system is not None or answer_regex is not None):
         raise UsageError("--system and --answer-regex go with --prompt; a task spec has its own")
-    if prompt is not None:
-        the_task: Any = PromptTask(prompt, system or "", answer_regex)
+    the_task: PromptTask | QuestionTask
+    if task is None:
+        assert prompt is not None  # exactly one of the two, checked above
+        the_task = PromptTask(prompt, system or "", answer_regex)
     else:
-        the_task = resolve_task(task, inputs=inputs)  # type: ignore[arg-type]
-        if not isinstance(the_task, QuestionTask):
+        found = resolve_task(task, inputs=inputs)
+        if not isinstance(found, QuestionTask):
             raise UsageError(
-                f"{getattr(the_task, 'source', the_task.name)} is a sequence spec (it has initial_state): run it "
-                f"with `maker run task {getattr(the_task, 'source', '')}`"
+                f"{getattr(found, 'source', found.name)} is a sequence spec (it has initial_state): run it "
+                f"with `maker run task {getattr(found, 'source', '')}`"
             )
+        the_task = found
     settings = settings or load_settings(config)
     spec_layer = the_task.settings()
     flags = dict(flags)
     if must_not_match:
         flags["must_not_match"] = (*spec_layer.get("must_not_match", ()), *must_not_match)
     job = merge_job_settings(settings, flags=flags, spec=spec_layer)
-    if job.max_samples is None:
+    max_samples = job.max_samples
+    if max_samples is None:
         if job.k > DEFAULT_MAX_SAMPLES:
             raise UsageError(
                 f"k = {job.k} needs more than the default cap of {DEFAULT_MAX_SAMPLES} samples per vote "
                 f"(about k/(2p-1) samples are drawn): pass --max-samples N with N >= {job.k} to allow them"
             )
-        job = job.model_copy(
-            update={"max_samples": DEFAULT_MAX_SAMPLES, "sources": {**job.sources, "max_samples": "default"}}
-        )
-    if job.max_samples < job.k:
-        raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no answer could ever win")
+        max_samples = DEFAULT_MAX_SAMPLES
+        job = job.model_copy(update={"max_samples": max_samples, "sources": {**job.sources, "max_samples": "default"}})
+    if max_samples < job.k:
+        raise UsageError(f"--max-samples {max_samples} is below k = {job.k}: no answer could ever win")
     if job.max_red_flags is None:  # report the limit the engine applies (a vote knows no valid rate)
         job = job.model_copy(
             update={

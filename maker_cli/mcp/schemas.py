@@ -19,6 +19,7 @@ JsonValue = Annotated[
     Any, WithJsonSchema({"type": ["string", "number", "integer", "boolean", "array", "object", "null"]})
 ]
 EstimateOutput = EstimateReport
+StopReason = Literal["done", "sample_cap", "red_flags", "cost_cap"]
 
 
 class GuardFields(BaseModel):
@@ -32,7 +33,7 @@ class GuardFields(BaseModel):
         description="this call's dollar cap (mcp_max_cost_usd, or less if the session has less)"
     )
     worst_case_usd: float | None = Field(description="the worst-case cost checked before calling (null: unknown)")
-    stop_reason: Literal["done", "sample_cap", "red_flags", "cost_cap"] = Field(
+    stop_reason: StopReason = Field(
         description="done; sample_cap or red_flags: undecided at that cap; cost_cap: stopped at the dollar cap"
     )
     guard_notes: list[str] = Field(default_factory=list)

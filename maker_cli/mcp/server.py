@@ -11,7 +11,7 @@ This package imports mcp (about 0.4 s): only `maker serve-mcp` and code that bui
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -36,6 +36,7 @@ model 'sim:p=0.9,answer=42' is a free simulated model for trying things out."""
 class StrictTool(Tool):
     """A tool that refuses arguments it does not take (naming them) and reports bad ones in one line."""
 
+    # the SDK's signature: its context and results are untyped
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         known = set(self.parameters.get("properties", {}))
         unknown = sorted(set(arguments) - known)
@@ -50,6 +51,18 @@ class StrictTool(Tool):
         except ValidationError as exc:
             raise ToolError(f"{self.name}: {describe_errors(exc, 'arguments').removeprefix('arguments: ')}") from None
         return await super().run(arguments, context, convert_result)
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[LogLevel, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level_named(name: str) -> LogLevel:
+    """`name` as the SDK's log level type; ValueError for another name."""
+    for level in LOG_LEVELS:
+        if level == name:
+            return level
+    raise ValueError(f"log level {name!r}: not one of {', '.join(LOG_LEVELS)}")
 
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
@@ -141,6 +154,6 @@ def build_server(
         "maker",
         instructions=INSTRUCTIONS,
         version=__version__,
-        log_level=log_level,  # type: ignore[arg-type]
+        log_level=log_level_named(log_level),
         tools=registered,
     )

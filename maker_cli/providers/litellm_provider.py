@@ -95,7 +95,7 @@ class LiteLLMProvider:
         self._api_base = api_base
         self._api_key = api_key
         register(api_key)
-        self._router: Any = None
+        self._router: Any = None  # a litellm.Router (imported lazily; its methods are untyped)
         self._closed = False
         notes: dict[str, str] = {}
         if router_config is not None:
@@ -262,7 +262,7 @@ class LiteLLMProvider:
             messages.insert(0, {"role": "system", "content": request.system})
         return messages
 
-    async def _acompletion(self, request: SampleRequest, n: int) -> Any:
+    async def _acompletion(self, request: SampleRequest, n: int) -> Any:  # litellm's ModelResponse, read by duck typing
         kwargs: dict[str, Any] = {
             "messages": self._messages(request),
             "temperature": request.temperature,
@@ -300,19 +300,20 @@ class LiteLLMProvider:
         usage = getattr(response, "usage", None)
         prompt_tokens = count_tokens(getattr(usage, "prompt_tokens", None))
         output_total = count_tokens(getattr(usage, "completion_tokens", None))
-        if not prompt_tokens and not output_total:  # no usage (litellm fills zeros): count with its tokenizer
-            prompt_tokens = self._litellm.token_counter(model=target.model, messages=self._messages(request))
-            output_total = sum(self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts)
+        # litellm fills 0 for a count the server did not send; a prompt or a non-empty reply has tokens,
+        # so a 0 there is a missing count: it comes from litellm's tokenizer instead
+        prompt_missing = not prompt_tokens
+        output_missing = not output_total and any(texts)
+        if prompt_missing or output_missing:
+            if prompt_missing:
+                prompt_tokens = self._litellm.token_counter(model=target.model, messages=self._messages(request))
+            if output_missing:
+                output_total = sum(self._litellm.token_counter(model=target.model, text=t) if t else 0 for t in texts)
             if "usage" not in self.info.notes:
-                self.info = replace(
-                    self.info,
-                    notes={
-                        **self.info.notes,
-                        "usage": (
-                            "the server sends no token usage: tokens are counted with litellm's tokenizer (an estimate)"
-                        ),
-                    },
-                )
+                note = "the server sends no (or partial) token usage: the missing counts come from litellm's tokenizer"
+                self.info = replace(self.info, notes={**self.info.notes, "usage": note + " (an estimate)"})
+        output_total = output_total or 0  # only empty replies are left without a count
+        outputs: list[int | None]
         if len(texts) == 1:
             outputs = [output_total]
         else:

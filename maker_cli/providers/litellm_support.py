@@ -37,7 +37,7 @@ _ROUTER_SETTINGS = frozenset(
 
 
 @cache
-def load_litellm() -> Any:
+def load_litellm() -> Any:  # the litellm module: used through attributes whose results are untyped
     """Import litellm once, quietly and offline (its price map from the installed package)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     # pydantic warns about litellm's own TypedDicts (ReadOnly items) on first use: not ours to fix

@@ -118,15 +118,18 @@ def _prices_of(entry: Any) -> tuple[float, float] | None:
 
 
 def _cost_map() -> Mapping[str, Any]:
+    cost_map: Mapping[str, Any]  # litellm's price map: model name -> its JSON entry
     if "litellm" in sys.modules:
-        return sys.modules["litellm"].model_cost
+        cost_map = sys.modules["litellm"].model_cost
+        return cost_map
     bundled = _bundled_map()
     if bundled is not None:
         return bundled
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm  # heavy (about 2 s): only when the bundled price map file cannot be found
 
-    return litellm.model_cost
+    cost_map = litellm.model_cost
+    return cost_map
 
 
 @lru_cache(maxsize=1)

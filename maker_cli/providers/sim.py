@@ -65,7 +65,7 @@ def parse_sim(model: str) -> SimParams:
                 values[key] = float(raw)
         except ValueError:
             raise UsageError(f"simulated model: {key} needs a number, got '{raw}'") from None
-    params = SimParams(**values)  # type: ignore[arg-type]
+    params = SimParams(**values)  # type: ignore[arg-type]  # each value has its field's type (converted above)
     for name in ("p", "invalid", "hard", "hard_p"):
         v = getattr(params, name)
         if not 0.0 <= v <= 1.0:

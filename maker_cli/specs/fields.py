@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -338,6 +338,9 @@ class SpecBase(Strict):
         None, description="the simulated model's reply, with {{answer}} / {{next_state}} ..."
     )
 
+    if TYPE_CHECKING:  # each kind declares its own (QuestionSpec: RedFlagSpec; SequenceSpec: StepRedFlagSpec)
+        red_flags: RedFlagSpec
+
     _source: str = PrivateAttr("<spec>")
     _sha256: str | None = PrivateAttr(None)
 
@@ -370,4 +373,4 @@ class SpecBase(Strict):
 
     def settings(self) -> dict[str, Any]:
         """The spec's layer of the job settings (model, voting, red-flag limits)."""
-        return spec_settings(self.model, self.voting, self.red_flags)  # type: ignore[attr-defined]
+        return spec_settings(self.model, self.voting, self.red_flags)

@@ -61,7 +61,7 @@ class AnswerJudge:
         shape_model: Any = NO_SHAPE,
     ) -> None:
         self.fields = dict(fields)
-        self.single = len(self.fields) == 1
+        self.single = len(self.fields) == 1 and "next_state" not in self.fields  # a step's answer is always a record
         self._paths = {n: parse_json_path(f.json_path) for n, f in self.fields.items() if f.json_path}
         self._regexes = {n: re.compile(f.regex) for n, f in self.fields.items() if f.regex}
         self._groups = {n: f.group for n, f in self.fields.items() if f.regex}
@@ -148,7 +148,8 @@ class AnswerJudge:
         """The vote key of already-finished field values (e.g. a reference solver's answer)."""
         if self.single:
             ((name, value),) = values.items()
-            return self._canonical(name, value, text_key=True)
+            key: str = self._canonical(name, value, text_key=True)  # text, as a question's key always is
+            return key
         return dump_json(dict(values))
 
 

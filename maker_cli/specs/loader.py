@@ -55,7 +55,8 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
+            fields = annotation.model_fields  # the path names a field by its alias when it has one (all, any)
+            field = next((f for name, f in fields.items() if (f.alias or name) == str(part)), None)
             if field is None:
                 return []
             annotation = field.annotation

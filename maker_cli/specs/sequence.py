@@ -157,7 +157,8 @@ class StatePredicate(Strict):
             return same_value(value, test.value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
-        return value >= test.value if kind == "field_at_least" else value <= test.value
+        bound: float = test.value  # a FieldNumber's
+        return value >= bound if kind == "field_at_least" else value <= bound
 
 
 class Termination(Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,7 +104,7 @@ SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 SELECT_STEP = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps"
 
 
-def step_params(run_id: str, s: StepRow, dumps=dumps) -> tuple[Any, ...]:
+def step_params(run_id: str, s: StepRow, dumps: Callable[[Any], str] = dumps) -> tuple[Any, ...]:
     tallies = s.tallies
     # Compact: an uncontested step (every valid vote for the winner) stores NULL tallies.
     if not tallies or (len(tallies) == 1 and s.winner_key is not None and tallies.get(s.winner_key) == s.valid):

@@ -33,13 +33,13 @@ from maker_cli.store.rows import (
     SAMPLE_COLUMNS,
     SELECT_RUN,
     SELECT_STEP,
-    RunRecord,
-    SampleRow,
-    StepRow,
     run_from_row,
     step_from_row,
     step_params,
 )
+from maker_cli.store.rows import RunRecord as RunRecord  # re-exported, as SampleRow and StepRow
+from maker_cli.store.rows import SampleRow as SampleRow
+from maker_cli.store.rows import StepRow as StepRow
 from maker_cli.store.rows import dumps as _dumps
 from maker_cli.store.schema import MIGRATIONS
 
@@ -104,23 +104,24 @@ class RunStore:
         self.readonly = readonly
         try:
             if readonly:
-                self._conn = _open_readonly(self.path)
+                conn = _open_readonly(self.path)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"cannot open the run store {self.path}: {exc} (pass --store PATH or set MAKER_STORE)"
             ) from None
+        self._conn: sqlite3.Connection | None = conn  # None once closed
         try:
             if not readonly:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
-                self._migrate()
-            self._conn.execute("PRAGMA cache_size=-32000")
-            self._conn.execute("SELECT count(*) FROM runs").fetchone()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                _migrate(conn)
+            conn.execute("PRAGMA cache_size=-32000")
+            conn.execute("SELECT count(*) FROM runs").fetchone()
         except sqlite3.Error as exc:
-            self._conn.close()
+            conn.close()
             raise StoreError(f"cannot use {self.path} as a run store: {exc}") from None
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,7 +136,7 @@ class RunStore:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-            self._conn = None  # type: ignore[assignment]
+            self._conn = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -151,29 +152,8 @@ class RunStore:
             raise
         conn.execute("COMMIT")
 
-    def _migrate(self) -> None:
-        conn = self._conn
-        conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        applied = {name for (name,) in conn.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in applied:
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # another process may have applied it while we waited for the lock
-                if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is None:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
     def applied_migrations(self) -> list[str]:
-        return [name for (name,) in self._conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+        return [name for (name,) in self._rows("SELECT name FROM migrations ORDER BY rowid")]
 
     # ------------------------------------------------------------------ writes
 
@@ -403,6 +383,28 @@ class RunStore:
         """The step indices for which raw samples are stored."""
         sql = "SELECT DISTINCT idx FROM samples WHERE run_id = ? ORDER BY idx"
         return [i for (i,) in self._rows(sql, (run_id,))]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the named migrations not applied yet, each in its own transaction."""
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    applied = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have applied it while we waited for the lock
+            if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is None:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

@@ -30,18 +30,15 @@ class TaskOptions:
 def task_for_spec(spec: QuestionSpec | SequenceSpec, options: TaskOptions | None = None) -> QuestionTask | SequenceTask:
     """The task a loaded spec describes."""
     options = options or TaskOptions()
-    return _SPEC_TASKS[spec.kind](spec, options)
+    if isinstance(spec, QuestionSpec):
+        return QuestionTask.from_spec(spec, options)
+    return SequenceTask.from_spec(spec, options)
 
 
 def task_from_config(config: Mapping[str, Any]) -> SequentialTask:
     """Re-create the task of a stored run (for --resume)."""
-    return task_factory(str(config.get("kind")))(config)  # type: ignore[no-any-return]
+    return task_factory(str(config.get("kind")))(config)
 
-
-_SPEC_TASKS = {
-    "question": QuestionTask.from_spec,
-    "sequence": SequenceTask.from_spec,
-}
 
 __all__ = [
     "DatasetItem",

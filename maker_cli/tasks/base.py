@@ -91,7 +91,10 @@ class Task(Protocol):
 class SequentialTask(Task, Protocol):
     """A task `maker run` drives: state, step prompt, state transfer, verification, termination."""
 
-    steps_total: int | None  # None when termination depends on the answers
+    @property
+    def steps_total(self) -> int | None:
+        """Steps of the job; None when termination depends on the answers."""
+        ...
 
     def start(self) -> tuple[Any, Any]:
         """(initial state, previous action) — the previous action is None at the first step."""
@@ -136,7 +139,9 @@ def key_classifier(answer: Answer, probe: Probe) -> str | None:
 class TaskDefaults:
     """What most task kinds do the same way; a kind overrides what it does differently."""
 
-    calibration_size: int | None = None
+    @property
+    def calibration_size(self) -> int | None:
+        return None
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -153,16 +158,16 @@ class TaskDefaults:
 
 # --- the registry -------------------------------------------------------------------------------
 
-_KINDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+_KINDS: dict[str, Callable[[Mapping[str, Any]], SequentialTask]] = {}
 _ALIASES = {"task": "sequence"}  # runs stored before the registry called sequence specs "task"
 
 
-def register(kind: str, from_config: Callable[[Mapping[str, Any]], Any]) -> None:
+def register(kind: str, from_config: Callable[[Mapping[str, Any]], SequentialTask]) -> None:
     """Register how a stored task of `kind` is re-created (`maker_cli.tasks.task_from_config`)."""
     _KINDS[kind] = from_config
 
 
-def task_factory(kind: str) -> Callable[[Mapping[str, Any]], Any]:
+def task_factory(kind: str) -> Callable[[Mapping[str, Any]], SequentialTask]:
     """The registered factory of a task kind; UsageError for an unknown kind."""
     factory = _KINDS.get(_ALIASES.get(kind, kind))
     if factory is None:

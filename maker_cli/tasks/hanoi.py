@@ -14,7 +14,7 @@ solution, apart from the voting. Pure module: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
@@ -193,7 +193,7 @@ def _ints(group: str | None) -> tuple[int, ...]:
     return tuple(map(int, group.split(","))) if group else ()
 
 
-def _peg(group: str, tokens=_DISK_TOKENS) -> tuple[tuple[int, ...], str] | None:
+def _peg(group: str, tokens: Mapping[str, int] = _DISK_TOKENS) -> tuple[tuple[int, ...], str] | None:
     """(disks, canonical text) of one peg's list body, or None if it is not a list of integers."""
     canon = group.replace(", ", ",")
     if " " not in canon:  # fast path: the usual `20, 19, 18` spelling of disk numbers

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,7 +74,6 @@ class SequenceTask(TaskDefaults):
             self._solver = solvers.resolve(spec.reference, spec_dir=folder, trust_code=trust_code, source=self.source)
         self._memo: tuple[tuple[int, str], dict[str, Any]] | None = None
         self._path: ReferencePath | None = None
-        self._steps_total: int | bool | None = False  # False: not computed yet
         self.sim_problem = self.simulation_problem()
 
     # --- construction ---------------------------------------------------------------------------
@@ -189,18 +189,15 @@ class SequenceTask(TaskDefaults):
 
     # --- the SequentialTask protocol ------------------------------------------------------------
 
-    @property
+    @cached_property
     def steps_total(self) -> int | None:
         """Fixed steps; else the length of the reference solver's path (None without one)."""
-        if self._steps_total is False:
-            if self._fixed is not None:
-                self._steps_total = self._fixed
-            elif self._solver is not None:
-                count, ended = self.reference_steps()
-                self._steps_total = count if ended else None
-            else:
-                self._steps_total = None
-        return self._steps_total  # type: ignore[return-value]
+        if self._fixed is not None:
+            return self._fixed
+        if self._solver is not None:
+            count, ended = self.reference_steps()
+            return count if ended else None
+        return None
 
     @property
     def planning_steps(self) -> int:

@@ -6,7 +6,7 @@ answers and fault injection: point any OpenAI-compatible client at `srv.base_url
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from maker_cli.testing.fake_server import (
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # lazy, so `python -m maker_cli.testing.fake_server` runs cleanly
+def __getattr__(name: str) -> object:  # lazy, so `python -m maker_cli.testing.fake_server` runs cleanly
     if name in __all__:
         from maker_cli.testing import fake_server
 

@@ -43,7 +43,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from maker_cli.testing.fake_wire import _Handler, _HTTPServer, count_words  # noqa: F401 - part of this module's API
+from maker_cli.testing.fake_wire import _Handler, _HTTPServer
+from maker_cli.testing.fake_wire import count_words as count_words  # part of this module's API
 
 FAULT_KINDS = ("429", "400", "401", "403", "404", "500", "502", "503", "slow", "drop", "malformed")
 

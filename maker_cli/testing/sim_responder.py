@@ -19,7 +19,7 @@ from typing import Any
 from maker_cli.providers.base import Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider
 from maker_cli.tasks.hanoi_sim import reference_from_prompt
-from maker_cli.testing.fake_server import FakeChoice
+from maker_cli.testing.fake_server import FakeChoice, Responder
 
 ReferenceFor = Callable[[str, str], "Reference | None"]
 
@@ -28,7 +28,7 @@ def _hanoi_reference(system: str, user: str) -> Reference | None:
     return reference_from_prompt(system, user)
 
 
-def sim_responder(model: str = "sim:p=0.99", reference_for: ReferenceFor | None = None):
+def sim_responder(model: str = "sim:p=0.99", reference_for: ReferenceFor | None = None) -> Responder:
     sim = SimProvider(model)
     find = reference_for or _hanoi_reference
     lock = threading.Lock()  # the server answers on several threads; the sim's RNG is not shared-safe

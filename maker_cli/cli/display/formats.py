@@ -6,7 +6,7 @@ from __future__ import annotations
 def number(x: float | None) -> str:
     if x is None:
         return "-"
-    if abs(x) >= 1e4 or (float(x).is_integer() and abs(x) < 1e15):
+    if abs(x) >= 9999.5 or (float(x).is_integer() and abs(x) < 1e15):  # 9999.5 would show as 1e+04
         return f"{x:,.0f}"
     return f"{x:.4g}"
 
@@ -20,6 +20,7 @@ def integer(x: float | None) -> str:
 
 
 def big(x: float) -> str:
+    x = float(f"{x:.3g}")  # rounded first, so 999,999 is 1M (not 1e+03k)
     for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= size:
             return f"{x / size:.3g}{unit}"

@@ -104,7 +104,10 @@ def print_validation(check: SpecCheck, console: Console) -> None:
     report: dict[str, Any] = check.model_dump(mode="json")
     report = {k: escape(printable(v)) if isinstance(v, str) else v for k, v in report.items()}
     report["inputs"] = {k: escape(printable(str(v))) for k, v in report["inputs"].items()}
-    say = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)
+
     say(
         f"[bold green]valid[/]: {report['spec']} — task [bold]{report['name']}[/]"
         + (f": {report['description']}" if report["description"] else "")

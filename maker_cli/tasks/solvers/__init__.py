@@ -101,7 +101,7 @@ def _from_file(file: str, func: str, spec_dir: Path | None, trust_code: bool, so
     return _callable(getattr(module, func, None), f"{file}:{func}", source)
 
 
-def _callable(solver: Any, name: str, source: str) -> Solver:
+def _callable(solver: object, name: str, source: str) -> Solver:
     if not callable(solver):
         raise SpecError(f"{source}: reference: {name} is not a function")
-    return solver  # type: ignore[no-any-return]
+    return solver

@@ -1,0 +1,241 @@
+"""Planning a run (`maker_cli.jobs.run`): the task, its settings, k and the estimate, decided before
+any model call; or, for --resume, the stored run's own configuration with what may change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maker_cli.config.job import merge_job_settings
+from maker_cli.config.paths import default_store_file
+from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core import maths
+from maker_cli.core.estimate import EstimateInputs, estimate
+from maker_cli.core.estimate_report import EstimateReport
+from maker_cli.errors import UsageError
+from maker_cli.jobs.calibration_file import load_calibration
+from maker_cli.jobs.run_result import LOG_MODES, RunConfig
+from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers import is_sim
+from maker_cli.providers.prices import resolve_prices
+from maker_cli.providers.sim import parse_sim
+from maker_cli.store.run_store import RunStore
+from maker_cli.tasks import SequentialTask, task_from_config
+
+ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
+# what a resumed run may change; everything else is fixed by the run as it was started
+RESUMABLE = ("max_cost", "keep_going", "concurrency", "timeout")
+
+
+@dataclass
+class RunPlan:
+    """A run decided but not started: the task, its configuration and the estimate."""
+
+    task: SequentialTask
+    config: RunConfig
+    sources: dict[str, str]
+    store_file: Path
+    resume: str | None = None
+    yes: bool = False
+    estimate: EstimateReport | None = None
+
+
+def plan_run(
+    task: TaskArg | None,
+    *,
+    flags: Mapping[str, Any],
+    disks: int = 10,
+    inputs: Mapping[str, Any] | None = None,
+    steps: int | None = None,
+    trust_spec_code: bool = False,
+    p: float | None = None,
+    calibration: str | Path | None = None,
+    keep_going: bool = False,
+    log_samples: str | None = None,
+    store: Path | None = None,
+    resume: str | None = None,
+    yes: bool = False,
+    config: Path | None = None,
+    settings: Settings | None = None,
+) -> RunPlan:
+    """Decide everything about a run before any model call: task, settings, k, the estimate."""
+    settings = settings or load_settings(config, store=store)
+    store_file = settings.store if settings.store is not None else default_store_file()
+    if resume is not None:
+        return _plan_resume(
+            resume,
+            store_file,
+            flags,
+            keep_going,
+            trust_spec_code,
+            p,
+            calibration,
+            log_samples,
+            task,
+            inputs,
+            steps,
+            yes,
+        )
+    if task is None:
+        raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
+    the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code)
+    if not isinstance(the_task, SequentialTask):
+        raise UsageError(
+            f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
+            "ask it with `maker vote --task FILE`"
+        )
+    if log_samples is not None and log_samples not in LOG_MODES:
+        raise UsageError(f"--log-samples must be one of {', '.join(LOG_MODES)}, got '{log_samples}'")
+    cal = load_calibration(calibration) if calibration is not None else None
+    cal_layer = {"model": cal.model, "price_in": cal.price_in, "price_out": cal.price_out} if cal else {}
+    job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
+    measured = p if p is not None else (cal.p_ci[0] if cal else None)
+    sim_p = parse_sim(job.model).p if is_sim(job.model) else None
+    k, k_source, k_layer = choose_k(
+        job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps, target=job.target
+    )
+    run_config = RunConfig.of(
+        job,
+        k=k,
+        k_source=k_source,
+        keep_going=keep_going,
+        log_samples=log_samples or "contested",
+        p=measured if measured is not None else sim_p,
+        valid_rate=cal.valid_rate if cal else (1 - parse_sim(job.model).invalid if sim_p is not None else None),
+        input_tokens=cal.mean_input_tokens if cal else None,
+        output_tokens=cal.mean_output_tokens if cal else None,
+    )
+    _check_simulated(the_task, run_config)
+    sources = {**job.sources, "k": k_layer}
+    plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
+    plan.estimate = job_estimate(plan.task, plan.config, sources, simulated=is_sim(run_config.model))
+    return plan
+
+
+def choose_k(
+    k: int,
+    source: str,
+    measured_p: float | None,
+    sim_p: float | None,
+    *,
+    steps: int,
+    target: float,
+) -> tuple[int, str, str]:
+    """(k, why in words, the layer that set it): a flag > k_min from a measured p (--p, a
+    calibration) > the spec's or the environment's or the config file's k > k_min from the
+    simulated model's own p > the default."""
+    if source == "flag":
+        return k, "--k", "flag"
+    p = measured_p if measured_p is not None else (sim_p if source == "default" else None)
+    if p is not None:
+        maths.check_p(p)  # p <= 0.5: CannotConverge, whatever k (so no hint to pass one)
+        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps", "k_min"
+    if source == "spec":
+        return k, "the spec's voting.k", source
+    if source in ("env", "config"):
+        return k, f"the {'MAKER_K environment variable' if source == 'env' else 'config file'}", source
+    return k, "default (no --p or --calibration given; run `maker calibrate` to choose k)", "default"
+
+
+def _plan_resume(
+    run_id: str,
+    store_file: Path,
+    flags: Mapping[str, Any],
+    keep_going: bool,
+    trust_code: bool,
+    p: float | None,
+    calibration: str | Path | None,
+    log_samples: str | None,
+    task: TaskArg | None,
+    inputs: Mapping[str, Any] | None,
+    steps: int | None,
+    yes: bool,
+) -> RunPlan:
+    fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
+    fixed += [
+        name
+        for name, value in (("p", p), ("calibration", calibration), ("log_samples", log_samples))
+        if value is not None
+    ]
+    if fixed:
+        given = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise UsageError(
+            f"--resume continues a run with the configuration it was started with; drop {given} "
+            "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
+        )
+    if (task is not None and not (isinstance(task, str) and task == "hanoi")) or inputs or steps is not None:
+        raise UsageError(
+            "--resume continues a stored run with its own spec and inputs: give no FILE, --input or --steps"
+        )
+    if not store_file.is_file():
+        raise UsageError(f"no run store at {store_file}; pass --store PATH")
+    with RunStore(store_file) as store:
+        record = store.get_run(run_id)
+    stored = record.config or {}
+    if "task" not in stored or "job" not in stored:
+        raise UsageError(f"run {record.id} has no stored configuration to resume from")
+    changes = {name: flags[name] for name in RESUMABLE if flags.get(name) is not None}
+    if keep_going:
+        changes["keep_going"] = True
+    config = RunConfig.model_validate({**stored["job"], **changes})
+    task_config = {**stored["task"], "trust_code": trust_code}
+    return RunPlan(task_from_config(task_config), config, dict(stored.get("sources") or {}), store_file, record.id, yes)
+
+
+def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
+    """Refuse a simulated run that cannot work: no reference, or replies every sample would fail."""
+    if not is_sim(config.model):
+        return
+    problem = task.simulation_problem()
+    if problem is not None:
+        raise UsageError(f"the simulated model cannot run {task.name!r}: {problem}")
+    state, previous = task.start()
+    prompt = task.prompt(0, state, previous, simulated=True)
+    reply = prompt.reference.correct if prompt.reference is not None else ""
+    tokens = parse_sim(config.model).out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
+    if config.max_output_tokens is not None and tokens > config.max_output_tokens:
+        raise UsageError(
+            f"the correct reply to step 0 is {tokens:,} simulated tokens, over the {config.max_output_tokens:,}-token "
+            "red flag: every sample would be discarded; raise --max-output-tokens (or red_flags.max_output_tokens)"
+        )
+
+
+def job_estimate(
+    task: SequentialTask, config: RunConfig, sources: dict[str, str], *, simulated: bool
+) -> EstimateReport | None:
+    """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown."""
+    if config.p is None or task.steps_total is None:
+        return None
+    state, previous = task.start()
+    prompt = task.prompt(0, state, previous, simulated=simulated)
+    in_tokens = config.input_tokens or (len(prompt.system) + len(prompt.user)) / 4
+    out_tokens = config.output_tokens
+    if out_tokens is None:
+        out_tokens = len(prompt.reference.correct) / 4 if prompt.reference else ASSUMED_OUTPUT_TOKENS
+    given = sources.get("price_in") if config.price_in is not None else sources.get("price_out")
+    prices = resolve_prices(
+        config.model,
+        config.price_in,
+        config.price_out,
+        simulated=simulated,
+        given_source=given if given is not None and given != "flag" else "flags",
+    )
+    return estimate(
+        EstimateInputs(
+            steps=task.steps_total,
+            p=config.p,
+            k=config.k,
+            valid_rate=config.valid_rate or 1.0,
+            input_tokens=in_tokens,
+            output_tokens=out_tokens,
+            model=config.model,
+            price_in=prices.price_in,
+            price_out=prices.price_out,
+            price_source=prices.source,
+            concurrency=config.concurrency,
+            max_samples=config.max_samples,
+            max_red_flags=None if sources.get("max_red_flags", "default") == "default" else config.max_red_flags,
+        )
+    )
