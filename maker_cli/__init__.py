@@ -16,7 +16,7 @@ internal. Names load on first use, so `import maker_cli` stays cheap.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
 
@@ -101,7 +101,7 @@ if TYPE_CHECKING:
     from maker_cli.tasks import Hanoi
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # the names in __all__ are typed by the imports above
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'maker_cli' has no attribute {name!r}")

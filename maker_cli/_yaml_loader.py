@@ -5,11 +5,12 @@ only when a file is parsed (PyYAML costs about 11 ms of start-up that `maker est
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
 
 import yaml
 from yaml.error import Mark
 
+from maker_cli._types import JSONValue
 from maker_cli.bounded_yaml import MAX_ALIASES, MAX_DEPTH, MAX_NODES
 
 
@@ -28,7 +29,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # types-PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -47,8 +48,8 @@ class BoundedLoader(yaml.SafeLoader):
         mark: Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # types-PyYAML: unannotated
         return mark
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, JSONValue]:
+        seen: set[object] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue

@@ -19,9 +19,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from maker_cli._types import JSONValue
 from maker_cli.errors import SpecError
+
+if TYPE_CHECKING:
+    from yaml.error import Mark
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -29,7 +33,7 @@ MAX_ALIASES = 100
 MAX_NODES = 200_000
 
 
-def parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str) -> JSONValue:
     """YAML text into plain data within the limits; SpecError naming `source` otherwise."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SpecError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB (the limit for YAML files)")
@@ -62,7 +66,7 @@ def parse_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def _where(mark: Any) -> str:
+def _where(mark: Mark | None) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
@@ -98,6 +102,6 @@ def read_text_file(path: str | Path, what: str = "file", limit: int = MAX_BYTES)
         raise SpecError(f"{source}: not UTF-8 text") from None
 
 
-def read_yaml_file(path: str | Path, what: str = "YAML file") -> Any:
+def read_yaml_file(path: str | Path, what: str = "YAML file") -> JSONValue:
     """Read and parse a YAML file within the limits."""
     return parse_yaml(read_text_file(path, what), str(path))

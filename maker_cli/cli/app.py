@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import typer
 from typer import _click as click  # typer vendors its own click: its exceptions are these
@@ -77,8 +76,8 @@ class MakerGroup(TyperGroup):
         complete_var: str | None = None,
         standalone_mode: bool = True,
         windows_expand_args: bool = True,
-        **extra: Any,  # click's: the context's settings
-    ) -> Any:  # click's: the command's return value, or the exit code when not standalone
+        **extra: object,  # click's: the context's settings
+    ) -> object:  # click's: the command's return value, or the exit code when not standalone
         try:
             code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # `maker` or `maker run` alone: the help, exit 2
@@ -96,7 +95,7 @@ class MakerGroup(TyperGroup):
             return code
         sys.exit(code if isinstance(code, int) else 0)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, click.exceptions.ClickException):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.calibrate_view import CalibrationBar, render
@@ -111,7 +112,7 @@ def calibrate_hanoi(
     disks: Annotated[
         int, typer.Option("--disks", "-n", help="Number of disks (1-25); steps are drawn from its 2^n - 1.")
     ] = 10,
-    **opts: Any,
+    **opts: OptionValue,
 ) -> None:
     """Sample random steps of the optimal Hanoi solution once each and measure p and the valid rate."""
     _calibrate(ctx, "hanoi", {"disks": disks}, opts, probe="step")
@@ -134,7 +135,7 @@ def calibrate_task(
     ] = None,
     inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
     trust_spec_code: options.TrustSpecCode = False,
-    **opts: Any,
+    **opts: OptionValue,
 ) -> None:
     """Measure p and the valid rate of a task spec: a question spec over a labelled dataset, or a
     sequence spec on random steps of its reference solver's path (no dataset needed)."""
@@ -144,7 +145,9 @@ def calibrate_task(
     _calibrate(ctx, task, given, opts, probe="step" if dataset is None else "item")
 
 
-def _calibrate(ctx: typer.Context, task: Any, given: dict[str, Any], opts: dict[str, Any], *, probe: str) -> None:
+def _calibrate(
+    ctx: typer.Context, task: str | Path, given: dict[str, OptionValue], opts: dict[str, OptionValue], *, probe: str
+) -> None:
     """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
     json_out = opts.pop("json_out")
     given |= opts

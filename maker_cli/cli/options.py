@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.errors import SpecError, UsageError
 
@@ -71,8 +72,8 @@ KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a w
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
 Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
 
-# name -> (annotation, default), in the order `--help` lists them
-OPTIONS: dict[str, tuple[Any, Any]] = {
+# name -> (annotation, default), in the order `--help` lists them; typer reads both
+OPTIONS: dict[str, tuple[object, object]] = {
     "model": (Model, None),
     "k": (K, None),
     "target": (Target, None),
@@ -102,10 +103,10 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
 RUN_OPTIONS = tuple(OPTIONS)
 
 # a typer command: any parameters, any result
-Command = Callable[..., Any]
+Command = Callable[..., object]
 
 
-def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Callable[[Command], Command]:
+def shared(*names: str, table: Mapping[str, tuple[object, object]] | None = None) -> Callable[[Command], Command]:
     """Add the shared options `names` (from `table`, else `OPTIONS`) to a command whose signature
     ends with `**options`."""
     table = {**OPTIONS, **(table or {})}
@@ -119,7 +120,7 @@ def shared(*names: str, table: dict[str, tuple[Any, Any]] | None = None) -> Call
         ]
 
         @functools.wraps(func)
-        def command(*args: Any, **kwargs: Any) -> Any:
+        def command(*args: object, **kwargs: object) -> object:
             return func(*args, **kwargs)
 
         # what typer reads (inspect.signature); typeshed declares no __signature__ on functions
@@ -149,7 +150,7 @@ JOB_FLAGS = (
 )
 
 
-def job_flags(values: dict[str, Any], names: tuple[str, ...] = JOB_FLAGS) -> dict[str, Any]:
+def job_flags(values: dict[str, OptionValue], names: tuple[str, ...] = JOB_FLAGS) -> dict[str, OptionValue]:
     """The job settings among a command's parameters (None = not given)."""
     return {name: values[name] for name in names if name in values}
 

@@ -7,11 +7,12 @@ import math
 import os
 import re
 import sys
-from typing import Any
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
+from maker_cli._types import JSONObject
 from maker_cli.secrets import redact
 
 EXIT_UNDECIDED = 3
@@ -29,12 +30,12 @@ EXIT_CODES = {
 UNWRAPPED = 10_000  # the width of a console that is not a terminal: lines and tables are never cut
 
 
-def _console(file: Any, **options: Any) -> Console:
+def _console(file: TextIO, *, soft_wrap: bool = False) -> Console:
     """A console for people on a terminal; for a pipe or a file, one that never wraps or truncates
     (scripts read whole lines: ids, paths and names stay intact) unless COLUMNS asks for a width."""
     if not file.isatty() and not os.environ.get("COLUMNS"):
-        options.update(width=UNWRAPPED, soft_wrap=True)
-    return Console(file=file, highlight=False, **options)
+        return Console(file=file, highlight=False, width=UNWRAPPED, soft_wrap=True)
+    return Console(file=file, highlight=False, soft_wrap=soft_wrap)
 
 
 def out_console() -> Console:
@@ -69,7 +70,7 @@ def warn_line(message: str) -> None:
     err_console().print(f"[yellow]warning:[/] {escape(one_line(message))}", markup=True)
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: object) -> object:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, dict):
@@ -79,7 +80,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def print_json(obj: dict[str, Any]) -> None:
+def print_json(obj: JSONObject) -> None:
     """Exactly one JSON object on stdout (NaN/inf become null so the output is strict JSON)."""
     sys.stdout.write(json.dumps(_clean(obj), indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.run_summary import print_estimate, print_outcome, print_validation, resume_hint
@@ -39,7 +40,7 @@ app = typer.Typer(
 def run_hanoi(
     ctx: typer.Context,
     disks: Annotated[int, typer.Option("--disks", "-n", help="Number of disks (1-25): 2^n - 1 steps.")] = 10,
-    **opts: Any,
+    **opts: OptionValue,
 ) -> None:
     """Solve Towers of Hanoi step by step with MAKER voting (the paper's headline job)."""
     if opts["resume"] is not None and _given(ctx, "disks"):
@@ -63,7 +64,7 @@ def run_task(
         bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")
     ] = False,
     trust_spec_code: options.TrustSpecCode = False,
-    **opts: Any,
+    **opts: OptionValue,
 ) -> None:
     """Run a sequential task described in YAML (state, step prompt, answer, termination) step by step.
 
@@ -81,7 +82,7 @@ def run_task(
     launch(plan, json_out=opts["json_out"])
 
 
-def _plan_options(ctx: typer.Context, opts: dict[str, Any]) -> dict[str, Any]:
+def _plan_options(ctx: typer.Context, opts: dict[str, OptionValue]) -> dict[str, OptionValue]:
     """The shared options as `plan_run` keywords."""
     return dict(
         flags=options.job_flags(opts),
@@ -106,7 +107,7 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
     provider = provider_of(plan.config)
     if not json_out:
         print_estimate(console, plan, provider.info.simulated)
-    state: dict[str, Any] = {}
+    state: dict[str, StartedRun] = {}
     view = (
         None
         if json_out

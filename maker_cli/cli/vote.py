@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.vote_view import LiveVoteView, print_vote
@@ -56,7 +57,7 @@ def vote(
             help="With --prompt: vote on this regex's named group (?P<answer>...) (last match).",
         ),
     ] = None,
-    **opts: Any,
+    **opts: OptionValue,
 ) -> None:
     """Get one answer by voting: sample until one answer leads every other by k.
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from maker_cli._types import JSONObject, OptionValue
 from maker_cli.config.settings import Settings
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
@@ -78,7 +78,7 @@ class JobSettings(BaseModel):
         """The red-flag rules every sample passes before it is judged."""
         return RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> JSONObject:
         """The values as JSON (what `--json` prints as `settings`)."""
         return self.model_dump(mode="json")
 
@@ -90,9 +90,9 @@ _FLAG_NAMES = {name: "--" + name.replace("_", "-") for name in JOB_FIELDS}
 def merge_job_settings(
     settings: Settings,
     *,
-    flags: Mapping[str, Any] | None = None,
-    spec: Mapping[str, Any] | None = None,
-    calibration: Mapping[str, Any] | None = None,
+    flags: Mapping[str, OptionValue] | None = None,
+    spec: Mapping[str, OptionValue] | None = None,
+    calibration: Mapping[str, OptionValue] | None = None,
 ) -> JobSettings:
     """Merge the layers (see the module doc); UsageError naming the field and its layer if invalid."""
     layers = (("flag", flags or {}), ("calibration", calibration or {}), ("spec", spec or {}))
@@ -100,7 +100,7 @@ def merge_job_settings(
         unknown = sorted(set(layer) - set(JOB_FIELDS))
         if unknown:
             raise ValueError(f"not job settings ({name}): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
+    values: dict[str, OptionValue] = {}
     sources: dict[str, str] = {}
     for field in JOB_FIELDS:
         for name, layer in layers:

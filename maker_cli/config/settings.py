@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from maker_cli._types import JSONObject, JSONValue, OptionValue
 from maker_cli.bounded_yaml import read_yaml_file
 from maker_cli.config.paths import default_config_file
 from maker_cli.errors import ConfigError, SpecError
@@ -77,18 +78,20 @@ class Settings(BaseSettings):
 class _ConfigFileSource(PydanticBaseSettingsSource):
     """The config file's values (already read and parsed within the YAML limits)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], data: JSONObject) -> None:
         super().__init__(settings_cls)
         self.data = data
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+    def get_field_value(
+        self, field: FieldInfo, field_name: str
+    ) -> tuple[JSONValue, str, bool]:  # pragma: no cover - unused
         return self.data.get(field_name), field_name, False
 
-    def __call__(self) -> dict[str, Any]:
+    def __call__(self) -> JSONObject:
         return dict(self.data)
 
 
-_config_data: dict[str, Any] = {}
+_config_data: JSONObject = {}
 
 
 def config_file(explicit: Path | None = None) -> Path | None:
@@ -110,7 +113,7 @@ def config_file(explicit: Path | None = None) -> Path | None:
         return None
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path) -> JSONObject:
     try:
         data = read_yaml_file(path, "config file")
     except SpecError as exc:
@@ -124,7 +127,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {str(key): value for key, value in data.items()}
 
 
-def load_settings(config: Path | None = None, **flags: Any) -> Settings:
+def load_settings(config: Path | None = None, **flags: OptionValue) -> Settings:
     """Resolve settings once. `flags` (None = not given) win over the environment and the file."""
     global _config_data
     path = config_file(config)

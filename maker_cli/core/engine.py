@@ -15,8 +15,8 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from maker_cli._types import AnswerValue
 from maker_cli.core.events import (
     CallFailed,
     Event,
@@ -33,7 +33,7 @@ from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.step import Judge, StepPrompt
 from maker_cli.errors import ProviderError
-from maker_cli.providers.base import CallResult, Provider, SampleRequest
+from maker_cli.providers.base import CallResult, Completion, Provider, SampleRequest
 
 DECIDED = StepStatus.DECIDED
 UNDECIDED = StepStatus.UNDECIDED
@@ -86,7 +86,7 @@ class StepResult:
     step: int
     status: StepStatus
     winner: str | None  # canonical key of the winning answer
-    value: Any  # the parsed value of the winning answer (what the task uses)
+    value: AnswerValue  # the parsed value of the winning answer (what the task uses)
     tallies: dict[str, int]
     samples: int  # completions received, red-flagged ones included
     valid: int  # votes
@@ -99,7 +99,7 @@ class StepResult:
     cost_usd: float | None  # None when any sample's price was unknown
     wall_s: float
     records: list[SampleRecord] | None = None
-    values: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, per candidate
+    values: dict[str, AnswerValue] = field(default_factory=dict)  # key -> parsed value, per candidate
     stopped: StopReason | None = None  # why an undecided step stopped
 
     @property
@@ -140,7 +140,7 @@ class _Tally:
         self.cost = 0.0
         self.cost_known = True
         self.records: list[SampleRecord] | None = [] if record else None
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, AnswerValue] = {}
         self.last_error = ""
         self.spend_limit: float | None = None
         self.stopped: StopReason | None = None
@@ -340,7 +340,7 @@ class Engine:
         cfg: VoteConfig,
         race: VoteRace,
         tally: _Tally,
-        completion: Any,
+        completion: Completion,
         temperature: float,
     ) -> bool:
         """Account one completion; True when it is a valid vote, False when red-flagged."""

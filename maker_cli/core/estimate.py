@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from maker_cli._types import JSONObject
 from maker_cli.core import maths
 from maker_cli.core.estimate_report import BudgetReport, EstimateReport, MRow, SweepRow
 from maker_cli.core.maths import MAX_K
@@ -256,7 +256,7 @@ def _cost_fields(
     cost_call: float | None,
     p_und_job: float,
     log: _Log,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Calls percentiles, tokens and cost (mean and percentiles)."""
     pct = maths.job_percentiles(
         job.main.p_vote,
@@ -312,7 +312,7 @@ def _cost_fields(
     )
 
 
-def _time_fields(x: EstimateInputs, job: JobStops, k: int, log: _Log) -> dict[str, Any]:
+def _time_fields(x: EstimateInputs, job: JobStops, k: int, log: _Log) -> JSONObject:
     """Zero-waste rounds and waves per step, and the wall time with --latency."""
     stats = [maths.round_stats(g.p_vote, k, concurrency=x.concurrency, valid_rate=x.valid_rate) for g in job.groups]
     rounds = stats[0]

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
+
+from maker_cli._types import JSONObject
 
 
 class _Model(BaseModel):
@@ -126,5 +126,5 @@ class EstimateReport(_Model):
             return None
         return BudgetReport.model_validate({name: getattr(self, name) for name in BudgetReport.model_fields})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return self.model_dump(mode="json")

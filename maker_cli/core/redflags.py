@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
+from maker_cli._types import AnswerValue
 from maker_cli.providers.base import Completion
 
 TOO_LONG = "too_long"  # provider usage says more output tokens than allowed
@@ -35,7 +35,7 @@ class Answer:
     """A parsed, canonicalised answer. Votes match on `key`; `value` is what the task uses."""
 
     key: str
-    value: Any = None
+    value: AnswerValue = None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.redflags import RedFlagRules
@@ -41,7 +41,7 @@ from maker_cli.tasks import DatasetItem, Probe, Task, key_classifier
 DEFAULT_SAMPLES = 1000  # Hanoi and sequence specs: one sample per random step
 
 
-def calibrate(task: TaskArg = "hanoi", **options: Any) -> CalibrationResult:
+def calibrate(task: TaskArg = "hanoi", **options: OptionValue) -> CalibrationResult:
     """Measure p and the valid rate of a model on a task (see `acalibrate` for the keywords)."""
     return asyncio.run(acalibrate(task, **options))
 
@@ -51,7 +51,7 @@ async def acalibrate(
     *,
     disks: int = 10,
     dataset: str | Path | Sequence[DatasetItem] | None = None,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     trust_spec_code: bool = False,
     model: str | None = None,
     samples: int | None = None,
@@ -130,11 +130,11 @@ class CalibrationPlan:
 def plan_calibration(
     task: TaskArg,
     *,
-    flags: Mapping[str, Any],
+    flags: Mapping[str, OptionValue],
     settings: Settings,
     disks: int = 10,
     dataset: str | Path | Sequence[DatasetItem] | None = None,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     trust_spec_code: bool = False,
     samples: int | None = None,
     seed: int = 0,

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
+from maker_cli._types import JSONObject
 from maker_cli.jobs.pairs import PairStats
 from maker_cli.tasks.hanoi_task import HanoiBreakdown
 
@@ -78,7 +77,7 @@ class CalibrationResult(BaseModel):
     cannot_converge: str | None = Field(None, description="why voting cannot work for this model and task")
     calibration_file: str | None = Field(None, description="the calibration file written (--out)")
     warnings: list[str] = Field(default_factory=list)
-    settings: dict[str, Any] | None = Field(None, description="the job settings the calibration used")
+    settings: JSONObject | None = Field(None, description="the job settings the calibration used")
     settings_sources: dict[str, str] | None = Field(None, description="which layer set each setting")
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from maker_cli._types import OptionValue
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.estimate import EstimateInputs
 from maker_cli.core.estimate import estimate as compute
@@ -66,7 +67,7 @@ def _first(*values: T | None, default: T) -> T:
     return next((v for v in values if v is not None), default)
 
 
-def resolve_inputs(given: Mapping[str, Any], settings: Settings) -> EstimateInputs:
+def resolve_inputs(given: Mapping[str, OptionValue], settings: Settings) -> EstimateInputs:
     """The estimate's inputs: the keywords of `estimate` (`given`, by name: its locals) over the
     calibration file over the settings."""
     steps, p, model = given.get("steps"), given.get("p"), given.get("model")

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.settings import Settings
 from maker_cli.core.engine import Engine, StepResult
 from maker_cli.core.events import Listener
@@ -59,7 +59,7 @@ class StartedRun:
     resumed: bool
 
 
-def run(task: TaskArg | None = None, **options: Any) -> RunResult:
+def run(task: TaskArg | None = None, **options: OptionValue) -> RunResult:
     """Run a job to completion (see `arun` for the keywords)."""
     return asyncio.run(arun(task, **options))
 
@@ -68,7 +68,7 @@ async def arun(
     task: TaskArg | None = None,
     *,
     disks: int = 10,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     steps: int | None = None,
     trust_spec_code: bool = False,
     model: str | None = None,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import merge_job_settings
 from maker_cli.config.paths import default_store_file
 from maker_cli.config.settings import Settings, load_settings
@@ -45,9 +45,9 @@ class RunPlan:
 def plan_run(
     task: TaskArg | None,
     *,
-    flags: Mapping[str, Any],
+    flags: Mapping[str, OptionValue],
     disks: int = 10,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     steps: int | None = None,
     trust_spec_code: bool = False,
     p: float | None = None,
@@ -142,14 +142,14 @@ def choose_k(
 def _plan_resume(
     run_id: str,
     store_file: Path,
-    flags: Mapping[str, Any],
+    flags: Mapping[str, OptionValue],
     keep_going: bool,
     trust_code: bool,
     p: float | None,
     calibration: str | Path | None,
     log_samples: str | None,
     task: TaskArg | None,
-    inputs: Mapping[str, Any] | None,
+    inputs: Mapping[str, JSONValue] | None,
     steps: int | None,
     yes: bool,
 ) -> RunPlan:

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
 from maker_cli.core.engine import VoteConfig
 from maker_cli.core.maths import default_max_red_flags
@@ -49,7 +48,7 @@ class RunConfig(BaseModel):
     target: float | None = None
 
     @classmethod
-    def of(cls, job: JobSettings, **extra: Any) -> RunConfig:
+    def of(cls, job: JobSettings, **extra: OptionValue) -> RunConfig:
         """A new run's configuration. A red-flag limit left to the default becomes the value the engine
         applies, maths.default_max_red_flags(k, valid_rate) (the estimate's rule), so the run stores and
         reports it (its source stays "default")."""
@@ -116,7 +115,7 @@ class RunResult(BaseModel):
     resumed: bool
     disks: int | None = Field(None, description="hanoi: the number of disks")
     spec: str | None = Field(None, description="a spec's path")
-    final_state: Any = Field(None, description="a spec's state when the run stopped")
+    final_state: JSONValue = Field(None, description="a spec's state when the run stopped")
     failed_step: FailedStep | None = None
     error: str | None = Field(None, description="the error that ended the run (status error)")
     message: str | None = Field(None, description="why the run stopped, in one line")

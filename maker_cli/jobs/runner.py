@@ -13,12 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
+from maker_cli._types import JSONObject, TaskAction, TaskState
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.status import RunStatus, StopReason
 from maker_cli.secrets import redact
-from maker_cli.store.rows import SampleRow, StepRow
+from maker_cli.store.rows import RunRecord, SampleRow, StepRow
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.base import SequentialTask
 
@@ -86,8 +87,18 @@ class RunPoint:
     """Where a run stands: the next step index, its input state and the previous action."""
 
     step: int
-    state: Any
-    previous: Any
+    state: TaskState
+    previous: TaskAction
+
+
+class FailedStepFields(TypedDict):
+    """The first wrong step of a run (`maker_cli.jobs.run_result.FailedStep`'s fields)."""
+
+    step: int
+    state: str
+    decided_action: str
+    decided_state: str
+    tallies: dict[str, int]
 
 
 @dataclass
@@ -95,7 +106,7 @@ class RunOutcome:
     status: RunStatus
     totals: RunTotals
     point: RunPoint
-    failed_step: dict[str, Any] | None = None  # the first wrong step, for display
+    failed_step: FailedStepFields | None = None  # the first wrong step, for display
 
 
 @dataclass(frozen=True)
@@ -127,8 +138,8 @@ class Runner:
         self.run_id = run_id
         self.options = options
         self.on_step = on_step
-        self._steps: list[Any] = []
-        self._samples: list[Any] = []
+        self._steps: list[StepRow] = []
+        self._samples: list[SampleRow] = []
         self._last_flush = time.monotonic()
 
     async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
@@ -139,7 +150,7 @@ class Runner:
         t0 = time.perf_counter()
         status = RUNNING
         last: StepResult | None = None
-        failed: dict[str, Any] | None = None
+        failed: FailedStepFields | None = None
         message: str | None = None
         try:
             while True:
@@ -207,7 +218,9 @@ class Runner:
         self._flush(point, totals, status, message)
         return RunOutcome(status, totals, point, failed)
 
-    def _buffer(self, point: RunPoint, r: StepResult, action: Any, next_state: Any, correct: bool | None) -> None:
+    def _buffer(
+        self, point: RunPoint, r: StepResult, action: TaskAction, next_state: TaskState, correct: bool | None
+    ) -> None:
         self._steps.append(
             StepRow(
                 idx=point.step,
@@ -261,7 +274,7 @@ class Runner:
 
     def _flush(self, point: RunPoint, totals: RunTotals, status: RunStatus, message: str | None = None) -> None:
         t = totals
-        update: dict[str, Any] = {
+        update: dict[str, object] = {
             "status": status,
             "last_state": resume_point(self.task, point, t),
             "samples": t.samples,
@@ -312,7 +325,7 @@ def _undecided(step: int, r: StepResult, cfg: VoteConfig) -> tuple[RunStatus, st
     )
 
 
-def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> dict[str, Any]:
+def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> JSONObject:
     """What the store keeps to resume: next step, its input state, the previous action, extras."""
     return {
         "step": point.step,
@@ -323,8 +336,8 @@ def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> di
     }
 
 
-def restore(task: SequentialTask, record: Any) -> tuple[RunPoint, RunTotals]:
-    """The resume point and totals of a stored run (a maker_cli.store.run_store.RunRecord)."""
+def restore(task: SequentialTask, record: RunRecord) -> tuple[RunPoint, RunTotals]:
+    """The resume point and totals of a stored run."""
     saved = record.last_state or {}
     if "step" not in saved:
         state, previous = task.start()

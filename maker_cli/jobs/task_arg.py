@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONValue
 from maker_cli.errors import UsageError
 from maker_cli.specs import QuestionSpec, SequenceSpec, load_spec
 from maker_cli.tasks import DatasetItem, Hanoi, Task, TaskOptions, load_dataset, task_for_spec
@@ -17,7 +17,7 @@ def resolve_task(
     task: TaskArg,
     *,
     disks: int = 10,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     steps: int | None = None,
     dataset: str | Path | Sequence[DatasetItem] | None = None,
     trust_code: bool = False,

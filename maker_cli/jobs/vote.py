@@ -12,10 +12,10 @@ import asyncio
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
@@ -89,7 +89,7 @@ class VoteResult(BaseModel):
         )
 
 
-def vote(prompt: str | None = None, **options: Any) -> VoteResult:
+def vote(prompt: str | None = None, **options: OptionValue) -> VoteResult:
     """Get one answer by voting (see `avote` for the keywords)."""
     return asyncio.run(avote(prompt, **options))
 
@@ -98,7 +98,7 @@ async def avote(
     prompt: str | None = None,
     *,
     task: TaskArg | None = None,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
     system: str | None = None,
     answer_regex: str | None = None,
     model: str | None = None,
@@ -178,10 +178,10 @@ def plan_vote(
     prompt: str | None,
     *,
     task: TaskArg | None,
-    inputs: Mapping[str, Any] | None,
+    inputs: Mapping[str, JSONValue] | None,
     system: str | None,
     answer_regex: str | None,
-    flags: Mapping[str, Any],
+    flags: Mapping[str, OptionValue],
     must_not_match: Sequence[str] = (),
     settings: Settings | None = None,
     config: Path | None = None,

@@ -7,16 +7,17 @@ fields of `maker vote --json` (and the guard's), `maker_estimate` those of `make
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from maker_cli._types import JSONValue
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.jobs.calibration_result import CalibrationResult
 from maker_cli.jobs.vote import VoteResult
 
 JsonValue = Annotated[
-    Any, WithJsonSchema({"type": ["string", "number", "integer", "boolean", "array", "object", "null"]})
+    JSONValue, WithJsonSchema({"type": ["string", "number", "integer", "boolean", "array", "object", "null"]})
 ]
 EstimateOutput = EstimateReport
 StopReason = Literal["done", "sample_cap", "red_flags", "cost_cap"]

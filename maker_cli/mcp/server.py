@@ -11,7 +11,7 @@ This package imports mcp (about 0.4 s): only `maker serve-mcp` and code that bui
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,10 +20,15 @@ from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
 from maker_cli import __version__
+from maker_cli._types import JSONValue
 from maker_cli.config.settings import Settings
 from maker_cli.mcp.session import Session
 from maker_cli.mcp.tools import MakerTools
 from maker_cli.specs.loader import describe_errors
+
+if TYPE_CHECKING:
+    from mcp.server.context import LifespanContextT, RequestT
+    from mcp.server.mcpserver.context import Context
 
 INSTRUCTIONS = """maker runs MAKER (arXiv:2511.09030): reliable answers from an LLM by voting.
 A step is decided when one answer has k more votes than any other; malformed samples are discarded.
@@ -36,8 +41,12 @@ model 'sim:p=0.9,answer=42' is a free simulated model for trying things out."""
 class StrictTool(Tool):
     """A tool that refuses arguments it does not take (naming them) and reports bad ones in one line."""
 
-    # the SDK's signature: its context and results are untyped
-    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+    async def run(
+        self,
+        arguments: dict[str, JSONValue],
+        context: Context[LifespanContextT, RequestT],
+        convert_result: bool = False,
+    ) -> object:  # the tool's result (untyped in the SDK)
         known = set(self.parameters.get("properties", {}))
         unknown = sorted(set(arguments) - known)
         if unknown:

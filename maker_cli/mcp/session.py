@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.config.settings import Settings
 from maker_cli.errors import SpecError
@@ -33,7 +33,7 @@ class Session:
     lock_caps: bool = False
     trust_spec_code: bool = False
     session_cap_usd: float | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, OptionValue] = field(default_factory=dict)  # settings: name -> value
     spent_usd: float = 0.0
 
     @property

@@ -23,8 +23,8 @@ import asyncio
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONObject, LiteLLMResponse, LiteLLMRouter
 from maker_cli.errors import ConfigError, MissingApiKey, ProviderError, SpecError
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
 from maker_cli.providers.litellm_support import (
@@ -95,7 +95,7 @@ class LiteLLMProvider:
         self._api_base = api_base
         self._api_key = api_key
         register(api_key)
-        self._router: Any = None  # a litellm.Router (imported lazily; its methods are untyped)
+        self._router: LiteLLMRouter | None = None
         self._closed = False
         notes: dict[str, str] = {}
         if router_config is not None:
@@ -136,7 +136,7 @@ class LiteLLMProvider:
             notes["model"] = f"sent as {model} to the OpenAI-compatible server"
         return model, self._target(model, provider, {})
 
-    def _target(self, model: str, provider: str, params: dict[str, Any]) -> _Target:
+    def _target(self, model: str, provider: str, params: JSONObject) -> _Target:
         litellm = self._litellm
         supports_n = False
         if provider in N_PROVIDERS:
@@ -262,8 +262,8 @@ class LiteLLMProvider:
             messages.insert(0, {"role": "system", "content": request.system})
         return messages
 
-    async def _acompletion(self, request: SampleRequest, n: int) -> Any:  # litellm's ModelResponse, read by duck typing
-        kwargs: dict[str, Any] = {
+    async def _acompletion(self, request: SampleRequest, n: int) -> LiteLLMResponse:
+        kwargs: dict[str, object] = {
             "messages": self._messages(request),
             "temperature": request.temperature,
             "timeout": self.timeout,
@@ -294,7 +294,9 @@ class LiteLLMProvider:
                 raise Malformed("a choice has no text message")
         return response
 
-    def _completions(self, response: Any, target: _Target, latency: float, request: SampleRequest) -> list[Completion]:
+    def _completions(
+        self, response: LiteLLMResponse, target: _Target, latency: float, request: SampleRequest
+    ) -> list[Completion]:
         choices = response.choices
         texts = [choice.message.content or "" for choice in choices]
         usage = getattr(response, "usage", None)

@@ -15,8 +15,8 @@ import re
 import warnings
 from functools import cache
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONObject, LiteLLM
 from maker_cli.bounded_yaml import read_yaml_file
 from maker_cli.errors import SpecError
 from maker_cli.providers.retrying import retry_after_seconds
@@ -37,7 +37,7 @@ _ROUTER_SETTINGS = frozenset(
 
 
 @cache
-def load_litellm() -> Any:  # the litellm module: used through attributes whose results are untyped
+def load_litellm() -> LiteLLM:
     """Import litellm once, quietly and offline (its price map from the installed package)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     # pydantic warns about litellm's own TypedDicts (ReadOnly items) on first use: not ours to fix
@@ -165,7 +165,7 @@ def apportion(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def load_router_config(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def load_router_config(path: Path) -> tuple[list[JSONObject], JSONObject]:
     """Read a litellm Router config: `model_list` (deployments) and optional `router_settings`."""
     data = read_yaml_file(path, "router config")
     if not isinstance(data, dict) or "model_list" not in data:
@@ -209,7 +209,7 @@ def load_router_config(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]
     return model_list, dict(settings)
 
 
-def with_local_key(litellm: Any, deployment: dict[str, Any], default_id: str) -> dict[str, Any]:
+def with_local_key(litellm: LiteLLM, deployment: JSONObject, default_id: str) -> JSONObject:
     """A copy of a deployment with an id; one on a custom api_base without any key gets the dummy key."""
     deployment = copy.deepcopy(deployment)
     deployment.setdefault("model_info", {}).setdefault("id", default_id)
@@ -224,7 +224,7 @@ def with_local_key(litellm: Any, deployment: dict[str, Any], default_id: str) ->
     return deployment
 
 
-def count_tokens(value: Any) -> int | None:
+def count_tokens(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 

@@ -24,7 +24,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+
+from maker_cli._types import JSONObject, JSONValue
 
 _MAP_FILE = "model_prices_and_context_window_backup.json"
 PER_MILLION = 1_000_000
@@ -107,7 +108,7 @@ def _candidates(model: str) -> list[str]:
     return [n for n in names if n and n != "sample_spec"]
 
 
-def _prices_of(entry: Any) -> tuple[float, float] | None:
+def _prices_of(entry: object) -> tuple[float, float] | None:
     if not isinstance(entry, Mapping):
         return None
     cin, cout = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
@@ -117,8 +118,8 @@ def _prices_of(entry: Any) -> tuple[float, float] | None:
     return float(f"{cin * PER_MILLION:.12g}"), float(f"{cout * PER_MILLION:.12g}")
 
 
-def _cost_map() -> Mapping[str, Any]:
-    cost_map: Mapping[str, Any]  # litellm's price map: model name -> its JSON entry
+def _cost_map() -> Mapping[str, JSONValue]:
+    cost_map: Mapping[str, JSONValue]  # litellm's price map: model name -> its JSON entry
     if "litellm" in sys.modules:
         cost_map = sys.modules["litellm"].model_cost
         return cost_map
@@ -133,7 +134,7 @@ def _cost_map() -> Mapping[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _bundled_map() -> dict[str, Any] | None:
+def _bundled_map() -> JSONObject | None:
     """The price map shipped inside the litellm package, read without importing litellm."""
     try:
         spec = importlib.util.find_spec("litellm")

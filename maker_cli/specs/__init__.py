@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
@@ -23,7 +23,7 @@ Spec = Annotated[QuestionSpec | SequenceSpec, Field(discriminator="kind")]
 KINDS: dict[str, type[QuestionSpec] | type[SequenceSpec]] = {"question": QuestionSpec, "sequence": SequenceSpec}
 
 
-def infer_kind(data: Any) -> str | None:
+def infer_kind(data: object) -> str | None:
     """The declared `kind`, else 'sequence' for a mapping with `initial_state`, else 'question'."""
     if not isinstance(data, dict):
         return None

@@ -21,7 +21,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Literal, NoReturn
+
+from maker_cli._types import JSONValue
 
 CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number"]
 
@@ -33,23 +35,23 @@ class CanonicalError(ValueError):
     """A value a step cannot canonicalise; the judge turns it into a FORMAT red flag."""
 
 
-def as_text(value: Any) -> str:
+def as_text(value: object) -> str:
     """The text of an extracted value: strings as they are, anything else as canonical JSON."""
     if isinstance(value, str):
         return value
     return dump_json(value)
 
 
-def dump_json(value: Any) -> str:
+def dump_json(value: object) -> str:
     """Canonical JSON: sorted keys, compact separators, non-ASCII kept."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def load_json(text: str) -> Any:
+def load_json(text: str) -> JSONValue:
     """Strict JSON (no NaN/Infinity). Raises ValueError for anything that is not JSON."""
     try:
         return json.loads(text, parse_constant=_reject_constant)
@@ -89,7 +91,7 @@ STEPS: dict[str, Callable[[str], str]] = {
 }
 
 
-def canonicalize(value: Any, steps: Sequence[str]) -> str:
+def canonicalize(value: object, steps: Sequence[str]) -> str:
     """Apply `steps` in order to the text of `value`. Raises CanonicalError when a step cannot."""
     text = as_text(value)
     for step in steps:

@@ -9,8 +9,9 @@ quotes, or JSON fished out of prose without a fence. `maker_cli.specs.judge` doe
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
+from maker_cli._types import JSONValue
 from maker_cli.core.redflags import FORMAT, RedFlag
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, canonical_number, load_json
@@ -42,7 +43,7 @@ def parse_json_path(path: str) -> tuple[PathPart, ...]:
     return tuple(parts)
 
 
-def type_matches(value: Any, type_: ValueType | None) -> bool:
+def type_matches(value: object, type_: ValueType | None) -> bool:
     """JSON typing: bool is not an int; an int is an acceptable float."""
     if type_ is None:
         return True
@@ -59,7 +60,7 @@ def type_matches(value: Any, type_: ValueType | None) -> bool:
     return isinstance(value, str)
 
 
-def parse_json_response(text: str) -> Any | RedFlag:
+def parse_json_response(text: str) -> JSONValue | RedFlag:
     """The response as JSON: the whole text, else the single ```json fenced block in it."""
     try:
         return load_json(text)
@@ -76,7 +77,7 @@ def parse_json_response(text: str) -> Any | RedFlag:
         return RedFlag(FORMAT, "the ```json block is not valid JSON")
 
 
-def typed_expected(text: str, type_: ValueType | None) -> Any:
+def typed_expected(text: str, type_: ValueType | None) -> JSONValue:
     """The expected answer text as the extractor would return it (regex mode: `type_` None).
 
     Raises UsageError when the text is not of the declared type.

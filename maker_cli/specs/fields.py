@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from maker_cli._types import JSONObject, JSONValue, OptionValue
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
-from maker_cli.specs.extract import ValueType, parse_json_path, type_matches
+from maker_cli.specs.extract import PathPart, ValueType, parse_json_path, type_matches
 from maker_cli.specs.templates import is_name, placeholders
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
@@ -36,7 +37,7 @@ def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
         raise ValueError(f"invalid {what} {pattern!r}: {exc}") from None
 
 
-def short(value: Any, limit: int = 40) -> str:
+def short(value: object, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -44,7 +45,7 @@ def short(value: Any, limit: int = 40) -> str:
 # --- typed values -------------------------------------------------------------------------------
 
 
-def typed_value(raw: Any, type_: ValueType) -> Any:
+def typed_value(raw: JSONValue, type_: ValueType) -> JSONValue:
     """`raw` (a YAML value, or the text of `--input name=...`) as a value of `type_`.
 
     Text is parsed strictly: ints as digits, bools as true/false, lists and objects as JSON.
@@ -75,7 +76,7 @@ def typed_value(raw: Any, type_: ValueType) -> Any:
     return float(raw) if type_ == "float" else raw
 
 
-def json_type(value: Any) -> ValueType | None:
+def json_type(value: object) -> ValueType | None:
     """The declared-type name of a JSON value (None for null)."""
     if isinstance(value, bool):
         return "bool"
@@ -92,7 +93,7 @@ def json_type(value: Any) -> ValueType | None:
     return None
 
 
-def same_value(a: Any, b: Any) -> bool:
+def same_value(a: object, b: object) -> bool:
     """JSON equality: bools are not numbers, 1 == 1.0, lists and objects compare item by item."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
@@ -105,7 +106,7 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def value_at(value: Any, path: str | tuple[Any, ...]) -> tuple[bool, Any]:
+def value_at(value: JSONValue, path: str | tuple[PathPart, ...]) -> tuple[bool, JSONValue]:
     """(found, value) at a JSON path such as `a.b[0]` (or its parsed parts)."""
     parts = parse_json_path(path) if isinstance(path, str) else path
     for part in parts:
@@ -126,12 +127,12 @@ class InputSpec(Strict):
 
     description: str = ""
     type: ValueType = "str"
-    default: Any = None
+    default: JSONValue = None
     pattern: str | None = Field(None, description="str inputs: a regex the whole value must match")
 
     @field_validator("default", mode="before")
     @classmethod
-    def _no_bare_bool(cls, value: Any) -> Any:
+    def _no_bare_bool(cls, value: object) -> object:
         if isinstance(value, bool):
             raise ValueError("write the default in quotes (YAML reads yes/no/true/false as booleans)")
         return value
@@ -154,14 +155,14 @@ class InputSpec(Strict):
                 raise ValueError(f"default: {exc}") from None
         return self
 
-    def typed(self, raw: Any) -> Any:
+    def typed(self, raw: JSONValue) -> JSONValue:
         value = typed_value(raw, self.type)
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             raise ValueError(f"{short(value)} does not match the pattern {self.pattern!r}")
         return value
 
 
-def normalise_inputs(value: Any) -> Any:
+def normalise_inputs(value: object) -> object:
     """`inputs:` shorthands: a list of names, `name:` alone, or `name: a description`."""
     if value is None:
         return {}
@@ -178,7 +179,7 @@ def normalise_inputs(value: Any) -> Any:
     return value
 
 
-def check_input_names(names: Mapping[str, Any], reserved: frozenset[str] = frozenset()) -> None:
+def check_input_names(names: Mapping[str, object], reserved: frozenset[str] = frozenset()) -> None:
     for name in names:
         if not is_name(name):
             raise ValueError(f"invalid input name {name!r} (a letter, then letters, digits or _)")
@@ -186,13 +187,13 @@ def check_input_names(names: Mapping[str, Any], reserved: frozenset[str] = froze
             raise ValueError(f"input name {name!r} is reserved (it is a step placeholder)")
 
 
-def input_values(declared: Mapping[str, InputSpec], given: Mapping[str, Any], task: str) -> dict[str, Any]:
+def input_values(declared: Mapping[str, InputSpec], given: Mapping[str, JSONValue], task: str) -> JSONObject:
     """Declared defaults overlaid with `given`, each typed; UsageError for unknown, missing or bad ones."""
     unknown = sorted(set(given) - set(declared))
     if unknown:
         takes = ", ".join(declared) or "no inputs"
         raise UsageError(f"unknown input {unknown[0]!r} (task {task!r} takes: {takes})")
-    values: dict[str, Any] = {}
+    values: JSONObject = {}
     for name, spec in declared.items():
         raw = given.get(name, spec.default)
         if raw is None:
@@ -216,7 +217,7 @@ class AnswerField(Strict):
     json_path: str | None = Field(None, description="e.g. label, result.value, items[0].name")
     type: ValueType | None = Field(None, description="the value's type (regex: default str; json: any)")
     canonical: list[CanonicalStep] = Field(default_factory=list, description="str values only")
-    allowed: list[Any] | None = Field(None, description="the only values accepted")
+    allowed: list[JSONValue] | None = Field(None, description="the only values accepted")
 
     @field_validator("regex")
     @classmethod
@@ -307,7 +308,7 @@ class VotingSpec(Strict):
         return self
 
 
-def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec) -> dict[str, Any]:
+def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec) -> dict[str, OptionValue]:
     """What a spec sets for a job (the 'spec' layer of the settings merge); unset values left out."""
     values = {
         "model": model,
@@ -353,7 +354,7 @@ class SpecBase(Strict):
 
     @field_validator("inputs", mode="before")
     @classmethod
-    def _inputs(cls, value: Any) -> Any:
+    def _inputs(cls, value: object) -> object:
         return normalise_inputs(value)
 
     @field_validator("inputs")
@@ -371,6 +372,6 @@ class SpecBase(Strict):
     def sha256(self) -> str | None:
         return self._sha256
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, OptionValue]:
         """The spec's layer of the job settings (model, voting, red-flag limits)."""
         return spec_settings(self.model, self.voting, self.red_flags)

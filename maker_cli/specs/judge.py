@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from maker_cli._types import JSONObject, JSONValue
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize, dump_json
 from maker_cli.specs.extract import parse_json_path, parse_json_response, type_matches
@@ -23,7 +23,7 @@ _NO_DOC = object()
 NO_SHAPE = object()
 
 
-def shape_problem(value: Any, model: Any, where: str = "next_state") -> str | None:
+def shape_problem(value: JSONValue, model: JSONValue, where: str = "next_state") -> str | None:
     """Why `value` does not have the shape of `model` (same keys, same value types), or None.
 
     Lists may change length; their items must look like the model list's first item. An int is
@@ -58,7 +58,7 @@ class AnswerJudge:
         fields: Mapping[str, AnswerField],
         *,
         require: str | None = None,
-        shape_model: Any = NO_SHAPE,
+        shape_model: object = NO_SHAPE,  # a JSON value, or NO_SHAPE
     ) -> None:
         self.fields = dict(fields)
         self.single = len(self.fields) == 1 and "next_state" not in self.fields  # a step's answer is always a record
@@ -67,7 +67,7 @@ class AnswerJudge:
         self._groups = {n: f.group for n, f in self.fields.items() if f.regex}
         self._require = re.compile(require) if require else None
         self._shape_model = shape_model
-        self._allowed: dict[str, list[Any]] = {}
+        self._allowed: dict[str, list[JSONValue]] = {}
         for name, spec in self.fields.items():
             if spec.allowed is not None:  # canonical like the answers they are compared with
                 self._allowed[name] = [self._canonical(name, v, text_key=self.single) for v in spec.allowed]
@@ -86,8 +86,8 @@ class AnswerJudge:
             return RedFlag(FORMAT, "response is not text")
         if self._require is not None and self._require.search(text) is None:
             return RedFlag(FORMAT, f"required pattern {self._require.pattern!r} not found")
-        doc: Any = _NO_DOC
-        values: dict[str, Any] = {}
+        doc: object = _NO_DOC  # the response's JSON, read at the first JSON-path field
+        values: JSONObject = {}
         for name, spec in self.fields.items():
             if name in self._paths:
                 if doc is _NO_DOC:
@@ -115,7 +115,7 @@ class AnswerJudge:
             return Answer(key=key, value=value) if key else RedFlag(FORMAT, "empty answer")
         return Answer(key=dump_json(values), value=values)
 
-    def finish(self, name: str, value: Any) -> Any:
+    def finish(self, name: str, value: JSONValue) -> JSONValue:
         """Type check, canonical steps, allowed values and shape for one field. ValueError if not."""
         spec = self.fields[name]
         if not type_matches(value, spec.value_type):
@@ -132,7 +132,7 @@ class AnswerJudge:
                 raise ValueError(f"shape differs from the initial state: {problem}")
         return value if self.single else canonical
 
-    def _canonical(self, name: str, value: Any, text_key: bool = False) -> Any:
+    def _canonical(self, name: str, value: JSONValue, text_key: bool = False) -> JSONValue:
         """The field's canonical form: its steps on text; a question's key is always text."""
         steps = self.fields[name].canonical
         if self.single and (text_key or steps):
@@ -144,7 +144,7 @@ class AnswerJudge:
         except CanonicalError as exc:
             raise ValueError(str(exc)) from None
 
-    def key(self, values: Mapping[str, Any]) -> str:
+    def key(self, values: Mapping[str, JSONValue]) -> str:
         """The vote key of already-finished field values (e.g. a reference solver's answer)."""
         if self.single:
             ((name, value),) = values.items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import types
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,7 +18,7 @@ from maker_cli.errors import SpecError
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def validate_data(data: Any, model: type[_M], source: str) -> _M:
+def validate_data(data: object, model: type[_M], source: str) -> _M:
     """`data` (parsed YAML) validated into `model`; SpecError naming `source` and the field."""
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -50,8 +50,8 @@ def describe_errors(exc: ValidationError, source: str, model: type[BaseModel] | 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")  # a key shown as is; any other (spaces, line breaks) quoted
 
 
-def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    annotation: Any = model
+def _known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    annotation: object = model  # a type annotation: a class, or a form such as list[X] | None
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -70,7 +70,7 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _unwrap(annotation: Any) -> Any:
+def _unwrap(annotation: object) -> object:
     args = [a for a in get_args(annotation) if a is not type(None)]
     if get_origin(annotation) in (Union, types.UnionType) and len(args) == 1:
         return args[0]

@@ -12,10 +12,11 @@ judge never sees it, so voting stays honest.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from maker_cli._types import JSONValue
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize
@@ -107,7 +108,7 @@ class QuestionSpec(SpecBase):
         """Length and must-not-match rules; an unset spec limit takes `default_max_output_tokens`."""
         return self.red_flags.rules(default_max_output_tokens)
 
-    def expected_value(self, inputs: Mapping[str, object], text: str | None = None) -> Any | None:
+    def expected_value(self, inputs: Mapping[str, object], text: str | None = None) -> JSONValue | None:
         """The expected answer (from `text`, else the `expected` template) as the extractor would
         return it, or None when not available."""
         if text is None:

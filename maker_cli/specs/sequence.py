@@ -23,10 +23,12 @@ It shares its parts with question specs (`maker_cli.specs.fields`): typed inputs
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from maker_cli._types import JSONValue
 from maker_cli.specs.extract import parse_json_path
 from maker_cli.specs.fields import (
     AnswerField,
@@ -88,7 +90,7 @@ class FieldValue(Strict):
     """A JSON path into the state and a value to compare with."""
 
     path: str
-    value: Any
+    value: JSONValue
 
     @field_validator("path")
     @classmethod
@@ -112,7 +114,7 @@ class StatePredicate(Strict):
     value at a JSON path (a.b[0]); all / any: a list of predicates.
     """
 
-    equals: Any = None
+    equals: JSONValue = None
     empty: Literal[True] | None = None
     length_at_most: int | None = Field(None, ge=0)
     field_equals: FieldValue | None = None
@@ -123,7 +125,7 @@ class StatePredicate(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _one_predicate(cls, data: Any) -> Any:
+    def _one_predicate(cls, data: object) -> object:
         if not isinstance(data, dict):
             raise ValueError(f"a predicate is a mapping with one of: {', '.join(PREDICATES)}")
         unknown = [key for key in data if key not in PREDICATES]
@@ -136,7 +138,7 @@ class StatePredicate(Strict):
             )
         return data
 
-    def holds(self, state: Any) -> bool:
+    def holds(self, state: JSONValue) -> bool:
         """Whether the predicate holds for `state`. Never raises on any JSON value."""
         kind = next(iter(self.model_fields_set))
         if kind == "equals":
@@ -171,7 +173,7 @@ class Termination(Strict):
 
     @field_validator("steps", mode="before")
     @classmethod
-    def _not_bool(cls, value: Any) -> Any:
+    def _not_bool(cls, value: object) -> object:
         if isinstance(value, bool):
             raise ValueError("a whole number of steps, not a boolean")
         return value
@@ -237,7 +239,7 @@ class SequenceSpec(SpecBase):
     RESERVED_INPUTS: ClassVar[frozenset[str]] = RESERVED_NAMES
 
     kind: Literal["sequence"] = "sequence"
-    initial_state: Any = Field(description="the state before the first step (any YAML value)")
+    initial_state: JSONValue = Field(description="the state before the first step (any YAML value)")
     chunks: ChunkSpec | None = None
     answer: StepAnswerSpec
     termination: Termination
@@ -295,14 +297,14 @@ class SequenceSpec(SpecBase):
                 raise ValueError(f"termination.until_field: answer field {term.until_field!r} must have type bool")
 
 
-def _check(field: str, check: Any) -> None:
+def _check(field: str, check: Callable[..., object]) -> None:  # called with no arguments
     try:
         check()
     except ValueError as exc:
         raise ValueError(f"{field}: {exc}") from None
 
 
-def _check_state_templates(value: Any, inputs: list[str]) -> None:
+def _check_state_templates(value: object, inputs: list[str]) -> None:
     if isinstance(value, str):
         check_template(value, inputs)
     elif isinstance(value, list):

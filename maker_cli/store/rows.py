@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+
+from maker_cli._types import JSONObject, JSONValue, SQLValue
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
@@ -62,13 +63,13 @@ class RunRecord:
     kind: str
     name: str | None
     model: str | None
-    config: dict[str, Any]
+    config: JSONObject
     status: str
     message: str | None
     steps_total: int | None
     steps_done: int
     last_step: int | None
-    last_state: Any
+    last_state: JSONValue  # the resume point (`maker_cli.jobs.runner.resume_point`); None before any batch
     samples: int
     valid: int
     red_flagged: int
@@ -86,7 +87,7 @@ class RunRecord:
     updated_at: str
     owner: str | None = None  # the process ("host:pid") leasing a running run
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return asdict(self)
 
 
@@ -104,7 +105,7 @@ SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 SELECT_STEP = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps"
 
 
-def step_params(run_id: str, s: StepRow, dumps: Callable[[Any], str] = dumps) -> tuple[Any, ...]:
+def step_params(run_id: str, s: StepRow, dumps: Callable[[object], str] = dumps) -> tuple[SQLValue, ...]:
     tallies = s.tallies
     # Compact: an uncontested step (every valid vote for the winner) stores NULL tallies.
     if not tallies or (len(tallies) == 1 and s.winner_key is not None and tallies.get(s.winner_key) == s.valid):
@@ -119,7 +120,7 @@ def step_params(run_id: str, s: StepRow, dumps: Callable[[Any], str] = dumps) ->
     )  # fmt: skip
 
 
-def step_from_row(row: Sequence[Any]) -> StepRow:
+def step_from_row(row: Sequence[SQLValue]) -> StepRow:
     (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
      errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct) = row  # fmt: skip
     if tallies is not None:
@@ -133,7 +134,7 @@ def step_from_row(row: Sequence[Any]) -> StepRow:
     )  # fmt: skip
 
 
-def run_from_row(row: Sequence[Any]) -> RunRecord:
+def run_from_row(row: Sequence[SQLValue]) -> RunRecord:
     values = dict(zip(RUN_COLUMNS, row, strict=True))
     values["config"] = json.loads(values["config"]) if values["config"] else {}
     values["last_state"] = json.loads(values["last_state"]) if values["last_state"] is not None else None

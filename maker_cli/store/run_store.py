@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
+from maker_cli._types import JSONValue, SQLValue
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import StoreError, StoreWriteError
 from maker_cli.store.rows import (
@@ -162,9 +163,9 @@ class RunStore:
         kind: str,
         name: str | None,
         model: str | None,
-        config: Mapping[str, Any],
+        config: Mapping[str, JSONValue],
         steps_total: int | None,
-        initial_state: Any = None,
+        initial_state: JSONValue = None,
         *,
         run_id: str | None = None,
     ) -> str:
@@ -192,7 +193,7 @@ class RunStore:
         run_id: str,
         steps: Sequence[StepRow],
         samples: Sequence[SampleRow] = (),
-        run_update: Mapping[str, Any] | None = None,
+        run_update: Mapping[str, object] | None = None,
     ) -> int:
         """Store steps + samples + the run's new totals in one transaction; return the new steps_done.
 
@@ -257,12 +258,12 @@ class RunStore:
         with self._transaction() as conn:
             conn.execute("UPDATE runs SET owner = NULL WHERE id = ? AND owner = ?", (run_id, owner))
 
-    def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+    def update_run(self, run_id: str, fields: Mapping[str, object]) -> None:
         """Set run columns outside a batch (e.g. the final status and wall time)."""
         self.write_batch(run_id, (), (), fields)
 
     def set_status(self, run_id: str, status: str, message: str | None = None) -> None:
-        fields: dict[str, Any] = {"status": status}
+        fields: dict[str, object] = {"status": status}
         if message is not None:
             fields["message"] = message
         self.update_run(run_id, fields)
@@ -276,7 +277,7 @@ class RunStore:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     @staticmethod
-    def _update_clause(fields: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    def _update_clause(fields: Mapping[str, object]) -> tuple[list[str], list[object]]:
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"not updatable run fields: {', '.join(sorted(unknown))}")
@@ -284,7 +285,7 @@ class RunStore:
         if status is not None and status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}; one of {', '.join(RUN_STATUSES)}")
         assignments = ["updated_at = ?"]
-        values: list[Any] = [_now()]
+        values: list[object] = [_now()]
         for key, value in fields.items():
             assignments.append(f"{key} = ?")
             if key in _JSON_COLUMNS:
@@ -294,7 +295,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ reads
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[SQLValue, ...]]:
         """Every row of a query; a damaged file is a StoreError, not a crash."""
         if self._conn is None:
             raise StoreWriteError("the run store is closed")
@@ -303,7 +304,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read the run store {self.path}: {exc} (is the file damaged?)") from None
 
-    def _record(self, row: Sequence[Any]) -> RunRecord:
+    def _record(self, row: Sequence[SQLValue]) -> RunRecord:
         """A run as it stands: one marked running whose process is gone is shown as interrupted."""
         record = run_from_row(row)
         if record.status == RunStatus.RUNNING and record.owner and not _lease_alive(record.owner, record.updated_at):
@@ -340,7 +341,7 @@ class RunStore:
     ) -> list[RunRecord]:
         """Runs, newest first (`status` as shown: a running run whose process is gone is interrupted)."""
         where: list[str] = []
-        params: list[Any] = []
+        params: list[object] = []
         if status is not None:
             stored = (status, RunStatus.RUNNING.value) if status == RunStatus.INTERRUPTED else (status,)
             where.append(f"status IN ({', '.join('?' * len(stored))})")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from maker_cli._types import JSONValue
 from maker_cli.specs import QuestionSpec, SequenceSpec
 from maker_cli.tasks.base import Probe, SequentialTask, Task, key_classifier, register, task_factory
 from maker_cli.tasks.hanoi_task import Hanoi
@@ -21,7 +21,7 @@ from maker_cli.tasks.sequence import SequenceTask
 class TaskOptions:
     """What a spec needs besides itself to become a task."""
 
-    inputs: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, JSONValue] = field(default_factory=dict)
     steps: int | None = None  # sequence specs with a fixed number of steps: override it
     trust_code: bool = False  # sequence specs: may `reference: FILE.py:function` run?
     dataset: Sequence[DatasetItem] | None = None  # question specs: labelled items for calibration
@@ -35,7 +35,7 @@ def task_for_spec(spec: QuestionSpec | SequenceSpec, options: TaskOptions | None
     return SequenceTask.from_spec(spec, options)
 
 
-def task_from_config(config: Mapping[str, Any]) -> SequentialTask:
+def task_from_config(config: Mapping[str, JSONValue]) -> SequentialTask:
     """Re-create the task of a stored run (for --resume)."""
     return task_factory(str(config.get("kind")))(config)
 

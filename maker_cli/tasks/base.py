@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
+from maker_cli._types import AnswerValue, JSONObject, JSONValue, OptionValue, TaskAction, TaskState
 from maker_cli.core.redflags import Answer
 from maker_cli.core.step import Judge, StepPrompt
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import Reference
+
+if TYPE_CHECKING:  # the one kind with a breakdown (CalibrationResult.hanoi); it imports this module
+    from maker_cli.tasks.hanoi_task import HanoiBreakdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,11 @@ class Task(Protocol):
         """Response text -> Answer (its key is what votes match on) or RedFlag. Never sees the truth."""
         ...
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, OptionValue]:
         """The task's own layer of the job settings (a spec's model, voting and red flags)."""
         ...
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> JSONObject:
         """What re-creates this task (stored with a run; `task_from_config` reads it back)."""
         ...
 
@@ -64,7 +68,7 @@ class Task(Protocol):
         """None when a valid answer to `probe` is right, else the kind of error."""
         ...
 
-    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> Any:
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> HanoiBreakdown | None:
         """The task's own breakdown of a calibration ((correct, valid) per probe group), or None."""
         ...
 
@@ -96,37 +100,37 @@ class SequentialTask(Task, Protocol):
         """Steps of the job; None when termination depends on the answers."""
         ...
 
-    def start(self) -> tuple[Any, Any]:
+    def start(self) -> tuple[TaskState, TaskAction]:
         """(initial state, previous action) — the previous action is None at the first step."""
         ...
 
-    def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt: ...
+    def prompt(self, step: int, state: TaskState, previous: TaskAction, *, simulated: bool) -> StepPrompt: ...
 
-    def advance(self, value: Any) -> tuple[Any, Any]:
+    def advance(self, value: AnswerValue) -> tuple[TaskAction, TaskState]:
         """(action, next state) from the winning answer's parsed value (state transfer)."""
         ...
 
-    def verify(self, step: int, state: Any, action: Any, next_state: Any) -> bool | None:
+    def verify(self, step: int, state: TaskState, action: TaskAction, next_state: TaskState) -> bool | None:
         """Whether a decided step is right (None: no verifier). Never feeds the vote."""
         ...
 
-    def finished(self, steps_done: int, state: Any, action: Any) -> bool: ...
+    def finished(self, steps_done: int, state: TaskState, action: TaskAction) -> bool: ...
 
-    def encode_state(self, state: Any) -> str:
+    def encode_state(self, state: TaskState) -> str:
         """A compact text form of a state for the store."""
         ...
 
-    def encode_action(self, action: Any) -> str: ...
+    def encode_action(self, action: TaskAction) -> str: ...
 
-    def decode_state(self, text: str) -> Any: ...
+    def decode_state(self, text: str) -> TaskState: ...
 
-    def decode_action(self, text: str | None) -> Any: ...
+    def decode_action(self, text: str | None) -> TaskAction: ...
 
-    def value_text(self, action: Any, next_state: Any) -> str | None:
+    def value_text(self, action: TaskAction, next_state: TaskState) -> str | None:
         """The decided value as stored beside its key (None when the key already holds it)."""
         ...
 
-    def report_fields(self, final_state: Any) -> dict[str, Any]:
+    def report_fields(self, final_state: TaskState) -> JSONObject:
         """Kind-specific fields of a run's report (e.g. disks; a spec's path and final state)."""
         ...
 
@@ -143,13 +147,13 @@ class TaskDefaults:
     def calibration_size(self) -> int | None:
         return None
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, OptionValue]:
         return {}
 
     def classify(self, answer: Answer, probe: Probe) -> str | None:
         return key_classifier(answer, probe)
 
-    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> Any:
+    def breakdown(self, groups: Mapping[str, tuple[int, int]], errors: Mapping[str, int]) -> HanoiBreakdown | None:
         return None
 
     def calibration_notes(self) -> list[str]:
@@ -158,16 +162,16 @@ class TaskDefaults:
 
 # --- the registry -------------------------------------------------------------------------------
 
-_KINDS: dict[str, Callable[[Mapping[str, Any]], SequentialTask]] = {}
+_KINDS: dict[str, Callable[[Mapping[str, JSONValue]], SequentialTask]] = {}
 _ALIASES = {"task": "sequence"}  # runs stored before the registry called sequence specs "task"
 
 
-def register(kind: str, from_config: Callable[[Mapping[str, Any]], SequentialTask]) -> None:
+def register(kind: str, from_config: Callable[[Mapping[str, JSONValue]], SequentialTask]) -> None:
     """Register how a stored task of `kind` is re-created (`maker_cli.tasks.task_from_config`)."""
     _KINDS[kind] = from_config
 
 
-def task_factory(kind: str) -> Callable[[Mapping[str, Any]], SequentialTask]:
+def task_factory(kind: str) -> Callable[[Mapping[str, JSONValue]], SequentialTask]:
     """The registered factory of a task kind; UsageError for an unknown kind."""
     factory = _KINDS.get(_ALIASES.get(kind, kind))
     if factory is None:

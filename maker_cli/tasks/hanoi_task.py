@@ -8,11 +8,12 @@ is `maker_cli.tasks.hanoi`; what the simulated model answers is `maker_cli.tasks
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel
 
+from maker_cli._types import AnswerValue, JSONObject, JSONValue
 from maker_cli.core.redflags import Answer
 from maker_cli.core.stats import Proportion
 from maker_cli.core.step import Judge, StepPrompt
@@ -58,11 +59,11 @@ class Hanoi(TaskDefaults):
     def judge(self) -> Judge:
         return self._judge
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> JSONObject:
         return {"kind": self.kind, "disks": self.n}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Hanoi:
+    def from_config(cls, config: Mapping[str, JSONValue]) -> Hanoi:
         return cls(int(config["disks"]))
 
     def simulation_problem(self) -> str | None:
@@ -116,40 +117,44 @@ class Hanoi(TaskDefaults):
     def calibration_source(self) -> str:
         return f"hanoi, {self.n} disks"
 
-    def start(self) -> tuple[Any, Any]:
+    def start(self) -> tuple[hanoi.State, None]:
         return hanoi.start_state(self.n), None
 
-    def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt:
+    def prompt(
+        self, step: int, state: Sequence[Sequence[int]], previous: Sequence[int] | None, *, simulated: bool
+    ) -> StepPrompt:
         """The step's messages; the reference is attached only for simulated models."""
         ref = hanoi_sim.reference(self.n, state, previous) if simulated else None
         return StepPrompt(step, hanoi.system_prompt(self.n), hanoi.user_prompt(self.n, state, previous), ref)
 
-    def advance(self, value: Any) -> tuple[Any, Any]:
+    def advance(self, value: AnswerValue) -> tuple[hanoi.Move, hanoi.State]:
         move, next_state = value
         return move, next_state
 
-    def verify(self, step: int, state: Any, action: Any, next_state: Any) -> bool | None:
+    def verify(
+        self, step: int, state: object, action: Sequence[int], next_state: Sequence[Sequence[int]]
+    ) -> bool | None:
         return hanoi.verify(self.n, step, action, next_state)
 
-    def finished(self, steps_done: int, state: Any, action: Any) -> bool:
+    def finished(self, steps_done: int, state: object, action: object) -> bool:
         return steps_done >= self.steps_total
 
-    def encode_state(self, state: Any) -> str:
+    def encode_state(self, state: Sequence[Sequence[int]]) -> str:
         return hanoi.encode_state(state)
 
-    def encode_action(self, action: Any) -> str:
+    def encode_action(self, action: Sequence[int]) -> str:
         return ",".join(map(str, action))
 
-    def decode_state(self, text: str) -> Any:
+    def decode_state(self, text: str) -> hanoi.State:
         return hanoi.decode_state(text)
 
-    def decode_action(self, text: str | None) -> Any:
+    def decode_action(self, text: str | None) -> tuple[int, ...] | None:
         return None if text is None else tuple(int(x) for x in text.split(","))
 
-    def value_text(self, action: Any, next_state: Any) -> str | None:
+    def value_text(self, action: object, next_state: object) -> str | None:
         return None  # the answer key "disk,from,to|pegs" holds the move and the state
 
-    def report_fields(self, final_state: Any) -> dict[str, Any]:
+    def report_fields(self, final_state: object) -> JSONObject:
         return {"disks": self.n}
 
 

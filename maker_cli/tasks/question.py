@@ -12,10 +12,11 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import ValidationError
 
+from maker_cli._types import JSONObject, OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
@@ -26,6 +27,9 @@ from maker_cli.specs.loader import describe_errors
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.tasks.base import Probe, TaskDefaults
 from maker_cli.tasks.simulated import build_reference, response_text
+
+if TYPE_CHECKING:
+    from maker_cli.tasks import TaskOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ class QuestionTask(TaskDefaults):
     def __init__(
         self,
         spec: QuestionSpec,
-        inputs: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, object] | None = None,
         dataset: Sequence[DatasetItem] | None = None,
     ) -> None:
         self.spec = spec
@@ -55,7 +59,7 @@ class QuestionTask(TaskDefaults):
         self._judge = spec.judge()
 
     @classmethod
-    def from_spec(cls, spec: QuestionSpec, options: Any) -> QuestionTask:
+    def from_spec(cls, spec: QuestionSpec, options: TaskOptions) -> QuestionTask:
         """From `maker_cli.tasks.task_for_spec` (options: a TaskOptions)."""
         if options.steps is not None:
             raise UsageError("--steps applies to sequence specs; a question is one step")
@@ -69,10 +73,10 @@ class QuestionTask(TaskDefaults):
     def judge(self) -> AnswerJudge:
         return self._judge
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, OptionValue]:
         return self.spec.settings()
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> JSONObject:
         return {"kind": self.kind, "spec": self.spec.source, "sha256": self.spec.sha256, "inputs": self.inputs}
 
     def simulation_problem(self) -> str | None:
@@ -165,7 +169,7 @@ class PromptTask(TaskDefaults):
     def judge(self) -> AnswerJudge:
         return self._judge
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> JSONObject:
         return {"kind": self.kind, "system": self.system, "user": self.user, "answer_regex": self.answer_regex}
 
     def simulation_problem(self) -> str | None:
@@ -186,7 +190,7 @@ class PromptTask(TaskDefaults):
 # --- datasets -----------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -196,7 +200,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def parse_dataset_line(data: Any, line: int, input_names: Iterable[str]) -> DatasetItem:
+def parse_dataset_line(data: object, line: int, input_names: Iterable[str]) -> DatasetItem:
     """`{"inputs": {...}, "expected": ...}`, or flat `{"a": ..., "b": ..., "expected": ...}`.
 
     Flat: every key is an input, except `expected` when the spec declares no input of that name.

@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from maker_cli._types import JSONObject, JSONValue, OptionValue
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.providers.base import Reference
@@ -35,6 +36,9 @@ from maker_cli.tasks.base import Probe, TaskDefaults, register
 from maker_cli.tasks.sequence_path import WALK_CAP, ReferencePath, reference_path, sequence_probes
 from maker_cli.tasks.simulated import build_reference, response_problem, response_text
 
+if TYPE_CHECKING:
+    from maker_cli.tasks import TaskOptions
+
 _WHOLE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -47,7 +51,7 @@ class SequenceTask(TaskDefaults):
         self,
         spec: SequenceSpec,
         *,
-        inputs: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, JSONValue] | None = None,
         steps: int | None = None,
         trust_code: bool = False,
     ) -> None:
@@ -72,7 +76,7 @@ class SequenceTask(TaskDefaults):
         if spec.reference is not None:
             folder = Path(self.source).parent if self.source != "<spec>" else None
             self._solver = solvers.resolve(spec.reference, spec_dir=folder, trust_code=trust_code, source=self.source)
-        self._memo: tuple[tuple[int, str], dict[str, Any]] | None = None
+        self._memo: tuple[tuple[int, str], JSONObject] | None = None
         self._path: ReferencePath | None = None
         self.sim_problem = self.simulation_problem()
 
@@ -82,7 +86,7 @@ class SequenceTask(TaskDefaults):
     def from_file(
         cls,
         path: str | Path,
-        inputs: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, JSONValue] | None = None,
         steps: int | None = None,
         *,
         trust_code: bool = False,
@@ -94,7 +98,7 @@ class SequenceTask(TaskDefaults):
         return cls(spec, inputs=inputs, steps=steps, trust_code=trust_code)
 
     @classmethod
-    def from_spec(cls, spec: SequenceSpec, options: Any) -> SequenceTask:
+    def from_spec(cls, spec: SequenceSpec, options: TaskOptions) -> SequenceTask:
         """From `maker_cli.tasks.task_for_spec` (options: a TaskOptions)."""
         if options.dataset is not None:
             raise UsageError(
@@ -104,7 +108,7 @@ class SequenceTask(TaskDefaults):
         return cls(spec, inputs=options.inputs, steps=options.steps, trust_code=options.trust_code)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SequenceTask:
+    def from_config(cls, config: Mapping[str, JSONValue]) -> SequenceTask:
         """Re-create the task of a stored run; refuses when the spec file changed since."""
         path = Path(str(config.get("spec", "")))
         if not path.is_file():
@@ -122,7 +126,7 @@ class SequenceTask(TaskDefaults):
     def _error(self, field: str, message: str) -> SpecError:
         return SpecError(f"{self.source}: {field}: {message}")
 
-    def _initial_state(self) -> Any:
+    def _initial_state(self) -> JSONValue:
         state = self._fill(self.spec.initial_state)
         expected = self.spec.answer.next_state.value_type
         if expected is not None and not type_matches(state, expected):
@@ -135,7 +139,7 @@ class SequenceTask(TaskDefaults):
                 raise self._error("chunks.index", f"the initial state has no whole number at {where!r}")
         return state
 
-    def _fill(self, value: Any) -> Any:
+    def _fill(self, value: JSONValue) -> JSONValue:
         """initial_state with inputs: '{{name}}' alone takes the typed value, other text is rendered."""
         if isinstance(value, str):
             whole = _WHOLE_PLACEHOLDER.fullmatch(value)
@@ -164,7 +168,7 @@ class SequenceTask(TaskDefaults):
         if isinstance(steps, int):
             return steps
         name = placeholders(steps)[0]
-        raw: Any = len(self.chunks or ()) if name == "chunks_total" else self.values[name]
+        raw: object = len(self.chunks or ()) if name == "chunks_total" else self.values[name]
         if isinstance(raw, str) and raw.strip().isdigit():
             raw = int(raw)
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
@@ -204,10 +208,10 @@ class SequenceTask(TaskDefaults):
         """Steps to plan k for: the known total, else the max_steps bound (conservative)."""
         return self.steps_total or self.max_steps
 
-    def start(self) -> tuple[Any, Any]:
+    def start(self) -> tuple[JSONValue, None]:
         return copy.deepcopy(self._initial), None
 
-    def prompt(self, step: int, state: Any, previous: Any, *, simulated: bool) -> StepPrompt:
+    def prompt(self, step: int, state: JSONValue, previous: JSONObject | None, *, simulated: bool) -> StepPrompt:
         values = dict(self._texts)
         values["state"] = as_text(state)
         values["step"] = str(step)
@@ -221,12 +225,12 @@ class SequenceTask(TaskDefaults):
     def judge(self) -> AnswerJudge:
         return self._judge
 
-    def advance(self, value: Any) -> tuple[Any, Any]:
+    def advance(self, value: JSONObject) -> tuple[JSONObject, JSONValue]:
         """(action record {action, fields...}, next_state) from a judged answer's value."""
         action = {name: v for name, v in value.items() if name != "next_state"}
         return action, value["next_state"]
 
-    def verify(self, step: int, state: Any, action: Any, next_state: Any) -> bool | None:
+    def verify(self, step: int, state: JSONValue, action: JSONObject | None, next_state: JSONValue) -> bool | None:
         if self._fixed is None and step + 1 >= self.max_steps and not self._done(next_state, action):
             return False  # the safety bound ends the run: it did not terminate in max_steps
         if self._solver is None:
@@ -234,27 +238,27 @@ class SequenceTask(TaskDefaults):
         decided = {**(action or {}), "next_state": next_state}
         return self._judge.key(decided) == self._judge.key(self.solve(step, state))
 
-    def finished(self, steps_done: int, state: Any, action: Any) -> bool:
+    def finished(self, steps_done: int, state: JSONValue, action: JSONObject | None) -> bool:
         if self._fixed is not None:
             return steps_done >= self._fixed
         return steps_done >= self.max_steps or self._done(state, action)
 
-    def encode_state(self, state: Any) -> str:
+    def encode_state(self, state: object) -> str:
         return dump_json(state)
 
-    def encode_action(self, action: Any) -> str:
+    def encode_action(self, action: object) -> str:
         return dump_json(action)
 
-    def decode_state(self, text: str) -> Any:
+    def decode_state(self, text: str) -> JSONValue:
         return load_json(text)
 
-    def decode_action(self, text: str | None) -> Any:
+    def decode_action(self, text: str | None) -> JSONObject | None:
         return None if text is None else load_json(text)
 
-    def value_text(self, action: Any, next_state: Any) -> str | None:
+    def value_text(self, action: object, next_state: object) -> str | None:
         return None  # the answer key is the canonical JSON of the action, fields and next_state
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> JSONObject:
         return {
             "kind": self.kind,
             "spec": str(Path(self.source).resolve()),
@@ -263,12 +267,12 @@ class SequenceTask(TaskDefaults):
             "steps": self.steps_override,
         }
 
-    def report_fields(self, final_state: Any) -> dict[str, Any]:
+    def report_fields(self, final_state: JSONValue) -> JSONObject:
         return {"spec": str(Path(self.source).resolve()), "final_state": final_state}
 
     # --- termination and rendering --------------------------------------------------------------
 
-    def _done(self, state: Any, action: Any) -> bool:
+    def _done(self, state: JSONValue, action: JSONObject | None) -> bool:
         term = self.spec.termination
         if term.until_field is not None:
             return isinstance(action, dict) and action.get(term.until_field) is True
@@ -277,25 +281,25 @@ class SequenceTask(TaskDefaults):
         return False
 
     @staticmethod
-    def _previous_text(previous: Any) -> str:
+    def _previous_text(previous: object) -> str:
         if not isinstance(previous, dict) or previous.get("action") is None:
             return "none"
         return as_text(previous["action"])
 
-    def _chunk_text(self, state: Any) -> str:
+    def _chunk_text(self, state: JSONValue) -> str:
         assert self.spec.chunks is not None and self.chunks is not None
         found, index = value_at(state, self.spec.chunks.index)
         if found and isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.chunks):
             return self.chunks[index]
         return f"(no piece {index!r}: the text has pieces 0 to {len(self.chunks) - 1})"
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, OptionValue]:
         """The spec's layer of the job settings (flags override it; the environment and config fill the rest)."""
         return self.spec.settings()
 
     # --- the reference solver (verification and the simulated model only) ---------------------
 
-    def solve(self, step: int, state: Any) -> dict[str, Any]:
+    def solve(self, step: int, state: JSONValue) -> JSONObject:
         """The reference solver's answer for (step, state), normalised like a judged answer."""
         if self._solver is None:
             raise UsageError(f"task {self.name!r} has no reference solver")
@@ -316,7 +320,7 @@ class SequenceTask(TaskDefaults):
         self._memo = (memo_key, values)
         return values
 
-    def _solver_values(self, result: Any, where: str) -> dict[str, Any]:
+    def _solver_values(self, result: object, where: str) -> JSONObject:
         parts = self._judge.fields
         if isinstance(result, (tuple, list)) and len(result) == 2:
             action, next_state = result
@@ -339,7 +343,7 @@ class SequenceTask(TaskDefaults):
                 raise self._error("reference", f"{where}: {name}: {exc}") from None
         return values
 
-    def walk(self, limit: int | None = None) -> Iterator[tuple[int, Any, Any, dict[str, Any]]]:
+    def walk(self, limit: int | None = None) -> Iterator[tuple[int, JSONValue, JSONObject | None, JSONObject]]:
         """(step, state, previous, solver answer) along the reference path, until the task ends."""
         state, previous = self.start()
         step = 0
@@ -358,13 +362,13 @@ class SequenceTask(TaskDefaults):
             steps = done + 1
         return steps, self._fixed is not None or self._done(state, previous)
 
-    def response(self, values: Mapping[str, Any]) -> str:
+    def response(self, values: Mapping[str, JSONValue]) -> str:
         """The response text a model would give for this answer (for the simulated model)."""
         if self.sim_problem is not None:
             raise SpecError(f"{self.source}: cannot simulate this spec: {self.sim_problem}")
         return response_text(self._judge.fields, values, self.spec.sim_response)
 
-    def reference(self, step: int, state: Any) -> Reference:
+    def reference(self, step: int, state: JSONValue) -> Reference:
         """Correct and wrong responses for a step, each checked by the spec's own judge and rules."""
         expected = self.solve(step, state)
         fields = self._judge.fields

@@ -15,13 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
+from maker_cli._types import JSONObject, JSONValue
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.errors import SpecError
 from maker_cli.providers.base import Completion, Reference
 from maker_cli.specs.canonical import as_text, dump_json
-from maker_cli.specs.extract import parse_json_path
+from maker_cli.specs.extract import PathPart, parse_json_path
 from maker_cli.specs.fields import AnswerField
 from maker_cli.specs.templates import render
 
@@ -42,7 +42,7 @@ def response_problem(fields: Mapping[str, AnswerField], template: str | None) ->
     return None
 
 
-def response_text(fields: Mapping[str, AnswerField], values: Mapping[str, Any], template: str | None) -> str:
+def response_text(fields: Mapping[str, AnswerField], values: Mapping[str, JSONValue], template: str | None) -> str:
     """The response a model gives for these answer values: `template` with each `{{field}}`
     filled (JSON for JSON-path fields, text otherwise), else the value itself (one regex field), else
     the JSON object the paths imply."""
@@ -57,10 +57,10 @@ def response_text(fields: Mapping[str, AnswerField], values: Mapping[str, Any], 
     return dump_json(doc)
 
 
-def build_document(values: Mapping[str, Any], fields: Mapping[str, AnswerField]) -> Any | None:
+def build_document(values: Mapping[str, JSONValue], fields: Mapping[str, AnswerField]) -> JSONValue | None:
     """The smallest JSON value holding every value at its field's path (list slots before an index
     are null), or None when two paths collide."""
-    doc: Any = None
+    doc: JSONValue = None
     for name, value in values.items():
         doc = _put(doc, parse_json_path(fields[name].json_path or ""), value)
         if doc is _CONFLICT:
@@ -68,7 +68,7 @@ def build_document(values: Mapping[str, Any], fields: Mapping[str, AnswerField])
     return doc
 
 
-def _put(node: Any, parts: tuple[Any, ...], value: Any) -> Any:
+def _put(node: JSONValue, parts: tuple[PathPart, ...], value: JSONValue) -> JSONValue:  # or _CONFLICT
     if not parts:
         return _CONFLICT if node is not None else value
     head, rest = parts[0], parts[1:]
@@ -94,8 +94,8 @@ def _put(node: Any, parts: tuple[Any, ...], value: Any) -> Any:
 
 
 def wrong_candidates(
-    expected: Mapping[str, Any], variant: int, allowed: Mapping[str, Sequence[Any]], order: Sequence[str]
-) -> Iterator[dict[str, Any]]:
+    expected: Mapping[str, JSONValue], variant: int, allowed: Mapping[str, Sequence[JSONValue]], order: Sequence[str]
+) -> Iterator[JSONObject]:
     """Answers near `expected`, nearest first: per field in `order`, the other allowed values, then
     small natural changes of each leaf, then whole-value changes, then appended text."""
     names = [name for name in order if name in expected]
@@ -114,7 +114,7 @@ def wrong_candidates(
                 yield from ({**expected, name: v} for v in _reshape(expected[name], variant))
 
 
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+def _leaves(value: JSONValue, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[tuple[PathPart, ...], JSONValue]]:
     if isinstance(value, dict):
         for key in sorted(value):
             yield from _leaves(value[key], (*path, key))
@@ -125,18 +125,19 @@ def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any,
         yield path, value
 
 
-def _replace(value: Any, path: tuple[Any, ...], leaf: Any) -> Any:
+def _replace(value: JSONValue, path: tuple[PathPart, ...], leaf: object) -> JSONValue:
     if not path:
         return leaf
     head, rest = path[0], path[1:]
     if isinstance(value, dict):
         return {**value, head: _replace(value[head], rest, leaf)}
+    assert isinstance(head, int)  # `_leaves` numbers the items of a list
     out = list(value)
     out[head] = _replace(value[head], rest, leaf)
     return out
 
 
-def _reshape(value: Any, variant: int) -> Iterator[Any]:
+def _reshape(value: object, variant: int) -> Iterator[JSONValue]:
     """Changes of a whole list or object (for answers whose leaves cannot change)."""
     if isinstance(value, list):
         yield [*value, variant]
@@ -144,7 +145,7 @@ def _reshape(value: Any, variant: int) -> Iterator[Any]:
         yield {**value, "wrong": variant}
 
 
-def _perturb(value: Any, variant: int, natural: bool) -> Iterator[Any]:
+def _perturb(value: object, variant: int, natural: bool) -> Iterator[str | int | float]:
     step = 1 + variant
     if isinstance(value, str):
         yield from _perturb_text(value, variant, natural)
@@ -197,11 +198,11 @@ def _alpha(n: int) -> str:
 def build_reference(
     *,
     judge: Callable[[str], Answer | RedFlag],
-    respond: Callable[[Mapping[str, Any]], str],
-    expected: Mapping[str, Any],
+    respond: Callable[[Mapping[str, JSONValue]], str],
+    expected: Mapping[str, JSONValue],
     expected_key: str,
     rules: RedFlagRules | None,
-    allowed: Mapping[str, Sequence[Any]] = {},
+    allowed: Mapping[str, Sequence[JSONValue]] = {},
     order: Sequence[str] = (),
     where: str = "sim_response",
     hint: str = "",

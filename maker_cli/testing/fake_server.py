@@ -41,8 +41,8 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from maker_cli._types import JSONObject
 from maker_cli.testing.fake_wire import _Handler, _HTTPServer
 from maker_cli.testing.fake_wire import count_words as count_words  # part of this module's API
 
@@ -58,13 +58,15 @@ class FakeChoice:
     completion_tokens: int | None = None
 
 
-Responder = Callable[[list[dict[str, Any]], float, int, "int | None"], list[FakeChoice]]
+Responder = Callable[
+    [list[JSONObject], float, int, "int | None"], list[FakeChoice]
+]  # (messages, temperature, n, max_tokens)
 
 
 def fixed_responder(text: str = "Hello from the fake server.", finish_reason: str = "stop") -> Responder:
     """A responder that answers `text` for every one of the n choices."""
 
-    def respond(messages: list[dict[str, Any]], temperature: float, n: int, max_tokens: int | None) -> list[FakeChoice]:
+    def respond(messages: list[JSONObject], temperature: float, n: int, max_tokens: int | None) -> list[FakeChoice]:
         return [FakeChoice(text, finish_reason) for _ in range(n)]
 
     return respond
@@ -196,7 +198,7 @@ class FakeOpenAIServer:
             self._choices = 0
             self._abandoned = 0
             self._faults: Counter[str] = Counter()
-            self._bodies: list[dict[str, Any]] = []
+            self._bodies: list[JSONObject] = []
 
     @property
     def requests(self) -> int:
@@ -224,13 +226,13 @@ class FakeOpenAIServer:
             return dict(self._faults)
 
     @property
-    def bodies(self) -> list[dict[str, Any]]:
+    def bodies(self) -> list[JSONObject]:
         with self._lock:
             return list(self._bodies)
 
     # -- used by the handler ----------------------------------------------------------------------
 
-    def _admit(self, body: dict[str, Any], unauthorized: bool = False) -> _Fault | None:
+    def _admit(self, body: JSONObject, unauthorized: bool = False) -> _Fault | None:
         """Count one chat request and pick the fault it gets, if any."""
         with self._lock:
             self._requests += 1

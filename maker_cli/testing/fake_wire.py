@@ -13,7 +13,9 @@ import socket
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from maker_cli._types import JSONObject
 
 if TYPE_CHECKING:
     from maker_cli.testing.fake_server import FakeChoice, FakeOpenAIServer, _Fault
@@ -40,7 +42,7 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog: many clients connect at once in benchmarks
     fake: FakeOpenAIServer
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         if isinstance(sys.exc_info()[1], OSError):  # clients that hung up: expected under faults
             return
         super().handle_error(request, client_address)
@@ -61,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.fake._track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
+    def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
     def do_GET(self) -> None:
@@ -105,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_error(fault.kind, f"injected fault {fault.kind}", _retry_headers(fault))
 
-    def _answer(self, body: dict[str, Any], delay: float) -> None:
+    def _answer(self, body: JSONObject, delay: float) -> None:
         fake = self.server.fake
         if delay > 0:
             fake._stop.wait(delay)
@@ -138,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         error = {"message": message, "type": _ERROR_TYPES.get(kind, "server_error"), "param": None, "code": kind}
         self._send_json(int(kind), {"error": error}, headers)
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> bool:
+    def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> bool:
         return self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
 
     def _send(self, status: int, data: bytes, headers: dict[str, str]) -> bool:
@@ -175,7 +177,7 @@ def _peer_closed(conn: socket.socket) -> bool:
         return True
 
 
-def _content_text(content: Any) -> str:
+def _content_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
@@ -183,7 +185,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _completion(model: str, messages: list[dict[str, Any]], choices: list[FakeChoice]) -> dict[str, Any]:
+def _completion(model: str, messages: list[JSONObject], choices: list[FakeChoice]) -> JSONObject:
     prompt_tokens = sum(count_words(_content_text(m.get("content"))) for m in messages if isinstance(m, dict))
     completion_tokens = sum(
         c.completion_tokens if c.completion_tokens is not None else count_words(c.text) for c in choices

@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable
-from typing import Any
 
+from maker_cli._types import JSONObject
 from maker_cli.providers.base import Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider
 from maker_cli.tasks.hanoi_sim import reference_from_prompt
@@ -33,7 +33,7 @@ def sim_responder(model: str = "sim:p=0.99", reference_for: ReferenceFor | None 
     find = reference_for or _hanoi_reference
     lock = threading.Lock()  # the server answers on several threads; the sim's RNG is not shared-safe
 
-    def respond(messages: list[dict[str, Any]], temperature: float, n: int, max_tokens: int | None) -> list[FakeChoice]:
+    def respond(messages: list[JSONObject], temperature: float, n: int, max_tokens: int | None) -> list[FakeChoice]:
         system = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "system")
         user = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
         ref = find(system, user)

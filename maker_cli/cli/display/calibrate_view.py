@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,7 +25,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
-def _ci(ci: Any) -> str:
+def _ci(ci: tuple[float, float]) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
@@ -153,8 +153,10 @@ class CalibrationBar:
         self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self._progress.__exit__(*exc)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, progress: CalibrationProgress) -> None:
         share = f"p ≈ {progress.correct / progress.valid:.4f}" if progress.valid else ""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from maker_cli._types import JSONObject
 from maker_cli.cli.output import printable, warn_line
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
@@ -101,7 +101,7 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
 
 def print_validation(check: SpecCheck, console: Console) -> None:
     """What `maker run task FILE --validate` found, for people."""
-    report: dict[str, Any] = check.model_dump(mode="json")
+    report: JSONObject = check.model_dump(mode="json")
     report = {k: escape(printable(v)) if isinstance(v, str) else v for k, v in report.items()}
     report["inputs"] = {k: escape(printable(str(v))) for k, v in report["inputs"].items()}
 

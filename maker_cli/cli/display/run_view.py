@@ -7,9 +7,9 @@ step is tiny. Rendering happens on rich's refresh thread (terminal) or at most e
 from __future__ import annotations
 
 import time
-from typing import Any
+from types import TracebackType
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -91,10 +91,12 @@ class RunView:
             self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._live is not None:
             self._live.refresh()
-            self._live.__exit__(*exc)
+            self._live.__exit__(exc_type, exc, tb)
             self._live = None
 
     # --- rendering ---------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class RunView:
         stats.add_row("samples", f"{t.samples:,}", "red flags", f"{rf_rate:.2%} ({reasons})")
         stats.add_row("retries", f"{t.retries:,}", "errors", f"{t.errors:,}")
         stats.add_row("cost", f"{_money(t.cost_usd)}{est}", "wrong steps", f"{t.wrong_steps:,}")
-        parts: list[Any] = [Text(self.title, style="bold"), self._progress, stats]
+        parts: list[RenderableType] = [Text(self.title, style="bold"), self._progress, stats]
         cur = self.current_round
         if cur is not None and cur.tallies:
             ranked = sorted(cur.tallies.items(), key=lambda kv: -kv[1])[:4]

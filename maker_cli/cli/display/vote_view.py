@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -112,10 +112,12 @@ class LiveVoteView:
             self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._live is not None:
             self._live.update(self._render())
-            self._live.__exit__(*exc)
+            self._live.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: Event) -> None:
         self.stats.feed(event)

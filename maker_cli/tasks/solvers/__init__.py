@@ -25,12 +25,12 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
+from maker_cli._types import JSONObject, JSONValue
 from maker_cli.errors import SpecError
 from maker_cli.tasks.solvers import addition, bubble_sort, count_word
 
-Solver = Callable[[Any, int, dict[str, Any]], Any]
+Solver = Callable[[JSONValue, int, JSONObject], object]  # (state, step, inputs) -> checked by the task
 ENTRY_POINT_GROUP = "maker_cli.solvers"
 BUILTIN: dict[str, Solver] = {
     "addition": addition.solve,

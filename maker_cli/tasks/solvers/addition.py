@@ -8,7 +8,7 @@ keeps the tens as the new carry, and drops the two last digits.
 
 from __future__ import annotations
 
-from typing import Any
+from maker_cli._types import JSONObject
 
 _DIGITS = "0123456789"
 
@@ -17,7 +17,7 @@ def _last(digits: str) -> int:
     return _DIGITS.index(digits[-1]) if digits and digits[-1] in _DIGITS else 0
 
 
-def solve(state: dict[str, Any], step: int, inputs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def solve(state: JSONObject, step: int, inputs: JSONObject) -> tuple[int, JSONObject]:
     total = _last(state["a"]) + _last(state["b"]) + state["carry"]
     digit = total % 10
     next_state = {

@@ -9,10 +9,10 @@ and the answer says done.
 
 from __future__ import annotations
 
-from typing import Any
+from maker_cli._types import JSONObject
 
 
-def solve(state: dict[str, Any], step: int, inputs: dict[str, Any]) -> dict[str, Any]:
+def solve(state: JSONObject, step: int, inputs: JSONObject) -> JSONObject:
     items = list(state["items"])
     if len(items) < 2:
         return {"action": "keep", "done": True, "next_state": {"items": items, "position": 0, "swapped": False}}

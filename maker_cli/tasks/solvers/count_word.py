@@ -9,7 +9,8 @@ solver receives them as `inputs["chunks"]`. A word counts when it stands alone, 
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from maker_cli._types import JSONObject
 
 WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
 
@@ -19,7 +20,7 @@ def occurrences(text: str, word: str) -> int:
     return sum(1 for w in WORD.findall(text) if w.lower() == target)
 
 
-def solve(state: dict[str, Any], step: int, inputs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def solve(state: JSONObject, step: int, inputs: JSONObject) -> tuple[int, JSONObject]:
     chunks = inputs["chunks"]
     index = state["chunk"]
     piece = chunks[index] if 0 <= index < len(chunks) else ""
