@@ -46,6 +46,7 @@ _EXPORTS = {
     "ProviderError": "maker_cli.errors",
     "BudgetExceeded": "maker_cli.errors",
     "StoreError": "maker_cli.errors",
+    "example_path": "maker_cli.examples",
 }
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "avote",
     "calibrate",
     "estimate",
+    "example_path",
     "load_spec",
     "run",
     "vote",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
         StoreError,
         UsageError,
     )
+    from maker_cli.examples import example_path
     from maker_cli.jobs.calibrate import acalibrate, calibrate
     from maker_cli.jobs.calibration_result import CalibrationResult
     from maker_cli.jobs.estimate import estimate

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
     "runs": ("maker_cli.cli.runs", "List and inspect stored runs."),
     "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
+    "examples": ("maker_cli.cli.examples", "List the example specs that ship with maker; copy one to run or change."),
 }
 
 
@@ -140,9 +141,20 @@ app = typer.Typer(
 )
 
 
+def installed_version() -> str:
+    """The installed package's version (its metadata); `__version__` when run from a checkout
+    that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version  # about 10 ms: only for --version
+
+    try:
+        return version("maker-cli")
+    except PackageNotFoundError:
+        return __version__
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"maker {__version__}")
+        typer.echo(f"maker {installed_version()}")
         raise typer.Exit(0)
 
 
