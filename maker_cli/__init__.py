@@ -47,6 +47,13 @@ _EXPORTS = {
     "BudgetExceeded": "maker_cli.errors",
     "StoreError": "maker_cli.errors",
     "example_path": "maker_cli.examples",
+    "compare_prompts": "maker_cli.jobs.prompt_compare",
+    "acompare_prompts": "maker_cli.jobs.prompt_compare",
+    "PromptComparison": "maker_cli.jobs.prompt_compare",
+    "show_prompt": "maker_cli.jobs.prompt_show",
+    "PromptView": "maker_cli.jobs.prompt_show",
+    "HanoiPrompt": "maker_cli.tasks.hanoi_prompt",
+    "load_prompt": "maker_cli.tasks.hanoi_prompt",
 }
 
 __all__ = [
@@ -74,6 +81,13 @@ __all__ = [
     "calibrate",
     "estimate",
     "example_path",
+    "compare_prompts",
+    "acompare_prompts",
+    "PromptComparison",
+    "show_prompt",
+    "PromptView",
+    "HanoiPrompt",
+    "load_prompt",
     "load_spec",
     "run",
     "vote",
@@ -97,11 +111,14 @@ if TYPE_CHECKING:
     from maker_cli.jobs.calibrate import acalibrate, calibrate
     from maker_cli.jobs.calibration_result import CalibrationResult
     from maker_cli.jobs.estimate import estimate
+    from maker_cli.jobs.prompt_compare import PromptComparison, acompare_prompts, compare_prompts
+    from maker_cli.jobs.prompt_show import PromptView, show_prompt
     from maker_cli.jobs.run import arun, run
     from maker_cli.jobs.run_result import RunResult
     from maker_cli.jobs.vote import VoteResult, avote, vote
     from maker_cli.specs import QuestionSpec, SequenceSpec, load_spec
     from maker_cli.tasks import Hanoi
+    from maker_cli.tasks.hanoi_prompt import HanoiPrompt, load_prompt
 
 
 def __getattr__(name: str) -> object:  # the names in __all__ are typed by the imports above

@@ -21,8 +21,8 @@ FOLDERS = ("examples", "configs")
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One bundled file: `name` (what `maker examples copy` takes), `kind` (question, sequence or
-    template), a one-line `description`, and where it is (`path`; `relative` inside the bundle)."""
+    """One bundled file: `name` (what `maker examples copy` takes), `kind` (question, sequence,
+    prompt or template), a one-line `description`, and where it is (`path`; `relative` inside the bundle)."""
 
     name: str
     kind: str
@@ -90,8 +90,13 @@ def _describe(path: Path, relative: str, *, template: bool) -> Example:
     description = data.get("description") if isinstance(data, dict) and not template else None
     if not isinstance(description, str) or not description.strip():  # a template says what it is first
         description = _first_comment(path)
-    kind = "template" if template else (infer_kind(data) or "unknown")
+    kind = "template" if template else "prompt" if _is_prompt(data) else (infer_kind(data) or "unknown")
     return Example(path.stem, kind, " ".join(description.split()), path, relative)
+
+
+def _is_prompt(data: object) -> bool:
+    """A prompt file (`--prompt`): only name, description, system and user."""
+    return isinstance(data, dict) and bool(data) and set(data) <= {"name", "description", "system", "user"}
 
 
 def _first_comment(path: Path) -> str:

@@ -82,6 +82,11 @@ def why_skip(words: list[str], cwd: Path) -> str | None:
     command = words[0] if words else ""
     if not words or words[0].startswith("-"):
         return "not a command (a global option shown alone)"
+    if words[:2] == ["examples", "copy"] and "--force" not in words and len(words) > 2:
+        target = cwd / (words[3] if len(words) > 3 and not words[3].startswith("-") else ".")
+        name = words[2]
+        if any(target.glob(f"{name}.y*ml")):
+            return f"{name} was copied earlier on this page (a second copy needs --force)"
     if command == "serve-mcp":
         return "a server: it runs until stopped"
     if "--resume" in words or (command == "runs" and len(words) > 2 and words[1] == "show"):

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
     "runs": ("maker_cli.cli.runs", "List and inspect stored runs."),
     "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
+    "prompt": ("maker_cli.cli.prompt", "See the exact prompt a step sends (Hanoi's, or a spec's)."),
     "examples": ("maker_cli.cli.examples", "List the example specs that ship with maker; copy one to run or change."),
 }
 

@@ -22,12 +22,13 @@ import typer
 from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
-from maker_cli.cli.display.calibrate_view import CalibrationBar, render
+from maker_cli.cli.display.calibrate_view import CalibrationBar, render, render_comparison
 from maker_cli.cli.output import is_terminal, out_console, print_json, warn_line
 from maker_cli.config.settings import load_settings
-from maker_cli.errors import CannotConverge
+from maker_cli.errors import CannotConverge, UsageError
 from maker_cli.jobs.calibrate import acalibrate
 from maker_cli.jobs.calibration_result import CalibrationResult
+from maker_cli.jobs.prompt_compare import DEFAULT, PromptComparison, acompare_prompts
 
 app = typer.Typer(
     help="Measure a model's p (P(a valid sample is correct)) and valid rate on a task, with 95% "
@@ -79,10 +80,20 @@ Out = Annotated[
 ]
 
 
+Prompts = Annotated[
+    list[str],
+    typer.Option(
+        "--prompt",
+        help=(
+            "A prompt file (YAML: system/user templates) instead of the task's own; repeat it (2-8) to compare "
+            "prompts on the same steps ('default' names the task's own prompt)."
+        ),
+    ),
+]
 Target = Annotated[
     float | None, typer.Option("--target", "-t", help="Target P(all steps right) for the recommended k.")
 ]
-TABLE = {
+TABLE: dict[str, tuple[object, object]] = {
     "samples": (Samples, None),
     "temperature": (Temperature, None),
     "seed": (Seed, 0),
@@ -90,6 +101,7 @@ TABLE = {
     "target": (Target, None),
     "steps": (Steps, None),
     "out": (Out, None),
+    "prompts": (Prompts, []),
 }
 SHARED = (
     "model",
@@ -150,6 +162,12 @@ def _calibrate(
 ) -> None:
     """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
     json_out = opts.pop("json_out")
+    prompts = [str(p) for p in opts.pop("prompts") or []]
+    if len(prompts) > 1:
+        _compare(ctx, task, given, opts, prompts, json_out=json_out)
+        return
+    if prompts and prompts[0] != DEFAULT:
+        given["prompt"] = prompts[0]
     given |= opts
     console = out_console()
     settings = load_settings(config_path(ctx))
@@ -169,3 +187,42 @@ def _calibrate(
         render(result, console, title=result.source, probe_name=probe)
     if result.cannot_converge is not None:
         raise CannotConverge(result.cannot_converge)
+
+
+def _compare(
+    ctx: typer.Context,
+    task: str | Path,
+    given: dict[str, OptionValue],
+    opts: dict[str, OptionValue],
+    prompts: list[str],
+    *,
+    json_out: bool,
+) -> None:
+    """Calibrate with each prompt on the same steps; print the side-by-side table (or --json)."""
+    if opts.pop("out", None) is not None:
+        raise UsageError(
+            "--out writes one prompt's calibration: compare first, then calibrate with the chosen --prompt"
+        )
+    if opts.pop("pairs", False):
+        raise UsageError("--pairs measures one prompt: compare first, then calibrate the chosen --prompt with --pairs")
+    console = out_console()
+    settings = load_settings(config_path(ctx))
+    options_ = {**given, **opts}
+
+    async def go() -> PromptComparison:
+        if json_out or not is_terminal():
+            return await acompare_prompts(task, prompts, settings=settings, **options_)
+        with CalibrationBar(console) as bar:
+            return await acompare_prompts(
+                task, prompts, settings=settings, on_progress=lambda _n, p: bar(p), **options_
+            )
+
+    report = asyncio.run(go())
+    for line in report.warnings:
+        warn_line(line)
+    if json_out:
+        print_json(report.model_dump(mode="json"))
+    else:
+        render_comparison(report, console, title=report.results[0].source)
+    if report.recommended is None:
+        raise CannotConverge(report.why)

@@ -63,6 +63,14 @@ TrustSpecCode = Annotated[
     bool,
     typer.Option("--trust-spec-code", help="Let a spec's `reference: FILE.py:function` run (code next to the spec)."),
 ]
+PromptFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--prompt",
+        dir_okay=False,
+        help="A prompt file (YAML: system/user templates) instead of Hanoi's built-in prompt or the spec's own.",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (nothing else there).")]
 
 LogSamples = Annotated[
@@ -79,6 +87,7 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "target": (Target, None),
     "p": (P, None),
     "calibration": (Calibration, None),
+    "prompt": (PromptFile, None),
     "max_samples": (MaxSamples, None),
     "max_red_flags": (MaxRedFlags, None),
     "eager": (Eager, None),

@@ -110,6 +110,8 @@ def show_run(
             shown = contested[:steps]
         raw = s.get_samples(r.id, step) if step is not None else []
     data = r.to_dict()
+    task_config = (r.config or {}).get("task") or {}
+    data["prompt"] = task_config.get("prompt") if isinstance(task_config, dict) else None
     data["samples_of_step"] = [
         {
             "seq": x.seq,
@@ -165,6 +167,7 @@ def show_run(
             highlight=False,
             markup=False,
         )
+    console.print(_prompt_line(data["prompt"]), highlight=False, soft_wrap=True, markup=False)
     for st in data["steps"]:
         console.print(
             f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
@@ -196,3 +199,11 @@ def show_run(
                 markup=False,
             )
             console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)
+
+
+def _prompt_line(record: object) -> str:
+    """`prompt: NAME (sha256 abc…) from FILE`, or why no prompt is recorded."""
+    if not isinstance(record, dict) or not record.get("sha256"):
+        return "prompt: not recorded (a run stored before 0.2: the task's own prompt)"
+    source = f" from {record['source']}" if record.get("source") and record.get("name") not in ("built-in",) else ""
+    return printable(f"prompt: {record.get('name')} (sha256 {str(record['sha256'])[:12]}){source}")

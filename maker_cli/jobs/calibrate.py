@@ -37,6 +37,8 @@ from maker_cli.providers.base import Completion, Provider
 from maker_cli.providers.factory import provider_for
 from maker_cli.providers.prices import resolve_prices
 from maker_cli.tasks import DatasetItem, Probe, Task, key_classifier
+from maker_cli.tasks.base import prompt_record_of
+from maker_cli.tasks.hanoi_prompt import PromptArg
 
 DEFAULT_SAMPLES = 1000  # Hanoi and sequence specs: one sample per random step
 
@@ -53,6 +55,7 @@ async def acalibrate(
     dataset: str | Path | Sequence[DatasetItem] | None = None,
     inputs: Mapping[str, JSONValue] | None = None,
     trust_spec_code: bool = False,
+    prompt: PromptArg = None,
     model: str | None = None,
     samples: int | None = None,
     temperature: float | None = None,
@@ -80,6 +83,8 @@ async def acalibrate(
     `task` is 'hanoi' (with `disks`), a spec path or loaded spec (a question spec needs `dataset`,
     a JSONL file or DatasetItems; a sequence spec its `inputs`), or a task object. The result says
     `cannot_converge` (and recommends nothing) when voting cannot work. Writes `out` when given.
+    `prompt`: a prompt file used instead of Hanoi's built-in prompt or the spec's system/user
+    (`compare_prompts` samples several side by side).
     """
     plan = plan_calibration(
         task,
@@ -87,6 +92,7 @@ async def acalibrate(
         dataset=dataset,
         inputs=inputs,
         trust_spec_code=trust_spec_code,
+        prompt=prompt,
         samples=samples,
         seed=seed,
         pairs=pairs,
@@ -136,13 +142,16 @@ def plan_calibration(
     dataset: str | Path | Sequence[DatasetItem] | None = None,
     inputs: Mapping[str, JSONValue] | None = None,
     trust_spec_code: bool = False,
+    prompt: PromptArg = None,
     samples: int | None = None,
     seed: int = 0,
     pairs: bool = False,
     must_not_match: Sequence[str] = (),
 ) -> CalibrationPlan:
     """Build the task, merge the settings and draw the probes (no model call yet)."""
-    the_task = resolve_task(task, disks=disks, inputs=inputs, dataset=dataset, trust_code=trust_spec_code)
+    the_task = resolve_task(
+        task, disks=disks, inputs=inputs, dataset=dataset, trust_code=trust_spec_code, prompt=prompt
+    )
     spec_layer = the_task.settings()
     flags = dict(flags)
     if must_not_match:
@@ -265,6 +274,7 @@ def finish(
             warnings=warnings,
             settings=job.report(),
             settings_sources=dict(job.sources),
+            prompt=prompt_record_of(task),
         )
     )
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from maker_cli._types import JSONObject
 from maker_cli.jobs.pairs import PairStats
+from maker_cli.specs.prompt_file import PromptRecord
 from maker_cli.tasks.hanoi_task import HanoiBreakdown
 
 CONFIDENCE = 0.95
@@ -27,6 +28,8 @@ class Recommendation(BaseModel):
     expected_samples_per_step: float | None = None
     expected_calls: float | None = None
     expected_cost_usd: float | None = None
+    expected_input_tokens: float | None = None
+    expected_output_tokens: float | None = None
     cost_per_call_usd: float | None = None
     price_in: float | None = None
     price_out: float | None = None
@@ -79,6 +82,7 @@ class CalibrationResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     settings: JSONObject | None = Field(None, description="the job settings the calibration used")
     settings_sources: dict[str, str] | None = Field(None, description="which layer set each setting")
+    prompt: PromptRecord | None = Field(None, description="the prompt sampled: name, sha256, source, the templates")
 
 
 class CalibrationProgress(BaseModel):

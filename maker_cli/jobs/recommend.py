@@ -90,6 +90,8 @@ def recommend(result: CalibrationResult, *, steps: int, target: float, prices: P
             expected_samples_per_step=est.expected_samples_per_step,
             expected_calls=est.expected_calls,
             expected_cost_usd=est.expected_cost_usd,
+            expected_input_tokens=est.expected_input_tokens,
+            expected_output_tokens=est.expected_output_tokens,
             cost_per_call_usd=est.cost_per_call_usd,
             message=message,
         )

@@ -28,6 +28,7 @@ from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import make_provider
 from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
+from maker_cli.tasks.hanoi_prompt import PromptArg
 
 __all__ = [
     "run",
@@ -71,6 +72,7 @@ async def arun(
     inputs: Mapping[str, JSONValue] | None = None,
     steps: int | None = None,
     trust_spec_code: bool = False,
+    prompt: PromptArg = None,
     model: str | None = None,
     k: int | None = None,
     target: float | None = None,
@@ -103,7 +105,8 @@ async def arun(
 ) -> RunResult:
     """Run `task` (a `Hanoi(disks=...)`, 'hanoi', a sequence spec path or spec) step by step, or
     continue the stored run `resume`. k: `k`, else k_min from `p`/`calibration`, else the spec's
-    voting.k, else the settings. `max_cost` refuses a run expected to cost more (unless `yes`)
+    voting.k, else the settings. `prompt`: a prompt file (or HanoiPrompt) instead of Hanoi's
+    built-in prompt or the spec's system/user; a resumed run keeps its own and refuses another. `max_cost` refuses a run expected to cost more (unless `yes`)
     and stops it, resumable, at the cap."""
     flags = dict(
         model=model,
@@ -129,6 +132,7 @@ async def arun(
         inputs=inputs,
         steps=steps,
         trust_spec_code=trust_spec_code,
+        prompt=prompt,
         flags=flags,
         p=p,
         calibration=calibration,

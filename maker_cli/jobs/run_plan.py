@@ -20,9 +20,13 @@ from maker_cli.jobs.run_result import LOG_MODES, RunConfig
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers.sim import parse_sim
+from maker_cli.providers.sim import SimParams, parse_sim, prompt_params
+from maker_cli.specs import load_spec
+from maker_cli.specs.prompt_file import as_prompt_file, prompt_sha256
 from maker_cli.store.run_store import RunStore
-from maker_cli.tasks import SequentialTask, task_from_config
+from maker_cli.tasks import Hanoi, SequentialTask, task_from_config
+from maker_cli.tasks.base import prompt_record_of
+from maker_cli.tasks.hanoi_prompt import HanoiPrompt, PromptArg, as_prompt
 
 ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
 # what a resumed run may change; everything else is fixed by the run as it was started
@@ -50,6 +54,7 @@ def plan_run(
     inputs: Mapping[str, JSONValue] | None = None,
     steps: int | None = None,
     trust_spec_code: bool = False,
+    prompt: PromptArg = None,
     p: float | None = None,
     calibration: str | Path | None = None,
     keep_going: bool = False,
@@ -77,10 +82,11 @@ def plan_run(
             inputs,
             steps,
             yes,
+            prompt,
         )
     if task is None:
         raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
-    the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code)
+    the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code, prompt=prompt)
     if not isinstance(the_task, SequentialTask):
         raise UsageError(
             f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
@@ -92,7 +98,8 @@ def plan_run(
     cal_layer = {"model": cal.model, "price_in": cal.price_in, "price_out": cal.price_out} if cal else {}
     job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
     measured = p if p is not None else (cal.p_ci[0] if cal else None)
-    sim_p = parse_sim(job.model).p if is_sim(job.model) else None
+    sim = simulated_params(job.model, the_task)
+    sim_p = sim.p if sim is not None else None
     k, k_source, k_layer = choose_k(
         job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps, target=job.target
     )
@@ -103,7 +110,7 @@ def plan_run(
         keep_going=keep_going,
         log_samples=log_samples or "contested",
         p=measured if measured is not None else sim_p,
-        valid_rate=cal.valid_rate if cal else (1 - parse_sim(job.model).invalid if sim_p is not None else None),
+        valid_rate=cal.valid_rate if cal else (1 - sim.invalid if sim is not None else None),
         input_tokens=cal.mean_input_tokens if cal else None,
         output_tokens=cal.mean_output_tokens if cal else None,
     )
@@ -152,6 +159,7 @@ def _plan_resume(
     inputs: Mapping[str, JSONValue] | None,
     steps: int | None,
     yes: bool,
+    prompt: PromptArg = None,
 ) -> RunPlan:
     fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
     fixed += [
@@ -181,7 +189,44 @@ def _plan_resume(
         changes["keep_going"] = True
     config = RunConfig.model_validate({**stored["job"], **changes})
     task_config = {**stored["task"], "trust_code": trust_code}
-    return RunPlan(task_from_config(task_config), config, dict(stored.get("sources") or {}), store_file, record.id, yes)
+    the_task = task_from_config(task_config)
+    if prompt is not None:
+        _check_same_prompt(record.id, the_task, prompt)
+    return RunPlan(the_task, config, dict(stored.get("sources") or {}), store_file, record.id, yes)
+
+
+def _check_same_prompt(run_id: str, task: SequentialTask, prompt: PromptArg) -> None:
+    """--resume with --prompt: allowed only when it is the prompt the run was started with."""
+    stored = prompt_record_of(task) or {}
+    if isinstance(task, Hanoi):
+        candidate = as_prompt(prompt)
+        given, label = candidate.sha256, candidate.name
+    else:
+        if isinstance(prompt, HanoiPrompt):
+            raise UsageError("a HanoiPrompt goes with Hanoi; for a spec give a prompt file")
+        assert prompt is not None  # checked by the caller
+        fields = as_prompt_file(prompt)
+        base = load_spec(getattr(task, "source", ""))  # the spec's own templates, where the file has none
+        system = fields.system if fields.system is not None else base.system
+        user = fields.user if fields.user is not None else base.user
+        given, label = prompt_sha256(system, user), fields.label
+    if given != stored.get("sha256"):
+        raise UsageError(
+            f"run {run_id} was started with the prompt {stored.get('name')} "
+            f"(sha256 {str(stored.get('sha256'))[:12]}); --resume continues it with that prompt, not {label} "
+            f"(sha256 {given[:12]}): drop --prompt, or start a new run"
+        )
+
+
+def simulated_params(model: str, task: SequentialTask) -> SimParams | None:
+    """The simulated model's parameters for this task's prompt (its `<!-- sim:... -->` marker
+    applies), or None for a real model."""
+    if not is_sim(model):
+        return None
+    if task.simulation_problem() is not None:
+        return parse_sim(model)
+    state, previous = task.start()
+    return prompt_params(model, task.prompt(0, state, previous, simulated=True).system) or parse_sim(model)
 
 
 def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
@@ -194,7 +239,8 @@ def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
     state, previous = task.start()
     prompt = task.prompt(0, state, previous, simulated=True)
     reply = prompt.reference.correct if prompt.reference is not None else ""
-    tokens = parse_sim(config.model).out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
+    sim = prompt_params(config.model, prompt.system) or parse_sim(config.model)
+    tokens = sim.out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
     if config.max_output_tokens is not None and tokens > config.max_output_tokens:
         raise UsageError(
             f"the correct reply to step 0 is {tokens:,} simulated tokens, over the {config.max_output_tokens:,}-token "

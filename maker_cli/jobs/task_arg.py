@@ -8,7 +8,9 @@ from pathlib import Path
 from maker_cli._types import JSONValue
 from maker_cli.errors import UsageError
 from maker_cli.specs import QuestionSpec, SequenceSpec, load_spec
+from maker_cli.specs.prompt_file import spec_with_prompt
 from maker_cli.tasks import DatasetItem, Hanoi, Task, TaskOptions, load_dataset, task_for_spec
+from maker_cli.tasks.hanoi_prompt import HanoiPrompt, PromptArg
 
 TaskArg = str | Path | QuestionSpec | SequenceSpec | Task
 
@@ -21,15 +23,22 @@ def resolve_task(
     steps: int | None = None,
     dataset: str | Path | Sequence[DatasetItem] | None = None,
     trust_code: bool = False,
+    prompt: PromptArg = None,
 ) -> Task:
-    """The task object `task` names: 'hanoi' (with `disks`), a spec file or spec, or a task as is."""
+    """The task object `task` names: 'hanoi' (with `disks`), a spec file or spec, or a task as is.
+
+    `prompt` (a prompt file's path) replaces Hanoi's built-in prompt or a spec's system/user."""
     if isinstance(task, str) and task == "hanoi":
         if inputs or dataset is not None:
             raise UsageError("Hanoi takes no inputs and no dataset (give --disks)")
-        return Hanoi(disks)
+        return Hanoi(disks, prompt=prompt)
     if isinstance(task, (str, Path)):
         task = load_spec(task)
     if isinstance(task, (QuestionSpec, SequenceSpec)):
+        if prompt is not None:
+            if isinstance(prompt, HanoiPrompt):
+                raise UsageError("a HanoiPrompt goes with Hanoi; for a spec give a prompt file")
+            task = spec_with_prompt(task, prompt)
         items: Sequence[DatasetItem] | None = None
         if isinstance(dataset, (str, Path)):
             items = load_dataset(dataset, task.inputs)
@@ -38,6 +47,6 @@ def resolve_task(
         return task_for_spec(
             task, TaskOptions(inputs=dict(inputs or {}), steps=steps, trust_code=trust_code, dataset=items)
         )
-    if inputs or dataset is not None or steps is not None:
-        raise UsageError("inputs, a dataset or steps go with a spec, not with a task object")
+    if inputs or dataset is not None or steps is not None or prompt is not None:
+        raise UsageError("inputs, a dataset, steps or a prompt go with a spec or 'hanoi', not with a task object")
     return task

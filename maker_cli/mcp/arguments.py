@@ -79,6 +79,18 @@ CalibrationTask = Annotated[
     str | None,
     Field(description="model mode (spends money): 'hanoi', or a YAML task spec path in the working directory"),
 ]
+Prompts = Annotated[
+    list[str] | None,
+    Field(
+        description=(
+            "model mode: prompt files (YAML with system/user templates, in the working directory) instead of the "
+            "task's own prompt; 'default' names the task's own. One: calibrate with it. 2-8: sample the same "
+            "steps with each and compare them (comparison: p, k, expected job cost, Fisher's exact test); the "
+            "top-level fields are then the recommended prompt's calibration"
+        ),
+        max_length=8,
+    ),
+]
 SeqInputs = Annotated[dict[str, object], Field(description="a sequence spec's inputs, name -> value")]
 Items = Annotated[
     list[dict[str, object]] | None,

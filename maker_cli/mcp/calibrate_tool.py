@@ -11,9 +11,10 @@ from pydantic import Field
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import BudgetExceeded, MakerError
 from maker_cli.jobs.calibrate import calibrate_labelled, plan_calibration, run_calibration
+from maker_cli.jobs.prompt_compare import DEFAULT, compare, prompt_names
 from maker_cli.jobs.recommend import recommend
 from maker_cli.mcp import arguments as A
-from maker_cli.mcp.schemas import CalibrateOutput
+from maker_cli.mcp.schemas import CalibrateOutput, PromptComparisonOut
 from maker_cli.mcp.tool_support import SessionTools, answer_judge, check_model, tool_errors
 from maker_cli.providers.base import Completion
 from maker_cli.providers.factory import provider_for
@@ -53,9 +54,12 @@ class CalibrateTool(SessionTools):
             int | None, Field(description="steps of the job to plan: gives the recommended k", ge=1)
         ] = None,
         target: A.Target = None,
+        prompts: A.Prompts = None,
     ) -> CalibrateOutput:
         with tool_errors(self.session):
             if responses is not None and task is None:
+                if prompts:
+                    raise ToolError("prompts go with model mode (task), not with labelled responses")
                 return self._labelled(
                     responses,
                     answer_regex,
@@ -84,6 +88,7 @@ class CalibrateTool(SessionTools):
                     must_not_match=must_not_match,
                     steps=steps,
                     target=target,
+                    prompts=prompts or [],
                 )
             raise ToolError("give exactly one of responses (labelled, free) or task ('hanoi' or a spec path)")
 
@@ -136,8 +141,10 @@ class CalibrateTool(SessionTools):
         must_not_match: list[str],
         steps: int | None,
         target: float | None,
+        prompts: list[str],
     ) -> CalibrateOutput:
         session = self.session
+        prompt_files = [None if p.strip() == DEFAULT else session.spec_path(p, "prompt file") for p in prompts]
         spec = None if task == "hanoi" else session.read_spec(task)
         dataset = None
         if items is not None:
@@ -152,31 +159,59 @@ class CalibrateTool(SessionTools):
         natural = len(dataset) * (2 if pairs else 1) if dataset else None  # the CLI's default: each item once
         count = min(samples or natural or cap, cap)
         count -= count % 2 if pairs else 0  # whole pairs, never past the cap
-        plan = plan_calibration(
-            spec or "hanoi",
-            disks=disks,
-            dataset=dataset,
-            inputs=dict(inputs) or None,
-            samples=count,
-            trust_spec_code=session.trust_spec_code,
-            seed=seed,
-            pairs=pairs,
-            must_not_match=must_not_match,
-            settings=session.settings,
-            flags=dict(model=model, temperature=temperature, max_output_tokens=max_output_tokens, target=target),
+        per = min(count, max(1, cap // max(1, len(prompt_files))))  # every prompt's samples within the cap
+        per -= per % 2 if pairs else 0
+        plans = [
+            plan_calibration(
+                spec or "hanoi",
+                disks=disks,
+                dataset=dataset,
+                inputs=dict(inputs) or None,
+                samples=per if len(prompt_files) > 1 else count,
+                trust_spec_code=session.trust_spec_code,
+                prompt=prompt,
+                seed=seed,
+                pairs=pairs,
+                must_not_match=must_not_match,
+                settings=session.settings,
+                flags=dict(model=model, temperature=temperature, max_output_tokens=max_output_tokens, target=target),
+            )
+            for prompt in (prompt_files or [None])
+        ]
+        names = prompt_names(plans)  # the same prompt twice is refused before any spending
+        job = plans[0].job
+        check_model(job.model)
+        chars = max(len(p.system) + len(p.user) for plan in plans for p in plan.probes)
+        asked = None if samples is None else samples * len(plans)  # the guard notes a request it lowers
+        spend = self._plan(job, requested=asked, prompt_chars=chars, least=2 if pairs else 1, what="samples")
+        results = []
+        spent, known = 0.0, True
+        for plan in plans:
+            if spent > 0 and spent >= spend.cap_usd:
+                raise ToolError(f"stopped at the cap (${spend.cap_usd:g}) before every prompt was sampled; no report")
+            meter = MeteredProvider(provider_for(plan.job), max(0.0, spend.cap_usd - spent))
+            try:
+                results.append(await run_calibration(plan, meter, steps=steps))
+            except BudgetExceeded as exc:
+                raise ToolError(f"{exc}; no report (raise mcp_max_cost_usd or draw fewer samples)") from None
+            finally:
+                session.spent_usd += meter.spent
+                spent += meter.spent
+                known = known and meter.spent_usd is not None
+        guard = self._guard(spent if known else None, spend, "done")
+        if len(results) == 1:
+            return CalibrateOutput(**results[0].model_dump(), mode="model", guard=guard)
+        report = compare(results, names, seed=seed)
+        best = next((i for i, row in enumerate(report.prompts) if row.recommended), 0)
+        comparison = PromptComparisonOut(
+            test=report.test,
+            alpha=report.alpha,
+            ranked_by=report.ranked_by,
+            recommended=report.recommended,
+            why=report.why,
+            prompts=report.prompts,
         )
-        check_model(plan.job.model)
-        chars = max(len(p.system) + len(p.user) for p in plan.probes)
-        spend = self._plan(plan.job, requested=samples, prompt_chars=chars, least=2 if pairs else 1, what="samples")
-        meter = MeteredProvider(provider_for(plan.job), spend.cap_usd)
-        try:
-            result = await run_calibration(plan, meter, steps=steps)
-        except BudgetExceeded as exc:
-            raise ToolError(f"{exc}; no report (raise mcp_max_cost_usd or draw fewer samples)") from None
-        finally:
-            session.spent_usd += meter.spent
-        guard = self._guard(meter.spent_usd, spend, "done")
-        return CalibrateOutput(**result.model_dump(), mode="model", guard=guard)
+        return CalibrateOutput(**results[best].model_dump(), mode="model", guard=guard, comparison=comparison)
 
 
 def _expected_key(

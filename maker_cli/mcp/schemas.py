@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from maker_cli._types import JSONValue
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.jobs.calibration_result import CalibrationResult
+from maker_cli.jobs.prompt_compare import PromptRow
 from maker_cli.jobs.vote import VoteResult
 
 JsonValue = Annotated[
@@ -48,11 +49,25 @@ class VoteOutput(GuardFields, VoteResult):
     """The fields `maker vote --json` prints, then the spending guard's."""
 
 
+class PromptComparisonOut(BaseModel):
+    """A prompt comparison without the full calibrations (the top level holds the recommended one's)."""
+
+    test: str
+    alpha: float
+    ranked_by: str
+    recommended: str | None
+    why: str
+    prompts: list[PromptRow]
+
+
 class CalibrateOutput(CalibrationResult):
     """The fields `maker calibrate --json` prints, the mode, and (model mode) the guard's report."""
 
     mode: Literal["labelled", "model"]
     guard: GuardReport | None = Field(None, description="the spending guard (model mode only)")
+    comparison: PromptComparisonOut | None = Field(
+        None, description="with 2 or more prompts: every prompt's row, the recommended one and why"
+    )
 
 
 class RedFlagOut(BaseModel):

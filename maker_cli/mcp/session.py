@@ -80,20 +80,20 @@ class Session:
         spec._source = str(path)  # a solver file is found next to the real file
         return spec
 
-    def spec_path(self, given: str) -> Path:
-        """The resolved path of a spec file inside the allowed folders (ToolError otherwise)."""
+    def spec_path(self, given: str, what: str = "task spec") -> Path:
+        """The resolved path of a spec (or prompt) file inside the allowed folders (ToolError otherwise)."""
         name = given.strip()
         if not name.lower().endswith(SPEC_SUFFIXES):
-            raise ToolError(f"task spec {name!r}: give the path of a .yaml or .yml file")
+            raise ToolError(f"{what} {name!r}: give the path of a .yaml or .yml file")
         path = (self.root / name).resolve()  # symlinks resolved: a link cannot lead outside
         if not any(path.is_relative_to(folder) for folder in (self.root, *self.allowed)):
             raise ToolError(
-                f"task spec {Path(name).name!r} is outside the folders this server may read (its working "
+                f"{what} {Path(name).name!r} is outside the folders this server may read (its working "
                 f"directory{' and the --allow-dir folders' if self.allowed else ''}); give a path relative to "
                 "the working directory"
             )
         if not path.is_file():
-            raise ToolError(f"task spec {name!r} not found (paths are relative to the server's working directory)")
+            raise ToolError(f"{what} {name!r} not found (paths are relative to the server's working directory)")
         return path
 
     def redact(self, text: str) -> str:

@@ -74,3 +74,11 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def chat_messages(system: str, user: str) -> list[dict[str, str]]:
+    """The chat messages a call sends: the system message (when there is one), then the user's."""
+    messages = [{"role": "user", "content": user}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from maker_cli._types import JSONObject, LiteLLMResponse, LiteLLMRouter
 from maker_cli.errors import ConfigError, MissingApiKey, ProviderError, SpecError
-from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
+from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest, chat_messages
 from maker_cli.providers.litellm_support import (
     DUMMY_API_KEY,
     Malformed,
@@ -257,10 +257,7 @@ class LiteLLMProvider:
 
     @staticmethod
     def _messages(request: SampleRequest) -> list[dict[str, str]]:
-        messages = [{"role": "user", "content": request.user}]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        return messages
+        return chat_messages(request.system, request.user)
 
     async def _acompletion(self, request: SampleRequest, n: int) -> LiteLLMResponse:
         kwargs: dict[str, object] = {

@@ -13,6 +13,11 @@ It answers any step that carries a `Reference` (Hanoi; task specs with expected 
 - `latency_ms=L` (optionally `jitter_ms=J`) delays each call; `out_tokens=N` reports N output
   tokens per valid response instead of the text's own size (to mimic reasoning before the answer).
 
+A prompt may carry its own simulated behaviour: a marker such as `<!-- sim:p=0.8,invalid=0.05 -->`
+in the system text overrides `p`, `invalid`, `errors`, `hard`, `hard_p` and `out_tokens` for the
+calls that send it, so that two prompts can be compared offline (`maker calibrate --prompt A
+--prompt B`). A real model sees the marker as an HTML comment; use it only for simulations.
+
 Token usage is counted as a real tokenizer roughly would (about 4 characters per token); it is a
 simulation and every output that uses it says "simulated".
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from dataclasses import dataclass
 
@@ -77,6 +83,27 @@ def parse_sim(model: str) -> SimParams:
     return params
 
 
+PROMPT_MARKER = re.compile(r"<!--\s*sim:([^>]*?)\s*-->")
+PROMPT_KEYS = ("p", "invalid", "errors", "hard", "hard_p", "out_tokens")
+
+
+def prompt_params(base: str, text: str) -> SimParams | None:
+    """The parameters of model `base` with the last `<!-- sim:... -->` marker in `text` applied,
+    or None when `text` has no marker. UsageError for a key a prompt may not set."""
+    found = PROMPT_MARKER.findall(text) if "<!--" in text else []
+    if not found:
+        return None
+    marker = found[-1]
+    for part in filter(None, (x.strip() for x in marker.split(","))):
+        key = part.partition("=")[0].strip()
+        if key not in PROMPT_KEYS:
+            raise UsageError(
+                f"simulated model: a prompt's <!-- sim:... --> marker may set {', '.join(PROMPT_KEYS)}, not '{key}'"
+            )
+    body = base[4:] if base.startswith("sim:") else ""
+    return parse_sim(f"sim:{body},{marker}")
+
+
 def _mix(x: int) -> int:
     """splitmix64 finaliser: a fast, well-spread hash of an integer."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK64
@@ -108,12 +135,23 @@ class SimProvider:
             notes={"simulated": "true"},
         )
         self.calls = 0
+        self._by_system: dict[str, SimParams] = {}
 
-    def hard_step(self, step: int) -> bool:
+    def params_for(self, system: str) -> SimParams:
+        """The parameters for a call sending `system`: the model's, or its prompt marker's."""
+        params = self._by_system.get(system)
+        if params is None:
+            params = prompt_params(self.model, system) or self.params
+            if len(self._by_system) < 64:  # a run has one system text; a comparison a few
+                self._by_system[system] = params
+        return params
+
+    def hard_step(self, step: int, params: SimParams | None = None) -> bool:
         """Whether `step` is one of the fixed, seeded hard steps."""
-        if self.params.hard <= 0:
+        params = params or self.params
+        if params.hard <= 0:
             return False
-        return _mix(step * 1_000_003 + self.params.seed) / 2**64 < self.params.hard
+        return _mix(step * 1_000_003 + params.seed) / 2**64 < params.hard
 
     async def complete(self, request: SampleRequest) -> CallResult:
         params = self.params
@@ -125,12 +163,12 @@ class SimProvider:
 
     def sample(self, request: SampleRequest, start: float | None = None) -> list[Completion]:
         """Draw `request.n` completions at once (no latency): the simulated model's core."""
-        params = self.params
+        params = self.params_for(request.system)
         if start is None:
             start = time.perf_counter()
         self.calls += 1
         ref = request.reference or self._fixed_reference()
-        p = params.hard_p if params.hard and self.hard_step(request.step) else params.p
+        p = params.hard_p if params.hard and self.hard_step(request.step, params) else params.p
         in_tokens = _tokens(request.system) + _tokens(request.user)
         out: list[Completion] = []
         rand = self._rng.random

@@ -18,6 +18,7 @@ from maker_cli.core.redflags import RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
 from maker_cli.specs.extract import PathPart, ValueType, parse_json_path, type_matches
+from maker_cli.specs.prompt_file import PromptRecord, prompt_sha256
 from maker_cli.specs.templates import is_name, placeholders
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
@@ -344,6 +345,7 @@ class SpecBase(Strict):
 
     _source: str = PrivateAttr("<spec>")
     _sha256: str | None = PrivateAttr(None)
+    _prompt: PromptRecord | None = PrivateAttr(None)  # a prompt file used instead of system/user
 
     @field_validator("system", "user", "sim_response")
     @classmethod
@@ -371,6 +373,23 @@ class SpecBase(Strict):
     @property
     def sha256(self) -> str | None:
         return self._sha256
+
+    @property
+    def prompt_file(self) -> PromptRecord | None:
+        """The prompt file that replaced this spec's system/user templates, if any."""
+        return self._prompt
+
+    def prompt_record(self) -> PromptRecord:
+        """What a run stores about its prompt: name, hash, source and the two templates."""
+        if self._prompt is not None:
+            return self._prompt
+        return {
+            "name": "spec",
+            "sha256": prompt_sha256(self.system, self.user),
+            "source": self._source,
+            "system": self.system,
+            "user": self.user,
+        }
 
     def settings(self) -> dict[str, OptionValue]:
         """The spec's layer of the job settings (model, voting, red-flag limits)."""

@@ -20,6 +20,7 @@ from maker_cli.core.redflags import Answer
 from maker_cli.core.step import Judge, StepPrompt
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import Reference
+from maker_cli.specs.prompt_file import PromptRecord
 
 if TYPE_CHECKING:  # the one kind with a breakdown (CalibrationResult.hanoi); it imports this module
     from maker_cli.tasks.hanoi_task import HanoiBreakdown
@@ -158,6 +159,18 @@ class TaskDefaults:
 
     def calibration_notes(self) -> list[str]:
         return []
+
+    def prompt_record(self) -> PromptRecord | None:
+        """Which prompt the task sends (name, sha256, source, the templates); None without templates.
+        Not part of the Task protocol: read it with `prompt_record_of(task)`."""
+        return None
+
+
+def prompt_record_of(task: object) -> PromptRecord | None:
+    """A task's prompt record, or None (a task object of the user's own may not have one)."""
+    method = getattr(task, "prompt_record", None)
+    record = method() if callable(method) else None
+    return record if isinstance(record, dict) else None
 
 
 # --- the registry -------------------------------------------------------------------------------

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
 from maker_cli.core.step import Judge
 from maker_cli.errors import UsageError
+from maker_cli.tasks.hanoi_prompt import BUILTIN, BoundPrompt
 
 Move = tuple[int, int, int]
 State = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 MIN_DISKS = 1
 MAX_DISKS = 25
-EXAMPLE_SOLUTION_3 = "[[1, 0, 2], [2, 0, 1], [1, 2, 1], [3, 0, 2], [1, 1, 0], [2, 1, 2], [1, 0, 2]]"
-MOVE_LINE = "move = [disk id, from peg, to peg]"
-STATE_LINE = "next_state = [[...], [...], [...]]"
 REASONING_LINE = "Applying the strategy to the current state."
 
 
@@ -96,59 +93,26 @@ def answer_key(move: Sequence[int], next_state: Sequence[Sequence[int]]) -> str:
 # --------------------------------------------------------------------------- prompts
 
 
-@cache
+_BUILTIN: dict[int, BoundPrompt] = {}
+
+
+def _builtin(n: int) -> BoundPrompt:
+    bound = _BUILTIN.get(n)
+    if bound is None:
+        bound = _BUILTIN[n] = BUILTIN.bind(check_disks(n))
+    return bound
+
+
 def system_prompt(n: int) -> str:
-    """The constant system part for n disks: the puzzle, the rules, an example and the output format."""
-    check_disks(n)
-    return (
-        f"You are solving the Towers of Hanoi puzzle with {n} disks, numbered 1 (the smallest) to {n} "
-        "(the largest), on three pegs numbered 0, 1 and 2.\n"
-        "A state is written as three lists, one per peg (peg 0 first); each list gives the disks on "
-        "that peg from bottom to top. For example, the starting state with 3 disks is "
-        "[[3, 2, 1], [], []].\n"
-        "The goal is to move the whole tower from peg 0 to peg 2.\n\n"
-        "Rules:\n"
-        "1. Only one disk may be moved at a time.\n"
-        "2. Each move takes the top disk of one peg and places it on top of another peg.\n"
-        "3. A disk may never be placed on top of a smaller disk.\n\n"
-        "A move is written [disk id, from peg, to peg]. For example, the optimal solution for "
-        f"3 disks is this sequence of moves:\n{EXAMPLE_SOLUTION_3}\n\n"
-        "You will be given the previous move and the current state, and asked for the next move only. "
-        "Think briefly if you need to, then end your response with exactly these two lines, "
-        "filled in with integers:\n"
-        f"{MOVE_LINE}\n"
-        f"{STATE_LINE}\n"
-        "where next_state is the state after your move."
-    )
-
-
-@cache
-def _strategy(n: int) -> str:
-    if disk1_direction(n) == 1:
-        parity, cycle, hops = (
-            "even",
-            "0 -> 1 -> 2 -> 0",
-            "from peg 0 to peg 1, from peg 1 to peg 2, from peg 2 to peg 0",
-        )
-    else:
-        parity, cycle, hops = "odd", "0 -> 2 -> 1 -> 0", "from peg 0 to peg 2, from peg 2 to peg 1, from peg 1 to peg 0"
-    return (
-        f"Strategy for {n} disks (an {parity} number of disks):\n"
-        "- If the previous move did not move disk 1 (or there is no previous move), move disk 1 one peg "
-        f"in the fixed cyclic direction {cycle} ({hops}).\n"
-        "- If the previous move moved disk 1, make the only legal move that does not move disk 1.\n\n"
-    )
-
-
-_REQUEST = (
-    "\n\nApply the strategy to the current state. Give the single next move and the state that "
-    "results from it, ending with the two required lines (move = ... and next_state = ...)."
-)
+    """The built-in prompt's constant system part for n disks: the puzzle, the rules, an example
+    and the output format (`maker_cli.tasks.hanoi_prompt` holds the template)."""
+    return _builtin(n).system
 
 
 def user_prompt(n: int, state: Sequence[Sequence[int]], previous_move: Sequence[int] | None) -> str:
-    """The per-step user part: the strategy for this n, the previous move and the current state."""
-    return f"{_strategy(n)}Previous move: {move_text(previous_move)}\nCurrent State: {state_text(state)}{_REQUEST}"
+    """The built-in prompt's per-step user part: the strategy for this n, the previous move and
+    the current state."""
+    return _builtin(n).user(state_text(state), move_text(previous_move))
 
 
 # --------------------------------------------------------------------------- the strict parser

@@ -17,8 +17,10 @@ from maker_cli._types import AnswerValue, JSONObject, JSONValue
 from maker_cli.core.redflags import Answer
 from maker_cli.core.stats import Proportion
 from maker_cli.core.step import Judge, StepPrompt
+from maker_cli.specs.prompt_file import PromptRecord
 from maker_cli.tasks import hanoi, hanoi_sim
 from maker_cli.tasks.base import Probe, TaskDefaults, register
+from maker_cli.tasks.hanoi_prompt import PromptArg, as_prompt, prompt_from_record
 
 
 class HanoiBreakdown(BaseModel):
@@ -37,14 +39,18 @@ class Hanoi(TaskDefaults):
 
     kind: ClassVar[str] = "hanoi"
 
-    def __init__(self, disks: int = 10) -> None:
+    def __init__(self, disks: int = 10, prompt: PromptArg = None) -> None:
+        """`prompt`: a prompt file (path) or a HanoiPrompt; None for the built-in prompt."""
         self.n = hanoi.check_disks(disks)
         self.name = f"hanoi-{self.n}"
         self.steps_total = hanoi.steps_total(self.n)
         self._judge = hanoi.make_judge(self.n)
+        self.prompt_template = as_prompt(prompt)
+        self._prompt = self.prompt_template.bind(self.n)
 
     def __repr__(self) -> str:
-        return f"Hanoi(disks={self.n})"
+        extra = "" if self.prompt_template.builtin else f", prompt={self.prompt_template.name!r}"
+        return f"Hanoi(disks={self.n}{extra})"
 
     @property
     def disks(self) -> int:
@@ -60,11 +66,15 @@ class Hanoi(TaskDefaults):
         return self._judge
 
     def config(self) -> JSONObject:
-        return {"kind": self.kind, "disks": self.n}
+        return {"kind": self.kind, "disks": self.n, "prompt": self.prompt_template.record()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, JSONValue]) -> Hanoi:
-        return cls(int(config["disks"]))
+        record = config.get("prompt")  # runs stored before 0.2 used the built-in prompt
+        return cls(int(config["disks"]), prompt_from_record(record) if record else None)
+
+    def prompt_record(self) -> PromptRecord:
+        return self.prompt_template.record()
 
     def simulation_problem(self) -> str | None:
         return None
@@ -73,7 +83,8 @@ class Hanoi(TaskDefaults):
         """`count` steps drawn uniformly (with replacement, seeded) from the optimal solution."""
         n = self.n
         rng = random.Random(seed)
-        system = hanoi.system_prompt(n)
+        bound = self._prompt
+        system = bound.system
         probes = []
         for _ in range(count):
             i = rng.randrange(self.steps_total)
@@ -84,7 +95,7 @@ class Hanoi(TaskDefaults):
                 Probe(
                     item=i,
                     system=system,
-                    user=hanoi.user_prompt(n, state, prev),
+                    user=bound.user(hanoi.state_text(state), hanoi.move_text(prev)),
                     expected_key=hanoi.answer_key(move, hanoi.optimal_state(n, i + 1)),
                     reference=hanoi_sim.reference(n, state, prev) if simulated else None,
                     group="disk1" if move[0] == 1 else "other",
@@ -125,7 +136,8 @@ class Hanoi(TaskDefaults):
     ) -> StepPrompt:
         """The step's messages; the reference is attached only for simulated models."""
         ref = hanoi_sim.reference(self.n, state, previous) if simulated else None
-        return StepPrompt(step, hanoi.system_prompt(self.n), hanoi.user_prompt(self.n, state, previous), ref)
+        bound = self._prompt
+        return StepPrompt(step, bound.system, bound.user(hanoi.state_text(state), hanoi.move_text(previous)), ref)
 
     def advance(self, value: AnswerValue) -> tuple[hanoi.Move, hanoi.State]:
         move, next_state = value

@@ -24,6 +24,7 @@ from maker_cli.providers.base import Reference
 from maker_cli.specs.fields import AnswerField
 from maker_cli.specs.judge import AnswerJudge
 from maker_cli.specs.loader import describe_errors
+from maker_cli.specs.prompt_file import PromptRecord
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.tasks.base import Probe, TaskDefaults
 from maker_cli.tasks.simulated import build_reference, response_text
@@ -78,6 +79,9 @@ class QuestionTask(TaskDefaults):
 
     def config(self) -> JSONObject:
         return {"kind": self.kind, "spec": self.spec.source, "sha256": self.spec.sha256, "inputs": self.inputs}
+
+    def prompt_record(self) -> PromptRecord:
+        return self.spec.prompt_record()
 
     def simulation_problem(self) -> str | None:
         if self.dataset is None and self.spec.expected_key(self.inputs) is None:

@@ -29,6 +29,7 @@ from maker_cli.specs.canonical import as_text, dump_json, load_json
 from maker_cli.specs.extract import type_matches
 from maker_cli.specs.fields import input_values, json_type, short, value_at
 from maker_cli.specs.judge import NO_SHAPE, AnswerJudge
+from maker_cli.specs.prompt_file import PromptRecord, prompt_from_record, prompt_sha256, spec_with_prompt
 from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
 from maker_cli.tasks import solvers
@@ -119,8 +120,17 @@ class SequenceTask(TaskDefaults):
                 f"{path} changed since this run started (sha256 {str(config['sha256'])[:12]}…, now {digest[:12]}…); "
                 "resuming would mix two tasks: restore the file, or start a new run"
             )
-        return cls.from_file(
-            path, config.get("inputs") or {}, config.get("steps"), trust_code=bool(config.get("trust_code"))
+        spec = load_spec(path)
+        if not isinstance(spec, SequenceSpec):
+            raise UsageError(f"{path} is no longer a sequence spec; restore it, or start a new run")
+        record = config.get("prompt")  # runs stored before 0.2 have none: the spec's own templates
+        if isinstance(record, dict) and record.get("sha256") != prompt_sha256(spec.system, spec.user):
+            spec = spec_with_prompt(spec, prompt_from_record(record))
+        return cls(
+            spec,
+            inputs=config.get("inputs") or {},
+            steps=config.get("steps"),
+            trust_code=bool(config.get("trust_code")),
         )
 
     def _error(self, field: str, message: str) -> SpecError:
@@ -265,7 +275,11 @@ class SequenceTask(TaskDefaults):
             "sha256": self.spec.sha256,
             "inputs": dict(self.given_inputs),
             "steps": self.steps_override,
+            "prompt": self.spec.prompt_record(),
         }
+
+    def prompt_record(self) -> PromptRecord:
+        return self.spec.prompt_record()
 
     def report_fields(self, final_state: JSONValue) -> JSONObject:
         return {"spec": str(Path(self.source).resolve()), "final_state": final_state}

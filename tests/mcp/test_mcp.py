@@ -18,6 +18,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_helpers import call, calls, error, ok, server_for
 from typer.testing import CliRunner
 
 from maker_cli.cli.app import app
@@ -49,31 +50,7 @@ def root(tmp_path):
 
 @pytest.fixture
 def server(root):
-    return build_server(load_settings(), root=root)
-
-
-def calls(server, *requests):
-    """Run tool calls in order over one in-process client session; returns the CallToolResults."""
-
-    async def go():
-        async with Client(server) as client:
-            return [await client.call_tool(name, args) for name, args in requests]
-
-    return anyio.run(go)
-
-
-def call(server, name, **args):
-    return calls(server, (name, args))[0]
-
-
-def ok(result) -> dict:
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-def error(result) -> str:
-    assert result.is_error, result.structured_content
-    return result.content[0].text
+    return server_for(root)
 
 
 def subprocess_env(home: Path) -> dict[str, str]:

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from maker_cli.cli.display.formats import usd as _usd
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult, Recommendation
+from maker_cli.jobs.prompt_compare import PromptComparison
 
 
 def _pct(x: float | None) -> str:
@@ -162,3 +163,55 @@ class CalibrationBar:
         share = f"p ≈ {progress.correct / progress.valid:.4f}" if progress.valid else ""
         failed = f", {progress.call_errors} failed calls" if progress.call_errors else ""
         self._progress.update(self._task, completed=progress.done, total=progress.total, status=f"{share}{failed}")
+
+
+def render_comparison(report: PromptComparison, console: Console, *, title: str) -> None:
+    """The side-by-side table of a prompt comparison, then the recommendation and the test."""
+    sim = " [dim](simulated model: no API calls)[/]" if report.simulated else ""
+    console.print(
+        f"[bold]maker calibrate[/] {escape(title)}, model {escape(report.model)}, "
+        f"{len(report.prompts)} prompts on the same steps (seed {report.seed}){sim}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    steps = "-" if report.steps is None else f"{report.steps:,}"
+    target = "-" if report.target is None else f"{report.target:g}"
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    t.add_column("prompt", overflow="fold")
+    t.add_column("p\n95% interval", no_wrap=True)
+    t.add_column("valid rate\n95% interval", no_wrap=True)
+    t.add_column("tokens\nin / out", justify="right", no_wrap=True)
+    t.add_column(f"k\n(target {target})", justify="right", no_wrap=True)
+    t.add_column(f"job cost\n({steps} steps)", justify="right", no_wrap=True)
+    t.add_column("p against the\nrecommended", no_wrap=True)
+    for row in report.prompts:
+        tin = "-" if row.mean_input_tokens is None else f"{row.mean_input_tokens:,.0f}"
+        tout = "-" if row.mean_output_tokens is None else f"{row.mean_output_tokens:,.1f}"
+        cost = _usd(row.expected_cost_usd) if row.expected_cost_usd is not None else "-"
+        if row.expected_tokens is not None:
+            cost += f"\n{_tokens(row.expected_tokens)} tok"
+        if row.recommended:
+            verdict = "recommended"
+        elif row.p_value is None:
+            verdict = "-"
+        else:
+            verdict = f"{'significant' if row.significant else 'not significant'}\np-value {row.p_value:.2g}"
+        t.add_row(
+            Text(row.name, style="bold" if row.recommended else ""),
+            f"{_pct(row.p)}\n{_ci(row.p_ci)}",
+            f"{_pct(row.valid_rate)}\n{_ci(row.valid_rate_ci)}",
+            f"{tin} / {tout}",
+            "-" if row.k is None else str(row.k),
+            cost,
+            verdict,
+        )
+    console.print(t)
+    console.print(Text(f"recommended: {report.why}" if report.recommended else report.why), soft_wrap=True)
+    console.print(Text(f"ranked by {report.ranked_by} at the target; test: {report.test}", style="dim"), soft_wrap=True)
+
+
+def _tokens(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:,.0f}"

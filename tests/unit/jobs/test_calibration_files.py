@@ -65,5 +65,7 @@ def test_what_a_task_argument_may_come_with():
         resolve_task("hanoi", inputs={"a": 1})
     task = Hanoi(3)
     assert resolve_task(task) is task
-    with pytest.raises(UsageError, match="^inputs, a dataset or steps go with a spec, not with a task object$"):
+    with pytest.raises(
+        UsageError, match="^inputs, a dataset, steps or a prompt go with a spec or 'hanoi', not with a task object$"
+    ):
         resolve_task(task, steps=5)

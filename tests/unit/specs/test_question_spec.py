@@ -23,7 +23,10 @@ from maker_cli.tasks.question import QuestionTask
 from maker_cli.tasks.simulated import response_text
 
 ROOT = Path(__file__).resolve().parents[3]
-SPEC_FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT / "configs").glob("*.yaml"))
+PROMPT_FILES = {"hanoi_prompt.yaml"}  # configs/ also holds Hanoi's prompt template: not a task spec
+SPEC_FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted(
+    p for p in (ROOT / "configs").glob("*.yaml") if p.name not in PROMPT_FILES
+)
 
 BASE = {
     "name": "t",
