@@ -51,6 +51,8 @@ _EXPORTS = {
     "acompare_prompts": "maker_cli.jobs.prompt_compare",
     "PromptComparison": "maker_cli.jobs.prompt_compare",
     "show_prompt": "maker_cli.jobs.prompt_show",
+    "decompose": "maker_cli.workflows.decompose",
+    "adecompose": "maker_cli.workflows.decompose",
     "PromptView": "maker_cli.jobs.prompt_show",
     "HanoiPrompt": "maker_cli.tasks.hanoi_prompt",
     "load_prompt": "maker_cli.tasks.hanoi_prompt",
@@ -85,6 +87,8 @@ __all__ = [
     "acompare_prompts",
     "PromptComparison",
     "show_prompt",
+    "decompose",
+    "adecompose",
     "PromptView",
     "HanoiPrompt",
     "load_prompt",
@@ -119,6 +123,7 @@ if TYPE_CHECKING:
     from maker_cli.specs import QuestionSpec, SequenceSpec, load_spec
     from maker_cli.tasks import Hanoi
     from maker_cli.tasks.hanoi_prompt import HanoiPrompt, load_prompt
+    from maker_cli.workflows.decompose import adecompose, decompose
 
 
 def __getattr__(name: str) -> object:  # the names in __all__ are typed by the imports above

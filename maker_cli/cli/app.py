@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
     "prompt": ("maker_cli.cli.prompt", "See the exact prompt a step sends (Hanoi's, or a spec's)."),
     "examples": ("maker_cli.cli.examples", "List the example specs that ship with maker; copy one to run or change."),
+    "decompose": (
+        "maker_cli.cli.decompose",
+        "Split a task into a workflow of voted subtasks (every split decided by voting).",
+    ),
 }
 
 

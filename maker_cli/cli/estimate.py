@@ -71,9 +71,22 @@ def estimate(
         ),
     ] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Add a table over k around k_min.")] = False,
+    task: Annotated[
+        Path | None,
+        typer.Option("--task", dir_okay=False, help="A workflow spec: its voted steps, critical path and wall time."),
+    ] = None,
+    inputs: options.Inputs = [],  # noqa: B006 - typer reads the default, never mutated
+    steps_of: Annotated[
+        list[str], typer.Option("--steps-of", help="With --task: a sequence node's length, ID=N (repeatable).")
+    ] = [],  # noqa: B006 - typer reads the default, never mutated
     json_out: options.Json = False,
 ) -> None:
+    from maker_cli.cli.run import parse_steps_of
+
     report = run_estimate(
+        task=task,
+        inputs=options.parse_inputs(inputs) if inputs else None,
+        steps_of=parse_steps_of(steps_of) or None,
         steps=steps,
         p=p,
         target=target,

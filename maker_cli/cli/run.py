@@ -16,8 +16,15 @@ import typer
 from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
-from maker_cli.cli.display.run_summary import print_estimate, print_outcome, print_validation, resume_hint
+from maker_cli.cli.display.run_summary import (
+    print_estimate,
+    print_outcome,
+    print_validation,
+    print_workflow_check,
+    resume_hint,
+)
 from maker_cli.cli.display.run_view import RunView
+from maker_cli.cli.display.workflow_view import WorkflowView
 from maker_cli.cli.output import EXIT_CODES, err_console, error_line, is_terminal, out_console, print_json
 from maker_cli.config.settings import load_settings
 from maker_cli.core.status import RunStatus
@@ -25,8 +32,11 @@ from maker_cli.errors import MakerError, UsageError
 from maker_cli.jobs.run import RunPlan, StartedRun, execute, plan_run, provider_of, report
 from maker_cli.jobs.run_result import RunResult
 from maker_cli.jobs.runner import RunOutcome
+from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.tasks.sequence import SequenceTask
 from maker_cli.tasks.sequence_path import check_spec
+from maker_cli.workflows.check import check_workflow
+from maker_cli.workflows.task import WorkflowTask
 
 app = typer.Typer(
     help="Run whole jobs to completion (live progress; resumable after any crash with --resume).",
@@ -64,20 +74,30 @@ def run_task(
         bool, typer.Option("--validate", help="Check the spec (and its reference) without running it.")
     ] = False,
     trust_spec_code: options.TrustSpecCode = False,
+    steps_of: Annotated[
+        list[str],
+        typer.Option("--steps-of", help="A workflow's sequence node length for the estimate: ID=N (repeatable)."),
+    ] = [],  # noqa: B006 - typer reads the default, never mutated
     **opts: OptionValue,
 ) -> None:
-    """Run a sequential task described in YAML (state, step prompt, answer, termination) step by step.
+    """Run a sequence spec step by step, or a workflow spec (a DAG of voted subtasks), described in YAML.
 
-    See examples/sequential/ for worked specs; `--validate` checks one without running it.
+    See examples/sequential/ and examples/workflows/; `--validate` checks one without running it.
     """
     given_inputs = options.parse_inputs(inputs) if inputs else None
+    lengths = parse_steps_of(steps_of)
     if validate:
-        _validate(spec_file, given_inputs or {}, steps, trust_spec_code, opts["json_out"])
+        _validate(spec_file, given_inputs or {}, steps, trust_spec_code, opts["json_out"], lengths)
         return
     if opts["resume"] is None and spec_file is None:
         raise UsageError("give a spec FILE (or --resume RUN_ID)")
     plan = plan_run(
-        spec_file, inputs=given_inputs, steps=steps, trust_spec_code=trust_spec_code, **_plan_options(ctx, opts)
+        spec_file,
+        inputs=given_inputs,
+        steps=steps,
+        trust_spec_code=trust_spec_code,
+        steps_of=lengths or None,
+        **_plan_options(ctx, opts),
     )
     launch(plan, json_out=opts["json_out"])
 
@@ -97,6 +117,17 @@ def _plan_options(ctx: typer.Context, opts: dict[str, OptionValue]) -> dict[str,
     )
 
 
+def parse_steps_of(pairs: list[str]) -> dict[str, int]:
+    """`--steps-of ID=N` pairs (N a whole number >= 1)."""
+    found: dict[str, int] = {}
+    for pair in pairs:
+        node, sep, raw = pair.partition("=")
+        if not sep or not node.strip() or not raw.strip().isdigit() or int(raw) < 1:
+            raise UsageError(f"--steps-of takes ID=N with N a whole number >= 1, not {pair!r}")
+        found[node.strip()] = int(raw)
+    return found
+
+
 def _given(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
@@ -109,9 +140,20 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
     if not json_out:
         print_estimate(console, plan, provider.info.simulated)
     state: dict[str, StartedRun] = {}
+    if isinstance(plan.task, WorkflowTask):
+        flow = (
+            None
+            if json_out
+            else WorkflowView(
+                console,
+                title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
+                node_ids=plan.task.node_ids,
+                live=is_terminal(),
+            )
+        )
     view = (
         None
-        if json_out
+        if json_out or isinstance(plan.task, WorkflowTask)
         else RunView(
             console,
             title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
@@ -136,6 +178,9 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
         )
 
     async def go() -> RunResult:
+        if isinstance(plan.task, WorkflowTask) and flow is not None:
+            with flow:
+                return await execute(plan, provider, on_start=on_start, on_node=flow.on_node)
         if view is None:
             return await execute(plan, provider, on_start=on_start)
         with view:
@@ -165,10 +210,27 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
     raise typer.Exit(EXIT_CODES.get(result.status, 1))
 
 
-def _validate(spec_file: Path | None, inputs: dict[str, str], steps: int | None, trust: bool, json_out: bool) -> None:
+def _validate(
+    spec_file: Path | None,
+    inputs: dict[str, str],
+    steps: int | None,
+    trust: bool,
+    json_out: bool,
+    steps_of: dict[str, int] | None = None,
+) -> None:
     if spec_file is None:
         raise UsageError("--validate needs a spec FILE")
     try:
+        spec = load_spec(spec_file)
+        if isinstance(spec, WorkflowSpec):
+            if steps is not None:
+                raise UsageError("--steps goes with a sequence spec; a workflow takes --steps-of ID=N")
+            workflow = check_workflow(WorkflowTask(spec, inputs, trust_code=trust, steps_of=steps_of))
+            if json_out:
+                print_json(workflow.model_dump(mode="json"))
+            else:
+                print_workflow_check(workflow, out_console())
+            return
         check = check_spec(SequenceTask.from_file(spec_file, inputs, steps, trust_code=trust))
     except MakerError as exc:
         if not json_out:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +20,7 @@ from maker_cli.errors import StoreError, UsageError
 from maker_cli.secrets import redact
 from maker_cli.store.rows import RunRecord
 from maker_cli.store.run_store import RunStore
+from maker_cli.workflows.task import WorkflowTask
 
 app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, add_completion=False)
 
@@ -112,6 +115,8 @@ def show_run(
     data = r.to_dict()
     task_config = (r.config or {}).get("task") or {}
     data["prompt"] = task_config.get("prompt") if isinstance(task_config, dict) else None
+    if r.kind == WorkflowTask.kind:
+        data["nodes"] = workflow_nodes(ctx, store, r)
     data["samples_of_step"] = [
         {
             "seq": x.seq,
@@ -167,7 +172,10 @@ def show_run(
             highlight=False,
             markup=False,
         )
-    console.print(_prompt_line(data["prompt"]), highlight=False, soft_wrap=True, markup=False)
+    if r.kind == WorkflowTask.kind:
+        _print_nodes(console, data["nodes"], r)
+    else:
+        console.print(_prompt_line(data["prompt"]), highlight=False, soft_wrap=True, markup=False)
     for st in data["steps"]:
         console.print(
             f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
@@ -207,3 +215,55 @@ def _prompt_line(record: object) -> str:
         return "prompt: not recorded (a run stored before 0.2: the task's own prompt)"
     source = f" from {record['source']}" if record.get("source") and record.get("name") not in ("built-in",) else ""
     return printable(f"prompt: {record.get('name')} (sha256 {str(record['sha256'])[:12]}){source}")
+
+
+def workflow_nodes(ctx: typer.Context, store: Path | None, r: RunRecord) -> list[dict[str, object]]:
+    """A workflow run's decided nodes (from its step rows) and its sequence nodes' own runs."""
+    state = r.last_state if isinstance(r.last_state, dict) else {}
+    children = state.get("children") or {}
+    nodes: list[dict[str, object]] = []
+    with _open(ctx, store) as s:
+        for row in s.iter_steps(r.id):
+            nodes.append(
+                {
+                    "id": row.input_state,
+                    "status": "decided",
+                    "winner": row.winner_key,
+                    "votes": dict(row.tallies),
+                    "samples": row.samples,
+                    "rounds": row.rounds,
+                    "cost_usd": row.cost_usd,
+                    "child_run": children.get(row.input_state),
+                }
+            )
+        decided = {n["id"] for n in nodes}
+        for node_id, child in children.items():
+            if node_id not in decided:
+                record = s.get_run(str(child))
+                nodes.append(
+                    {
+                        "id": node_id,
+                        "status": record.status,
+                        "winner": None,
+                        "votes": {},
+                        "samples": record.samples,
+                        "rounds": record.rounds,
+                        "cost_usd": record.cost_usd,
+                        "child_run": child,
+                    }
+                )
+    return nodes
+
+
+def _print_nodes(console: Console, nodes: list[dict[str, object]], r: RunRecord) -> None:
+    total = f" of {r.steps_total:,}" if r.steps_total else ""
+    console.print(f"nodes: {r.steps_done:,}{total} decided", highlight=False, markup=False)
+    for node in nodes:
+        child = f" (its run {node['child_run']})" if node.get("child_run") else ""
+        winner = f" = {str(node['winner'])[:120]}" if node.get("winner") is not None else ""
+        cost = "" if node.get("cost_usd") is None else f", {_money(node['cost_usd'])}"  # type: ignore[arg-type]
+        text = f"  {node['id']}: {node['status']}{winner}; {node['samples']:,} samples{cost}{child}"
+        console.print(printable(text), highlight=False, soft_wrap=True, markup=False)
+    result = (r.last_state or {}).get("result") if isinstance(r.last_state, dict) else None
+    if result is not None:
+        console.print(printable(f"result: {json.dumps(result)[:2000]}"), highlight=False, soft_wrap=True, markup=False)

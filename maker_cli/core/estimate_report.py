@@ -53,6 +53,26 @@ class BudgetReport(_Model):
     chosen_k_affordable: bool
 
 
+class WorkflowNodeSteps(_Model):
+    """One node of a workflow estimate."""
+
+    id: str
+    kind: str
+    steps: int
+    assumed: bool = False  # a sequence node whose length is not known before it runs
+
+
+class WorkflowPart(_Model):
+    """What `maker estimate --task workflow.yaml` adds: the nodes, the critical path, its wall time."""
+
+    spec: str
+    nodes: list[WorkflowNodeSteps]
+    voted_steps: int
+    critical_path: list[str]
+    critical_path_steps: int
+    critical_path_wall_s: float | None  # the wall time along the critical path (given --latency)
+
+
 class EstimateReport(_Model):
     """The result of an estimate; `model_dump(mode="json")` is what `maker estimate --json` prints
     (and the MCP tool maker_estimate returns). Budget fields are null without a budget.
@@ -118,6 +138,7 @@ class EstimateReport(_Model):
     approximations: list[str]
     notes: list[str]
     warnings: list[str]
+    workflow: WorkflowPart | None = None
 
     @property
     def budget(self) -> BudgetReport | None:

@@ -39,6 +39,7 @@ from maker_cli.providers.prices import resolve_prices
 from maker_cli.tasks import DatasetItem, Probe, Task, key_classifier
 from maker_cli.tasks.base import prompt_record_of
 from maker_cli.tasks.hanoi_prompt import PromptArg
+from maker_cli.workflows.task import WorkflowTask
 
 DEFAULT_SAMPLES = 1000  # Hanoi and sequence specs: one sample per random step
 
@@ -152,6 +153,11 @@ def plan_calibration(
     the_task = resolve_task(
         task, disks=disks, inputs=inputs, dataset=dataset, trust_code=trust_spec_code, prompt=prompt
     )
+    if isinstance(the_task, WorkflowTask):
+        raise UsageError(
+            f"{the_task.source} is a workflow: calibrate the specs of its nodes (each node is a question or "
+            "a sequence spec), then run the workflow with --p or --calibration"
+        )
     spec_layer = the_task.settings()
     flags = dict(flags)
     if must_not_match:

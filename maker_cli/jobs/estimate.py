@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from maker_cli._types import OptionValue
+from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.estimate import EstimateInputs
 from maker_cli.core.estimate import estimate as compute
@@ -43,6 +43,9 @@ def estimate(
     max_red_flags: int | None = None,
     calibration: str | Path | None = None,
     sweep: bool = False,
+    task: str | Path | None = None,
+    inputs: Mapping[str, JSONValue] | None = None,
+    steps_of: Mapping[str, int] | None = None,
     config: Path | None = None,
     settings: Settings | None = None,
 ) -> EstimateReport:
@@ -50,12 +53,24 @@ def estimate(
     votes, calls with percentiles, tokens, cost, rounds, wall time, and what the stops do: P(a step
     ends undecided at `max_samples` samples or `max_red_flags` red flags) and P(success).
 
+    `task` (a workflow spec, with its `inputs` and `steps_of` ID -> N for sequence nodes whose
+    length is only known when they run) estimates the workflow: its voted steps summed over the
+    nodes, k_min for all of them, and the wall time along its critical path.
+
     `p` is the probability that one valid sample is correct, in (0.5, 1] (or give `calibration`, a
     file from `maker calibrate`, whose lower 95% bound of p is used). `max_red_flags` defaults to the
     engine's rule for k and the valid rate. Raises UsageError for bad inputs and CannotConverge when
     p <= 0.5.
     """
-    given = {name: value for name, value in locals().items() if name not in ("config", "settings")}
+    given = {
+        name: value
+        for name, value in locals().items()
+        if name not in ("config", "settings", "task", "inputs", "steps_of")
+    }
+    if task is not None:
+        from maker_cli.workflows.estimate import estimate_workflow  # loads specs: only for --task
+
+        return estimate_workflow(task, given, settings or load_settings(config), inputs=inputs, steps_of=steps_of)
     return compute(resolve_inputs(given, settings or load_settings(config)))
 
 

@@ -29,6 +29,7 @@ from maker_cli.providers.factory import make_provider
 from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.hanoi_prompt import PromptArg
+from maker_cli.workflows.task import WorkflowTask
 
 __all__ = [
     "run",
@@ -171,8 +172,10 @@ async def execute(
     on_start: Callable[[StartedRun], None] | None = None,
     on_step: Callable[[StepResult, RunTotals], None] | None = None,
     listeners: Iterable[Listener] = (),
+    on_node: Callable[..., None] | None = None,
 ) -> RunResult:
-    """Guard the budget, start or resume the run in the store, run it, report it (provider closed after)."""
+    """Guard the budget, start or resume the run in the store, run it, report it (provider closed after).
+    `on_node(node, totals)`: a workflow's node changed status."""
     try:
         config = plan.config
         simulated = provider.info.simulated
@@ -194,6 +197,12 @@ async def execute(
                 "raise the cap, lower the job, or pass --yes to start anyway (it still stops at the cap)"
             )
         with RunStore(plan.store_file) as store:
+            if isinstance(plan.task, WorkflowTask):
+                from maker_cli.workflows.run import run_workflow
+
+                return await run_workflow(
+                    plan, provider, store, on_start=on_start, on_node=on_node, listeners=listeners
+                )
             started = start(plan, store)
             if on_start is not None:
                 on_start(started)
@@ -218,6 +227,7 @@ async def execute(
 def start(plan: RunPlan, store: RunStore) -> StartedRun:
     """Create the run in the store (or claim a stored one to resume) and say where it starts."""
     task = plan.task
+    assert not isinstance(task, WorkflowTask)  # a workflow starts in maker_cli.workflows.run
     if plan.resume is None:
         state, previous = task.start()
         stored = {"task": task.config(), "job": plan.config.model_dump(mode="json"), "sources": plan.sources}
@@ -277,5 +287,5 @@ def report(
         message=error or message,
         settings=config,
         settings_sources=dict(started.plan.sources),
-        **task.report_fields(outcome.point.state),
+        **(task.report_fields(outcome.point.state) if not isinstance(task, WorkflowTask) else {"spec": task.source}),
     )

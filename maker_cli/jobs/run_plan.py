@@ -21,12 +21,13 @@ from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
 from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers.sim import SimParams, parse_sim, prompt_params
-from maker_cli.specs import load_spec
+from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.specs.prompt_file import as_prompt_file, prompt_sha256
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks import Hanoi, SequentialTask, task_from_config
 from maker_cli.tasks.base import prompt_record_of
 from maker_cli.tasks.hanoi_prompt import HanoiPrompt, PromptArg, as_prompt
+from maker_cli.workflows.task import WorkflowTask
 
 ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
 # what a resumed run may change; everything else is fixed by the run as it was started
@@ -37,7 +38,7 @@ RESUMABLE = ("max_cost", "keep_going", "concurrency", "timeout")
 class RunPlan:
     """A run decided but not started: the task, its configuration and the estimate."""
 
-    task: SequentialTask
+    task: SequentialTask | WorkflowTask
     config: RunConfig
     sources: dict[str, str]
     store_file: Path
@@ -55,6 +56,7 @@ def plan_run(
     steps: int | None = None,
     trust_spec_code: bool = False,
     prompt: PromptArg = None,
+    steps_of: Mapping[str, int] | None = None,
     p: float | None = None,
     calibration: str | Path | None = None,
     keep_going: bool = False,
@@ -86,8 +88,12 @@ def plan_run(
         )
     if task is None:
         raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
-    the_task = resolve_task(task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code, prompt=prompt)
-    if not isinstance(the_task, SequentialTask):
+    the_task = resolve_task(
+        task, disks=disks, inputs=inputs, steps=steps, trust_code=trust_spec_code, prompt=prompt, steps_of=steps_of
+    )
+    if steps_of and not isinstance(the_task, WorkflowTask):
+        raise UsageError("--steps-of goes with a workflow (the length of a sequence node)")
+    if not isinstance(the_task, (SequentialTask, WorkflowTask)):
         raise UsageError(
             f"{getattr(the_task, 'source', the_task.name)} is a question spec (no initial_state): "
             "ask it with `maker vote --task FILE`"
@@ -98,7 +104,12 @@ def plan_run(
     cal_layer = {"model": cal.model, "price_in": cal.price_in, "price_out": cal.price_out} if cal else {}
     job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
     measured = p if p is not None else (cal.p_ci[0] if cal else None)
-    sim = simulated_params(job.model, the_task)
+    sim = simulated_params(job.model, the_task) if isinstance(the_task, SequentialTask) else None
+    if sim is None and is_sim(job.model) and isinstance(the_task, WorkflowTask):
+        problem = the_task.simulation_problem()
+        if problem is not None:
+            raise UsageError(f"the simulated model cannot run {the_task.name!r}: {problem}")
+        sim = parse_sim(job.model)
     sim_p = sim.p if sim is not None else None
     k, k_source, k_layer = choose_k(
         job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps, target=job.target
@@ -114,7 +125,8 @@ def plan_run(
         input_tokens=cal.mean_input_tokens if cal else None,
         output_tokens=cal.mean_output_tokens if cal else None,
     )
-    _check_simulated(the_task, run_config)
+    if isinstance(the_task, SequentialTask):
+        _check_simulated(the_task, run_config)
     sources = {**job.sources, "k": k_layer}
     plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
     plan.estimate = job_estimate(plan.task, plan.config, sources, simulated=is_sim(run_config.model))
@@ -189,13 +201,17 @@ def _plan_resume(
         changes["keep_going"] = True
     config = RunConfig.model_validate({**stored["job"], **changes})
     task_config = {**stored["task"], "trust_code": trust_code}
-    the_task = task_from_config(task_config)
+    the_task: SequentialTask | WorkflowTask = (
+        WorkflowTask.from_config(task_config)
+        if task_config.get("kind") == "workflow"
+        else task_from_config(task_config)
+    )
     if prompt is not None:
         _check_same_prompt(record.id, the_task, prompt)
     return RunPlan(the_task, config, dict(stored.get("sources") or {}), store_file, record.id, yes)
 
 
-def _check_same_prompt(run_id: str, task: SequentialTask, prompt: PromptArg) -> None:
+def _check_same_prompt(run_id: str, task: SequentialTask | WorkflowTask, prompt: PromptArg) -> None:
     """--resume with --prompt: allowed only when it is the prompt the run was started with."""
     stored = prompt_record_of(task) or {}
     if isinstance(task, Hanoi):
@@ -207,6 +223,8 @@ def _check_same_prompt(run_id: str, task: SequentialTask, prompt: PromptArg) -> 
         assert prompt is not None  # checked by the caller
         fields = as_prompt_file(prompt)
         base = load_spec(getattr(task, "source", ""))  # the spec's own templates, where the file has none
+        if isinstance(base, WorkflowSpec):
+            raise UsageError("a workflow has no prompt of its own: give --prompt to its nodes' specs")
         system = fields.system if fields.system is not None else base.system
         user = fields.user if fields.user is not None else base.user
         given, label = prompt_sha256(system, user), fields.label
@@ -249,13 +267,21 @@ def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
 
 
 def job_estimate(
-    task: SequentialTask, config: RunConfig, sources: dict[str, str], *, simulated: bool
+    task: SequentialTask | WorkflowTask, config: RunConfig, sources: dict[str, str], *, simulated: bool
 ) -> EstimateReport | None:
-    """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown."""
-    if config.p is None or task.steps_total is None:
-        return None
-    state, previous = task.start()
-    prompt = task.prompt(0, state, previous, simulated=simulated)
+    """The pre-run estimate (prices from the one resolver), or None when p or the steps are unknown.
+    A workflow's steps are its voted steps; its tokens per call those of its first node."""
+    if isinstance(task, WorkflowTask):
+        if config.p is None:
+            return None
+        prompt = task.first_prompt(simulated=simulated)
+        steps = task.planning_steps
+    else:
+        if config.p is None or task.steps_total is None:
+            return None
+        state, previous = task.start()
+        prompt = task.prompt(0, state, previous, simulated=simulated)
+        steps = task.steps_total
     in_tokens = config.input_tokens or (len(prompt.system) + len(prompt.user)) / 4
     out_tokens = config.output_tokens
     if out_tokens is None:
@@ -270,7 +296,7 @@ def job_estimate(
     )
     return estimate(
         EstimateInputs(
-            steps=task.steps_total,
+            steps=steps,
             p=config.p,
             k=config.k,
             valid_rate=config.valid_rate or 1.0,

@@ -12,6 +12,7 @@ from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.jobs.runner import LOG_CONTESTED, LOG_NONE, RunOptions
+from maker_cli.workflows.report import NodeReport
 
 LOG_MODES = ("all", "contested", "none")
 
@@ -121,3 +122,8 @@ class RunResult(BaseModel):
     message: str | None = Field(None, description="why the run stopped, in one line")
     settings: RunConfig | None = None
     settings_sources: dict[str, str] | None = None
+    nodes: list[NodeReport] | None = Field(None, description="a workflow: every node's status, result and cost")
+    result: JSONValue = Field(None, description="a workflow: the composed result (null until every node is decided)")
+    voted_steps: int | None = Field(
+        None, description="a workflow: its voted steps (nodes, sequence steps, llm composition)"
+    )

@@ -344,7 +344,13 @@ def restore(task: SequentialTask, record: RunRecord) -> tuple[RunPoint, RunTotal
         point = RunPoint(0, state, previous)
     else:
         point = RunPoint(saved["step"], task.decode_state(saved["state"]), task.decode_action(saved.get("previous")))
-    totals = RunTotals(
+    return point, stored_totals(record)
+
+
+def stored_totals(record: RunRecord) -> RunTotals:
+    """A stored run's totals (what a resumed run carries on from)."""
+    saved = record.last_state if isinstance(record.last_state, dict) else {}
+    return RunTotals(
         steps_done=record.steps_done,
         samples=record.samples,
         valid=record.valid,
@@ -362,4 +368,3 @@ def restore(task: SequentialTask, record: RunRecord) -> tuple[RunPoint, RunTotal
         red_flag_reasons=dict(record.red_flag_reasons or {}),
         wall_s=record.wall_s,
     )
-    return point, totals

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from maker_cli._types import JSONValue
 from maker_cli.errors import UsageError
-from maker_cli.specs import QuestionSpec, SequenceSpec, load_spec
+from maker_cli.specs import QuestionSpec, SequenceSpec, WorkflowSpec, load_spec
 from maker_cli.specs.prompt_file import spec_with_prompt
 from maker_cli.tasks import DatasetItem, Hanoi, Task, TaskOptions, load_dataset, task_for_spec
 from maker_cli.tasks.hanoi_prompt import HanoiPrompt, PromptArg
+from maker_cli.workflows.task import WorkflowTask
 
-TaskArg = str | Path | QuestionSpec | SequenceSpec | Task
+TaskArg = str | Path | QuestionSpec | SequenceSpec | WorkflowSpec | Task
 
 
 def resolve_task(
@@ -24,7 +25,8 @@ def resolve_task(
     dataset: str | Path | Sequence[DatasetItem] | None = None,
     trust_code: bool = False,
     prompt: PromptArg = None,
-) -> Task:
+    steps_of: Mapping[str, int] | None = None,
+) -> Task | WorkflowTask:
     """The task object `task` names: 'hanoi' (with `disks`), a spec file or spec, or a task as is.
 
     `prompt` (a prompt file's path) replaces Hanoi's built-in prompt or a spec's system/user."""
@@ -34,6 +36,12 @@ def resolve_task(
         return Hanoi(disks, prompt=prompt)
     if isinstance(task, (str, Path)):
         task = load_spec(task)
+    if isinstance(task, WorkflowSpec):
+        if prompt is not None or dataset is not None or steps is not None:
+            raise UsageError(
+                "a workflow takes --input and --steps-of; a prompt file, a dataset or --steps go with its nodes' specs"
+            )
+        return WorkflowTask(task, inputs, trust_code=trust_code, steps_of=steps_of)
     if isinstance(task, (QuestionSpec, SequenceSpec)):
         if prompt is not None:
             if isinstance(prompt, HanoiPrompt):

@@ -27,6 +27,7 @@ from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
 from maker_cli.tasks import PromptTask, QuestionTask
+from maker_cli.workflows.task import WorkflowTask
 
 DEFAULT_MAX_SAMPLES = 1000
 """A vote's sample cap when none is set: one question should never draw without bound."""
@@ -200,8 +201,9 @@ def plan_vote(
     else:
         found = resolve_task(task, inputs=inputs)
         if not isinstance(found, QuestionTask):
+            what = "a workflow" if isinstance(found, WorkflowTask) else "a sequence spec (it has initial_state)"
             raise UsageError(
-                f"{getattr(found, 'source', found.name)} is a sequence spec (it has initial_state): run it "
+                f"{getattr(found, 'source', found.name)} is {what}: run it "
                 f"with `maker run task {getattr(found, 'source', '')}`"
             )
         the_task = found

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from maker_cli import __version__
 from maker_cli._types import JSONValue
 from maker_cli.config.settings import Settings
+from maker_cli.mcp.decompose_tool import DESCRIPTION as DECOMPOSE_DESCRIPTION
 from maker_cli.mcp.session import Session
 from maker_cli.mcp.tools import MakerTools
 from maker_cli.specs.loader import describe_errors
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 INSTRUCTIONS = """maker runs MAKER (arXiv:2511.09030): reliable answers from an LLM by voting.
 A step is decided when one answer has k more votes than any other; malformed samples are discarded.
 Free tools: maker_estimate (k, reliability, cost of a job from p), maker_validate (check one response),
-maker_calibrate with labelled responses. Tools that spend money on model calls: maker_vote and
-maker_calibrate with a model; each call and the whole session are capped (see maker_configure). The
+maker_calibrate with labelled responses, maker_decompose with strategy 'sequential'. Tools that spend
+money on model calls: maker_vote, maker_calibrate with a model and maker_decompose (recursive: a task
+split into a workflow, every split voted); each call and the whole session are capped (see
+maker_configure). The
 model 'sim:p=0.9,answer=42' is a free simulated model for trying things out."""
 
 
@@ -80,6 +83,7 @@ SPENDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempoten
 SETS = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
 DESCRIPTIONS = {
+    "maker_decompose": DECOMPOSE_DESCRIPTION,
     "maker_estimate": (
         "Estimate a MAKER job before running it. Free: no model call. From steps and p (probability that one "
         "valid sample is correct, must be > 0.5) returns the vote margin k (k_min for the target unless k is "
@@ -152,6 +156,7 @@ def build_server(
         ("maker_vote", tools.vote, SPENDS),
         ("maker_validate", tools.validate, READ_ONLY),
         ("maker_calibrate", tools.calibrate, SPENDS),
+        ("maker_decompose", tools.decompose, SPENDS),
         ("maker_configure", tools.configure, SETS),
     ):
         tool = StrictTool.from_function(

@@ -18,7 +18,7 @@ from maker_cli.bounded_yaml import read_text_file
 from maker_cli.config.settings import Settings
 from maker_cli.errors import SpecError
 from maker_cli.secrets import redact
-from maker_cli.specs import QuestionSpec, SequenceSpec, parse_spec
+from maker_cli.specs import AnySpec, parse_spec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -69,7 +69,7 @@ class Session:
             )
         return cap, f"the per-call cap mcp_max_cost_usd = ${cap:g}"
 
-    def read_spec(self, given: str) -> QuestionSpec | SequenceSpec:
+    def read_spec(self, given: str) -> AnySpec:
         """Load a spec from inside the allowed folders; errors name it as given, never a folder."""
         path = self.spec_path(given)
         try:

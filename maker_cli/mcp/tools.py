@@ -18,6 +18,7 @@ from maker_cli.jobs.estimate import estimate as run_estimate
 from maker_cli.jobs.vote import VotePlan, plan_vote, run_vote
 from maker_cli.mcp import arguments as A
 from maker_cli.mcp.calibrate_tool import CalibrateTool
+from maker_cli.mcp.decompose_tool import DecomposeTool
 from maker_cli.mcp.schemas import ConfigureOutput, EstimateOutput, RedFlagOut, ValidateOutput, VoteOutput
 from maker_cli.mcp.tool_support import STOP_REASONS, answer_judge, check_model, tool_errors
 from maker_cli.providers import is_sim
@@ -28,10 +29,11 @@ from maker_cli.specs import QuestionSpec
 __all__ = ["STOP_REASONS", "MakerTools", "tool_errors"]
 
 
-class MakerTools(CalibrateTool):
+class MakerTools(CalibrateTool, DecomposeTool):
     """The tool functions; `maker_cli.mcp.server.build_server` registers each under its `maker_*` name.
 
-    maker_calibrate comes from `CalibrateTool` (`maker_cli.mcp.calibrate_tool`); the session, the
+    maker_calibrate comes from `CalibrateTool` (`maker_cli.mcp.calibrate_tool`), maker_decompose from
+    `DecomposeTool` (`maker_cli.mcp.decompose_tool`); the session, the
     spending guard and the answer rules the tools share from `maker_cli.mcp.tool_support`.
     """
 
@@ -156,7 +158,7 @@ class MakerTools(CalibrateTool):
     def _question(self, task: str) -> QuestionSpec:
         spec = self.session.read_spec(task)
         if not isinstance(spec, QuestionSpec):
-            raise ToolError(f"task spec {task!r} is a sequence spec: maker_vote asks question specs")
+            raise ToolError(f"task spec {task!r} is a {spec.kind} spec: maker_vote asks question specs")
         return spec
 
     # --- maker_validate -------------------------------------------------------------------------

@@ -18,9 +18,15 @@ from maker_cli.errors import SpecError
 from maker_cli.specs.loader import validate_data
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.specs.sequence import SequenceSpec
+from maker_cli.specs.workflow import WorkflowSpec
 
-Spec = Annotated[QuestionSpec | SequenceSpec, Field(discriminator="kind")]
-KINDS: dict[str, type[QuestionSpec] | type[SequenceSpec]] = {"question": QuestionSpec, "sequence": SequenceSpec}
+Spec = Annotated[QuestionSpec | SequenceSpec | WorkflowSpec, Field(discriminator="kind")]
+AnySpec = QuestionSpec | SequenceSpec | WorkflowSpec
+KINDS: dict[str, type[QuestionSpec] | type[SequenceSpec] | type[WorkflowSpec]] = {
+    "question": QuestionSpec,
+    "sequence": SequenceSpec,
+    "workflow": WorkflowSpec,
+}
 
 
 def infer_kind(data: object) -> str | None:
@@ -29,11 +35,11 @@ def infer_kind(data: object) -> str | None:
         return None
     kind = data.get("kind")
     if kind is None:
-        return "sequence" if "initial_state" in data else "question"
+        return "workflow" if "nodes" in data else "sequence" if "initial_state" in data else "question"
     return kind if isinstance(kind, str) else None
 
 
-def parse_spec(text: str, source: str = "<spec>") -> QuestionSpec | SequenceSpec:
+def parse_spec(text: str, source: str = "<spec>") -> AnySpec:
     """A spec from YAML text; `source` names it in errors."""
     data = parse_yaml(text, source)
     kind = infer_kind(data)
@@ -43,12 +49,27 @@ def parse_spec(text: str, source: str = "<spec>") -> QuestionSpec | SequenceSpec
     spec = validate_data(data, model, source)
     spec._source = source
     spec._sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if isinstance(spec, WorkflowSpec):
+        try:
+            spec.resolve(Path(source).parent if source != "<spec>" else None)
+        except ValueError as exc:
+            raise SpecError(f"{source}: {exc}") from None
     return spec
 
 
-def load_spec(path: str | Path) -> QuestionSpec | SequenceSpec:
+def load_spec(path: str | Path) -> AnySpec:
     """Read and validate a spec file; every problem is a SpecError naming the file and field."""
     return parse_spec(read_text_file(path, "spec"), str(path))
 
 
-__all__ = ["KINDS", "QuestionSpec", "SequenceSpec", "Spec", "infer_kind", "load_spec", "parse_spec"]
+__all__ = [
+    "KINDS",
+    "AnySpec",
+    "QuestionSpec",
+    "SequenceSpec",
+    "Spec",
+    "WorkflowSpec",
+    "infer_kind",
+    "load_spec",
+    "parse_spec",
+]

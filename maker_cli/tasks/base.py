@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from maker_cli._types import AnswerValue, JSONObject, JSONValue, OptionValue, TaskAction, TaskState
@@ -190,3 +191,20 @@ def task_factory(kind: str) -> Callable[[Mapping[str, JSONValue]], SequentialTas
     if factory is None:
         raise UsageError(f"unknown task kind {kind!r} (known: {', '.join(_KINDS)})")
     return factory
+
+
+def unchanged_file(config: Mapping[str, JSONValue], what: str) -> Path:
+    """The spec file a stored run names, refusing (UsageError) when it is gone or changed since:
+    resuming would mix two tasks."""
+    import hashlib
+
+    path = Path(str(config.get("spec", "")))
+    if not path.is_file():
+        raise UsageError(f"the {what} of this run, {path}, is gone; put it back to resume")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if config.get("sha256") and digest != config["sha256"]:
+        raise UsageError(
+            f"{path} changed since this run started (sha256 {str(config['sha256'])[:12]}…, now {digest[:12]}…); "
+            "resuming would mix two tasks: restore the file, or start a new run"
+        )
+    return path

@@ -13,7 +13,6 @@ store and reports all call the first step 0.
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -33,7 +32,7 @@ from maker_cli.specs.prompt_file import PromptRecord, prompt_from_record, prompt
 from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
 from maker_cli.tasks import solvers
-from maker_cli.tasks.base import Probe, TaskDefaults, register
+from maker_cli.tasks.base import Probe, TaskDefaults, register, unchanged_file
 from maker_cli.tasks.sequence_path import WALK_CAP, ReferencePath, reference_path, sequence_probes
 from maker_cli.tasks.simulated import build_reference, response_problem, response_text
 
@@ -111,15 +110,7 @@ class SequenceTask(TaskDefaults):
     @classmethod
     def from_config(cls, config: Mapping[str, JSONValue]) -> SequenceTask:
         """Re-create the task of a stored run; refuses when the spec file changed since."""
-        path = Path(str(config.get("spec", "")))
-        if not path.is_file():
-            raise UsageError(f"the spec of this run, {path}, is gone; put it back to resume")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if config.get("sha256") and digest != config["sha256"]:
-            raise UsageError(
-                f"{path} changed since this run started (sha256 {str(config['sha256'])[:12]}…, now {digest[:12]}…); "
-                "resuming would mix two tasks: restore the file, or start a new run"
-            )
+        path = unchanged_file(config, "spec")
         spec = load_spec(path)
         if not isinstance(spec, SequenceSpec):
             raise UsageError(f"{path} is no longer a sequence spec; restore it, or start a new run")

@@ -32,7 +32,7 @@ from maker_cli.mcp.session import Session
 
 ROOT = Path(__file__).resolve().parents[2]
 ARITHMETIC = ROOT / "examples" / "arithmetic.yaml"
-TOOLS = {"maker_estimate", "maker_vote", "maker_validate", "maker_calibrate", "maker_configure"}
+TOOLS = {"maker_estimate", "maker_vote", "maker_validate", "maker_calibrate", "maker_configure", "maker_decompose"}
 SIM = "sim:p=0.9,answer=42,seed=1"
 ANSWER = r"Answer: *(?P<answer>-?\d+)"
 

@@ -50,7 +50,7 @@ def server(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "tool", ["maker_vote", "maker_estimate", "maker_validate", "maker_calibrate", "maker_configure"]
+    "tool", ["maker_vote", "maker_estimate", "maker_validate", "maker_calibrate", "maker_configure", "maker_decompose"]
 )
 def test_unknown_arguments_are_refused_by_name(server, tool):
     (result,) = run_calls(server, (tool, {"k_margin": 9, "colour": "red"}))
@@ -99,6 +99,7 @@ def test_every_output_schema_declares_its_types(server):
         "maker_validate",
         "maker_calibrate",
         "maker_configure",
+        "maker_decompose",
     }
     for tool in tools:
         assert tool.output_schema, tool.name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from maker_cli._types import JSONObject
 from maker_cli.cli.output import printable, warn_line
@@ -14,6 +15,8 @@ from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
 from maker_cli.secrets import redact
 from maker_cli.tasks.sequence_path import SpecCheck
+from maker_cli.workflows.check import WorkflowCheck
+from maker_cli.workflows.task import WorkflowTask
 
 # `maker run COMMAND` of each task kind (a resumed run needs no task argument)
 RUN_COMMANDS = {"hanoi": "hanoi"}
@@ -33,6 +36,8 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     task, job, est = plan.task, plan.config, plan.estimate
     sim = " \\[simulated model: no API calls]" if simulated else ""
     steps = f"{task.steps_total:,}" if task.steps_total else "open-ended"
+    if isinstance(task, WorkflowTask):
+        steps = f"{len(task.node_ids):,} nodes, {task.planning_steps:,} voted"
     console.print(f"[bold]{escape(task.name)}[/]: {steps} steps, model {escape(job.model)}{sim}", highlight=False)
     console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
     if est is None:
@@ -71,6 +76,15 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     )
     if status not in ("solved", "failed") and report.get("message"):  # why it stopped (failed: the step below)
         console.print(f"why: {printable(redact(report['message']))}", markup=False, highlight=False, soft_wrap=True)
+    if report.get("nodes"):
+        print_nodes(console, report["nodes"])
+        if report.get("result") is not None:
+            composed = json.dumps(report["result"], ensure_ascii=False)
+            console.print(
+                Text(printable(f"result: {composed if len(composed) <= 2000 else composed[:1999] + '…'}")),
+                highlight=False,
+                soft_wrap=True,
+            )
     if status == "solved" and report.get("final_state") is not None:
         final = json.dumps(report["final_state"], ensure_ascii=False)
         console.print(
@@ -140,3 +154,39 @@ def print_validation(check: SpecCheck, console: Console) -> None:
 def _clip(text: str, limit: int = 160) -> str:
     text = " ".join(printable(text).split())
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def print_workflow_check(check: WorkflowCheck, console: Console) -> None:
+    """What `maker run task workflow.yaml --validate` found, for people."""
+
+    def say(text: str) -> None:
+        console.print(Text(printable(text)), highlight=False, soft_wrap=True)
+
+    say(f"valid: {check.spec} — workflow {check.name}" + (f": {check.description}" if check.description else ""))
+    if check.inputs:
+        say("inputs: " + ", ".join(f"{k}={v}" for k, v in check.inputs.items()))
+    for node in check.nodes:
+        after = f" after {', '.join(node.depends_on)}" if node.depends_on else ""
+        uses = f" ({node.uses})" if node.uses else ""
+        say(f"  {node.id}: {node.kind}{uses}, {node.steps:,} voted step{'s' if node.steps != 1 else ''}{after}")
+    say(f"order: {' -> '.join(check.order)}")
+    say(f"critical path: {' -> '.join(check.critical_path)}")
+    say(f"result: {check.compose}; {check.voted_steps:,} voted steps in all")
+    if check.assumed_lengths:
+        warn_line(
+            f"the length of {', '.join(check.assumed_lengths)} is not known before it runs: the estimate assumes "
+            "100 steps each; give --steps-of ID=N"
+        )
+    if check.simulation_problem:
+        warn_line(f"the simulated model cannot run it: {check.simulation_problem}")
+
+
+def print_nodes(console: Console, nodes: list[JSONObject]) -> None:
+    """A workflow's nodes: status, result, samples and cost (one line each)."""
+    for node in nodes:
+        cost = "" if node.get("cost_usd") is None else f", ${node['cost_usd']:,.4f}"
+        answer = node.get("answer")
+        shown = f" = {_clip(str(answer), 120)}" if answer is not None else ""
+        why = f" ({node['message']})" if node.get("message") else ""
+        text = f"  {node['id']} [{node['kind']}] {node['status']}{shown}; {node['samples']:,} samples{cost}{why}"
+        console.print(Text(printable(text)), highlight=False, soft_wrap=True)

@@ -33,7 +33,7 @@ def test_an_explicit_kind_wins_and_is_checked():
         parse_spec(yaml.safe_dump({**QUESTION, "kind": "sequence"}), "x.yaml")
     with pytest.raises(SpecError, match="unknown field"):
         parse_spec(yaml.safe_dump({**SEQUENCE, "kind": "question"}), "x.yaml")
-    with pytest.raises(SpecError, match="kind: must be one of question, sequence, not 'workflowz'"):
+    with pytest.raises(SpecError, match="kind: must be one of question, sequence, workflow, not 'workflowz'"):
         parse_spec(yaml.safe_dump({**QUESTION, "kind": "workflowz"}), "x.yaml")
 
 
