@@ -1,26 +1,44 @@
 """Throughput of the litellm provider path next to plain httpx, against the same local fake server.
 
-    python scripts/bench_litellm.py [--calls 500] [--concurrency 16] [--runs 5] [--md docs_drafts/bench_litellm.md]
+    python scripts/bench_litellm.py [--calls 500] [--concurrency 16] [--runs 5] [--model openai/fake-model]
+                                    [--md docs_drafts/bench_litellm.md]
+    python scripts/bench_litellm.py --profile 400    # where the litellm path's CPU goes, in ms per call
 
 The fake OpenAI-compatible server runs in a child process (so it does not share this process's
 GIL); both paths send the same chat request with the same concurrency, and each run of each path
 is timed from the first request to the last answer. Runs alternate between the paths; the figures
 are medians over the runs. "CPU ms/call" is this (client) process's CPU time per call: the
-overhead the path itself adds. Nothing here reaches the internet.
+overhead the path itself adds, counted until litellm's background work (its success-logging
+tasks, which run after the answers) is done, so that work is charged to the litellm path and not
+to the run after it. Nothing here reaches the internet.
+
+`--model` is the litellm model string the provider is given (the server answers any name): the
+default is unknown to litellm's price map, as a local model is; a mapped name such as
+openai/gpt-4o-mini shows litellm's cheaper per-call cost lookup for known models.
+
+`--profile N` runs N litellm-path calls under cProfile (litellm's worker-thread part run inline so
+the one profiler sees it) and prints each stage's share of the path's CPU, scaled to ms per call
+with an unprofiled run's CPU ms/call.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import cProfile
 import datetime as dt
 import os
 import platform
+import pstats
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import CodeType
+from typing import ParamSpec, TypeVar
 
 import httpx
 
@@ -53,8 +71,27 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, base_url
 
 
-async def timed_run(call, calls: int, concurrency: int) -> tuple[float, float]:
-    """(calls per second, client CPU ms per call) for `calls` calls, at most `concurrency` at once."""
+Call = Callable[[], Awaitable[None]]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def settle(step: float = 0.05, limit: float = 3.0) -> None:
+    """Wait until this process is idle: litellm logs each success in a background task that may
+    still be running after the last answer."""
+    deadline = time.perf_counter() + limit
+    before = time.process_time()
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(step)
+        now = time.process_time()
+        if now - before < step / 50:  # under 2% of one CPU
+            return
+        before = now
+
+
+async def timed_run(call: Call, calls: int, concurrency: int) -> tuple[float, float]:
+    """(calls per second, client CPU ms per call) for `calls` calls, at most `concurrency` at once.
+    The rate runs to the last answer; the CPU time to the end of the work the calls left behind."""
     limiter = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
@@ -63,15 +100,19 @@ async def timed_run(call, calls: int, concurrency: int) -> tuple[float, float]:
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(calls)))
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    await settle()
+    cpu = time.process_time() - cpu
     return calls / wall, 1000 * cpu / calls
 
 
-async def bench(base_url: str, calls: int, concurrency: int, runs: int) -> dict[str, list[tuple[float, float]]]:
-    provider = LiteLLMProvider(MODEL, api_base=base_url, timeout=30)
+async def bench(
+    base_url: str, calls: int, concurrency: int, runs: int, model: str = MODEL
+) -> dict[str, list[tuple[float, float]]]:
+    provider = LiteLLMProvider(model, api_base=base_url, timeout=30)
     request = SampleRequest(SYSTEM, USER, 0.1, n=1, max_output_tokens=750)
     body = {
-        "model": "fake-model",
+        "model": model.split("/", 1)[-1],  # the name litellm sends, without its provider prefix
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}],
         "temperature": 0.1,
         "max_tokens": 750,
@@ -100,11 +141,93 @@ async def bench(base_url: str, calls: int, concurrency: int, runs: int) -> dict[
     return figures
 
 
+# -- where the CPU goes ---------------------------------------------------------------------------
+
+# (label, file suffix, function name): stages of the litellm path, none inside another; a stage an
+# installed version does not have counts as 0 and its time falls into "other litellm/openai work"
+STAGES = (
+    ("litellm: completion() set-up (params, provider config; in a worker thread)", "litellm/main.py", "completion"),
+    ("litellm: per-call cost lookups (update_response_metadata)", "response_metadata.py", "update_response_metadata"),
+    ("litellm: success logging (a background task per call)", "litellm_logging.py", "async_success_handler"),
+    ("litellm: logging object set-up (function_setup)", "litellm/utils.py", "function_setup"),
+    ("openai SDK: request body transform", "openai/_utils/_transform.py", "async_maybe_transform"),
+    ("openai SDK: build the request", "openai/_base_client.py", "_build_request"),
+    ("HTTP round trip (httpx client over litellm's aiohttp transport)", "httpx/_client.py", "send"),
+    ("openai SDK: parse the response", "openai/_legacy_response.py", "parse"),
+    ("litellm: build the ModelResponse", "convert_dict_to_response.py", "convert_to_model_response_object"),
+)
+
+
+class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs what litellm hands to the loop's default executor at once, in the loop's thread."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            future.set_exception(exc)
+        return future
+
+
+Stats = dict[tuple[str, int, str], tuple[int, int, float, float, object]]  # pstats: (file, line, name) -> figures
+
+
+def _rows(stats: Stats) -> Iterator[tuple[str, float]]:
+    for (filename, _, name), (_, _, _, cumulative, _) in stats.items():
+        yield f"{filename.replace(os.sep, '/')}:{name}", cumulative
+
+
+def _inclusive(stats: Stats, suffix: str, name: str) -> float:
+    return sum(cum for key, cum in _rows(stats) if key.endswith(f"{suffix}:{name}"))
+
+
+def _of_code(stats: Stats, code: CodeType) -> float:
+    entry = stats.get((code.co_filename, code.co_firstlineno, code.co_name))
+    return entry[3] if entry else 0.0
+
+
+async def profile(base_url: str, calls: int, concurrency: int, model: str) -> None:
+    litellm = load_litellm()
+    provider = LiteLLMProvider(model, api_base=base_url, timeout=30)
+    request = SampleRequest(SYSTEM, USER, 0.1, n=1, max_output_tokens=750)
+
+    async def call() -> None:
+        await provider.complete(request)
+
+    await timed_run(call, 4 * concurrency, concurrency)  # warm-up
+    rate, cpu_ms = await timed_run(call, calls, concurrency)  # unprofiled: the scale
+    asyncio.get_running_loop().set_default_executor(InlineExecutor())
+    await timed_run(call, 4 * concurrency, concurrency)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await timed_run(call, calls, concurrency)
+    profiler.disable()
+    await provider.aclose()
+    stats: Stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # (typeshed omits it)
+    idle = sum(tt for (_, _, name), (_, _, tt, _, _) in stats.items() if "poll" in name and "epoll" in name)
+    total = sum(tt for (_, _, tt, _, _) in stats.values()) - idle
+    wrapper = _of_code(stats, LiteLLMProvider.complete.__code__)
+    entry = getattr(litellm.acompletion, "__code__", None)
+    inside = _of_code(stats, entry) if entry is not None else 0.0
+    logging = _inclusive(stats, *STAGES[2][1:])
+    rows = [("maker: wrapper (retries, time limit, token accounting)", wrapper - inside)]
+    rows += [(label, _inclusive(stats, suffix, name)) for label, suffix, name in STAGES]
+    rows.append(("other litellm/openai work", inside + logging - sum(t for _, t in rows[1:])))
+    rows.append(("event loop, scheduling, the rest", total - wrapper - logging))
+    print(f"litellm path: {rate:.1f} calls/s, {cpu_ms:.2f} CPU ms/call unprofiled ({model}, {calls} calls)")
+    print(f"{'stage':<78} {'share':>6} {'~ms/call':>9}")
+    for label, seconds in rows:
+        print(f"{label:<78} {seconds / total:6.1%} {cpu_ms * seconds / total:9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model", default=MODEL, help=f"litellm model string (default {MODEL})")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N litellm-path calls instead")
     parser.add_argument("--md", type=Path, help="also write the figures as Markdown to this file")
     args = parser.parse_args()
 
@@ -113,7 +236,10 @@ def main() -> None:
 
     proc, base_url = start_server()
     try:
-        figures = asyncio.run(bench(base_url, args.calls, args.concurrency, args.runs))
+        if args.profile:
+            asyncio.run(profile(base_url, args.profile, args.concurrency, args.model))
+            return
+        figures = asyncio.run(bench(base_url, args.calls, args.concurrency, args.runs, args.model))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -130,6 +256,7 @@ def main() -> None:
     versions = f"litellm {version('litellm')}, httpx {version('httpx')}"
     command = (
         f"python scripts/bench_litellm.py --calls {args.calls} --concurrency {args.concurrency} --runs {args.runs}"
+        + (f" --model {args.model}" if args.model != MODEL else "")
     )
     today = dt.date.today().isoformat()
     lines = [

@@ -113,6 +113,7 @@ SHARED = (
     "timeout",
     "price_in",
     "price_out",
+    "prompt_cache",
     "json_out",
 )
 

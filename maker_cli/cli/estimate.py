@@ -48,12 +48,33 @@ def estimate(
     output_tokens: Annotated[
         float | None, typer.Option("--output-tokens", help="Output tokens per one-step call.")
     ] = None,
+    cached_share: Annotated[
+        float | None,
+        typer.Option(
+            "--cached-share",
+            min=0,
+            max=1,
+            help="Share of input tokens served from the prompt cache, priced at the model's cache rate "
+            "(default: the calibration's, else 0).",
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model whose prices to use (litellm's price map, offline).")
     ] = None,
     price_in: Annotated[float | None, typer.Option("--price-in", help="USD per million input tokens.")] = None,
     price_out: Annotated[float | None, typer.Option("--price-out", help="USD per million output tokens.")] = None,
-    latency: Annotated[float | None, typer.Option("--latency", help="Seconds per call, for the wall time.")] = None,
+    latency: Annotated[
+        float | None, typer.Option("--latency", help="Seconds per call (the median), for the wall time.")
+    ] = None,
+    latency_p95: Annotated[
+        float | None, typer.Option("--latency-p95", help="The p95 of a call's seconds: a lognormal spread.")
+    ] = None,
+    latency_sd: Annotated[
+        float | None, typer.Option("--latency-sd", help="Or the standard deviation of a call's seconds.")
+    ] = None,
+    speculate: Annotated[
+        int, typer.Option("--speculate", min=0, max=64, help="The wall time with --speculate D as well.")
+    ] = 0,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", help="Calls in flight at once (default: the settings, 16).")
     ] = None,
@@ -95,10 +116,14 @@ def estimate(
         valid_rate=valid_rate,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        cached_share=cached_share,
         model=model,
         price_in=price_in,
         price_out=price_out,
         latency=latency,
+        latency_p95=latency_p95,
+        latency_sd=latency_sd,
+        speculate=speculate,
         concurrency=concurrency,
         budget=budget,
         max_samples=max_samples,

@@ -52,6 +52,13 @@ FirstTemperature = Annotated[
 ]
 PriceIn = Annotated[float | None, typer.Option("--price-in", min=0, help="USD per million input tokens.")]
 PriceOut = Annotated[float | None, typer.Option("--price-out", min=0, help="USD per million output tokens.")]
+PromptCache = Annotated[
+    bool,
+    typer.Option(
+        "--prompt-cache",
+        help="Mark the system message cacheable (cache_control: ephemeral) for providers that need it (Anthropic).",
+    ),
+]
 MaxCost = Annotated[
     float | None, typer.Option("--max-cost", min=0, help="USD cap: refuse if expected above; stop at it.")
 ]
@@ -75,6 +82,15 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on std
 
 LogSamples = Annotated[
     str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")
+]
+Speculate = Annotated[
+    int | None,
+    typer.Option(
+        "--speculate",
+        min=0,
+        max=64,
+        help="Start up to D next steps on the leading candidate before a step is decided (0: off).",
+    ),
 ]
 KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
@@ -100,9 +116,11 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "first_temperature": (FirstTemperature, None),
     "price_in": (PriceIn, None),
     "price_out": (PriceOut, None),
+    "prompt_cache": (PromptCache, False),
     "store": (Store, None),
     "log_samples": (LogSamples, None),
     "keep_going": (KeepGoing, False),
+    "speculate": (Speculate, None),
     "max_cost": (MaxCost, None),
     "yes": (Yes, False),
     "resume": (Resume, None),
@@ -156,12 +174,13 @@ JOB_FLAGS = (
     "price_in",
     "price_out",
     "max_cost",
+    "prompt_cache",
 )
 
 
 def job_flags(values: dict[str, OptionValue], names: tuple[str, ...] = JOB_FLAGS) -> dict[str, OptionValue]:
-    """The job settings among a command's parameters (None = not given)."""
-    return {name: values[name] for name in names if name in values}
+    """The job settings among a command's parameters (None = not given; an unset on/off flag is not given)."""
+    return {name: None if values[name] is False else values[name] for name in names if name in values}
 
 
 def parse_inputs(pairs: list[str]) -> dict[str, str]:

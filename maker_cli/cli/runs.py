@@ -159,7 +159,8 @@ def show_run(
         + (f" (first: step {r.first_error_step})" if r.first_error_step is not None else "")
         + f", samples {r.samples:,} "
         f"({r.red_flagged:,} red-flagged {r.red_flag_reasons or ''}), call errors {r.errors}, retries {r.retries}, "
-        f"tokens {r.input_tokens:,} in / {r.output_tokens:,} out, cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
+        f"tokens {r.input_tokens:,} in ({r.cached_tokens:,} cached) / {r.output_tokens:,} out, "
+        f"cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
         highlight=False,
         soft_wrap=True,
         markup=False,
@@ -170,6 +171,16 @@ def show_run(
             f"k={job.get('k')} ({job.get('k_source')}), max_samples={job.get('max_samples')}, "
             f"temperatures {job.get('first_temperature')}/{job.get('temperature')}",
             highlight=False,
+            markup=False,
+        )
+    saved = r.last_state if isinstance(r.last_state, dict) else {}
+    waste = saved.get("waste") if isinstance(saved.get("waste"), dict) else None
+    if waste and waste.get("branches"):
+        console.print(
+            f"speculation: {waste.get('samples', 0):,} samples wasted on {waste['branches']:,} discarded branches "
+            f"(cost {_money(waste.get('cost_usd'))}), counted in the totals above",
+            highlight=False,
+            soft_wrap=True,
             markup=False,
         )
     if r.kind == WorkflowTask.kind:

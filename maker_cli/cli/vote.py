@@ -40,6 +40,7 @@ app = typer.Typer(add_completion=False)
     "price_in",
     "price_out",
     "max_cost",
+    "prompt_cache",
     "json_out",
 )
 def vote(

@@ -38,6 +38,7 @@ class JobSettings(BaseModel):
     model: str = Field(min_length=1)
     api_base: str | None = None
     router_config: Path | None = None
+    prompt_cache: bool = False  # cache_control on the system message (providers with explicit cache breakpoints)
     timeout: float = Field(gt=0, allow_inf_nan=False)
     max_attempts: int = Field(ge=1)
     k: int = Field(ge=1)

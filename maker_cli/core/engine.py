@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from maker_cli._types import AnswerValue
@@ -56,6 +56,9 @@ class VoteConfig:
     # estimate prices; a job that knows its valid rate passes default_max_red_flags(k, v) itself.
     max_red_flags: int | None = None
     record_samples: bool = False  # keep raw samples in the result (for the store's sample log)
+    # the first round as k separate calls (not one call with n = k - 1): its first valid answer is then
+    # the fastest of k draws, which is what speculative pipelining starts the next step on
+    split_first_round: bool = False
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -101,6 +104,7 @@ class StepResult:
     records: list[SampleRecord] | None = None
     values: dict[str, AnswerValue] = field(default_factory=dict)  # key -> parsed value, per candidate
     stopped: StopReason | None = None  # why an undecided step stopped
+    cached_tokens: int = 0  # the part of input_tokens the provider served from its prompt cache
 
     @property
     def decided(self) -> bool:
@@ -115,11 +119,13 @@ class _Tally:
     """Mutable per-step counters (kept apart from the race, which only counts votes)."""
 
     __slots__ = (
+        "cached_tokens",
         "cost",
         "cost_known",
         "errors",
         "in_tokens",
         "last_error",
+        "on_candidate",
         "out_tokens",
         "records",
         "red_flags",
@@ -127,6 +133,7 @@ class _Tally:
         "samples",
         "spend_limit",
         "stopped",
+        "usage",
         "values",
     )
 
@@ -136,6 +143,7 @@ class _Tally:
         self.errors = 0
         self.retries = 0
         self.in_tokens = 0
+        self.cached_tokens = 0
         self.out_tokens = 0
         self.cost = 0.0
         self.cost_known = True
@@ -144,6 +152,8 @@ class _Tally:
         self.last_error = ""
         self.spend_limit: float | None = None
         self.stopped: StopReason | None = None
+        self.on_candidate: Callable[[Answer], None] | None = None
+        self.usage: Usage | None = None
 
     def red_flags_reached(self, cfg: VoteConfig) -> bool:
         return cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags
@@ -157,6 +167,29 @@ class _Tally:
         elif self.spend_limit is not None and (not self.cost_known or self.cost >= self.spend_limit):
             self.stopped = STOP_BUDGET  # an unknown cost cannot be held to a limit
         return self.stopped is None
+
+
+@dataclass(slots=True)
+class Usage:
+    """What a vote has spent so far, readable while it runs (and after it is cancelled): a
+    speculative vote that is discarded is counted as waste from this."""
+
+    samples: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    cached_tokens: int = 0  # the part of input_tokens served from the prompt cache
+
+    def add(self, completion: Completion) -> None:
+        self.samples += 1
+        self.input_tokens += completion.input_tokens or 0
+        self.cached_tokens += completion.cached_tokens or 0
+        self.output_tokens += completion.output_tokens or 0
+        if completion.cost_usd is None:
+            self.cost_known = False
+        else:
+            self.cost_usd += completion.cost_usd
 
 
 class Engine:
@@ -176,14 +209,26 @@ class Engine:
             listener(event)
 
     async def vote(
-        self, prompt: StepPrompt, judge: Judge, cfg: VoteConfig, *, spend_limit: float | None = None
+        self,
+        prompt: StepPrompt,
+        judge: Judge,
+        cfg: VoteConfig,
+        *,
+        spend_limit: float | None = None,
+        on_candidate: Callable[[Answer], None] | None = None,
+        usage: Usage | None = None,
     ) -> StepResult:
         """Run one race to a decision, or until it must stop undecided: the sample cap, too many red
-        flags, or `spend_limit` (USD this step may spend) reached. Never returns a plurality."""
+        flags, or `spend_limit` (USD this step may spend) reached. Never returns a plurality.
+
+        `on_candidate` is called once, with the step's first valid answer (the runner speculates on
+        it); `usage` is kept up to date with every completion counted."""
         t0 = time.perf_counter()
         race = VoteRace(cfg.k)
         tally = _Tally(cfg.record_samples)
         tally.spend_limit = spend_limit
+        tally.on_candidate = on_candidate
+        tally.usage = usage
         rounds = 0
         status = UNDECIDED
         while True:
@@ -219,6 +264,7 @@ class Engine:
             retries=tally.retries,
             rounds=rounds,
             input_tokens=tally.in_tokens,
+            cached_tokens=tally.cached_tokens,
             output_tokens=tally.out_tokens,
             cost_usd=tally.cost if tally.cost_known else None,
             wall_s=time.perf_counter() - t0,
@@ -248,7 +294,7 @@ class Engine:
         queue: deque[tuple[float, int]] = deque()
         pending: dict[asyncio.Future[CallResult], tuple[float, int]] = {}
 
-        def launch(temperature: float, n: int) -> None:
+        def launch(temperature: float, n: int, split: bool = False) -> None:
             nonlocal inflight
             if cap is not None:
                 n = min(n, cap - tally.samples - inflight)
@@ -256,7 +302,7 @@ class Engine:
                 return
             inflight += n
             # read at every launch: a provider may find out mid-run that its server ignores `n`
-            supports_n = self.provider.info.supports_n
+            supports_n = self.provider.info.supports_n and not split
             calls = [(temperature, n)] if supports_n or n == 1 else [(temperature, 1)] * n
             for t, m in calls:
                 if self._inline:
@@ -284,7 +330,7 @@ class Engine:
 
         if first:
             launch(cfg.first_temperature, 1)
-            launch(cfg.temperature, need - 1)
+            launch(cfg.temperature, need - 1, split=cfg.split_first_round)
         else:
             launch(cfg.temperature, need)
         try:
@@ -347,12 +393,16 @@ class Engine:
         tally.samples += 1
         if completion.input_tokens:
             tally.in_tokens += completion.input_tokens
+        if completion.cached_tokens:
+            tally.cached_tokens += completion.cached_tokens
         if completion.output_tokens:
             tally.out_tokens += completion.output_tokens
         if completion.cost_usd is None:
             tally.cost_known = False
         else:
             tally.cost += completion.cost_usd
+        if tally.usage is not None:
+            tally.usage.add(completion)
         flag = cfg.rules.check(completion)
         verdict: Answer | RedFlag = flag if flag is not None else judge(completion.text)
         if isinstance(verdict, Answer):
@@ -361,6 +411,9 @@ class Engine:
             if key not in tally.values:
                 tally.values[key] = verdict.value
             flag = None
+            if tally.on_candidate is not None:
+                candidate, tally.on_candidate = tally.on_candidate, None  # the first valid answer only
+                candidate(verdict)
         else:
             key = None
             flag = verdict

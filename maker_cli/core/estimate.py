@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from maker_cli._types import JSONObject
 from maker_cli.core import maths
 from maker_cli.core.estimate_report import BudgetReport, EstimateReport, MRow, SweepRow
+from maker_cli.core.latency import Latency
 from maker_cli.core.maths import MAX_K
 from maker_cli.core.stops import JobStops, job_stops
 from maker_cli.core.sweep import M_COMPARISON, SWEEP_WORK, m_comparison, sweep_ks, sweep_rows
@@ -38,6 +39,9 @@ class EstimateInputs:
     price_out: float | None = None
     price_source: str | None = None
     latency_s: float | None = None
+    latency_p95_s: float | None = None  # with latency_s (the median): a lognormal latency
+    latency_sd_s: float | None = None  # or its standard deviation
+    speculate: int = 0  # --speculate D: steps started on a leading candidate before the step before is decided
     concurrency: int | None = None
     budget_usd: float | None = None
     max_samples: int | None = None
@@ -45,6 +49,8 @@ class EstimateInputs:
     sweep: bool = False
     calibration_file: str | None = None
     notes: tuple[str, ...] = ()
+    cached_share: float = 0.0  # the share of input tokens served from the provider's prompt cache
+    price_cached: float | None = None  # USD per million cached input tokens; None: price_in (no discount)
 
 
 def _check_inputs(x: EstimateInputs) -> None:
@@ -65,8 +71,21 @@ def _check_inputs(x: EstimateInputs) -> None:
     ):
         if value is not None and not (value >= 0 and math.isfinite(value)):
             raise UsageError(f"{name} must be a number >= 0, got {value}")
+    if not 0.0 <= x.cached_share <= 1.0:
+        raise UsageError(f"--cached-share must be between 0 and 1, got {x.cached_share}")
+    if x.price_cached is not None and not (x.price_cached >= 0 and math.isfinite(x.price_cached)):
+        raise UsageError(f"the cache price must be a number >= 0, got {x.price_cached}")
     if x.latency_s is not None and not (x.latency_s > 0 and math.isfinite(x.latency_s)):
         raise UsageError(f"--latency must be seconds > 0, got {x.latency_s}")
+    if (x.latency_p95_s is not None or x.latency_sd_s is not None) and x.latency_s is None:
+        raise UsageError("--latency-p95 and --latency-sd describe the spread around --latency (the median): give it")
+    if x.latency_s is not None:
+        try:
+            Latency.fit(x.latency_s, p95_s=x.latency_p95_s, sd_s=x.latency_sd_s)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("the p95 latency", "--latency-p95")) from None
+    if isinstance(x.speculate, bool) or not isinstance(x.speculate, int) or not 0 <= x.speculate <= 64:
+        raise UsageError(f"--speculate takes a whole number of steps from 0 to 64, not {x.speculate!r}")
     if x.concurrency is not None and x.concurrency < 1:
         raise UsageError(f"--concurrency must be >= 1, got {x.concurrency}")
     if x.max_samples is not None and x.max_samples < 1:
@@ -78,13 +97,19 @@ def _check_inputs(x: EstimateInputs) -> None:
 # --------------------------------------------------------------------------- the estimate
 
 
-def step_call_cost(x: EstimateInputs) -> float | None:
-    """USD of one one-step call (m = 1), or None if tokens or their prices are missing."""
+def step_call_cost(x: EstimateInputs, *, cached: bool = True) -> float | None:
+    """USD of one one-step call (m = 1), or None if tokens or their prices are missing. The share
+    `cached_share` of the input costs `price_cached` (price_in when None); `cached=False`: no caching."""
     if x.input_tokens is None and x.output_tokens is None:
         return None
     if (x.input_tokens and x.price_in is None) or (x.output_tokens and x.price_out is None):
         return None
-    return ((x.input_tokens or 0.0) * (x.price_in or 0.0) + (x.output_tokens or 0.0) * (x.price_out or 0.0)) / 1e6
+    price_in = x.price_in or 0.0
+    input_price = price_in
+    if cached and x.cached_share:
+        cache_rate = price_in if x.price_cached is None else x.price_cached
+        input_price = (1.0 - x.cached_share) * price_in + x.cached_share * cache_rate
+    return ((x.input_tokens or 0.0) * input_price + (x.output_tokens or 0.0) * (x.price_out or 0.0)) / 1e6
 
 
 @dataclass(slots=True)
@@ -292,6 +317,18 @@ def _cost_fields(
     else:
         log.notes.append("cost: prices unknown; give --model or --price-in/--price-out (USD per million tokens)")
     units = job.units()
+    uncached = step_call_cost(x, cached=False) if x.cached_share else step_cost
+    if x.cached_share and step_cost is not None:
+        if x.price_cached is None:
+            log.notes.append(
+                f"cached share {x.cached_share:g}: no cache rate known for these prices, so cached input tokens cost "
+                "the input price (no saving)"
+            )
+        else:
+            log.notes.append(
+                f"cost: {x.cached_share:.1%} of the input tokens at the cache rate ${x.price_cached:g}/M "
+                f"(without caching: {'-' if uncached is None else f'${units * uncached:,.2f}'})"
+            )
     tokens_in = None if x.input_tokens is None else x.m * x.input_tokens
     tokens_out = None if x.output_tokens is None else x.m * x.output_tokens
     usd = (lambda n: None) if cost_call is None else (lambda n: n * cost_call)
@@ -306,6 +343,11 @@ def _cost_fields(
         expected_input_tokens=None if x.input_tokens is None else units * x.input_tokens,
         expected_output_tokens=None if x.output_tokens is None else units * x.output_tokens,
         expected_cost_usd=None if step_cost is None else units * step_cost,
+        cached_share=x.cached_share,
+        price_cached=x.price_cached,
+        expected_cached_tokens=None if x.input_tokens is None else units * x.input_tokens * x.cached_share,
+        cost_per_call_uncached_usd=None if uncached is None else x.m * uncached,
+        expected_cost_uncached_usd=None if uncached is None else units * uncached,
         cost_p50_usd=usd(pct.samples[0]),
         cost_p95_usd=usd(pct.samples[1]),
         cost_p99_usd=usd(pct.samples[2]),
@@ -318,24 +360,82 @@ def _time_fields(x: EstimateInputs, job: JobStops, k: int, log: _Log) -> JSONObj
     rounds = stats[0]
     if rounds is None:
         log.notes.append(f"rounds and wall time not computed: k = {k} is too large for the exact DP")
-    wall = None
+    wall = spec_wall = waste = None
+    latency: Latency | None = None
     if x.latency_s is None:
-        log.notes.append("wall time: give --latency (seconds per call)")
+        log.notes.append("wall time: give --latency (seconds per call; the median with --latency-p95/--latency-sd)")
     elif all(r is not None for r in stats):
-        waves = sum(g.count * r.waves for g, r in zip(job.groups, stats, strict=True) if r is not None)
-        wall = waves * x.latency_s
+        latency = Latency.fit(x.latency_s, p95_s=x.latency_p95_s, sd_s=x.latency_sd_s)
+        wall = spec_wall = waste = 0.0
+        samples = 0.0
+        for g, r in zip(job.groups, stats, strict=True):
+            assert r is not None  # checked above
+            step = _step_seconds(latency, g.p_vote, k, r.rounds, r.waves, x.valid_rate)
+            wall += g.count * step
+            per_step, waste_step = _speculative_step(latency, g.p_vote, k, step, x.speculate, x.valid_rate)
+            spec_wall += g.count * per_step
+            waste += g.count * waste_step
+            samples += g.count * maths.expected_votes(g.p_vote, k) / x.valid_rate
+        waste = waste / samples if samples else 0.0
         log.approximations.append("expected_wall_s")
-        log.notes.append(
-            "wall time: zero-waste rounds (k - lead samples at once), waves of at most the concurrency, "
-            "red-flagged samples re-launched; assumes every call takes --latency seconds"
+        spread = (
+            f"a lognormal latency with median {latency.median_s:g} s and p95 {latency.p95_s:.3g} s: a round lasts "
+            "the expected slowest of its draws"
+            if latency.sigma
+            else "every call takes --latency seconds (give --latency-p95 or --latency-sd for a spread)"
         )
+        log.notes.append(
+            f"wall time: zero-waste rounds (k - lead samples at once), waves of at most the concurrency, "
+            f"red-flagged samples re-launched; {spread}"
+        )
+        if x.speculate:
+            log.approximations += ["expected_wall_speculative_s", "expected_waste_share"]
+            log.notes.append(
+                f"--speculate {x.speculate}: a step starts when the step before has its first valid answer (the "
+                "fastest of its first round) and that answer is the winner with probability about p; otherwise "
+                "the started branch is wasted and the step starts at the decision (an approximation)"
+            )
     return dict(
         expected_rounds_per_step=None if rounds is None else rounds.rounds,
         expected_waves_per_step=None if rounds is None else rounds.waves,
         latency_s=x.latency_s,
+        latency_p95_s=None if latency is None else latency.p95_s,
+        latency_sigma=None if latency is None else latency.sigma,
         concurrency=x.concurrency,
         expected_wall_s=wall,
+        speculate=x.speculate,
+        expected_wall_speculative_s=spec_wall if x.speculate else None,
+        expected_waste_share=waste if x.speculate else None,
     )
+
+
+def _step_seconds(latency: Latency, p: float, k: int, rounds: float, waves: float, valid_rate: float) -> float:
+    """A step's expected seconds: the slowest of the first round's k draws (k / valid rate with
+    red flags replaced), then the later rounds (their mean size from the expected samples), scaled
+    by waves / rounds for the concurrency limit. With a fixed latency: waves x latency."""
+    first = k / valid_rate
+    later_rounds = max(rounds - 1.0, 0.0)
+    later_samples = max(maths.expected_votes(p, k) / valid_rate - first, 0.0)
+    later = latency.expected_max(max(later_samples / later_rounds, 1.0)) if later_rounds > 0 else 0.0
+    seconds = latency.expected_max(first) + later_rounds * later
+    return seconds * (waves / rounds if rounds > 0 else 1.0)
+
+
+def _speculative_step(
+    latency: Latency, p: float, k: int, step: float, depth: int, valid_rate: float
+) -> tuple[float, float]:
+    """(seconds per step, wasted samples per step) with --speculate `depth`: the next step starts
+    at the first valid answer (the fastest of k draws), kept when that answer wins (about p), so
+    a pipeline of depth + 1 steps overlaps; a wrong first answer wastes the branches started from
+    it (a first round each) and the next step starts at the decision."""
+    if depth <= 0:
+        return step, 0.0
+    first = latency.expected_min(k / valid_rate)
+    right = min(max(p, 0.0), 1.0)
+    kept = max(first, step / (depth + 1))
+    seconds = right * kept + (1 - right) * step
+    started = min(depth, math.ceil(step / first)) if first > 0 else depth
+    return seconds, (1 - right) * started * k / valid_rate
 
 
 def _p_text(x: float | None) -> str:

@@ -113,14 +113,24 @@ class EstimateReport(_Model):
     expected_input_tokens: float | None
     expected_output_tokens: float | None
     expected_cost_usd: float | None
+    cached_share: float = 0.0  # the share of input tokens served from the prompt cache (priced at price_cached)
+    price_cached: float | None = None  # USD per million cached input tokens; None: priced as input
+    expected_cached_tokens: float | None = None
+    cost_per_call_uncached_usd: float | None = None  # the same call with no prompt caching
+    expected_cost_uncached_usd: float | None = None  # the job's expected cost with no prompt caching
     cost_p50_usd: float | None
     cost_p95_usd: float | None
     cost_p99_usd: float | None
     expected_rounds_per_step: float | None
     expected_waves_per_step: float | None
     latency_s: float | None
+    latency_p95_s: float | None = None
+    latency_sigma: float | None = None
     concurrency: int | None
     expected_wall_s: float | None
+    speculate: int = 0
+    expected_wall_speculative_s: float | None = None
+    expected_waste_share: float | None = None
     max_samples: int | None
     max_red_flags: int
     max_red_flags_derived: bool

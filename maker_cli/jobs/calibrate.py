@@ -72,6 +72,7 @@ async def acalibrate(
     timeout: float | None = None,
     price_in: float | None = None,
     price_out: float | None = None,
+    prompt_cache: bool = False,
     out: str | Path | None = None,
     on_progress: Callable[[CalibrationProgress], None] | None = None,
     max_call_errors: int | None = None,
@@ -110,6 +111,7 @@ async def acalibrate(
             price_in=price_in,
             price_out=price_out,
             target=target,
+            prompt_cache=prompt_cache or None,
         ),
     )
     return await run_calibration(

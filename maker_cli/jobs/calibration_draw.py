@@ -40,6 +40,8 @@ class Tally:
     requests: int = 0
     in_tokens: int = 0
     in_known: int = 0
+    cached_tokens: int = 0
+    cached_known: int = 0
     out_tokens: int = 0
     out_known: int = 0
     cost: float = 0.0
@@ -65,6 +67,9 @@ class Tally:
         if completion.input_tokens is not None:
             self.in_tokens += completion.input_tokens
             self.in_known += 1
+        if completion.cached_tokens is not None:
+            self.cached_tokens += completion.cached_tokens
+            self.cached_known += 1
         if completion.output_tokens is not None:
             self.out_tokens += completion.output_tokens
             self.out_known += 1
@@ -234,6 +239,7 @@ def build_result(
         call_errors=tally.call_errors,
         retries=tally.retries,
         mean_input_tokens=_mean(tally.in_tokens, tally.requests if tally.in_known else 0),
+        mean_cached_tokens=_mean(tally.cached_tokens, tally.requests if tally.cached_known else 0),
         mean_output_tokens=_mean(tally.out_tokens, tally.out_known),
         cost_usd=cost,
         cost_per_call_usd=None if cost is None else cost / tally.samples,

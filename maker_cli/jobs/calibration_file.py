@@ -39,6 +39,9 @@ class Calibration(BaseModel):
     valid_rate: float = Field(ge=0, le=1, description="share of samples not red-flagged")
     valid_rate_ci: Interval = Field(description="confidence interval for valid_rate (low, high)")
     mean_input_tokens: float = Field(ge=0, description="mean input tokens per call")
+    mean_cached_tokens: float | None = Field(
+        None, ge=0, description="mean input tokens per call served from the prompt cache (their share: cached_share)"
+    )
     mean_output_tokens: float = Field(ge=0, description="mean output tokens per call")
     price_in: float | None = Field(None, ge=0, description="USD per million input tokens")
     price_out: float | None = Field(None, ge=0, description="USD per million output tokens")
@@ -56,7 +59,16 @@ class Calibration(BaseModel):
                 raise ValueError(f"{name} must be [low, high] with 0 <= low <= high <= 1")
             if not low <= value <= high:
                 raise ValueError(f"{name} [{low}, {high}] does not contain the estimate {value}")
+        if self.mean_cached_tokens is not None and self.mean_cached_tokens > self.mean_input_tokens:
+            raise ValueError("mean_cached_tokens cannot exceed mean_input_tokens (cached tokens are part of the input)")
         return self
+
+    @property
+    def cached_share(self) -> float | None:
+        """The share of the input tokens served from the prompt cache, when the calibration measured it."""
+        if self.mean_cached_tokens is None or not self.mean_input_tokens:
+            return None
+        return self.mean_cached_tokens / self.mean_input_tokens
 
 
 def load_calibration(path: str | Path) -> Calibration:

@@ -62,6 +62,10 @@ class CalibrationResult(BaseModel):
     call_errors: int = Field(description="calls that failed after their retries (never samples)")
     retries: int
     mean_input_tokens: float | None = Field(description="per request (the prompt is billed once per request)")
+    mean_cached_tokens: float | None = Field(
+        None,
+        description="per request: the part of the input served from the provider's prompt cache (null: not reported)",
+    )
     mean_output_tokens: float | None = Field(description="per sample")
     cost_usd: float | None = Field(description="everything the calibration spent; null when a price was unknown")
     cost_per_call_usd: float | None

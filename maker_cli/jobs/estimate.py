@@ -33,10 +33,14 @@ def estimate(
     valid_rate: float | None = None,
     input_tokens: float | None = None,
     output_tokens: float | None = None,
+    cached_share: float | None = None,
     model: str | None = None,
     price_in: float | None = None,
     price_out: float | None = None,
     latency: float | None = None,
+    latency_p95: float | None = None,
+    latency_sd: float | None = None,
+    speculate: int = 0,
     concurrency: int | None = None,
     budget: float | None = None,
     max_samples: int | None = None,
@@ -59,8 +63,10 @@ def estimate(
 
     `p` is the probability that one valid sample is correct, in (0.5, 1] (or give `calibration`, a
     file from `maker calibrate`, whose lower 95% bound of p is used). `max_red_flags` defaults to the
-    engine's rule for k and the valid rate. Raises UsageError for bad inputs and CannotConverge when
-    p <= 0.5.
+    engine's rule for k and the valid rate. `cached_share` (0..1, default: what the calibration
+    measured, else 0) is the share of input tokens served from the provider's prompt cache, priced at
+    the model's cache-read rate; the report gives the cost with and without it. Raises UsageError for
+    bad inputs and CannotConverge when p <= 0.5.
     """
     given = {
         name: value
@@ -109,11 +115,16 @@ def resolve_inputs(given: Mapping[str, OptionValue], settings: Settings) -> Esti
         valid_rate=_first(given.get("valid_rate"), cal.valid_rate if cal else None, default=1.0),
         input_tokens=_first(given.get("input_tokens"), cal.mean_input_tokens if cal else None, default=None),
         output_tokens=_first(given.get("output_tokens"), cal.mean_output_tokens if cal else None, default=None),
+        cached_share=_first(given.get("cached_share"), cal.cached_share if cal else None, default=0.0),
+        price_cached=prices.price_cached,
         model=model or (cal.model if cal else None),
         price_in=prices.price_in,
         price_out=prices.price_out,
         price_source=prices.source,
         latency_s=given.get("latency"),
+        latency_p95_s=given.get("latency_p95"),
+        latency_sd_s=given.get("latency_sd"),
+        speculate=_first(given.get("speculate"), default=0),
         concurrency=_first(given.get("concurrency"), default=settings.concurrency),
         budget_usd=given.get("budget"),
         max_samples=_first(given.get("max_samples"), default=settings.max_samples),

@@ -122,13 +122,15 @@ async def acompare_prompts(
     """Sample the same steps of `task` with each prompt (2 to 8: prompt files, HanoiPrompts, or
     'default' for the task's own) and compare them. `flags` are calibrate's job settings (model,
     temperature, concurrency, max_output_tokens, api_base, router_config, timeout, price_in,
-    price_out, target). `on_progress(prompt_name, progress)` after each call."""
+    price_out, target, prompt_cache). `on_progress(prompt_name, progress)` after each call."""
     if not 2 <= len(prompts) <= MAX_PROMPTS:
         raise UsageError(f"compare 2 to {MAX_PROMPTS} prompts, not {len(prompts)} (one prompt: calibrate with it)")
     unknown = sorted(set(flags) - FLAGS)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]!r} (known: {', '.join(sorted(FLAGS))})")
     settings = settings or load_settings(config)
+    if flags.get("prompt_cache") is False:  # an unset on/off flag is not given
+        flags.pop("prompt_cache")
     plans = [
         plan_calibration(
             task,
@@ -179,6 +181,7 @@ FLAGS = frozenset(
         "price_in",
         "price_out",
         "target",
+        "prompt_cache",
     }
 )
 

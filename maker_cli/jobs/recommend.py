@@ -71,6 +71,10 @@ def recommend(result: CalibrationResult, *, steps: int, target: float, prices: P
             valid_rate=result.valid_rate or 1.0,
             input_tokens=result.mean_input_tokens,
             output_tokens=result.mean_output_tokens,
+            cached_share=(result.mean_cached_tokens or 0.0) / result.mean_input_tokens
+            if result.mean_input_tokens
+            else 0.0,
+            price_cached=prices.price_cached,
             model=result.model,
             price_in=prices.price_in,
             price_out=prices.price_out,
@@ -117,6 +121,7 @@ def to_calibration(
         valid_rate=result.valid_rate,
         valid_rate_ci=result.valid_rate_ci,
         mean_input_tokens=result.mean_input_tokens or 0.0,
+        mean_cached_tokens=result.mean_cached_tokens if result.mean_input_tokens else None,
         mean_output_tokens=result.mean_output_tokens or 0.0,
         price_in=price_in,
         price_out=price_out,

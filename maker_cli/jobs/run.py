@@ -21,7 +21,7 @@ from maker_cli.core.events import Listener
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.run_plan import ASSUMED_OUTPUT_TOKENS, RESUMABLE, RunPlan, choose_k, job_estimate, plan_run
-from maker_cli.jobs.run_result import FailedStep, RunConfig, RunResult
+from maker_cli.jobs.run_result import FailedStep, RunConfig, RunResult, SpeculativeWaste
 from maker_cli.jobs.runner import Runner, RunOutcome, RunPoint, RunTotals, restore
 from maker_cli.jobs.task_arg import TaskArg
 from maker_cli.providers.base import Provider
@@ -92,7 +92,9 @@ async def arun(
     price_in: float | None = None,
     price_out: float | None = None,
     max_cost: float | None = None,
+    prompt_cache: bool = False,
     keep_going: bool = False,
+    speculate: int | None = None,
     log_samples: str | None = None,
     store: Path | None = None,
     resume: str | None = None,
@@ -126,6 +128,7 @@ async def arun(
         price_in=price_in,
         price_out=price_out,
         max_cost=max_cost,
+        prompt_cache=prompt_cache or None,
     )
     plan = plan_run(
         task,
@@ -138,6 +141,7 @@ async def arun(
         p=p,
         calibration=calibration,
         keep_going=keep_going,
+        speculate=speculate,
         log_samples=log_samples,
         store=store,
         resume=resume,
@@ -159,6 +163,7 @@ def provider_of(config: RunConfig) -> Provider:
         max_attempts=config.max_attempts,
         price_in=config.price_in,
         price_out=config.price_out,
+        prompt_cache=config.prompt_cache,
     )
 
 
@@ -277,8 +282,19 @@ def report(
         rounds=t.rounds,
         votes_per_step=t.valid / t.steps_done if t.steps_done else None,
         max_votes=t.max_votes,
+        speculative_waste=None
+        if not config.speculate and not t.wasted_branches
+        else SpeculativeWaste(
+            branches=t.wasted_branches,
+            samples=t.wasted_samples,
+            input_tokens=t.wasted_input_tokens,
+            output_tokens=t.wasted_output_tokens,
+            cost_usd=t.wasted_cost_usd,
+            share_of_samples=t.wasted_samples / t.samples if t.samples else None,
+        ),
         input_tokens=t.input_tokens,
         output_tokens=t.output_tokens,
+        cached_tokens=t.cached_tokens,
         cost_usd=t.cost_usd,
         wall_s=round(t.wall_s, 3),
         resumed=started.resumed,

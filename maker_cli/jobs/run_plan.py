@@ -31,7 +31,7 @@ from maker_cli.workflows.task import WorkflowTask
 
 ASSUMED_OUTPUT_TOKENS = 550  # the paper's typical mean for gpt-4.1-mini; calibrate for your own
 # what a resumed run may change; everything else is fixed by the run as it was started
-RESUMABLE = ("max_cost", "keep_going", "concurrency", "timeout")
+RESUMABLE = ("max_cost", "keep_going", "concurrency", "timeout", "speculate")
 
 
 @dataclass
@@ -60,6 +60,7 @@ def plan_run(
     p: float | None = None,
     calibration: str | Path | None = None,
     keep_going: bool = False,
+    speculate: int | None = None,
     log_samples: str | None = None,
     store: Path | None = None,
     resume: str | None = None,
@@ -85,6 +86,7 @@ def plan_run(
             steps,
             yes,
             prompt,
+            speculate,
         )
     if task is None:
         raise UsageError("give a task (hanoi, or a spec FILE) or --resume RUN_ID")
@@ -119,6 +121,7 @@ def plan_run(
         k=k,
         k_source=k_source,
         keep_going=keep_going,
+        speculate=_speculate(speculate),
         log_samples=log_samples or "contested",
         p=measured if measured is not None else sim_p,
         valid_rate=cal.valid_rate if cal else (1 - sim.invalid if sim is not None else None),
@@ -131,6 +134,18 @@ def plan_run(
     plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
     plan.estimate = job_estimate(plan.task, plan.config, sources, simulated=is_sim(run_config.model))
     return plan
+
+
+MAX_SPECULATE = 64
+
+
+def _speculate(depth: int | None) -> int:
+    """--speculate D: 0 (off) to MAX_SPECULATE steps ahead."""
+    if depth is None:
+        return 0
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_SPECULATE:
+        raise UsageError(f"--speculate takes a whole number of steps from 0 to {MAX_SPECULATE}, not {depth!r}")
+    return depth
 
 
 def choose_k(
@@ -172,6 +187,7 @@ def _plan_resume(
     steps: int | None,
     yes: bool,
     prompt: PromptArg = None,
+    speculate: int | None = None,
 ) -> RunPlan:
     fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
     fixed += [
@@ -183,7 +199,7 @@ def _plan_resume(
         given = ", ".join("--" + name.replace("_", "-") for name in fixed)
         raise UsageError(
             f"--resume continues a run with the configuration it was started with; drop {given} "
-            "(only --max-cost, --keep-going, --concurrency, --timeout, --store and --json may change)"
+            "(only --max-cost, --keep-going, --speculate, --concurrency, --timeout, --store and --json may change)"
         )
     if (task is not None and not (isinstance(task, str) and task == "hanoi")) or inputs or steps is not None:
         raise UsageError(
@@ -199,6 +215,8 @@ def _plan_resume(
     changes = {name: flags[name] for name in RESUMABLE if flags.get(name) is not None}
     if keep_going:
         changes["keep_going"] = True
+    if speculate is not None:
+        changes["speculate"] = _speculate(speculate)
     config = RunConfig.model_validate({**stored["job"], **changes})
     task_config = {**stored["task"], "trust_code": trust_code}
     the_task: SequentialTask | WorkflowTask = (

@@ -33,12 +33,14 @@ class RunConfig(BaseModel):
     must_not_match: tuple[str, ...] = ()
     api_base: str | None = None
     router_config: str | None = None
+    prompt_cache: bool = False  # cache_control on the system message (--prompt-cache)
     timeout: float = 60.0
     max_attempts: int = 6
     price_in: float | None = None
     price_out: float | None = None
     concurrency: int = 16
     keep_going: bool = False
+    speculate: int = 0  # steps ahead of the step being decided that may start on its leading candidate
     log_samples: str = LOG_CONTESTED
     max_cost: float | None = None
     k_source: str = "--k"
@@ -73,7 +75,9 @@ class RunConfig(BaseModel):
         )
 
     def options(self) -> RunOptions:
-        return RunOptions(keep_going=self.keep_going, max_cost=self.max_cost, log_samples=self.log_samples)
+        return RunOptions(
+            keep_going=self.keep_going, max_cost=self.max_cost, log_samples=self.log_samples, speculate=self.speculate
+        )
 
 
 class FailedStep(BaseModel):
@@ -84,6 +88,17 @@ class FailedStep(BaseModel):
     decided_action: str
     decided_state: str
     tallies: dict[str, int]
+
+
+class SpeculativeWaste(BaseModel):
+    """Samples drawn by speculative branches whose input was not the decided state: never votes."""
+
+    branches: int = Field(description="branches discarded")
+    samples: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    share_of_samples: float | None = Field(description="wasted samples / all samples")
 
 
 class RunResult(BaseModel):
@@ -111,6 +126,7 @@ class RunResult(BaseModel):
     max_votes: int
     input_tokens: int
     output_tokens: int
+    cached_tokens: int = Field(0, description="the part of input_tokens the provider served from its prompt cache")
     cost_usd: float | None
     wall_s: float
     resumed: bool
@@ -124,6 +140,9 @@ class RunResult(BaseModel):
     settings_sources: dict[str, str] | None = None
     nodes: list[NodeReport] | None = Field(None, description="a workflow: every node's status, result and cost")
     result: JSONValue = Field(None, description="a workflow: the composed result (null until every node is decided)")
+    speculative_waste: SpeculativeWaste | None = Field(
+        None, description="--speculate: what branches on a wrong candidate drew (counted in the totals too)"
+    )
     voted_steps: int | None = Field(
         None, description="a workflow: its voted steps (nodes, sequence steps, llm composition)"
     )

@@ -9,6 +9,7 @@ Nothing is kept in memory per step: memory stays flat over a million steps.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from maker_cli._types import JSONObject, TaskAction, TaskState
-from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.engine import Engine, StepResult, Usage, VoteConfig
+from maker_cli.core.redflags import Answer
 from maker_cli.core.status import RunStatus, StopReason
 from maker_cli.secrets import redact
 from maker_cli.store.rows import RunRecord, SampleRow, StepRow
@@ -48,6 +50,7 @@ class RunTotals:
     rounds: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
     cost_usd: float | None = 0.0
     wrong_steps: int = 0
     first_error_step: int | None = None
@@ -55,6 +58,36 @@ class RunTotals:
     contested_steps: int = 0
     red_flag_reasons: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    # speculative waste: samples drawn on branches whose input turned out not to be the decided
+    # state (`--speculate`); never votes, but spent, so counted in the totals above too
+    wasted_samples: int = 0
+    wasted_input_tokens: int = 0
+    wasted_output_tokens: int = 0
+    wasted_cost_usd: float | None = 0.0
+    wasted_branches: int = 0
+
+    def waste(self, usage: Usage) -> None:
+        """Count a discarded speculative branch: in the totals and as waste."""
+        self.wasted_branches += 1
+        self.wasted_samples += usage.samples
+        self.wasted_input_tokens += usage.input_tokens
+        self.wasted_output_tokens += usage.output_tokens
+        if not usage.cost_known or self.wasted_cost_usd is None:
+            self.wasted_cost_usd = None
+        else:
+            self.wasted_cost_usd += usage.cost_usd
+        self.spend(usage)
+
+    def spend(self, usage: Usage) -> None:
+        """Count samples that decided nothing (a vote cut short): spent, in the totals."""
+        self.samples += usage.samples
+        self.input_tokens += usage.input_tokens
+        self.cached_tokens += usage.cached_tokens
+        self.output_tokens += usage.output_tokens
+        if not usage.cost_known or self.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd += usage.cost_usd
 
     def add(self, r: StepResult, correct: bool | None, *, done: bool = True) -> None:
         self.steps_done += int(done)
@@ -66,6 +99,7 @@ class RunTotals:
         self.rounds += r.rounds
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
+        self.cached_tokens += r.cached_tokens
         if r.cost_usd is None or self.cost_usd is None:
             self.cost_usd = None
         else:
@@ -109,6 +143,20 @@ class RunOutcome:
     failed_step: FailedStepFields | None = None  # the first wrong step, for display
 
 
+@dataclass(eq=False)
+class _Branch:
+    """A vote of `step` on one input (`key`: encoded state and previous action); `child` is the next
+    step's vote started on this one's first valid answer (`candidate`)."""
+
+    step: int
+    key: tuple[str, str | None]
+    usage: Usage
+    task: asyncio.Future[StepResult] = field(init=False)
+    candidate: Answer | None = None
+    child: _Branch | None = None
+    discarded: bool = False
+
+
 @dataclass(frozen=True)
 class RunOptions:
     keep_going: bool = False
@@ -116,6 +164,7 @@ class RunOptions:
     log_samples: str = LOG_CONTESTED
     batch_steps: int = 2000
     batch_seconds: float = 2.0
+    speculate: int = 0  # steps ahead of the step being decided that may start on its leading candidate
 
 
 class Runner:
@@ -141,6 +190,11 @@ class Runner:
         self._steps: list[StepRow] = []
         self._samples: list[SampleRow] = []
         self._last_flush = time.monotonic()
+        self._judge = task.judge()
+        if options.speculate > 0 and not cfg.split_first_round:  # the next step starts on the fastest of k draws
+            self.cfg = cfg = dataclasses.replace(cfg, split_first_round=True)
+        self._head: _Branch | None = None  # the speculative branch of the step being decided
+        self._current = 0
 
     async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
         task, opts = self.task, self.options
@@ -172,8 +226,11 @@ class Runner:
                         )
                         break
                     limit = opts.max_cost - totals.cost_usd  # what this step may still spend
-                prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
-                last = await self.engine.vote(prompt, judge, self.cfg, spend_limit=limit)
+                if opts.speculate > 0:
+                    last = await self._speculative(point, totals, limit)
+                else:
+                    prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
+                    last = await self.engine.vote(prompt, judge, self.cfg, spend_limit=limit)
                 if not last.decided:
                     totals.add(last, None, done=False)  # not done, but its spend counts
                     self._buffer_samples(point.step, last)
@@ -202,21 +259,109 @@ class Runner:
                     self._flush(point, totals, RUNNING)
                     await asyncio.sleep(0)  # let signals and displays in
         except asyncio.CancelledError:
+            await self._discard_all(totals)
             totals.wall_s = wall_base + time.perf_counter() - t0
             self._flush(point, totals, INTERRUPTED)
             raise
         except Exception as exc:  # a provider or task failure: keep what was decided, resumable
+            await self._discard_all(totals)
             totals.wall_s = wall_base + time.perf_counter() - t0
             try:
                 self._flush(point, totals, ERROR, f"step {point.step}: {exc}")
             except Exception as store_exc:  # noqa: BLE001 - the store failed too: the original error matters more
                 LOG.warning("could not record the error in the run store: %s", redact(str(store_exc)))
             raise
+        await self._discard_all(totals)
         totals.wall_s = wall_base + time.perf_counter() - t0
         if failed is not None and message is None:
             message = f"first wrong step: {failed['step']}"
         self._flush(point, totals, status, message)
         return RunOutcome(status, totals, point, failed)
+
+    # --- speculative step pipelining (--speculate D) ---------------------------------------------
+
+    async def _speculative(self, point: RunPoint, totals: RunTotals, limit: float | None) -> StepResult:
+        """Decide step `point.step`, on a branch started earlier on the right input if there is one.
+
+        A branch is a vote of step j started, before step j - 1 was decided, on the next state of
+        step j - 1's first valid answer. It is adopted only when that answer's next state and action
+        are exactly the decided ones, so every vote it holds was drawn on the step's decided input;
+        otherwise it and everything started from it is cancelled and counted as waste."""
+        self._current = point.step
+        key = self._key(point.state, point.previous)
+        head = self._head
+        if head is not None and not (head.step == point.step and head.key == key):
+            child = head.child if head.step == point.step - 1 else None
+            head.child = None
+            await self._discard(head if head.step == point.step else None, totals)
+            head = child if child is not None and child.step == point.step and child.key == key else None
+            if head is None:
+                await self._discard(child, totals)
+        if head is None:
+            head = self._start(point.step, point.state, point.previous, limit)
+        self._head = head
+        branch: _Branch | None = head
+        while branch is not None:  # the pipeline may now reach further than when the candidates came
+            self._spawn(branch, limit)
+            branch = branch.child
+        return await head.task
+
+    def _key(self, state: TaskState, previous: TaskAction) -> tuple[str, str | None]:
+        task = self.task
+        return task.encode_state(state), (task.encode_action(previous) if previous is not None else None)
+
+    def _start(self, step: int, state: TaskState, previous: TaskAction, limit: float | None) -> _Branch:
+        simulated = self.engine.provider.info.simulated
+        prompt = self.task.prompt(step, state, previous, simulated=simulated)
+        branch = _Branch(step, self._key(state, previous), Usage())
+
+        def on_candidate(answer: Answer) -> None:
+            branch.candidate = answer
+            self._spawn(branch, limit)
+
+        branch.task = asyncio.ensure_future(
+            self.engine.vote(
+                prompt, self._judge, self.cfg, spend_limit=limit, on_candidate=on_candidate, usage=branch.usage
+            )
+        )
+        return branch
+
+    def _spawn(self, branch: _Branch, limit: float | None) -> None:
+        """Start the step after `branch` on its candidate's next state, if the depth allows."""
+        if branch.child is not None or branch.candidate is None or branch.discarded:
+            return
+        if branch.step + 1 - self._current > self.options.speculate:
+            return
+        action, next_state = self.task.advance(branch.candidate.value)
+        if self.task.finished(branch.step + 1, next_state, action):
+            return
+        branch.child = self._start(branch.step + 1, next_state, action, limit)
+
+    async def _discard(self, branch: _Branch | None, totals: RunTotals) -> None:
+        """Cancel a branch and everything started from it; count what they spent as waste."""
+        chain = []
+        while branch is not None:
+            branch.discarded = True
+            chain.append(branch)
+            branch = branch.child
+        for b in chain:
+            b.task.cancel()
+        if chain:
+            await asyncio.gather(*(b.task for b in chain), return_exceptions=True)
+        for b in chain:
+            totals.waste(b.usage)
+
+    async def _discard_all(self, totals: RunTotals) -> None:
+        """At the end of a run: every branch still open is waste (the head was adopted or failed)."""
+        head = self._head
+        self._head = None
+        if head is not None:
+            child, head.child = head.child, None
+            await self._discard(child, totals)
+            if not head.task.done() or head.task.cancelled():  # interrupted while voting: spent, not wasted
+                head.task.cancel()
+                await asyncio.gather(head.task, return_exceptions=True)
+                totals.spend(head.usage)
 
     def _buffer(
         self, point: RunPoint, r: StepResult, action: TaskAction, next_state: TaskState, correct: bool | None
@@ -241,6 +386,7 @@ class Runner:
                 cost_usd=r.cost_usd,
                 latency_s=r.wall_s,
                 correct=correct,
+                cached_tokens=r.cached_tokens,
             )
         )
         self._buffer_samples(point.step, r)
@@ -284,6 +430,7 @@ class Runner:
             "retries": t.retries,
             "input_tokens": t.input_tokens,
             "output_tokens": t.output_tokens,
+            "cached_tokens": t.cached_tokens,
             "cost_usd": t.cost_usd,
             "wrong_steps": t.wrong_steps,
             "first_error_step": t.first_error_step,
@@ -333,6 +480,13 @@ def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> JS
         "previous": task.encode_action(point.previous) if point.previous is not None else None,
         "max_votes": totals.max_votes,
         "contested_steps": totals.contested_steps,
+        "waste": {
+            "branches": totals.wasted_branches,
+            "samples": totals.wasted_samples,
+            "input_tokens": totals.wasted_input_tokens,
+            "output_tokens": totals.wasted_output_tokens,
+            "cost_usd": totals.wasted_cost_usd,
+        },
     }
 
 
@@ -350,6 +504,8 @@ def restore(task: SequentialTask, record: RunRecord) -> tuple[RunPoint, RunTotal
 def stored_totals(record: RunRecord) -> RunTotals:
     """A stored run's totals (what a resumed run carries on from)."""
     saved = record.last_state if isinstance(record.last_state, dict) else {}
+    found = saved.get("waste")
+    waste: JSONObject = found if isinstance(found, dict) else {}
     return RunTotals(
         steps_done=record.steps_done,
         samples=record.samples,
@@ -360,6 +516,7 @@ def stored_totals(record: RunRecord) -> RunTotals:
         rounds=record.rounds,
         input_tokens=record.input_tokens,
         output_tokens=record.output_tokens,
+        cached_tokens=record.cached_tokens,
         cost_usd=record.cost_usd,
         wrong_steps=record.wrong_steps,
         first_error_step=record.first_error_step,
@@ -367,4 +524,9 @@ def stored_totals(record: RunRecord) -> RunTotals:
         contested_steps=saved.get("contested_steps", 0),
         red_flag_reasons=dict(record.red_flag_reasons or {}),
         wall_s=record.wall_s,
+        wasted_branches=int(waste.get("branches", 0)),
+        wasted_samples=int(waste.get("samples", 0)),
+        wasted_input_tokens=int(waste.get("input_tokens", 0)),
+        wasted_output_tokens=int(waste.get("output_tokens", 0)),
+        wasted_cost_usd=waste.get("cost_usd", 0.0),
     )

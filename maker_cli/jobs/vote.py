@@ -50,6 +50,7 @@ class VoteResult(BaseModel):
     rounds: int
     input_tokens: int
     output_tokens: int
+    cached_tokens: int = Field(0, description="the part of input_tokens the provider served from its prompt cache")
     cost_usd: float | None = Field(description="null when a price was unknown")
     wall_s: float
     model: str
@@ -79,6 +80,7 @@ class VoteResult(BaseModel):
             rounds=result.rounds,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
+            cached_tokens=result.cached_tokens,
             cost_usd=result.cost_usd,
             wall_s=round(result.wall_s, 4),
             model=job.model,
@@ -118,6 +120,7 @@ async def avote(
     price_in: float | None = None,
     price_out: float | None = None,
     max_cost: float | None = None,
+    prompt_cache: bool = False,
     listeners: Iterable[Listener] = (),
     config: Path | None = None,
     settings: Settings | None = None,
@@ -153,6 +156,7 @@ async def avote(
             price_in=price_in,
             price_out=price_out,
             max_cost=max_cost,
+            prompt_cache=prompt_cache or None,
         ),
     )
     return await run_vote(plan, provider or provider_for(plan.job), listeners=listeners)

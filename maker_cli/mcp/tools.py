@@ -51,6 +51,12 @@ class MakerTools(CalibrateTool, DecomposeTool):
         ] = None,
         input_tokens: Annotated[float | None, Field(description="input tokens per one-step call", ge=0)] = None,
         output_tokens: Annotated[float | None, Field(description="output tokens per one-step call", ge=0)] = None,
+        cached_share: Annotated[
+            float | None,
+            Field(
+                description="share of input tokens served from the prompt cache (priced at the cache rate)", ge=0, le=1
+            ),
+        ] = None,
         model: Annotated[
             str | None,
             Field(description="model whose prices to use (default: the session model, if set with maker_configure)"),
@@ -83,6 +89,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
                 valid_rate=valid_rate,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
+                cached_share=cached_share,
                 model=model,
                 price_in=price_in,
                 price_out=price_out,

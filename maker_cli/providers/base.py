@@ -45,6 +45,9 @@ class Completion:
     finish_reason: str | None
     latency_s: float
     cost_usd: float | None  # None: the price of this model is unknown (never reported as 0)
+    # input tokens the provider served from its prompt cache (part of input_tokens, priced at the
+    # model's cache-read rate); None: the provider did not say
+    cached_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ def make_provider(
     max_attempts: int = 6,
     price_in: float | None = None,
     price_out: float | None = None,
+    prompt_cache: bool = False,
 ) -> Provider:
+    """`prompt_cache`: mark the system message cacheable (litellm models; the simulated model ignores it)."""
     if is_sim(model):
         return SimProvider(model, price_in=price_in, price_out=price_out)
     from maker_cli.providers.litellm_provider import LiteLLMProvider  # imports litellm (about 2 s)
@@ -32,6 +34,7 @@ def make_provider(
         max_attempts=max_attempts,
         price_in=price_in,
         price_out=price_out,
+        prompt_cache=prompt_cache,
     )
 
 
@@ -45,4 +48,5 @@ def provider_for(job: JobSettings) -> Provider:
         max_attempts=job.max_attempts,
         price_in=job.price_in,
         price_out=job.price_out,
+        prompt_cache=job.prompt_cache,
     )

@@ -1,7 +1,8 @@
 """The litellm provider: any litellm model string, an OpenAI-compatible `api_base`, or a Router file.
 
 litellm is imported on first use (`litellm_support.load_litellm`), never at module import. litellm itself never retries
-(`max_retries=0`, Router `num_retries=0`); `retrying.call_with_retries` does, honouring the
+(`max_retries=0` and `num_retries=0` on every call, even with `litellm.num_retries` set; Router
+`num_retries=0`); `retrying.call_with_retries` does, honouring the
 server's Retry-After. A retry is never a vote: `CallResult.retries` reports them.
 
 - n: providers that accept `n` (openai, azure, hosted_vllm) get one request with `n`, so the
@@ -12,6 +13,9 @@ server's Retry-After. A retry is never a vote: `CallResult.retries` reports them
   proportion to litellm.token_counter counts of their texts (largest remainders; sums exactly).
 - Cost: --price-in/--price-out (USD per million tokens) when given, else litellm's local price
   map, else None (unknown, never 0).
+- Cached prompt tokens (`Completion.cached_tokens`, see litellm_support.cached_prompt_tokens) are
+  priced at the map's cache-read rate; `prompt_cache=True` marks the system message with
+  `cache_control` for providers that cache only at explicit breakpoints (Anthropic).
 - latency_s is the wall time of the whole call, retries and their waits included.
 - Malformed bodies (unparseable JSON, no choices, more choices than asked) are retried like 5xx;
   when every attempt is malformed the call raises ProviderError.
@@ -31,6 +35,7 @@ from maker_cli.providers.litellm_support import (
     DUMMY_API_KEY,
     Malformed,
     apportion,
+    cached_prompt_tokens,
     count_tokens,
     is_connection_error,
     is_retryable,
@@ -84,6 +89,7 @@ class LiteLLMProvider:
         price_out: float | None = None,
         supports_n: bool | None = None,
         retry_policy: RetryPolicy | None = None,
+        prompt_cache: bool = False,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout must be positive")
@@ -94,6 +100,7 @@ class LiteLLMProvider:
         self._price_out = price_out
         self._api_base = api_base
         self._api_key = api_key
+        self._prompt_cache = prompt_cache  # mark the system message cacheable (cache_control, see _messages)
         register(api_key)
         self._router: LiteLLMRouter | None = None
         self._closed = False
@@ -119,6 +126,7 @@ class LiteLLMProvider:
             prices_known=all(t.prices.known for t in self._targets.values()),
             notes=notes,
         )
+        self._call_kwargs = self._fixed_kwargs()
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -151,6 +159,23 @@ class LiteLLMProvider:
         if price_out is None and params.get("output_cost_per_token") is not None:
             price_out = float(params["output_cost_per_token"]) * 1e6
         return _Target(model, provider, supports_n, resolve_prices(model, price_in, price_out))
+
+    def _fixed_kwargs(self) -> dict[str, object]:
+        """What every call passes litellm besides the request itself, built once.
+
+        `max_retries=0` stops the OpenAI SDK's retries; `num_retries=0` stops litellm's own retry
+        wrapper even when `litellm.num_retries` is set (a Router is built with num_retries=0). The
+        same key, base and timeout on every call keep litellm's cached HTTP client (one aiohttp
+        session) in use for all of them: litellm keys that cache on exactly these.
+        """
+        fixed: dict[str, object] = {"model": self._model, "timeout": self.timeout, "max_retries": 0}
+        if self._router is None:
+            fixed["num_retries"] = 0
+            if self._api_base is not None:
+                fixed["api_base"] = self._api_base
+            if self._api_key is not None:
+                fixed["api_key"] = self._api_key
+        return fixed
 
     def _check_api_key(self, target: _Target) -> None:
         if target.provider in _AMBIENT_CREDENTIALS:
@@ -218,7 +243,8 @@ class LiteLLMProvider:
         return CallResult(completions, retries)
 
     async def aclose(self) -> None:
-        """Stop taking calls. litellm's HTTP clients are shared and closed by litellm at exit."""
+        """Stop taking calls. litellm's HTTP clients are its own: cached process-wide (by key, base and
+        timeout, so other providers may be using them) and closed by litellm at exit."""
         self._closed = True
 
     async def _separate(self, request: SampleRequest, count: int) -> CallResult:
@@ -255,16 +281,21 @@ class LiteLLMProvider:
         )
         return self._completions(response, target, latency, request), attempts.retries
 
-    @staticmethod
-    def _messages(request: SampleRequest) -> list[dict[str, str]]:
-        return chat_messages(request.system, request.user)
+    def _messages(self, request: SampleRequest) -> list[JSONObject]:
+        """The chat messages; with prompt_cache the system message is one text block marked
+        `cache_control: {"type": "ephemeral"}` (litellm's form for providers with explicit cache
+        breakpoints, e.g. Anthropic: the static prefix up to it is cached)."""
+        messages: list[JSONObject] = list(chat_messages(request.system, request.user))
+        if self._prompt_cache and request.system:
+            block = {"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}
+            messages[0] = {"role": "system", "content": [block]}
+        return messages
 
     async def _acompletion(self, request: SampleRequest, n: int) -> LiteLLMResponse:
         kwargs: dict[str, object] = {
+            **self._call_kwargs,
             "messages": self._messages(request),
             "temperature": request.temperature,
-            "timeout": self.timeout,
-            "max_retries": 0,
         }
         if n > 1:
             kwargs["n"] = n
@@ -272,13 +303,9 @@ class LiteLLMProvider:
             kwargs["max_tokens"] = request.max_output_tokens
         async with asyncio.timeout(self.timeout * 1.5 + 5.0):  # in case a backend ignores `timeout`
             if self._router is not None:
-                response = await self._router.acompletion(model=self._model, **kwargs)
+                response = await self._router.acompletion(**kwargs)
             else:
-                if self._api_base is not None:
-                    kwargs["api_base"] = self._api_base
-                if self._api_key is not None:
-                    kwargs["api_key"] = self._api_key
-                response = await self._litellm.acompletion(model=self._model, **kwargs)
+                response = await self._litellm.acompletion(**kwargs)
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise Malformed("the response has no choices")
@@ -312,6 +339,9 @@ class LiteLLMProvider:
                 note = "the server sends no (or partial) token usage: the missing counts come from litellm's tokenizer"
                 self.info = replace(self.info, notes={**self.info.notes, "usage": note + " (an estimate)"})
         output_total = output_total or 0  # only empty replies are left without a count
+        cached = cached_prompt_tokens(usage)
+        if cached is not None and prompt_tokens is not None:
+            cached = min(cached, prompt_tokens)
         outputs: list[int | None]
         if len(texts) == 1:
             outputs = [output_total]
@@ -321,6 +351,7 @@ class LiteLLMProvider:
         completions = []
         for i, (choice, text) in enumerate(zip(choices, texts, strict=True)):
             input_tokens = prompt_tokens if i == 0 or prompt_tokens is None else 0
+            cached_tokens = cached if i == 0 or cached is None else 0  # with the prompt, on the first choice
             completions.append(
                 Completion(
                     text=text,
@@ -328,7 +359,8 @@ class LiteLLMProvider:
                     output_tokens=outputs[i],
                     finish_reason=getattr(choice, "finish_reason", None),
                     latency_s=latency,
-                    cost_usd=target.prices.cost(input_tokens, outputs[i]),
+                    cost_usd=target.prices.cost(input_tokens, outputs[i], cached_tokens),
+                    cached_tokens=cached_tokens,
                 )
             )
         return completions

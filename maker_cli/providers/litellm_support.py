@@ -228,6 +228,19 @@ def count_tokens(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def cached_prompt_tokens(usage: object) -> int | None:
+    """Prompt tokens served from the provider's cache, as litellm's usage carries them, or None when the
+    server did not say: OpenAI-style `prompt_tokens_details.cached_tokens` (litellm maps Anthropic's
+    `cache_read_input_tokens` and DeepSeek's `prompt_cache_hit_tokens` there too), else a top-level
+    `cache_read_input_tokens`. Anthropic's cache writes (`cache_creation_input_tokens`) are not cache
+    reads: they stay ordinary input tokens (litellm counts them in `prompt_tokens`)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = count_tokens(getattr(details, "cached_tokens", None)) if details is not None else None
+    if cached is None:
+        cached = count_tokens(getattr(usage, "cache_read_input_tokens", None))
+    return cached
+
+
 _UNSUPPORTED = re.compile(
     r"drop_params|unsupported.?param|does not support param|doesn't support|not supported with this model",
     re.IGNORECASE,

@@ -5,6 +5,12 @@ the MCP spending guard and the providers' own accounting, so they always agree: 
 (flag, keyword, config) wins per side; else litellm's price map; else 0 for the simulated model;
 else unknown (None) — never 0 for a real model, and a price for one side never zeroes the other.
 
+Cached input tokens (a provider's prompt cache) are priced at the model's cache-read rate
+(`cache_read_input_token_cost` in litellm's map) when the input price comes from the map; an input
+price given by hand, or a model the map has no cache rate for, prices them as ordinary input
+(`Prices.price_cached` None). The cost of a call is
+(input - cached) x price_in + cached x price_cached + output x price_out.
+
 The price map is looked up lazily and offline.
 
 litellm costs about two seconds to import, so nothing here imports it at module level. When litellm
@@ -31,30 +37,54 @@ _MAP_FILE = "model_prices_and_context_window_backup.json"
 PER_MILLION = 1_000_000
 
 
-def call_cost(input_tokens: float, output_tokens: float, price_in: float, price_out: float) -> float:
-    """USD for one call: tokens times prices given in USD per million tokens."""
-    return (input_tokens * price_in + output_tokens * price_out) / PER_MILLION
+def call_cost(
+    input_tokens: float,
+    output_tokens: float,
+    price_in: float,
+    price_out: float,
+    cached_tokens: float = 0.0,
+    price_cached: float | None = None,
+) -> float:
+    """USD for one call: tokens times prices given in USD per million tokens. `cached_tokens` (a part
+    of `input_tokens`, clamped to it) cost `price_cached` each (None: `price_in`, no discount)."""
+    cached = min(max(cached_tokens, 0.0), input_tokens)
+    cache_rate = price_in if price_cached is None else price_cached
+    return ((input_tokens - cached) * price_in + cached * cache_rate + output_tokens * price_out) / PER_MILLION
 
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """USD per million input and output tokens (None: unknown) and where they came from."""
+    """USD per million input and output tokens (None: unknown) and where they came from.
+
+    `price_cached`: USD per million input tokens served from the provider's prompt cache; None when
+    there is no cache rate (cached tokens then cost `price_in`)."""
 
     price_in: float | None
     price_out: float | None
     source: str | None  # e.g. "flags", "litellm", "flags+litellm", "simulated"; None when unknown
+    price_cached: float | None = None
 
     @property
     def known(self) -> bool:
         return self.price_in is not None and self.price_out is not None
 
-    def cost(self, input_tokens: float | None, output_tokens: float | None) -> float | None:
-        """USD for these tokens; None when a count or a price it needs is unknown."""
+    def cost(
+        self, input_tokens: float | None, output_tokens: float | None, cached_tokens: float | None = None
+    ) -> float | None:
+        """USD for these tokens (`cached_tokens` of the input at the cache rate); None when a count or a
+        price it needs is unknown."""
         if input_tokens is None or output_tokens is None:
             return None
         if (input_tokens and self.price_in is None) or (output_tokens and self.price_out is None):
             return None
-        return call_cost(input_tokens, output_tokens, self.price_in or 0.0, self.price_out or 0.0)
+        return call_cost(
+            input_tokens,
+            output_tokens,
+            self.price_in or 0.0,
+            self.price_out or 0.0,
+            cached_tokens or 0.0,
+            self.price_cached,
+        )
 
 
 def resolve_prices(
@@ -65,7 +95,8 @@ def resolve_prices(
     simulated: bool = False,
     given_source: str = "flags",
 ) -> Prices:
-    """Prices per side: the given one, else litellm's map for `model`, else 0 if simulated, else None."""
+    """Prices per side: the given one, else litellm's map for `model`, else 0 if simulated, else None.
+    The cache-read rate comes from the map with the input price (see the module doc)."""
     mapped = None if simulated or (price_in is not None and price_out is not None) else model_prices(model)
     values: list[float | None] = []
     sources: list[str] = []
@@ -82,7 +113,8 @@ def resolve_prices(
         else:
             values.append(None)
     source = "+".join(dict.fromkeys(sources)) or None
-    return Prices(values[0], values[1], source)
+    cached = model_cache_price(model) if price_in is None and mapped is not None else None
+    return Prices(values[0], values[1], source, cached)
 
 
 def model_prices(model: str) -> tuple[float, float] | None:
@@ -97,6 +129,20 @@ def model_prices(model: str) -> tuple[float, float] | None:
         prices = _prices_of(entry)
         if prices is not None:
             return prices
+    return None
+
+
+def model_cache_price(model: str) -> float | None:
+    """USD per million input tokens read from the prompt cache (`cache_read_input_token_cost`) for the
+    model whose prices `model_prices` finds, or None when its map entry has no cache rate."""
+    cost_map = _cost_map()
+    for name in _candidates(model):
+        entry = cost_map.get(name)
+        if isinstance(entry, Mapping) and _prices_of(entry) is not None:
+            rate = entry.get("cache_read_input_token_cost")
+            if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate >= 0:
+                return float(f"{rate * PER_MILLION:.12g}")
+            return None
     return None
 
 

@@ -10,8 +10,11 @@ It answers any step that carries a `Reference` (Hanoi; task specs with expected 
   provider reports finish_reason "length" and max tokens, as a real API does);
 - `hard=F,hard_p=Q` makes a fixed (seeded) fraction F of steps much harder (success probability Q):
   correlated errors, as real models show;
-- `latency_ms=L` (optionally `jitter_ms=J`) delays each call; `out_tokens=N` reports N output
-  tokens per valid response instead of the text's own size (to mimic reasoning before the answer).
+- `latency_ms=L` (optionally `jitter_ms=J`) delays each call; `latency_dist=lognormal,sigma=S` draws
+  each call's delay from a lognormal with median L (real API latencies: a long right tail); `out_tokens=N` reports N output
+  tokens per valid response instead of the text's own size (to mimic reasoning before the answer);
+- `cached=F` reports the share F of the prompt's tokens as served from a prompt cache on every call
+  after the first with the same system text (priced at the cache rate `price_cached`, when given).
 
 A prompt may carry its own simulated behaviour: a marker such as `<!-- sim:p=0.8,invalid=0.05 -->`
 in the system text overrides `p`, `invalid`, `errors`, `hard`, `hard_p` and `out_tokens` for the
@@ -25,10 +28,11 @@ simulation and every output that uses it says "simulated".
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Reference, SampleRequest
@@ -43,12 +47,15 @@ class SimParams:
     invalid: float = 0.0
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
+    latency_dist: str = "fixed"  # fixed (latency_ms + uniform jitter) or lognormal (median latency_ms, sigma)
+    sigma: float = 0.5  # lognormal: the standard deviation of the latency's logarithm
     errors: str = "collide"
     seed: int = 0
     hard: float = 0.0
     hard_p: float = 0.3
     out_tokens: int | None = None
     answer: str | None = None  # a fixed correct answer, for prompts without a reference
+    cached: float = 0.0  # share of the prompt's tokens reported cached (calls after the first per system text)
 
 
 def parse_sim(model: str) -> SimParams:
@@ -63,7 +70,7 @@ def parse_sim(model: str) -> SimParams:
             known = ", ".join(fields)
             raise UsageError(f"simulated model: unknown option '{part}' (known: {known})")
         try:
-            if key in ("errors", "answer"):
+            if key in ("errors", "answer", "latency_dist"):
                 values[key] = raw.strip()
             elif key in ("seed", "out_tokens"):
                 values[key] = int(raw)
@@ -72,10 +79,14 @@ def parse_sim(model: str) -> SimParams:
         except ValueError:
             raise UsageError(f"simulated model: {key} needs a number, got '{raw}'") from None
     params = SimParams(**values)  # type: ignore[arg-type]  # each value has its field's type (converted above)
-    for name in ("p", "invalid", "hard", "hard_p"):
+    for name in ("p", "invalid", "hard", "hard_p", "cached"):
         v = getattr(params, name)
         if not 0.0 <= v <= 1.0:
             raise UsageError(f"simulated model: {name} must be between 0 and 1, got {v}")
+    if params.latency_dist not in ("fixed", "lognormal"):
+        raise UsageError(f"simulated model: latency_dist must be fixed or lognormal, got '{params.latency_dist}'")
+    if not 0.0 <= params.sigma <= 5.0:
+        raise UsageError(f"simulated model: sigma must be between 0 and 5, got {params.sigma}")
     if params.errors not in ("collide", "spread"):
         raise UsageError(f"simulated model: errors must be collide or spread, got '{params.errors}'")
     if params.latency_ms < 0 or params.jitter_ms < 0:
@@ -119,13 +130,26 @@ def _tokens(text: str) -> int:
 class SimProvider:
     """The simulated model behind the Provider interface (supports `n`, like vLLM)."""
 
-    def __init__(self, model: str, *, price_in: float | None = None, price_out: float | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        price_in: float | None = None,
+        price_out: float | None = None,
+        price_cached: float | None = None,
+    ) -> None:
         self.params = parse_sim(model)
         self.model = model
         self._rng = random.Random(self.params.seed)
+        self._latency_rng = random.Random(self.params.seed ^ 0x5EED)  # latency draws never shift the answers
         self.prices = resolve_prices(model, price_in, price_out, simulated=True)
         self._price_in = (self.prices.price_in or 0.0) / 1e6  # per token, for the hot loop
         self._price_out = (self.prices.price_out or 0.0) / 1e6
+        if price_cached is not None:
+            self.prices = replace(self.prices, price_cached=float(price_cached))
+        cache_rate = self.prices.price_cached
+        self._price_cached = self._price_in if cache_rate is None else cache_rate / 1e6
+        self._cached_systems: set[str] = set()  # system texts sent once: their prompts are cached after
         self.info = ProviderInfo(
             name=model,
             simulated=True,
@@ -157,7 +181,10 @@ class SimProvider:
         params = self.params
         start = time.perf_counter()
         if params.latency_ms or params.jitter_ms:
-            delay = params.latency_ms + (self._rng.random() * params.jitter_ms if params.jitter_ms else 0.0)
+            if params.latency_dist == "lognormal":
+                delay = params.latency_ms * math.exp(params.sigma * self._latency_rng.gauss(0.0, 1.0))
+            else:
+                delay = params.latency_ms + (self._rng.random() * params.jitter_ms if params.jitter_ms else 0.0)
             await asyncio.sleep(delay / 1000.0)
         return CallResult(self.sample(request, start))
 
@@ -170,6 +197,12 @@ class SimProvider:
         ref = request.reference or self._fixed_reference()
         p = params.hard_p if params.hard and self.hard_step(request.step, params) else params.p
         in_tokens = _tokens(request.system) + _tokens(request.user)
+        cached = 0
+        if params.cached:
+            if request.system in self._cached_systems:
+                cached = int(in_tokens * params.cached)
+            elif len(self._cached_systems) < 64:
+                self._cached_systems.add(request.system)
         out: list[Completion] = []
         rand = self._rng.random
         for i in range(request.n):
@@ -190,9 +223,12 @@ class SimProvider:
                 else:
                     text = ref.wrong(1 + self._rng.randrange(1 << 30))
                 out_tokens = params.out_tokens if params.out_tokens is not None else _tokens(text)
-            billed_in = in_tokens if i == 0 else 0
-            cost = billed_in * self._price_in + out_tokens * self._price_out
-            out.append(Completion(text, billed_in, out_tokens, finish, time.perf_counter() - start, cost))
+            billed_in, billed_cached = (in_tokens, cached) if i == 0 else (0, 0)
+            cost = (billed_in - billed_cached) * self._price_in + billed_cached * self._price_cached
+            cost += out_tokens * self._price_out
+            out.append(
+                Completion(text, billed_in, out_tokens, finish, time.perf_counter() - start, cost, billed_cached)
+            )
         return out
 
     def _fixed_reference(self) -> Reference:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from maker_cli._types import JSONObject, JSONValue, SQLValue
@@ -39,6 +39,7 @@ class StepRow:
     cost_usd: float | None = None  # None: price unknown
     latency_s: float = 0.0
     correct: bool | None = None  # the verifier's verdict, after the decision; None: not verified
+    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class RunRecord:
     created_at: str
     updated_at: str
     owner: str | None = None  # the process ("host:pid") leasing a running run
+    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
 
     def to_dict(self) -> JSONObject:
         return asdict(self)
@@ -101,8 +103,18 @@ INSERT_SAMPLE = (
     f"INSERT OR REPLACE INTO samples (run_id, {', '.join(SAMPLE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 1))})"
 )
-SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
-SELECT_STEP = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps"
+# what a store that later migrations have not reached yet (one opened read-only) reads for their columns
+_ADDED_COLUMNS = {"owner": "NULL", "cached_tokens": "0"}
+
+
+def select_sql(table: str, columns: Sequence[str], present: Collection[str]) -> str:
+    """SELECT the columns from the table, each one the table lacks as its added column's default."""
+    parts = [c if c in present else f"{_ADDED_COLUMNS.get(c, 'NULL')} AS {c}" for c in columns]
+    return f"SELECT {', '.join(parts)} FROM {table}"
+
+
+SELECT_RUN = select_sql("runs", RUN_COLUMNS, RUN_COLUMNS)
+SELECT_STEP = select_sql("steps", STEP_COLUMNS, STEP_COLUMNS)
 
 
 def step_params(run_id: str, s: StepRow, dumps: Callable[[object], str] = dumps) -> tuple[SQLValue, ...]:
@@ -116,13 +128,13 @@ def step_params(run_id: str, s: StepRow, dumps: Callable[[object], str] = dumps)
         run_id, s.idx, s.input_state, s.winner_key, s.winner_value, 1 if s.decided else 0, tallies_text,
         s.samples, s.valid, s.red_flagged, dumps(s.red_flag_reasons) if s.red_flag_reasons else None,
         s.errors, s.retries, s.rounds, s.input_tokens, s.output_tokens, s.cost_usd, s.latency_s,
-        None if s.correct is None else (1 if s.correct else 0),
+        None if s.correct is None else (1 if s.correct else 0), s.cached_tokens,
     )  # fmt: skip
 
 
 def step_from_row(row: Sequence[SQLValue]) -> StepRow:
     (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
-     errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct) = row  # fmt: skip
+     errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct, cached_tokens) = row  # fmt: skip
     if tallies is not None:
         tally_map = json.loads(tallies)
     else:
@@ -130,7 +142,7 @@ def step_from_row(row: Sequence[SQLValue]) -> StepRow:
     return StepRow(
         idx, input_state, winner_key, winner_value, bool(decided), tally_map, samples, valid, red_flagged,
         json.loads(reasons) if reasons else {}, errors, retries, rounds, input_tokens, output_tokens,
-        cost_usd, latency_s, None if correct is None else bool(correct),
+        cost_usd, latency_s, None if correct is None else bool(correct), cached_tokens,
     )  # fmt: skip
 
 

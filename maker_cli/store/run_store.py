@@ -31,10 +31,13 @@ from maker_cli.errors import StoreError, StoreWriteError
 from maker_cli.store.rows import (
     INSERT_SAMPLE,
     INSERT_STEP,
+    RUN_COLUMNS,
     SAMPLE_COLUMNS,
     SELECT_RUN,
     SELECT_STEP,
+    STEP_COLUMNS,
     run_from_row,
+    select_sql,
     step_from_row,
     step_params,
 )
@@ -56,7 +59,7 @@ LEASE_STALE_S = 60.0
 _UPDATABLE = frozenset(
     {
         "status", "name", "model", "config", "message", "steps_total", "last_state",
-        "samples", "valid", "red_flagged", "errors", "retries", "input_tokens", "output_tokens",
+        "samples", "valid", "red_flagged", "errors", "retries", "input_tokens", "output_tokens", "cached_tokens",
         "cost_usd", "wrong_steps", "first_error_step", "rounds", "wall_s", "red_flag_reasons", "owner",
     }
 )  # fmt: skip
@@ -121,6 +124,10 @@ class RunStore:
                 _migrate(conn)
             conn.execute("PRAGMA cache_size=-32000")
             conn.execute("SELECT count(*) FROM runs").fetchone()
+            self._select_run, self._select_step = SELECT_RUN, SELECT_STEP
+            if readonly:  # a store not migrated yet: columns added since read as their defaults
+                self._select_run = select_sql("runs", RUN_COLUMNS, _columns(conn, "runs"))
+                self._select_step = select_sql("steps", STEP_COLUMNS, _columns(conn, "steps"))
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot use {self.path} as a run store: {exc}") from None
@@ -321,11 +328,11 @@ class RunStore:
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id (or the only run whose id starts with it), else StoreError."""
-        found = self._rows(f"{SELECT_RUN} WHERE id = ?", (run_id,))
+        found = self._rows(f"{self._select_run} WHERE id = ?", (run_id,))
         row = found[0] if found else None
         if row is None and run_id:
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._rows(f"{SELECT_RUN} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,))
+            rows = self._rows(f"{self._select_run} WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (pattern,))
             if len(rows) > 1:
                 ids = ", ".join(r[0] for r in rows[:5])
                 raise StoreError(
@@ -349,14 +356,18 @@ class RunStore:
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
-        sql = SELECT_RUN + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC, rowid DESC"
+        sql = (
+            self._select_run
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY created_at DESC, rowid DESC"
+        )
         runs = (self._record(r) for r in self._rows(sql, params))
         chosen = [r for r in runs if status is None or r.status == status]
         return chosen if limit is None else chosen[:limit]
 
     def get_steps(self, run_id: str, start: int = 0, limit: int | None = 1000) -> list[StepRow]:
         """Stored steps with idx >= start, in order (at most `limit`; None: all)."""
-        sql = f"{SELECT_STEP} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
+        sql = f"{self._select_step} WHERE run_id = ? AND idx >= ? ORDER BY idx LIMIT ?"
         rows = self._rows(sql, (run_id, start, -1 if limit is None else limit))
         return [step_from_row(r) for r in rows]
 
@@ -373,7 +384,7 @@ class RunStore:
         return int(self._rows("SELECT count(*) FROM steps WHERE run_id = ?", (run_id,))[0][0])
 
     def last_step(self, run_id: str) -> StepRow | None:
-        rows = self._rows(f"{SELECT_STEP} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,))
+        rows = self._rows(f"{self._select_step} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,))
         return step_from_row(rows[0]) if rows else None
 
     def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
@@ -406,6 +417,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The columns a table of this store has."""
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.specs.fields import short
+from maker_cli.specs.sequence import STEP_PLACEHOLDERS
+from maker_cli.specs.templates import placeholders
 from maker_cli.tasks.base import Probe
 
 if TYPE_CHECKING:
@@ -166,6 +168,13 @@ def check_spec(task: SequenceTask) -> SpecCheck:
     else:
         warnings.append(
             "no reference solver: decided steps are not verified, and the simulated model cannot run this spec"
+        )
+    per_step = [p for p in dict.fromkeys(placeholders(spec.system)) if p in (*STEP_PLACEHOLDERS, "chunk_text")]
+    if per_step:
+        names = ", ".join("{{" + p + "}}" for p in per_step)
+        warnings.append(
+            f"system uses {names}, which change every step: put them in user, after the text that stays the same, "
+            "so that providers can serve the constant prefix from their prompt cache"
         )
     if term.steps is not None:
         ends = f"after {task.fixed_steps or 0:,} steps"

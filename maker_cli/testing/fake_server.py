@@ -12,7 +12,11 @@ answers a `chat.completion` with one choice per FakeChoice and a `usage` block:
 - `prompt_tokens` counts whitespace-separated words over all message contents, once per request
   (a fake count, not a tokenizer; `count_words` is the function);
 - `completion_tokens` sums the choices' `completion_tokens` (when a FakeChoice leaves it None,
-  the words of its text).
+  the words of its text);
+- with `cached_share=F`, the share F of `prompt_tokens` is reported as read from a prompt cache on
+  every request after the first with the same system message: `usage.prompt_tokens_details.cached_tokens`
+  (`cache_usage="openai"`) or Anthropic's `cache_read_input_tokens` and, on the first request (the
+  cache write), `cache_creation_input_tokens` (`cache_usage="anthropic"`).
 
 Faults apply to the next requests in the order injected (`inject`), or at random with
 `fault_rate` and `faults` (seeded) once the script is empty. Kinds (`FAULT_KINDS`):
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import random
 import socket
 import threading
@@ -95,11 +100,17 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         api_key: str | None = None,
         usage: bool = True,
+        cached_share: float = 0.0,
+        cache_usage: str = "openai",
     ) -> None:
         for kind in faults:
             _check_kind(kind)
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
+        if not 0.0 <= cached_share <= 1.0:
+            raise ValueError("cached_share must be between 0 and 1")
+        if cache_usage not in ("openai", "anthropic"):
+            raise ValueError("cache_usage must be openai or anthropic")
         self.responder: Responder = responder or fixed_responder()
         self.model = model
         self.fault_rate = fault_rate
@@ -107,6 +118,9 @@ class FakeOpenAIServer:
         self.latency = latency  # seconds every normal answer waits before it is sent
         self.api_key = api_key  # when set, requests without "Bearer <api_key>" get a 401
         self.usage = usage  # False: answers carry no `usage` block (as some local servers do)
+        self.cached_share = cached_share  # share of the prompt reported cached once its system message was seen
+        self.cache_usage = cache_usage  # how: "openai" (prompt_tokens_details) or "anthropic" (cache_*_input_tokens)
+        self._systems_seen: set[str] = set()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._script: deque[_Fault] = deque()
@@ -246,6 +260,23 @@ class FakeOpenAIServer:
             if fault is not None:
                 self._faults[fault.kind] += 1
             return fault
+
+    def _cache_usage(self, messages: list[JSONObject], prompt_tokens: int) -> JSONObject:
+        """The usage fields that report prompt caching for one answer (none without `cached_share`)."""
+        if not self.cached_share:
+            return {}
+        system = next((m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"), "")
+        key = json.dumps(system, sort_keys=True)
+        with self._lock:
+            seen = key in self._systems_seen
+            self._systems_seen.add(key)
+        share = int(prompt_tokens * self.cached_share)
+        if self.cache_usage == "anthropic":
+            return {
+                "cache_read_input_tokens": share if seen else 0,
+                "cache_creation_input_tokens": 0 if seen else share,
+            }
+        return {"prompt_tokens_details": {"cached_tokens": share if seen else 0}}
 
     def _answered(self, choices: int, undo: bool = False) -> None:
         with self._lock:

@@ -127,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         payload = _completion(body.get("model") or fake.model, messages, choices)
         if not fake.usage:
             del payload["usage"]
+        else:
+            payload["usage"].update(fake._cache_usage(messages, payload["usage"]["prompt_tokens"]))
         fake._answered(len(choices))  # before the write: a client may read the counters at once
         if not self._send_json(200, payload):
             fake._answered(-len(choices), undo=True)
@@ -177,7 +179,8 @@ def _peer_closed(conn: socket.socket) -> bool:
         return True
 
 
-def _content_text(content: object) -> str:
+def content_text(content: object) -> str:
+    """A message's text: its content string, or its text parts joined with spaces."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
@@ -186,7 +189,7 @@ def _content_text(content: object) -> str:
 
 
 def _completion(model: str, messages: list[JSONObject], choices: list[FakeChoice]) -> JSONObject:
-    prompt_tokens = sum(count_words(_content_text(m.get("content"))) for m in messages if isinstance(m, dict))
+    prompt_tokens = sum(count_words(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
     completion_tokens = sum(
         c.completion_tokens if c.completion_tokens is not None else count_words(c.text) for c in choices
     )

@@ -20,6 +20,7 @@ from maker_cli.providers.base import Reference, SampleRequest
 from maker_cli.providers.sim import SimProvider
 from maker_cli.tasks.hanoi_sim import reference_from_prompt
 from maker_cli.testing.fake_server import FakeChoice, Responder
+from maker_cli.testing.fake_wire import content_text
 
 ReferenceFor = Callable[[str, str], "Reference | None"]
 
@@ -34,8 +35,9 @@ def sim_responder(model: str = "sim:p=0.99", reference_for: ReferenceFor | None 
     lock = threading.Lock()  # the server answers on several threads; the sim's RNG is not shared-safe
 
     def respond(messages: list[JSONObject], temperature: float, n: int, max_tokens: int | None) -> list[FakeChoice]:
-        system = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "system")
-        user = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
+        # content as text, or text blocks (a system message marked for prompt caching)
+        system = "\n".join(content_text(m.get("content")) for m in messages if m.get("role") == "system")
+        user = "\n".join(content_text(m.get("content")) for m in messages if m.get("role") == "user")
         ref = find(system, user)
         step = zlib.crc32(user.encode())  # a stable stand-in for the step index (hard steps)
         request = SampleRequest(system, user, temperature, n, max_tokens, step, ref)

@@ -279,7 +279,12 @@ class WorkflowRunner:
         remaining = None
         if self.config.max_cost is not None and self._totals.cost_usd is not None:
             remaining = (before.cost_usd or 0.0) + max(0.0, self.config.max_cost - self._totals.cost_usd)
-        options = RunOptions(keep_going=self.config.keep_going, max_cost=remaining, log_samples=self.config.log_samples)
+        options = RunOptions(
+            keep_going=self.config.keep_going,
+            max_cost=remaining,
+            log_samples=self.config.log_samples,
+            speculate=self.config.speculate,
+        )
         runner = Runner(sub, self.engine, self.config.vote_config(), store, child, options)
         outcome: RunOutcome = await runner.run(point, before)
         self._add_delta(start, outcome.totals)
@@ -313,6 +318,7 @@ class WorkflowRunner:
             output_tokens=record.output_tokens,
             cost_usd=record.cost_usd,
             latency_s=record.wall_s,
+            cached_tokens=record.cached_tokens,
         )
         self.store.write_batch(self.run_id, [row], (), self._update(RunStatus.RUNNING))
 
@@ -327,6 +333,7 @@ class WorkflowRunner:
             "rounds",
             "input_tokens",
             "output_tokens",
+            "cached_tokens",
             "wrong_steps",
         ):
             setattr(t, name, getattr(t, name) + getattr(after, name) - getattr(before, name))
@@ -411,6 +418,7 @@ class WorkflowRunner:
             output_tokens=r.output_tokens,
             cost_usd=r.cost_usd,
             latency_s=r.wall_s,
+            cached_tokens=r.cached_tokens,
         )
         self.store.write_batch(self.run_id, [row], samples, self._update(RunStatus.RUNNING))
 
@@ -429,6 +437,7 @@ class WorkflowRunner:
             "retries": t.retries,
             "input_tokens": t.input_tokens,
             "output_tokens": t.output_tokens,
+            "cached_tokens": t.cached_tokens,
             "cost_usd": t.cost_usd,
             "wrong_steps": t.wrong_steps,
             "rounds": t.rounds,

@@ -76,7 +76,9 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
     t.add_row("wrong answers", f"{wrong:,}", "", detail)
     tin = "-" if report.mean_input_tokens is None else f"{report.mean_input_tokens:,.0f}"
     tout = "-" if report.mean_output_tokens is None else f"{report.mean_output_tokens:,.1f}"
-    t.add_row("tokens in / out", f"{tin} / {tout}", "", "means per call (input: the prompt, per request)")
+    cached = report.mean_cached_tokens
+    share = f"; {cached:,.0f} of the input cached" if cached and report.mean_input_tokens else ""
+    t.add_row("tokens in / out", f"{tin} / {tout}", "", f"means per call (input: the prompt, per request){share}")
     spent = "" if report.cost_usd is None else f"; {_usd(report.cost_usd)} spent in all"
     t.add_row("cost / call", _usd(report.cost_per_call_usd), "", ("simulated" if report.simulated else "mean") + spent)
     console.print(t)

@@ -63,7 +63,12 @@ def render(r: EstimateReport, console: Console) -> None:
         f"expected; p50 {_int(r.calls_p50)}, p95 {_int(r.calls_p95)}, p99 {_int(r.calls_p99)}{approx}",
     )
     if r.expected_input_tokens is not None:
-        t.add_row("input tokens", _big(r.expected_input_tokens), f"{_num(r.input_tokens_per_call)} per call")
+        cached = (
+            f"; {r.cached_share:.1%} from the prompt cache ({_big(r.expected_cached_tokens)})"
+            if r.cached_share and r.expected_cached_tokens is not None
+            else ""
+        )
+        t.add_row("input tokens", _big(r.expected_input_tokens), f"{_num(r.input_tokens_per_call)} per call{cached}")
     if r.expected_output_tokens is not None:
         t.add_row("output tokens", _big(r.expected_output_tokens), f"{_num(r.output_tokens_per_call)} per call")
     if r.expected_cost_usd is not None:
@@ -73,6 +78,13 @@ def render(r: EstimateReport, console: Console) -> None:
             usd(r.cost_p95_usd, unknown="-"),
             f"p50 {usd(r.cost_p50_usd, unknown='-')}, p99 {usd(r.cost_p99_usd, unknown='-')} (approx.: tokens at their mean)",
         )
+        if r.cached_share and r.expected_cost_uncached_usd is not None:
+            rate = f"{_price(r.price_cached)}/M" if r.price_cached is not None else "the input price (no cache rate)"
+            t.add_row(
+                "cost without caching",
+                usd(r.expected_cost_uncached_usd, unknown="-"),
+                f"expected; with {r.cached_share:.1%} of the input cached at {rate}: {usd(r.expected_cost_usd, unknown='-')}",
+            )
     else:
         t.add_row("cost", "-", _price_note(r))
     if r.expected_rounds_per_step is not None:
@@ -84,9 +96,19 @@ def render(r: EstimateReport, console: Console) -> None:
             f"{_num(r.expected_waves_per_step)} waves at concurrency {conc}",
         )
     if r.expected_wall_s is not None:
-        t.add_row(
-            "wall time", _duration(r.expected_wall_s), f"approx.: {r.latency_s:g} s per call, steps one after another"
+        per_call = (
+            f"{r.latency_s:g} s median, p95 {r.latency_p95_s:.3g} s per call"
+            if r.latency_sigma
+            else f"{r.latency_s:g} s per call"
         )
+        t.add_row("wall time", _duration(r.expected_wall_s), f"approx.: {per_call}, steps one after another")
+        if r.expected_wall_speculative_s is not None:
+            t.add_row(
+                f"with --speculate {r.speculate}",
+                _duration(r.expected_wall_speculative_s),
+                f"approx.: {r.expected_wall_s / r.expected_wall_speculative_s:.2f}x faster, "
+                f"{(r.expected_waste_share or 0) * 100:.2f}% extra samples on discarded branches",
+            )
     if stops and r.p_undecided_per_step is not None:
         cap = f"{r.max_samples:,} samples or " if r.max_samples is not None else ""
         t.add_row(
@@ -177,6 +199,8 @@ def _price_note(r: EstimateReport) -> str:
     who = f"{r.model}: " if r.model else ""
     src = f" ({r.price_source})" if r.price_source else ""
     prices = [f"{_price(x)}/M {kind}" for x, kind in ((r.price_in, "in"), (r.price_out, "out")) if x is not None]
+    if r.cached_share and r.price_cached is not None:
+        prices.insert(1, f"{_price(r.price_cached)}/M cached")
     return f"{who}{', '.join(prices)}{src}; ${r.cost_per_call_usd:.4g} per call"
 
 

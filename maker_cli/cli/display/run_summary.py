@@ -76,6 +76,16 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     )
     if status not in ("solved", "failed") and report.get("message"):  # why it stopped (failed: the step below)
         console.print(f"why: {printable(redact(report['message']))}", markup=False, highlight=False, soft_wrap=True)
+    waste = report.get("speculative_waste")
+    if waste and waste.get("branches"):
+        spent = "" if waste["cost_usd"] is None else f", ${waste['cost_usd']:,.4f}"
+        console.print(
+            f"speculation: {waste['samples']:,} samples ({(waste['share_of_samples'] or 0):.2%}) on "
+            f"{waste['branches']:,} discarded branches{spent} (counted above; never votes)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if report.get("nodes"):
         print_nodes(console, report["nodes"])
         if report.get("result") is not None:

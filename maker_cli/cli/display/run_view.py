@@ -116,6 +116,7 @@ class RunView:
             f"{self.title}: step {t.steps_done:,}{total}{pct}, {self._rate():,.0f} steps/s, "
             f"votes/step {votes:.3f} (max {t.max_votes}), red-flagged {t.red_flagged:,}, "
             f"errors {t.errors}, retries {t.retries}, wrong {t.wrong_steps}, cost {_money(t.cost_usd)}"
+            + (f", speculative waste {t.wasted_samples:,} samples" if t.wasted_branches else "")
         )
 
     def __rich__(self) -> Group:
@@ -143,6 +144,13 @@ class RunView:
         stats.add_row("samples", f"{t.samples:,}", "red flags", f"{rf_rate:.2%} ({reasons})")
         stats.add_row("retries", f"{t.retries:,}", "errors", f"{t.errors:,}")
         stats.add_row("cost", f"{_money(t.cost_usd)}{est}", "wrong steps", f"{t.wrong_steps:,}")
+        stats.add_row("tokens", f"{t.input_tokens:,} in ({t.cached_tokens:,} cached) / {t.output_tokens:,} out", "", "")
+        if t.wasted_branches:
+            wasted = _money(t.wasted_cost_usd)
+            stats.add_row(
+                "speculation", f"{t.wasted_samples:,} samples wasted ({t.wasted_samples / max(1, t.samples):.2%})",
+                "on", f"{t.wasted_branches:,} discarded branches, {wasted}",
+            )  # fmt: skip
         parts: list[RenderableType] = [Text(self.title, style="bold"), self._progress, stats]
         cur = self.current_round
         if cur is not None and cur.tallies:

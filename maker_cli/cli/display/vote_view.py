@@ -160,8 +160,10 @@ def print_vote(result: VoteResult, console: Console) -> None:
     flags = ", ".join(f"{r} {n}" for r, n in result.red_flag_reasons.items()) or "none"
     console.print(
         f"samples {result.samples} ({result.red_flagged} red-flagged: {flags}), rounds {result.rounds}, "
-        f"errors {result.errors}, retries {result.retries}, tokens {result.input_tokens:,} in / "
-        f"{result.output_tokens:,} out, cost {cost}" + (" \\[simulated]" if result.simulated else ""),
+        f"errors {result.errors}, retries {result.retries}, tokens {result.input_tokens:,} in"
+        + (f" ({result.cached_tokens:,} cached)" if result.cached_tokens else "")
+        + f" / {result.output_tokens:,} out, cost {cost}"
+        + (" \\[simulated]" if result.simulated else ""),
         highlight=False,
         soft_wrap=True,
         markup=True,

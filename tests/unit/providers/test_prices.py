@@ -11,10 +11,11 @@ from maker_cli.providers.sim import SimProvider
 def test_a_given_price_wins_per_side_and_the_map_fills_the_other():
     mapped = model_prices("gpt-4.1-mini")
     assert mapped is not None
-    assert resolve_prices("gpt-4.1-mini") == Prices(mapped[0], mapped[1], "litellm")
+    cached = 0.1  # the map's cache-read rate, which comes with the map's input price
+    assert resolve_prices("gpt-4.1-mini") == Prices(mapped[0], mapped[1], "litellm", cached)
     assert resolve_prices("gpt-4.1-mini", price_in=0.0) == Prices(0.0, mapped[1], "flags+litellm")
     assert resolve_prices("gpt-4.1-mini", price_out=9.0, given_source="config") == Prices(
-        mapped[0], 9.0, "litellm+config"
+        mapped[0], 9.0, "litellm+config", cached
     )
 
 
