@@ -89,7 +89,7 @@ def why_skip(words: list[str], cwd: Path) -> str | None:
             return f"{name} was copied earlier on this page (a second copy needs --force)"
     if command == "serve-mcp":
         return "a server: it runs until stopped"
-    if "--resume" in words or (command == "runs" and len(words) > 2 and words[1] == "show"):
+    if "--resume" in words or (command == "runs" and len(words) > 2 and words[1] in ("show", "export", "delete")):
         return "needs the id of a run stored earlier"
     if model is not None and not model.startswith("sim"):
         return f"a real model ({model}): needs a key"

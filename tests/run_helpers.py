@@ -32,7 +32,8 @@ def solved_fraction(task, p: float, k: int, runs: int) -> float:
     import asyncio
 
     from maker_cli.core.engine import Engine, VoteConfig
-    from maker_cli.jobs.runner import Runner, RunOptions, RunPoint, RunTotals
+    from maker_cli.jobs.run_state import RunPoint, RunTotals
+    from maker_cli.jobs.runner import Runner, RunOptions
     from maker_cli.providers.sim import SimProvider
 
     class NullStore:

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -35,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "vote": ("maker_cli.cli.vote", "Get one answer by voting: sample until one answer leads every other by k."),
     "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
-    "runs": ("maker_cli.cli.runs", "List and inspect stored runs."),
+    "runs": ("maker_cli.cli.runs", "List, inspect, export and delete stored runs."),
     "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
     "prompt": ("maker_cli.cli.prompt", "See the exact prompt a step sends (Hanoi's, or a spec's)."),
     "examples": ("maker_cli.cli.examples", "List the example specs that ship with maker; copy one to run or change."),
@@ -44,6 +45,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Split a task into a workflow of voted subtasks (every split decided by voting).",
     ),
 }
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
 
 
 def debug() -> bool:
@@ -172,9 +181,38 @@ def _root(
         help="YAML settings file (default: maker.yaml in the user config dir; or MAKER_CONFIG).",
         dir_okay=False,
     ),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        show_default=False,
+        help="Say more on stderr: -v each decided step and failed call, -vv every call, sample and round.",
+    ),
+    log_level: LogLevel | None = typer.Option(
+        None,
+        "--log-level",
+        case_sensitive=False,
+        envvar="MAKER_LOG_LEVEL",
+        help="Log level on stderr (default warning: retries and warnings); wins over -v.",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    ctx.obj = {"config": config}
+    from maker_cli.cli.logs import level_for, setup_logging  # logging: only once a command runs
+
+    source = ctx.get_parameter_source("log_level")
+    from_env = source is not None and source.name == "ENVIRONMENT"
+    name = None if log_level is None or (from_env and verbose) else log_level.value  # a flag beats the env
+    level = level_for(verbose, name)
+    setup_logging(level)
+    ctx.obj = {"config": config, "log_level": level if verbose or log_level is not None else None}
+
+
+def log_level(ctx: typer.Context) -> int | None:
+    """The level -v/--log-level gave `maker` (None: neither was given)."""
+    root = ctx.find_root()
+    level: int | None = (root.obj or {}).get("log_level")
+    return level
 
 
 def config_path(ctx: typer.Context) -> Path | None:

@@ -23,11 +23,12 @@ from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.calibrate_view import CalibrationBar, render, render_comparison
-from maker_cli.cli.output import is_terminal, out_console, print_json, warn_line
+from maker_cli.cli.output import err_console, is_terminal, out_console, print_json, warn_line
 from maker_cli.config.settings import load_settings
 from maker_cli.errors import CannotConverge, UsageError
 from maker_cli.jobs.calibrate import acalibrate
 from maker_cli.jobs.calibration_result import CalibrationResult
+from maker_cli.jobs.event_log import EventLog
 from maker_cli.jobs.prompt_compare import DEFAULT, PromptComparison, acompare_prompts
 
 app = typer.Typer(
@@ -115,6 +116,8 @@ SHARED = (
     "price_out",
     "prompt_cache",
     "json_out",
+    "events",
+    "events_text",
 )
 
 
@@ -163,21 +166,40 @@ def _calibrate(
 ) -> None:
     """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
     json_out = opts.pop("json_out")
+    events = {"events": opts.pop("events"), "events_text": opts.pop("events_text"), "json_out": json_out}
+    with options.event_log(events) as log:
+        _measure(ctx, task, given, opts, probe=probe, json_out=json_out, log=log)
+
+
+def _measure(
+    ctx: typer.Context,
+    task: str | Path,
+    given: dict[str, OptionValue],
+    opts: dict[str, OptionValue],
+    *,
+    probe: str,
+    json_out: bool,
+    log: EventLog | None,
+) -> None:
     prompts = [str(p) for p in opts.pop("prompts") or []]
     if len(prompts) > 1:
-        _compare(ctx, task, given, opts, prompts, json_out=json_out)
+        _compare(ctx, task, given, opts, prompts, json_out=json_out, log=log)
         return
     if prompts and prompts[0] != DEFAULT:
         given["prompt"] = prompts[0]
     given |= opts
-    console = out_console()
+    to_stdout = log is not None and log.to_stdout  # --events -: stdout holds the events, people read stderr
+    console = err_console() if to_stdout else out_console()
     settings = load_settings(config_path(ctx))
+    listeners = options.listeners(log)
+
+    live = console.file.isatty() if to_stdout else is_terminal()
 
     async def go() -> CalibrationResult:
-        if json_out or not is_terminal():
-            return await acalibrate(task, settings=settings, **given)
+        if json_out or not live:
+            return await acalibrate(task, settings=settings, listeners=listeners, **given)
         with CalibrationBar(console) as bar:
-            return await acalibrate(task, settings=settings, on_progress=bar, **given)
+            return await acalibrate(task, settings=settings, on_progress=bar, listeners=listeners, **given)
 
     result = asyncio.run(go())
     for line in result.warnings:
@@ -198,6 +220,7 @@ def _compare(
     prompts: list[str],
     *,
     json_out: bool,
+    log: EventLog | None,
 ) -> None:
     """Calibrate with each prompt on the same steps; print the side-by-side table (or --json)."""
     if opts.pop("out", None) is not None:
@@ -206,12 +229,14 @@ def _compare(
         )
     if opts.pop("pairs", False):
         raise UsageError("--pairs measures one prompt: compare first, then calibrate the chosen --prompt with --pairs")
-    console = out_console()
+    to_stdout = log is not None and log.to_stdout
+    console = err_console() if to_stdout else out_console()
     settings = load_settings(config_path(ctx))
-    options_ = {**given, **opts}
+    options_ = {**given, **opts, "listeners": options.listeners(log)}
+    live = console.file.isatty() if to_stdout else is_terminal()
 
     async def go() -> PromptComparison:
-        if json_out or not is_terminal():
+        if json_out or not live:
             return await acompare_prompts(task, prompts, settings=settings, **options_)
         with CalibrationBar(console) as bar:
             return await acompare_prompts(

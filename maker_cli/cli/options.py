@@ -11,14 +11,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.errors import SpecError, UsageError
+
+if TYPE_CHECKING:
+    from maker_cli.core.events import Listener
+    from maker_cli.jobs.event_log import EventLog
 
 Model = Annotated[str | None, typer.Option("--model", "-m", help="litellm model string, or sim:... (simulated).")]
 K = Annotated[int | None, typer.Option("--k", "-k", min=1, help="Vote margin: the first answer ahead by k wins.")]
@@ -39,12 +44,27 @@ MaxRedFlags = Annotated[
     ),
 ]
 Eager = Annotated[int | None, typer.Option("--eager", min=0, help="Extra samples per round (cost for latency).")]
+Method = Annotated[
+    str | None,
+    typer.Option(
+        "--method", help="Voting method: ahead-by-k (the paper's, the default) or first-to-k (no margin, no guarantee)."
+    ),
+]
 Concurrency = Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Calls in flight at once.")]
 ApiBase = Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")]
 RouterConfig = Annotated[Path | None, typer.Option("--router-config", help="litellm Router config (YAML).")]
 Timeout = Annotated[float | None, typer.Option("--timeout", help="Seconds per call.")]
 MaxOutputTokens = Annotated[
     int | None, typer.Option("--max-output-tokens", min=1, help="Red-flag responses longer than this many tokens.")
+]
+RedFlags = Annotated[
+    str | None,
+    typer.Option(
+        "--red-flags",
+        metavar="PRESET",
+        help="Red-flag preset: paper (length + format, the default), relaxed (+ replies without a letter or "
+        "digit) or strict (+ self-correction phrases, over 50% blank lines); the spec's own checks still apply.",
+    ),
 ]
 Temperature = Annotated[float | None, typer.Option("--temperature", min=0, help="Temperature after the first sample.")]
 FirstTemperature = Annotated[
@@ -79,6 +99,18 @@ PromptFile = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (nothing else there).")]
+Events = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        metavar="FILE",
+        help="Append every engine event to FILE as one JSON line, as it happens ('-': stdout, not with --json). "
+        "Schema: docs/events.md.",
+    ),
+]
+EventsText = Annotated[
+    bool, typer.Option("--events-text", help="With --events: include each sample's text (off by default).")
+]
 
 LogSamples = Annotated[
     str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")
@@ -107,11 +139,13 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "max_samples": (MaxSamples, None),
     "max_red_flags": (MaxRedFlags, None),
     "eager": (Eager, None),
+    "method": (Method, None),
     "concurrency": (Concurrency, None),
     "api_base": (ApiBase, None),
     "router_config": (RouterConfig, None),
     "timeout": (Timeout, None),
     "max_output_tokens": (MaxOutputTokens, None),
+    "red_flags": (RedFlags, None),
     "temperature": (Temperature, None),
     "first_temperature": (FirstTemperature, None),
     "price_in": (PriceIn, None),
@@ -124,6 +158,8 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "max_cost": (MaxCost, None),
     "yes": (Yes, False),
     "resume": (Resume, None),
+    "events": (Events, None),
+    "events_text": (EventsText, False),
     "json_out": (Json, False),
 }
 # the options `maker run hanoi` and `maker run task` share
@@ -164,11 +200,13 @@ JOB_FLAGS = (
     "max_samples",
     "max_red_flags",
     "eager",
+    "method",
     "concurrency",
     "api_base",
     "router_config",
     "timeout",
     "max_output_tokens",
+    "red_flags",
     "temperature",
     "first_temperature",
     "price_in",
@@ -197,3 +235,22 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
                 raise UsageError(f"--input {key.strip()}: {exc}") from None
         out[key.strip()] = value
     return out
+
+
+def event_log(values: Mapping[str, OptionValue]) -> AbstractContextManager[EventLog | None]:
+    """The command's --events log, opened now (a file that cannot be written is exit 2 before anything
+    is spent; `-` is refused with --json), closed when the block ends; a null context without --events."""
+    from maker_cli.jobs.event_log import open_event_log  # imports asyncio: only commands that run jobs need it
+
+    target, text = values.get("events"), bool(values.get("events_text"))
+    if text and target is None:
+        raise UsageError("--events-text goes with --events FILE")
+    log = open_event_log(target, text=text, json_out=bool(values.get("json_out")))
+    return log if log is not None else nullcontext()
+
+
+def listeners(*found: Listener | None) -> list[Listener]:
+    """The given listeners (None: absent) and, with `maker -v`, the one that logs the events."""
+    from maker_cli.jobs.event_log import log_listeners  # as above
+
+    return [*(listener for listener in found if listener is not None), *log_listeners()]

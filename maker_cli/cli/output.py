@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -67,7 +68,9 @@ def error_line(message: str) -> None:
 
 
 def warn_line(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {escape(one_line(message))}", markup=True)
+    """A warning on the `maker` logger: one `warning:` line on stderr through the CLI's handler
+    (`maker_cli.cli.logs`), hidden by `--log-level error`."""
+    logging.getLogger("maker").warning("%s", message)
 
 
 def _clean(value: object) -> object:

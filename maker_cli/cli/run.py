@@ -29,9 +29,10 @@ from maker_cli.cli.output import EXIT_CODES, err_console, error_line, is_termina
 from maker_cli.config.settings import load_settings
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError, UsageError
+from maker_cli.jobs.event_log import EventLog
 from maker_cli.jobs.run import RunPlan, StartedRun, execute, plan_run, provider_of, report
 from maker_cli.jobs.run_result import RunResult
-from maker_cli.jobs.runner import RunOutcome
+from maker_cli.jobs.run_state import RunOutcome
 from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.tasks.sequence import SequenceTask
 from maker_cli.tasks.sequence_path import check_spec
@@ -56,7 +57,8 @@ def run_hanoi(
     if opts["resume"] is not None and _given(ctx, "disks"):
         raise UsageError("--resume continues a run with the configuration it was started with; drop --disks")
     plan = plan_run(None if opts["resume"] is not None else "hanoi", disks=disks, **_plan_options(ctx, opts))
-    launch(plan, json_out=opts["json_out"])
+    with options.event_log(opts) as log:
+        launch(plan, json_out=opts["json_out"], log=log)
 
 
 @app.command("task")
@@ -99,7 +101,8 @@ def run_task(
         steps_of=lengths or None,
         **_plan_options(ctx, opts),
     )
-    launch(plan, json_out=opts["json_out"])
+    with options.event_log(opts) as log:
+        launch(plan, json_out=opts["json_out"], log=log)
 
 
 def _plan_options(ctx: typer.Context, opts: dict[str, OptionValue]) -> dict[str, OptionValue]:
@@ -134,9 +137,12 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
-def launch(plan: RunPlan, *, json_out: bool) -> None:
-    """Show the estimate, run with a live view (or quietly with --json), report; exit with the status."""
-    console = err_console() if json_out else out_console()
+def launch(plan: RunPlan, *, json_out: bool, log: EventLog | None = None) -> None:
+    """Show the estimate, run with a live view (or quietly with --json), report; exit with the status.
+    `log`: the --events log (with `--events -` stdout holds the events and people read stderr)."""
+    to_stdout = log is not None and log.to_stdout
+    console = err_console() if json_out or to_stdout else out_console()
+    live = console.file.isatty() if to_stdout else is_terminal()
     provider = provider_of(plan.config)
     if not json_out:
         print_estimate(console, plan, provider.info.simulated)
@@ -149,7 +155,7 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
                 console,
                 title=f"{plan.task.name} · {plan.config.model} · k={plan.config.k}",
                 node_ids=plan.task.node_ids,
-                live=is_terminal(),
+                live=live,
             )
         )
     view = (
@@ -162,7 +168,7 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
             start_step=0,
             k=plan.config.k,
             expected_cost=plan.estimate.expected_cost_usd if plan.estimate is not None else None,
-            live=is_terminal(),
+            live=live,
         )
     )
 
@@ -181,11 +187,15 @@ def launch(plan: RunPlan, *, json_out: bool) -> None:
     async def go() -> RunResult:
         if isinstance(plan.task, WorkflowTask) and flow is not None:
             with flow:
-                return await execute(plan, provider, on_start=on_start, on_node=flow.on_node)
+                return await execute(
+                    plan, provider, on_start=on_start, on_node=flow.on_node, listeners=options.listeners(log)
+                )
         if view is None:
-            return await execute(plan, provider, on_start=on_start)
+            return await execute(plan, provider, on_start=on_start, listeners=options.listeners(log))
         with view:
-            return await execute(plan, provider, on_start=on_start, on_step=view.on_step, listeners=[view.on_event])
+            return await execute(
+                plan, provider, on_start=on_start, on_step=view.on_step, listeners=options.listeners(view.on_event, log)
+            )
 
     try:
         result = asyncio.run(go())

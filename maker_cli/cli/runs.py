@@ -10,41 +10,26 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from maker_cli.cli.app import config_path
+from maker_cli._types import JSONObject, JSONValue
 from maker_cli.cli.display.formats import money as _money
+from maker_cli.cli.display.formats import probability
 from maker_cli.cli.output import out_console, print_json, printable
-from maker_cli.config.paths import default_store_file
-from maker_cli.config.settings import load_settings
+from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
+from maker_cli.cli.runs_delete import delete_command, prune_command
+from maker_cli.cli.runs_export import export_command
+from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.status import RunStatus
-from maker_cli.errors import StoreError, UsageError
+from maker_cli.errors import UsageError
 from maker_cli.secrets import redact
 from maker_cli.store.rows import RunRecord
 from maker_cli.store.run_store import RunStore
 from maker_cli.workflows.task import WorkflowTask
 
-app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True, add_completion=False)
-
-StoreOpt = typer.Option(None, "--store", help="SQLite run store (default: user data dir; MAKER_STORE).")
-
-
-def _store_path(ctx: typer.Context, store: Path | None) -> Path | None:
-    """The store file to read, or None when there is none yet."""
-    settings = load_settings(config_path(ctx), store=store)
-    path = settings.store if settings.store is not None else default_store_file()
-    try:
-        return path if path.is_file() else None
-    except OSError as exc:  # an untraversable folder on the way
-        raise StoreError(
-            f"cannot read the run store {path}: {exc.strerror} (pass --store PATH or set MAKER_STORE)"
-        ) from None
+app = typer.Typer(help="List, inspect, export and delete stored runs.", no_args_is_help=True, add_completion=False)
 
 
 def _open(ctx: typer.Context, store: Path | None) -> RunStore:
-    path = _store_path(ctx, store)
-    if path is None:
-        where = store or default_store_file()
-        raise StoreError(f"no run store at {where} yet (runs are stored there once you run a job)")
-    return RunStore(path, readonly=True)  # reading works where maker may not write
+    return RunStore(existing_store_file(ctx, store), readonly=True)  # reading works where maker may not write
 
 
 @app.command("list")
@@ -59,7 +44,7 @@ def list_runs(
     if status is not None and status not in {s.value for s in RunStatus}:
         raise UsageError(f"--status must be one of {', '.join(s.value for s in RunStatus)}, not {status!r}")
     runs: list[RunRecord] = []
-    if _store_path(ctx, store) is not None:  # no store yet: nothing has run, an empty list
+    if store_file(ctx, store) is not None:  # no store yet: nothing has run, an empty list
         with _open(ctx, store) as s:
             runs = s.list_runs(limit, status=status)
     if json_out:
@@ -101,10 +86,16 @@ def show_run(
     run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
     steps: int = typer.Option(0, "--steps", min=0, help="Also show this many contested, red-flagged or wrong steps."),
     step: int | None = typer.Option(None, "--step", min=0, help="Also show this step's stored raw samples."),
+    least_confident: int = typer.Option(
+        5,
+        "--least-confident",
+        min=0,
+        help="Show this many of the least confident decided steps, with their tallies (0: none).",
+    ),
     store: Path | None = StoreOpt,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """One run: configuration, status, totals, and (with --steps) its contested steps."""
+    """One run: configuration, status, totals, its least confident steps and (with --steps) its contested steps."""
     with _open(ctx, store) as s:
         r = s.get_run(run_id)
         shown = []
@@ -112,6 +103,7 @@ def show_run(
             contested = [st for st in s.iter_steps(r.id) if st.rounds > 1 or st.red_flagged or st.correct is False]
             shown = contested[:steps]
         raw = s.get_samples(r.id, step) if step is not None else []
+        weakest = s.least_confident(r.id, least_confident)
     data = r.to_dict()
     task_config = (r.config or {}).get("task") or {}
     data["prompt"] = task_config.get("prompt") if isinstance(task_config, dict) else None
@@ -140,6 +132,19 @@ def show_run(
             "correct": st.correct,
         }
         for st in shown
+    ]
+    data["least_confident"] = [
+        {
+            "idx": st.idx,
+            **({"node": st.input_state} if r.kind == WorkflowTask.kind else {}),
+            "winner": st.winner_key,
+            "confidence": st.confidence,
+            "tallies": dict(st.tallies),
+            "valid": st.valid,
+            "rounds": st.rounds,
+            "correct": st.correct,
+        }
+        for st in weakest
     ]
     if json_out:
         print_json(data)
@@ -187,6 +192,7 @@ def show_run(
         _print_nodes(console, data["nodes"], r)
     else:
         console.print(_prompt_line(data["prompt"]), highlight=False, soft_wrap=True, markup=False)
+    _print_confidence(console, saved, job, data["least_confident"])
     for st in data["steps"]:
         console.print(
             f"  step {st['idx']}: {printable(str(st['tallies']))} rounds {st['rounds']} red flags {st['red_flagged']}"
@@ -218,6 +224,39 @@ def show_run(
                 markup=False,
             )
             console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)
+
+
+def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weakest: list[JSONObject]) -> None:
+    """The run's confidence summary (kept by the runner) and its least confident steps."""
+    summary = saved.get("confidence")
+    p = job.get("p") if isinstance(job, dict) else None
+    if isinstance(summary, dict) and summary.get("steps"):
+        lowest = summary.get("min")
+        console.print(
+            f"confidence (worst case, p = {p}): lowest {probability(lowest if isinstance(lowest, float) else None)}, "
+            f"{summary.get('low', 0):,} of {summary['steps']:,} decided steps below {LOW_CONFIDENCE}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    elif p is None:
+        console.print(
+            "confidence: none (the run has no p: give `maker run` --p or --calibration)", highlight=False, markup=False
+        )
+    if not weakest:
+        return
+    console.print(f"least confident steps (worst case, p = {p}):", highlight=False, markup=False)
+    for st in weakest:
+        where = f"node {st['node']}" if "node" in st else f"step {st['idx']}"
+        console.print(
+            printable(
+                f"  confidence {probability(st['confidence'])} at {where}: tallies {st['tallies']}, "
+                f"rounds {st['rounds']}, correct={st['correct']}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _prompt_line(record: object) -> str:
@@ -278,3 +317,9 @@ def _print_nodes(console: Console, nodes: list[dict[str, object]], r: RunRecord)
     result = (r.last_state or {}).get("result") if isinstance(r.last_state, dict) else None
     if result is not None:
         console.print(printable(f"result: {json.dumps(result)[:2000]}"), highlight=False, soft_wrap=True, markup=False)
+
+
+# export, delete and prune live in their own modules
+app.command("export")(export_command)
+app.command("delete")(delete_command)
+app.command("prune")(prune_command)

@@ -17,6 +17,8 @@ from pathlib import Path
 import typer
 
 from maker_cli.cli.app import config_path
+from maker_cli.cli.app import log_level as root_log_level
+from maker_cli.cli.logs import hand_over_to_root
 from maker_cli.config.settings import load_settings
 from maker_cli.errors import UsageError
 
@@ -43,6 +45,7 @@ class LogLevel(StrEnum):
     info = "INFO"
     warning = "WARNING"
     error = "ERROR"
+    critical = "CRITICAL"
 
 
 app = typer.Typer(add_completion=False)
@@ -81,11 +84,16 @@ def serve_mcp(
         help="Let sequence specs run `reference: FILE.py:function` (code next to the spec).",
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Session default model (else the settings)."),
-    log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", help="Log level (logs go to stderr)."),
+    log_level: LogLevel | None = typer.Option(
+        None, "--log-level", help="Log level (logs go to stderr; default: maker's -v/--log-level, else WARNING)."
+    ),
 ) -> None:
+    given = root_log_level(ctx)
+    level = log_level.value if log_level is not None else logging.getLevelName(given or logging.WARNING)
+    hand_over_to_root()  # the server logs through the root logger, in its own format
     logging.basicConfig(
         stream=sys.stderr,
-        level=log_level.value,
+        level=level,
         format="maker serve-mcp %(levelname)s %(name)s: %(message)s",
     )
     settings = load_settings(config_path(ctx), model=model)
@@ -99,7 +107,7 @@ def serve_mcp(
         settings,
         allowed_dirs=tuple(allow_dir),
         lock_caps=lock_caps,
-        log_level=log_level.value,
+        log_level=level,
         trust_spec_code=trust_spec_code,
         max_session_cost=session_cap,
     )

@@ -15,12 +15,21 @@ from maker_cli._types import OptionValue
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.vote_view import LiveVoteView, print_vote
-from maker_cli.cli.output import EXIT_UNDECIDED, is_terminal, out_console, print_json
+from maker_cli.cli.output import EXIT_UNDECIDED, err_console, is_terminal, out_console, print_json
 from maker_cli.config.settings import load_settings
+from maker_cli.jobs.event_log import EventLog
 from maker_cli.jobs.vote import VoteResult, plan_vote, run_vote
 from maker_cli.providers.factory import provider_for
 
 app = typer.Typer(add_completion=False)
+
+VoteP = Annotated[
+    float | None,
+    typer.Option(
+        "--p",
+        help="P(one valid sample is correct), for the decision's confidence (default: a simulated model's own p).",
+    ),
+]
 
 
 @app.command("vote")
@@ -29,11 +38,13 @@ app = typer.Typer(add_completion=False)
     "max_samples",
     "max_red_flags",
     "eager",
+    "method",
     "model",
     "api_base",
     "router_config",
     "concurrency",
     "max_output_tokens",
+    "red_flags",
     "temperature",
     "first_temperature",
     "timeout",
@@ -42,6 +53,10 @@ app = typer.Typer(add_completion=False)
     "max_cost",
     "prompt_cache",
     "json_out",
+    "events",
+    "events_text",
+    "p",
+    table={"p": (VoteP, None)},
 )
 def vote(
     ctx: typer.Context,
@@ -64,6 +79,20 @@ def vote(
 
     Exit codes: 0 decided, 3 undecided (a cap reached), 1 error, 2 usage.
     """
+    with options.event_log(opts) as log:
+        _vote(ctx, prompt, system, task, inputs, answer_regex, opts, log)
+
+
+def _vote(
+    ctx: typer.Context,
+    prompt: str | None,
+    system: str | None,
+    task: Path | None,
+    inputs: list[str],
+    answer_regex: str | None,
+    opts: dict[str, OptionValue],
+    log: EventLog | None,
+) -> None:
     plan = plan_vote(
         prompt,
         task=task,
@@ -72,19 +101,23 @@ def vote(
         answer_regex=answer_regex,
         flags=options.job_flags(opts),
         settings=load_settings(config_path(ctx)),
+        p=opts["p"],
     )
     provider = provider_for(plan.job)
-    console = out_console()
+    to_stdout = log is not None and log.to_stdout  # --events -: stdout holds the events, people read stderr
+    console = err_console() if to_stdout else out_console()
     json_out = opts["json_out"]
-    view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=is_terminal())
+    live = console.file.isatty() if to_stdout else is_terminal()
+    view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=live)
     if view is not None and provider.info.simulated:
         console.print("[dim]simulated model: no API calls, no cost[/]")
+    listeners = options.listeners(view, log)
 
     async def go() -> VoteResult:
         if view is None:
-            return await run_vote(plan, provider)
+            return await run_vote(plan, provider, listeners=listeners)
         with view:
-            return await run_vote(plan, provider, listeners=[view])
+            return await run_vote(plan, provider, listeners=listeners)
 
     result = asyncio.run(go())
     if json_out:

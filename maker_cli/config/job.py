@@ -4,7 +4,8 @@ Precedence, highest first (each layer only where it sets a value):
 
 1. an explicit flag (CLI) or keyword (Python API, MCP tool argument);
 2. the calibration file given with `--calibration` (its model and prices: what was measured);
-3. the task spec (`model`, `voting.*`, `red_flags.max_output_tokens`, `red_flags.must_not_match`);
+3. the task spec (`model`, `voting.*`, `red_flags.max_output_tokens`, `red_flags.must_not_match`,
+   `red_flags.preset`; the spec's own red-flag checks, `red_flag_checks`, come only from it);
 4. `MAKER_*` environment variables;
 5. the config file;
 6. the defaults.
@@ -24,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maker_cli._types import JSONObject, OptionValue
 from maker_cli.config.settings import Settings
-from maker_cli.core.redflags import RedFlagRules
+from maker_cli.core.race import VotingMethod
+from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.errors import UsageError
 
 LAYERS = ("flag", "calibration", "spec", "env", "config", "default")
@@ -45,10 +47,13 @@ class JobSettings(BaseModel):
     max_samples: int | None = Field(None, ge=1)
     max_red_flags: int | None = Field(None, ge=1)  # None: maths.default_max_red_flags(k, valid rate)
     eager: int = Field(0, ge=0)
+    method: VotingMethod = VotingMethod.AHEAD_BY_K
     first_temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
     temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
     max_output_tokens: int | None = Field(ge=1)
     must_not_match: tuple[str, ...] = ()
+    red_flags: RedFlagPreset = DEFAULT_PRESET  # the preset: paper, relaxed or strict (core.redflags.PRESETS)
+    red_flag_checks: RedFlagChecks | None = None  # the spec's own checks, on top of the preset
     concurrency: int = Field(ge=1)
     price_in: float | None = Field(None, ge=0, allow_inf_nan=False)
     price_out: float | None = Field(None, ge=0, allow_inf_nan=False)
@@ -77,7 +82,12 @@ class JobSettings(BaseModel):
 
     def rules(self) -> RedFlagRules:
         """The red-flag rules every sample passes before it is judged."""
-        return RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match)
+        return RedFlagRules.preset(
+            self.red_flags,
+            max_output_tokens=self.max_output_tokens,
+            must_not_match=self.must_not_match,
+            checks=self.red_flag_checks,
+        )
 
     def report(self) -> JSONObject:
         """The values as JSON (what `--json` prints as `settings`)."""

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from maker_cli._types import JSONObject, JSONValue, OptionValue
 from maker_cli.bounded_yaml import read_yaml_file
 from maker_cli.config.paths import default_config_file
+from maker_cli.core.race import VotingMethod
 from maker_cli.errors import ConfigError, SpecError
 
 ENV_PREFIX = "MAKER_"
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
         "valid rate below 1; maker_cli.core.maths.default_max_red_flags)",
     )
     eager: int = Field(0, ge=0, description="extra samples per round (cost for latency)")
+    method: VotingMethod = Field(
+        VotingMethod.AHEAD_BY_K, description="voting method: ahead-by-k (the paper's, the default) or first-to-k"
+    )
     first_temperature: float = Field(0.0, ge=0, le=2)
     temperature: float = Field(0.1, ge=0, le=2)
     max_output_tokens: int = Field(750, ge=1, description="red-flag responses longer than this (tokens)")

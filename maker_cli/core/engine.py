@@ -28,7 +28,7 @@ from maker_cli.core.events import (
     StepDecided,
 )
 from maker_cli.core.maths import default_max_red_flags
-from maker_cli.core.race import VoteRace
+from maker_cli.core.race import VoteRace, VotingMethod
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.step import Judge, StepPrompt
@@ -59,6 +59,7 @@ class VoteConfig:
     # the first round as k separate calls (not one call with n = k - 1): its first valid answer is then
     # the fastest of k draws, which is what speculative pipelining starts the next step on
     split_first_round: bool = False
+    method: VotingMethod = VotingMethod.AHEAD_BY_K
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -104,6 +105,8 @@ class StepResult:
     records: list[SampleRecord] | None = None
     values: dict[str, AnswerValue] = field(default_factory=dict)  # key -> parsed value, per candidate
     stopped: StopReason | None = None  # why an undecided step stopped
+    method: VotingMethod = VotingMethod.AHEAD_BY_K  # which method decided it
+    stopped_early: bool = False  # loss of hope: stopped before the cap it could not beat
     cached_tokens: int = 0  # the part of input_tokens the provider served from its prompt cache
 
     @property
@@ -208,6 +211,10 @@ class Engine:
         for listener in self.listeners:
             listener(event)
 
+    def emit(self, event: Event) -> None:
+        """Hand an event to the listeners (the runner reports discarded speculative votes here)."""
+        self._emit(event)
+
     async def vote(
         self,
         prompt: StepPrompt,
@@ -224,17 +231,22 @@ class Engine:
         `on_candidate` is called once, with the step's first valid answer (the runner speculates on
         it); `usage` is kept up to date with every completion counted."""
         t0 = time.perf_counter()
-        race = VoteRace(cfg.k)
+        race = VoteRace(cfg.k, cfg.method)
         tally = _Tally(cfg.record_samples)
         tally.spend_limit = spend_limit
         tally.on_candidate = on_candidate
         tally.usage = usage
         rounds = 0
         status = UNDECIDED
+        stopped_early = False
         while True:
             need = race.needed() + cfg.eager
             if cfg.max_samples is not None:
-                need = min(need, cfg.max_samples - tally.samples)
+                left = cfg.max_samples - tally.samples
+                if left > 0 and race.hopeless(left) and tally.stopped is None:
+                    tally.stopped, stopped_early = STOP_CAP, True  # loss of hope: the cap would end it undecided
+                    break
+                need = min(need, left)
                 if need <= 0:
                     if tally.stopped is None:  # red flags that reached their limit did so first (or with the cap)
                         tally.stopped = STOP_RED_FLAGS if tally.red_flags_reached(cfg) else STOP_CAP
@@ -271,6 +283,8 @@ class Engine:
             records=tally.records,
             values=tally.values,
             stopped=None if status == DECIDED else tally.stopped,
+            method=cfg.method,
+            stopped_early=stopped_early,
         )
         if self.listeners:
             self._emit(StepDecided(result))
@@ -433,7 +447,7 @@ class Engine:
                 )
             )
         if self.listeners:
-            self._emit(SampleFinished(prompt.step, completion, key, flag))
+            self._emit(SampleFinished(prompt.step, completion, key, flag, tally.samples))
         return key is not None
 
     def _failed(self, prompt: StepPrompt, cfg: VoteConfig, tally: _Tally, exc: BaseException) -> None:
@@ -444,7 +458,7 @@ class Engine:
         tally.retries += exc.retries
         tally.last_error = str(exc)
         if self.listeners:
-            self._emit(CallFailed(prompt.step, str(exc)))
+            self._emit(CallFailed(prompt.step, str(exc), exc.retries))
         if tally.errors >= cfg.max_call_errors:
             raise ProviderError(
                 f"step {prompt.step}: {tally.errors} calls failed after retries; last error: {exc}",

@@ -198,6 +198,7 @@ def estimate(x: EstimateInputs) -> EstimateReport:
         max_red_flags=job.max_red_flags,
         max_red_flags_derived=job.derived,
         p_undecided_per_step=job.main.stops.p_undecided,
+        hope_saved_per_step=job.main.stops.hope_saved,
         p_undecided_job=p_und_job,
         **(
             _budget(x, k, k_min, cost_of, n_agents, cost_call, job, log).model_dump()
@@ -245,6 +246,19 @@ def _stop_notes(
             "expected samples count a step stopped by the red-flag limit up to its last red flag; samples of its "
             f"round still in flight then (at most k - 1) also land: up to {extra:.3g} more per step"
         )
+    if x.max_samples is not None:
+        saved = job.main.stops.hope_saved
+        if saved is None:
+            log.notes.append(
+                "loss of hope (a step stops once no answer can win within the cap) is not counted here: the cap is "
+                "too long for the exact computation, so the expected samples are upper bounds"
+            )
+            log.approximations += ["expected_samples_per_step", "expected_calls"]
+        elif saved > 0:
+            log.notes.append(
+                f"loss of hope: a step stops as soon as no answer can win within the {x.max_samples:,}-sample cap "
+                f"(same outcome: undecided), saving {saved:.3g} samples per step (counted exactly in the samples)"
+            )
     if not job.exact:
         log.approximations += [
             "p_undecided_per_step",
@@ -307,6 +321,10 @@ def _cost_fields(
             "call percentiles ignore the stops, which can lower them here (a stopped step draws fewer samples): "
             "upper bounds"
         )
+    elif (job.main.stops.hope_saved or 0.0) > 0.0:
+        if pct.method == "exact":
+            log.approximations += ["calls_p50", "calls_p95", "calls_p99"]
+        log.notes.append("call percentiles do not take off what loss of hope saves under the cap: upper bounds")
     if cost_call is not None:
         log.approximations += ["cost_p50_usd", "cost_p95_usd", "cost_p99_usd"]
         log.notes.append("cost percentiles take every call's tokens at their mean")

@@ -135,6 +135,7 @@ class EstimateReport(_Model):
     max_red_flags: int
     max_red_flags_derived: bool
     p_undecided_per_step: float | None
+    hope_saved_per_step: float | None = None
     p_undecided_job: float | None
     budget_usd: float | None = None
     affordable: bool | None = None

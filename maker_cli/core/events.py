@@ -2,11 +2,16 @@
 
 Events are cheap slotted dataclasses, only built when someone listens. `tallies` fields are
 read-only views of the live race counts, not copies.
+
+Which run (and workflow node) an event belongs to is not in the event: the job that drives the
+engine says it in `SCOPE`, a context variable each job sets while it runs (`current_scope()`).
+`maker_cli.jobs.event_log` writes every event as one JSON line (docs/events.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +34,8 @@ class SampleFinished:
     completion: Completion
     key: str | None  # the canonical answer voted for, None when red-flagged
     red_flag: RedFlag | None
+    sample: int = 0  # its number among the step's samples (1, 2, ...; calibration: among all samples)
+    correct: bool | None = None  # calibration only: the answer matched the known one (None: not judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,7 @@ class Retried:
 class CallFailed:
     step: int
     message: str
+    retries: int = 0  # failed attempts retried before the call finally failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,5 +66,35 @@ class StepDecided:
     result: StepResult
 
 
-Event = SampleStarted | SampleFinished | Retried | CallFailed | RoundFinished | StepDecided
+@dataclass(frozen=True, slots=True)
+class BranchDiscarded:
+    """A speculative vote (`--speculate`) thrown away: it was started on an input that turned out
+    not to be the decided one. Its samples were spent (and counted) but are no votes. `decided`:
+    None when it was still voting, else how it had already ended (its StepDecided event, which
+    then decided no step of the run)."""
+
+    step: int
+    samples: int
+    cost_usd: float | None
+    decided: bool | None
+
+
+Event = SampleStarted | SampleFinished | Retried | CallFailed | RoundFinished | StepDecided | BranchDiscarded
 Listener = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the engine's events are part of: the store's run (a vote or calibration: an id made
+    for it, in no store) and, inside a workflow, the node (or the prompt a comparison samples)."""
+
+    run_id: str | None = None
+    node: str | None = None
+
+
+SCOPE: ContextVar[Scope] = ContextVar("maker_event_scope", default=Scope())  # noqa: B039 - frozen
+
+
+def current_scope() -> Scope:
+    """The scope of the events emitted now (a listener may read it)."""
+    return SCOPE.get()

@@ -20,6 +20,7 @@ bound only where they say method "bounds"); `job_stops` applies them to every ag
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ class StepStops:
     method: str
     max_samples: int | None
     max_red_flags: int | None
+    hope_saved: float | None = 0.0  # samples per step loss of hope saves (already taken off); None: not computed
 
 
 def _log_nb(m: int, f: int, log_u: float, log_v: float) -> float:
@@ -246,6 +248,37 @@ def step_stops(
     *,
     max_work: float = MAX_WORK,
 ) -> StepStops:
+    """`race_stops`, with the samples loss of hope saves under a sample cap taken off the expected
+    samples (P(undecided) is unchanged: loss of hope stops only steps the cap would stop undecided)."""
+    found = race_stops(p, k, valid_rate, max_samples, max_red_flags, max_work=max_work)
+    if max_samples is None:
+        return found
+    flags = max_red_flags if max_red_flags is not None and max_red_flags < max_samples else None
+    # loss of hope saves fewer than max_samples, and only on steps the cap alone would leave undecided
+    by_cap = found if flags is None or valid_rate >= 1.0 else race_stops(p, k, valid_rate, max_samples, None)
+    if by_cap.exact and by_cap.p_undecided * max_samples <= 1e-13 * found.expected_samples_low:
+        return dataclasses.replace(found, hope_saved=0.0)
+    hopeful = hopeful_step(p, k, valid_rate, max_samples, flags)
+    if hopeful is None:
+        return dataclasses.replace(found, hope_saved=None)
+    saved = max(0.0, found.expected_samples - hopeful[1])
+    return dataclasses.replace(
+        found,
+        expected_samples=hopeful[1],
+        expected_samples_low=min(found.expected_samples_low, hopeful[1]),
+        hope_saved=saved,
+    )
+
+
+def race_stops(
+    p: float,
+    k: int,
+    valid_rate: float = 1.0,
+    max_samples: int | None = None,
+    max_red_flags: int | None = None,
+    *,
+    max_work: float = MAX_WORK,
+) -> StepStops:
     """How one step ends when it stops undecided at `max_samples` samples or `max_red_flags`
     red-flagged ones (None: no such stop), exactly as the engine stops it; p is per vote.
 
@@ -292,8 +325,8 @@ def step_stops(
         below = [pmf(m) for m in range(k)]
         return done(sum(below), sum(_survivals(below)), "closed form")
     if cap is not None and flags is not None:
-        one_f = step_stops(p, k, v, None, flags, max_work=max_work)
-        one_n = step_stops(p, k, v, cap, None, max_work=max_work)
+        one_f = race_stops(p, k, v, None, flags, max_work=max_work)
+        one_n = race_stops(p, k, v, cap, None, max_work=max_work)
         high, low = min(1.0, one_f.p_undecided + one_n.p_undecided), max(one_f.p_undecided_low, one_n.p_undecided_low)
         e_high = min(one_f.expected_samples, one_n.expected_samples) * v
         e_low = max(0.0, (one_f.expected_samples_low + one_n.expected_samples_low) * v - mean_t)
@@ -330,7 +363,7 @@ def p_undecided(
     """P(a step stops undecided: no answer leads by k within max_samples samples, or max_red_flags
     samples are red-flagged first); p per vote. Exact (see step_stops; an upper bound only where it
     says method "bounds")."""
-    return step_stops(p, k, valid_rate, max_samples, max_red_flags).p_undecided
+    return race_stops(p, k, valid_rate, max_samples, max_red_flags).p_undecided
 
 
 # --------------------------------------------------------------------------- a job's stops
@@ -406,4 +439,96 @@ def job_stops(
     return JobStops(groups, flags, max_red_flags is None)
 
 
-__all__ = ["AgentStops", "JobStops", "StepStops", "job_stops", "p_undecided", "step_stops"]
+__all__ = [
+    "AgentStops",
+    "JobStops",
+    "StepStops",
+    "hopeful_step",
+    "job_stops",
+    "p_undecided",
+    "race_stops",
+    "step_stops",
+]
+
+
+# --------------------------------------------------------------------------- loss of hope
+
+HOPE_WORK = 500_000  # state updates the loss-of-hope DP may take
+
+
+def hopeful_step(p: float, k: int, valid_rate: float, cap: int, flags: int | None) -> tuple[float, float] | None:
+    """(P(undecided), E[samples]) of one step as the engine runs it under a cap of `cap` samples
+    (and the red-flag limit `flags`, None for none) **with loss of hope**, or None when the
+    computation would take more than HOPE_WORK updates.
+
+    A DP over the race's round boundaries, state (lead d, samples used s, red flags f): a round from
+    lead d needs k - |d| valid votes (the engine's zero-waste round); if fewer samples than that are
+    left under the cap no answer can win (loss of hope: the engine stops there, undecided, with s
+    samples). Otherwise the round draws samples until it has its votes (r red flags on the way: a
+    negative binomial), or the red-flag limit or the cap stops the step undecided. The votes' split
+    is binomial(k - |d|, p) whatever r is. Red-flagged samples are counted as they come (the
+    sequential semantics of the rest of this module: a round's samples still in flight when the
+    red-flag limit is reached are not counted). P(undecided) equals the model without loss of hope
+    (it stops only steps the cap would stop undecided); E[samples] is lower.
+    """
+    v = valid_rate
+    u = 1.0 - v
+    f_cap = flags if (flags is not None and v < 1.0) else None
+    work = 0
+    binoms = [[math.comb(n, j) * p**j * (1.0 - p) ** (n - j) for j in range(n + 1)] for n in range(k + 1)]
+    frontier: dict[tuple[int, int, int], float] = {(0, 0, 0): 1.0}
+    undecided = samples = 0.0
+    while frontier:
+        nxt: dict[tuple[int, int, int], float] = {}
+        for (d, used, f), mass in frontier.items():
+            need = k - abs(d)
+            left = cap - used
+            if need > left:  # loss of hope
+                undecided += mass
+                samples += mass * used
+                continue
+            flags_left = None if f_cap is None else f_cap - f
+            r_max = left - need if flags_left is None else min(left - need, flags_left - 1)
+            done = 0.0
+            for r in range(r_max + 1):  # the round completes after r red flags
+                pr = math.comb(need - 1 + r, r) * v**need * u**r if r else v**need
+                if pr < 1e-300:
+                    break
+                work += need + 1
+                if work > HOPE_WORK:
+                    return None
+                done += pr
+                for j, b in enumerate(binoms[need]):
+                    if b == 0.0:
+                        continue
+                    after = d + 2 * j - need
+                    if abs(after) >= k:
+                        samples += mass * pr * b * (used + need + r)
+                        continue
+                    key = (after, used + need + r, f + r if f_cap is not None else 0)
+                    nxt[key] = nxt.get(key, 0.0) + mass * pr * b
+                ratio = u * (need + r) / (r + 1)  # pr(r + 1) / pr(r), falling in r: below 1 past the mode
+                if ratio < 1.0 and mass * pr * ratio / (1.0 - ratio) < 1e-22:
+                    break  # the tail past r (< 1e-22 of the step) is left to `rest`: stopped at the cap
+            rest = max(0.0, 1.0 - done)
+            if rest > 0.0:  # stopped undecided inside the round: by the red-flag limit or the cap
+                undecided += mass * rest
+                samples += mass * (rest * used + _stop_samples(need, left, flags_left, v, u, rest))
+        frontier = {key: m for key, m in nxt.items() if m > 1e-18}
+    return undecided, samples
+
+
+def _stop_samples(need: int, left: int, flags_left: int | None, v: float, u: float, rest: float) -> float:
+    """E[samples drawn by the round, times P] when it stops undecided inside the round (probability
+    `rest`): at the flags_left-th red flag (fewer than `need` valid before it, within the cap), else
+    at the cap (all `left` samples drawn)."""
+    by_flags = expected = 0.0
+    if flags_left is not None:
+        for x in range(need):  # x valid samples before the last allowed red flag
+            t = flags_left + x
+            if t > left:
+                break
+            pr = math.comb(t - 1, x) * u**flags_left * v**x
+            by_flags += pr
+            expected += pr * t
+    return expected + max(0.0, rest - by_flags) * left

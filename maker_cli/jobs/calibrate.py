@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core.events import Listener, Scope
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.step import Judge
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibration_draw import Tally, build_result, draw
 from maker_cli.jobs.calibration_file import save_calibration
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult
+from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope, new_job_id
 from maker_cli.jobs.recommend import cannot_converge_message, recommend, to_calibration
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
@@ -76,6 +78,9 @@ async def acalibrate(
     out: str | Path | None = None,
     on_progress: Callable[[CalibrationProgress], None] | None = None,
     max_call_errors: int | None = None,
+    listeners: Iterable[Listener] = (),
+    events: EventsArg = None,
+    events_text: bool = False,
     config: Path | None = None,
     settings: Settings | None = None,
     provider: Provider | None = None,
@@ -86,7 +91,10 @@ async def acalibrate(
     a JSONL file or DatasetItems; a sequence spec its `inputs`), or a task object. The result says
     `cannot_converge` (and recommends nothing) when voting cannot work. Writes `out` when given.
     `prompt`: a prompt file used instead of Hanoi's built-in prompt or the spec's system/user
-    (`compare_prompts` samples several side by side).
+    (`compare_prompts` samples several side by side). `listeners` receive the typed events of every
+    sample (maker_cli.core.events; a probe's item as the step); `events` writes them as JSON lines to
+    a path (appended to) or a text stream, with the samples' text if `events_text` (docs/events.md);
+    their run_id is an id made for this calibration (`calibration-...`).
     """
     plan = plan_calibration(
         task,
@@ -114,14 +122,16 @@ async def acalibrate(
             prompt_cache=prompt_cache or None,
         ),
     )
-    return await run_calibration(
-        plan,
-        provider or provider_for(plan.job),
-        steps=steps,
-        out=out,
-        on_progress=on_progress,
-        max_call_errors=max_call_errors,
-    )
+    with event_listeners(listeners, events, text=events_text) as every_listener:
+        return await run_calibration(
+            plan,
+            provider or provider_for(plan.job),
+            steps=steps,
+            out=out,
+            on_progress=on_progress,
+            max_call_errors=max_call_errors,
+            listeners=every_listener,
+        )
 
 
 @dataclass
@@ -183,19 +193,25 @@ async def run_calibration(
     out: str | Path | None = None,
     on_progress: Callable[[CalibrationProgress], None] | None = None,
     max_call_errors: int | None = None,
+    listeners: Iterable[Listener] = (),
+    scope: Scope | None = None,
 ) -> CalibrationResult:
-    """Sample the plan's probes on `provider` (closed afterwards) and finish the result."""
+    """Sample the plan's probes on `provider` (closed afterwards) and finish the result. The events'
+    `scope`: by default an id made for this calibration."""
+    where = scope if scope is not None else Scope(new_job_id("calibration"))
     try:
-        result = await measure(
-            provider,
-            plan.probes,
-            task=plan.task,
-            per=plan.per,
-            job=plan.job,
-            seed=plan.seed,
-            on_progress=on_progress,
-            max_call_errors=max_call_errors,
-        )
+        with job_scope(where.run_id, where.node):
+            result = await measure(
+                provider,
+                plan.probes,
+                task=plan.task,
+                per=plan.per,
+                job=plan.job,
+                seed=plan.seed,
+                on_progress=on_progress,
+                max_call_errors=max_call_errors,
+                listeners=listeners,
+            )
     finally:
         await provider.aclose()
     return finish(result, plan.task, plan.job, simulated=provider.info.simulated, steps=steps, out=out)
@@ -211,6 +227,7 @@ async def measure(
     seed: int | None,
     on_progress: Callable[[CalibrationProgress], None] | None = None,
     max_call_errors: int | None = None,
+    listeners: Iterable[Listener] = (),
 ) -> CalibrationResult:
     """Draw `per` samples of every probe and build the result (no recommendation yet)."""
     t0 = time.perf_counter()
@@ -225,6 +242,7 @@ async def measure(
         classify=task.classify,
         on_progress=on_progress,
         max_call_errors=max_call_errors,
+        listeners=list(listeners),
     )
     return build_result(
         tally,

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from maker_cli.core.events import CallFailed, Event, Listener, Retried, SampleFinished, SampleStarted
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.core.stats import wilson_interval
 from maker_cli.core.step import Judge
@@ -61,8 +62,9 @@ class Tally:
 
     def add(
         self, index: int, probe: Probe, completion: Completion, rules: RedFlagRules, judge: Judge, classify: Classifier
-    ) -> None:
-        """Account one completion: red flags, then the judge, then the comparison with the answer."""
+    ) -> tuple[Answer | RedFlag, bool | None]:
+        """Account one completion: red flags, then the judge, then the comparison with the answer.
+        Returns the verdict and whether the answer was right (None when red-flagged)."""
         self.samples += 1
         if completion.input_tokens is not None:
             self.in_tokens += completion.input_tokens
@@ -98,6 +100,7 @@ class Tally:
                 self.errors[kind] += 1
                 outcome = verdict.key  # wrong: which answer
         self.outcomes.setdefault(index, []).append(outcome)
+        return verdict, (None if outcome is False else outcome is None)
 
     def failed(self, exc: ProviderError) -> None:
         self.call_errors += 1
@@ -125,13 +128,20 @@ async def draw(
     classify: Classifier,
     on_progress: Callable[[CalibrationProgress], None] | None,
     max_call_errors: int | None,
+    listeners: Sequence[Listener] = (),
 ) -> Tally:
-    """Sample every probe `per_probe` times, at most `concurrency` calls in flight."""
+    """Sample every probe `per_probe` times, at most `concurrency` calls in flight. `listeners` get
+    the engine's events (a probe's `item` as their step, no rounds and no decisions)."""
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, got {concurrency}")
     tally = Tally()
     total = len(probes) * per_probe
     limit = max_call_errors if max_call_errors is not None else max(10, total // 10)
+
+    def emit(event: Event) -> None:
+        for listener in listeners:
+            listener(event)
+
     together = per_probe if provider.info.supports_n else 1  # samples per request
 
     async def call(index: int, probe: Probe, n: int) -> None:
@@ -144,6 +154,8 @@ async def draw(
             step=probe.item,
             reference=probe.reference,
         )
+        if listeners:
+            emit(SampleStarted(probe.item, n, temperature))
         try:
             result = await provider.complete(request)
             if len(result.completions) != n:
@@ -152,6 +164,8 @@ async def draw(
             if exc.fatal:
                 raise
             tally.failed(exc)
+            if listeners:
+                emit(CallFailed(probe.item, str(exc), exc.retries))
             if tally.call_errors > limit:
                 raise ProviderError(
                     f"calibration stopped: {tally.call_errors} calls failed after their retries "
@@ -161,8 +175,14 @@ async def draw(
                 ) from None
         else:
             tally.request(result)
+            if listeners and result.retries:
+                emit(Retried(probe.item, result.retries))
             for completion in result.completions:
-                tally.add(index, probe, completion, rules, judge, classify)
+                verdict, correct = tally.add(index, probe, completion, rules, judge, classify)
+                if listeners:
+                    answer = verdict.key if isinstance(verdict, Answer) else None
+                    flag = verdict if isinstance(verdict, RedFlag) else None
+                    emit(SampleFinished(probe.item, completion, answer, flag, tally.samples, correct))
         if on_progress is not None:
             on_progress(tally.progress(total))
 

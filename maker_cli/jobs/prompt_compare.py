@@ -21,17 +21,19 @@ target and the expected cost of the whole job at that k).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core.events import Listener, Scope
 from maker_cli.core.stats import fisher_exact, holm
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibrate import CalibrationPlan, plan_calibration, run_calibration
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult
+from maker_cli.jobs.event_log import EventsArg, event_listeners, new_job_id
 from maker_cli.jobs.task_arg import TaskArg
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
@@ -114,6 +116,9 @@ async def acompare_prompts(
     steps: int | None = None,
     on_progress: Callable[[str, CalibrationProgress], None] | None = None,
     max_call_errors: int | None = None,
+    listeners: Iterable[Listener] = (),
+    events: EventsArg = None,
+    events_text: bool = False,
     config: Path | None = None,
     settings: Settings | None = None,
     provider_factory: Callable[[], Provider] | None = None,
@@ -122,7 +127,9 @@ async def acompare_prompts(
     """Sample the same steps of `task` with each prompt (2 to 8: prompt files, HanoiPrompts, or
     'default' for the task's own) and compare them. `flags` are calibrate's job settings (model,
     temperature, concurrency, max_output_tokens, api_base, router_config, timeout, price_in,
-    price_out, target, prompt_cache). `on_progress(prompt_name, progress)` after each call."""
+    price_out, target, prompt_cache). `on_progress(prompt_name, progress)` after each call.
+    `listeners` and `events` as for `calibrate`: one run_id for the comparison, each prompt's name as
+    the events' `node`."""
     if not 2 <= len(prompts) <= MAX_PROMPTS:
         raise UsageError(f"compare 2 to {MAX_PROMPTS} prompts, not {len(prompts)} (one prompt: calibrate with it)")
     unknown = sorted(set(flags) - FLAGS)
@@ -148,12 +155,21 @@ async def acompare_prompts(
     ]
     names = prompt_names(plans)
     results = []
-    for name, plan in zip(names, plans, strict=True):
-        progress = _for_prompt(on_progress, name)
-        provider = provider_factory() if provider_factory is not None else provider_for(plan.job)
-        results.append(
-            await run_calibration(plan, provider, steps=steps, on_progress=progress, max_call_errors=max_call_errors)
-        )
+    run_id = new_job_id("calibration")
+    with event_listeners(listeners, events, text=events_text) as every_listener:
+        for name, plan in zip(names, plans, strict=True):
+            progress = _for_prompt(on_progress, name)
+            provider = provider_factory() if provider_factory is not None else provider_for(plan.job)
+            result = await run_calibration(
+                plan,
+                provider,
+                steps=steps,
+                on_progress=progress,
+                max_call_errors=max_call_errors,
+                listeners=every_listener,
+                scope=Scope(run_id, name),
+            )
+            results.append(result)
     return compare(results, names, seed=seed)
 
 

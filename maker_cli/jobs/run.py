@@ -20,9 +20,11 @@ from maker_cli.core.engine import Engine, StepResult
 from maker_cli.core.events import Listener
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
+from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope
 from maker_cli.jobs.run_plan import ASSUMED_OUTPUT_TOKENS, RESUMABLE, RunPlan, choose_k, job_estimate, plan_run
 from maker_cli.jobs.run_result import FailedStep, RunConfig, RunResult, SpeculativeWaste
-from maker_cli.jobs.runner import Runner, RunOutcome, RunPoint, RunTotals, restore
+from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, restore
+from maker_cli.jobs.runner import Runner
 from maker_cli.jobs.task_arg import TaskArg
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import make_provider
@@ -82,6 +84,7 @@ async def arun(
     max_samples: int | None = None,
     max_red_flags: int | None = None,
     eager: int | None = None,
+    method: str | None = None,
     concurrency: int | None = None,
     api_base: str | None = None,
     router_config: Path | None = None,
@@ -102,6 +105,8 @@ async def arun(
     on_start: Callable[[StartedRun], None] | None = None,
     on_step: Callable[[StepResult, RunTotals], None] | None = None,
     listeners: Iterable[Listener] = (),
+    events: EventsArg = None,
+    events_text: bool = False,
     config: Path | None = None,
     settings: Settings | None = None,
     provider: Provider | None = None,
@@ -110,7 +115,9 @@ async def arun(
     continue the stored run `resume`. k: `k`, else k_min from `p`/`calibration`, else the spec's
     voting.k, else the settings. `prompt`: a prompt file (or HanoiPrompt) instead of Hanoi's
     built-in prompt or the spec's system/user; a resumed run keeps its own and refuses another. `max_cost` refuses a run expected to cost more (unless `yes`)
-    and stops it, resumable, at the cap."""
+    and stops it, resumable, at the cap. `listeners` receive the engine's typed events; `events` writes
+    them as JSON lines to a path (appended to) or a text stream, with the samples' text if
+    `events_text` (docs/events.md); their run_id is the store's."""
     flags = dict(
         model=model,
         k=k,
@@ -118,6 +125,7 @@ async def arun(
         max_samples=max_samples,
         max_red_flags=max_red_flags,
         eager=eager,
+        method=method,
         concurrency=concurrency,
         api_base=api_base,
         router_config=router_config,
@@ -149,9 +157,10 @@ async def arun(
         config=config,
         settings=settings,
     )
-    return await execute(
-        plan, provider or provider_of(plan.config), on_start=on_start, on_step=on_step, listeners=listeners
-    )
+    with event_listeners(listeners, events, text=events_text) as every_listener:
+        return await execute(
+            plan, provider or provider_of(plan.config), on_start=on_start, on_step=on_step, listeners=every_listener
+        )
 
 
 def provider_of(config: RunConfig) -> Provider:
@@ -216,7 +225,8 @@ async def execute(
                 plan.task, engine, config.vote_config(), store, started.run_id, config.options(), on_step=on_step
             )
             try:
-                outcome = await runner.run(started.point, started.totals)
+                with job_scope(started.run_id):  # the events' run_id
+                    outcome = await runner.run(started.point, started.totals)
             except MakerError as exc:
                 return report(
                     started,
@@ -297,6 +307,9 @@ def report(
         cached_tokens=t.cached_tokens,
         cost_usd=t.cost_usd,
         wall_s=round(t.wall_s, 3),
+        min_confidence=t.min_confidence,
+        mean_confidence=t.mean_confidence,
+        low_confidence_steps=t.low_confidence_steps,
         resumed=started.resumed,
         failed_step=failed,
         error=error,

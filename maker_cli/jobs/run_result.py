@@ -9,7 +9,8 @@ from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
 from maker_cli.core.engine import VoteConfig
 from maker_cli.core.maths import default_max_red_flags
-from maker_cli.core.redflags import RedFlagRules
+from maker_cli.core.race import VotingMethod
+from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.jobs.runner import LOG_CONTESTED, LOG_NONE, RunOptions
 from maker_cli.workflows.report import NodeReport
@@ -27,10 +28,13 @@ class RunConfig(BaseModel):
     max_samples: int | None = None
     max_red_flags: int | None = None  # as applied; None only in runs stored by older versions (the default)
     eager: int = 0
+    method: VotingMethod = VotingMethod.AHEAD_BY_K
     first_temperature: float = 0.0
     temperature: float = 0.1
     max_output_tokens: int | None = 750
     must_not_match: tuple[str, ...] = ()
+    red_flags: RedFlagPreset = DEFAULT_PRESET  # runs stored before presets existed ran paper's rules
+    red_flag_checks: RedFlagChecks | None = None
     api_base: str | None = None
     router_config: str | None = None
     prompt_cache: bool = False  # cache_control on the system message (--prompt-cache)
@@ -65,18 +69,32 @@ class RunConfig(BaseModel):
             k=self.k,
             max_samples=self.max_samples,
             eager=self.eager,
+            method=self.method,
             first_temperature=self.first_temperature,
             temperature=self.temperature,
-            rules=RedFlagRules(max_output_tokens=self.max_output_tokens, must_not_match=self.must_not_match),
+            rules=self.rules(),
             record_samples=self.log_samples != LOG_NONE,
             max_red_flags=self.max_red_flags
             if self.max_red_flags is not None
             else default_max_red_flags(self.k, self.valid_rate),
         )
 
+    def rules(self) -> RedFlagRules:
+        """The red-flag rules every sample passes: the preset, the spec's own checks on top."""
+        return RedFlagRules.preset(
+            self.red_flags,
+            max_output_tokens=self.max_output_tokens,
+            must_not_match=self.must_not_match,
+            checks=self.red_flag_checks,
+        )
+
     def options(self) -> RunOptions:
         return RunOptions(
-            keep_going=self.keep_going, max_cost=self.max_cost, log_samples=self.log_samples, speculate=self.speculate
+            keep_going=self.keep_going,
+            max_cost=self.max_cost,
+            log_samples=self.log_samples,
+            speculate=self.speculate,
+            confidence_p=self.p,
         )
 
 
@@ -146,3 +164,9 @@ class RunResult(BaseModel):
     voted_steps: int | None = Field(
         None, description="a workflow: its voted steps (nodes, sequence steps, llm composition)"
     )
+    min_confidence: float | None = Field(
+        None,
+        description="the lowest confidence of a decided step (P(its winner is right), worst case; null without p)",
+    )
+    mean_confidence: float | None = Field(None, description="the mean confidence of the decided steps (null without p)")
+    low_confidence_steps: int = Field(0, description="decided steps with a confidence below 0.999999")

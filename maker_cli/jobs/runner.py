@@ -14,14 +14,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypedDict
 
-from maker_cli._types import JSONObject, TaskAction, TaskState
+from maker_cli._types import TaskAction, TaskState
+from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, Usage, VoteConfig
+from maker_cli.core.events import BranchDiscarded
 from maker_cli.core.redflags import Answer
 from maker_cli.core.status import RunStatus, StopReason
+from maker_cli.jobs.run_state import (
+    FailedStepFields,
+    RunOutcome,
+    RunPoint,
+    RunTotals,
+    resume_point,
+)
 from maker_cli.secrets import redact
-from maker_cli.store.rows import RunRecord, SampleRow, StepRow
+from maker_cli.store.rows import SampleRow, StepRow
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.base import SequentialTask
 
@@ -35,112 +43,6 @@ ERROR = RunStatus.ERROR
 
 LOG = logging.getLogger("maker")
 LOG_ALL, LOG_CONTESTED, LOG_NONE = "all", "contested", "none"
-
-
-@dataclass
-class RunTotals:
-    """Running totals of a job; carried over on resume."""
-
-    steps_done: int = 0
-    samples: int = 0
-    valid: int = 0
-    red_flagged: int = 0
-    errors: int = 0
-    retries: int = 0
-    rounds: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
-    cost_usd: float | None = 0.0
-    wrong_steps: int = 0
-    first_error_step: int | None = None
-    max_votes: int = 0
-    contested_steps: int = 0
-    red_flag_reasons: dict[str, int] = field(default_factory=dict)
-    wall_s: float = 0.0
-    # speculative waste: samples drawn on branches whose input turned out not to be the decided
-    # state (`--speculate`); never votes, but spent, so counted in the totals above too
-    wasted_samples: int = 0
-    wasted_input_tokens: int = 0
-    wasted_output_tokens: int = 0
-    wasted_cost_usd: float | None = 0.0
-    wasted_branches: int = 0
-
-    def waste(self, usage: Usage) -> None:
-        """Count a discarded speculative branch: in the totals and as waste."""
-        self.wasted_branches += 1
-        self.wasted_samples += usage.samples
-        self.wasted_input_tokens += usage.input_tokens
-        self.wasted_output_tokens += usage.output_tokens
-        if not usage.cost_known or self.wasted_cost_usd is None:
-            self.wasted_cost_usd = None
-        else:
-            self.wasted_cost_usd += usage.cost_usd
-        self.spend(usage)
-
-    def spend(self, usage: Usage) -> None:
-        """Count samples that decided nothing (a vote cut short): spent, in the totals."""
-        self.samples += usage.samples
-        self.input_tokens += usage.input_tokens
-        self.cached_tokens += usage.cached_tokens
-        self.output_tokens += usage.output_tokens
-        if not usage.cost_known or self.cost_usd is None:
-            self.cost_usd = None
-        else:
-            self.cost_usd += usage.cost_usd
-
-    def add(self, r: StepResult, correct: bool | None, *, done: bool = True) -> None:
-        self.steps_done += int(done)
-        self.samples += r.samples
-        self.valid += r.valid
-        self.red_flagged += r.samples - r.valid
-        self.errors += r.errors
-        self.retries += r.retries
-        self.rounds += r.rounds
-        self.input_tokens += r.input_tokens
-        self.output_tokens += r.output_tokens
-        self.cached_tokens += r.cached_tokens
-        if r.cost_usd is None or self.cost_usd is None:
-            self.cost_usd = None
-        else:
-            self.cost_usd += r.cost_usd
-        if r.valid > self.max_votes:
-            self.max_votes = r.valid
-        if r.rounds > 1:
-            self.contested_steps += 1
-        for reason, n in r.red_flags.items():
-            self.red_flag_reasons[reason] = self.red_flag_reasons.get(reason, 0) + n
-        if correct is False:
-            self.wrong_steps += 1
-            if self.first_error_step is None:
-                self.first_error_step = r.step
-
-
-@dataclass
-class RunPoint:
-    """Where a run stands: the next step index, its input state and the previous action."""
-
-    step: int
-    state: TaskState
-    previous: TaskAction
-
-
-class FailedStepFields(TypedDict):
-    """The first wrong step of a run (`maker_cli.jobs.run_result.FailedStep`'s fields)."""
-
-    step: int
-    state: str
-    decided_action: str
-    decided_state: str
-    tallies: dict[str, int]
-
-
-@dataclass
-class RunOutcome:
-    status: RunStatus
-    totals: RunTotals
-    point: RunPoint
-    failed_step: FailedStepFields | None = None  # the first wrong step, for display
 
 
 @dataclass(eq=False)
@@ -165,6 +67,7 @@ class RunOptions:
     batch_steps: int = 2000
     batch_seconds: float = 2.0
     speculate: int = 0  # steps ahead of the step being decided that may start on its leading candidate
+    confidence_p: float | None = None  # p for each decision's confidence (the run's p); None: no confidence
 
 
 class Runner:
@@ -239,7 +142,9 @@ class Runner:
                 action, next_state = task.advance(last.value)
                 correct = task.verify(point.step, point.state, action, next_state)
                 totals.add(last, correct)
-                self._buffer(point, last, action, next_state, correct)
+                confidence = decision_confidence(last.tallies, last.winner, opts.confidence_p)
+                totals.confide(confidence)
+                self._buffer(point, last, action, next_state, correct, confidence)
                 if correct is False and failed is None:
                     failed = {
                         "step": point.step,
@@ -350,6 +255,8 @@ class Runner:
             await asyncio.gather(*(b.task for b in chain), return_exceptions=True)
         for b in chain:
             totals.waste(b.usage)
+            if self.engine.listeners:
+                self.engine.emit(_discarded(b))
 
     async def _discard_all(self, totals: RunTotals) -> None:
         """At the end of a run: every branch still open is waste (the head was adopted or failed)."""
@@ -364,7 +271,13 @@ class Runner:
                 totals.spend(head.usage)
 
     def _buffer(
-        self, point: RunPoint, r: StepResult, action: TaskAction, next_state: TaskState, correct: bool | None
+        self,
+        point: RunPoint,
+        r: StepResult,
+        action: TaskAction,
+        next_state: TaskState,
+        correct: bool | None,
+        confidence: float | None = None,
     ) -> None:
         self._steps.append(
             StepRow(
@@ -387,6 +300,7 @@ class Runner:
                 latency_s=r.wall_s,
                 correct=correct,
                 cached_tokens=r.cached_tokens,
+                confidence=confidence,
             )
         )
         self._buffer_samples(point.step, r)
@@ -448,6 +362,18 @@ class Runner:
         self._last_flush = time.monotonic()
 
 
+def _discarded(branch: _Branch) -> BranchDiscarded:
+    """The event of a discarded speculative vote: what it spent, and how it had ended if it had."""
+    task, usage = branch.task, branch.usage
+    ended = task.done() and not task.cancelled() and task.exception() is None
+    return BranchDiscarded(
+        branch.step,
+        usage.samples,
+        usage.cost_usd if usage.cost_known else None,
+        task.result().decided if ended else None,
+    )
+
+
 UNKNOWN_COST = (
     "the cost became unknown (the provider reported no usage or no price), so --max-cost cannot be "
     "enforced; give --price-in/--price-out"
@@ -466,67 +392,12 @@ def _undecided(step: int, r: StepResult, cfg: VoteConfig) -> tuple[RunStatus, st
             f"step {step}: stopped at the red-flag limit: {r.red_flagged} red-flagged samples "
             f"(max_red_flags {cfg.max_red_flags}{'; ' + reasons if reasons else ''}) among {r.samples}"
         )
+    if r.stopped_early:
+        return UNDECIDED, (
+            f"step {step} undecided after {r.samples} samples: no answer could win within the cap "
+            f"(max_samples {cfg.max_samples}), so it stopped early (loss of hope); leading answers: {ranked}"
+        )
     return UNDECIDED, (
         f"step {step} undecided after {r.samples} samples (the cap, max_samples {cfg.max_samples}); "
         f"leading answers: {ranked}"
-    )
-
-
-def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> JSONObject:
-    """What the store keeps to resume: next step, its input state, the previous action, extras."""
-    return {
-        "step": point.step,
-        "state": task.encode_state(point.state),
-        "previous": task.encode_action(point.previous) if point.previous is not None else None,
-        "max_votes": totals.max_votes,
-        "contested_steps": totals.contested_steps,
-        "waste": {
-            "branches": totals.wasted_branches,
-            "samples": totals.wasted_samples,
-            "input_tokens": totals.wasted_input_tokens,
-            "output_tokens": totals.wasted_output_tokens,
-            "cost_usd": totals.wasted_cost_usd,
-        },
-    }
-
-
-def restore(task: SequentialTask, record: RunRecord) -> tuple[RunPoint, RunTotals]:
-    """The resume point and totals of a stored run."""
-    saved = record.last_state or {}
-    if "step" not in saved:
-        state, previous = task.start()
-        point = RunPoint(0, state, previous)
-    else:
-        point = RunPoint(saved["step"], task.decode_state(saved["state"]), task.decode_action(saved.get("previous")))
-    return point, stored_totals(record)
-
-
-def stored_totals(record: RunRecord) -> RunTotals:
-    """A stored run's totals (what a resumed run carries on from)."""
-    saved = record.last_state if isinstance(record.last_state, dict) else {}
-    found = saved.get("waste")
-    waste: JSONObject = found if isinstance(found, dict) else {}
-    return RunTotals(
-        steps_done=record.steps_done,
-        samples=record.samples,
-        valid=record.valid,
-        red_flagged=record.red_flagged,
-        errors=record.errors,
-        retries=record.retries,
-        rounds=record.rounds,
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cached_tokens=record.cached_tokens,
-        cost_usd=record.cost_usd,
-        wrong_steps=record.wrong_steps,
-        first_error_step=record.first_error_step,
-        max_votes=saved.get("max_votes", 0),
-        contested_steps=saved.get("contested_steps", 0),
-        red_flag_reasons=dict(record.red_flag_reasons or {}),
-        wall_s=record.wall_s,
-        wasted_branches=int(waste.get("branches", 0)),
-        wasted_samples=int(waste.get("samples", 0)),
-        wasted_input_tokens=int(waste.get("input_tokens", 0)),
-        wasted_output_tokens=int(waste.get("output_tokens", 0)),
-        wasted_cost_usd=waste.get("cost_usd", 0.0),
     )

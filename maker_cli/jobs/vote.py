@@ -18,14 +18,18 @@ from pydantic import BaseModel, Field
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.events import Listener
-from maker_cli.core.maths import default_max_red_flags
+from maker_cli.core.maths import check_p, default_max_red_flags
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.errors import UsageError
+from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope, new_job_id
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
+from maker_cli.providers import is_sim
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
+from maker_cli.providers.sim import parse_sim, prompt_params
 from maker_cli.tasks import PromptTask, QuestionTask
 from maker_cli.workflows.task import WorkflowTask
 
@@ -57,13 +61,36 @@ class VoteResult(BaseModel):
     simulated: bool
     task: str | None = Field(None, description="the task spec's name (null for a free prompt)")
     stopped: StopReason | None = Field(None, description="why an undecided vote stopped: sample_cap, red_flags, budget")
+    method: str = Field("ahead-by-k", description="the voting method that decided it (or failed to)")
+    stopped_early: bool = Field(
+        False, description="loss of hope: stopped before the sample cap because no answer could win within it"
+    )
+    confidence: float | None = Field(
+        None,
+        description=(
+            "P(the winner is right) given the tallies and confidence_p, in the worst case (every wrong sample "
+            "agrees): 1 / (1 + ((1-p)/p)^(a-b)), a the winner's votes, b the runner-up's; null when undecided or "
+            "without p"
+        ),
+    )
+    confidence_p: float | None = Field(
+        None, description="the p the confidence used: --p, else the simulated model's own; null for a real model"
+    )
     settings: JobSettings | None = Field(None, description="the settings the vote used")
     settings_sources: dict[str, str] | None = Field(
         None, description="which layer set each setting: flag, calibration, spec, env, config or default"
     )
 
     @classmethod
-    def of(cls, result: StepResult, *, job: JobSettings, simulated: bool, task: str | None) -> VoteResult:
+    def of(
+        cls,
+        result: StepResult,
+        *,
+        job: JobSettings,
+        simulated: bool,
+        task: str | None,
+        confidence_p: float | None = None,
+    ) -> VoteResult:
         ranked = sorted(result.tallies.items(), key=lambda kv: -kv[1])
         return cls(
             winner=result.winner,
@@ -87,6 +114,10 @@ class VoteResult(BaseModel):
             simulated=simulated,
             task=task,
             stopped=result.stopped,
+            method=result.method,
+            stopped_early=result.stopped_early,
+            confidence=decision_confidence(result.tallies, result.winner, confidence_p) if result.decided else None,
+            confidence_p=confidence_p,
             settings=job,
             settings_sources=dict(job.sources),
         )
@@ -106,9 +137,11 @@ async def avote(
     answer_regex: str | None = None,
     model: str | None = None,
     k: int | None = None,
+    p: float | None = None,
     max_samples: int | None = None,
     max_red_flags: int | None = None,
     eager: int | None = None,
+    method: str | None = None,
     temperature: float | None = None,
     first_temperature: float | None = None,
     max_output_tokens: int | None = None,
@@ -122,6 +155,8 @@ async def avote(
     max_cost: float | None = None,
     prompt_cache: bool = False,
     listeners: Iterable[Listener] = (),
+    events: EventsArg = None,
+    events_text: bool = False,
     config: Path | None = None,
     settings: Settings | None = None,
     provider: Provider | None = None,
@@ -129,7 +164,11 @@ async def avote(
     """Sample until one answer leads every other by k; undecided (not an error) at a cap.
 
     Give `prompt` (with `system`, `answer_regex`) or `task` (a question spec path or spec, with
-    `inputs`). Settings: keyword > spec > MAKER_* > config file > defaults.
+    `inputs`). Settings: keyword > spec > MAKER_* > config file > defaults. `p` (P(one valid sample
+    is correct)) gives the result its `confidence`; the simulated model's own p is used without it.
+    `listeners` receive the engine's typed events (maker_cli.core.events); `events` writes them as
+    JSON lines to a path (appended to) or a text stream, with the samples' text if `events_text`
+    (docs/events.md). Their run_id is an id made for this vote (`vote-...`).
     """
     plan = plan_vote(
         prompt,
@@ -140,12 +179,14 @@ async def avote(
         settings=settings,
         config=config,
         must_not_match=must_not_match,
+        p=p,
         flags=dict(
             model=model,
             k=k,
             max_samples=max_samples,
             max_red_flags=max_red_flags,
             eager=eager,
+            method=method,
             temperature=temperature,
             first_temperature=first_temperature,
             max_output_tokens=max_output_tokens,
@@ -159,19 +200,22 @@ async def avote(
             prompt_cache=prompt_cache or None,
         ),
     )
-    return await run_vote(plan, provider or provider_for(plan.job), listeners=listeners)
+    with event_listeners(listeners, events, text=events_text) as every_listener:
+        return await run_vote(plan, provider or provider_for(plan.job), listeners=every_listener)
 
 
 class VotePlan:
     """A vote ready to run: the task, its merged settings and the voting config."""
 
-    def __init__(self, task: QuestionTask | PromptTask, job: JobSettings) -> None:
+    def __init__(self, task: QuestionTask | PromptTask, job: JobSettings, p: float | None = None) -> None:
         self.task = task
         self.job = job
+        self.p = p  # for the decision's confidence (None: the simulated model's own, or none)
         self.config = VoteConfig(
             k=job.k,
             max_samples=job.max_samples,
             eager=job.eager,
+            method=job.method,
             first_temperature=job.first_temperature,
             temperature=job.temperature,
             rules=job.rules(),
@@ -190,6 +234,7 @@ def plan_vote(
     must_not_match: Sequence[str] = (),
     settings: Settings | None = None,
     config: Path | None = None,
+    p: float | None = None,
 ) -> VotePlan:
     """Check the arguments, build the task and merge the settings (no model call yet)."""
     if (prompt is None) == (task is None):
@@ -235,7 +280,9 @@ def plan_vote(
                 "sources": {**job.sources, "max_red_flags": "default"},
             }
         )
-    return VotePlan(the_task, job)
+    if p is not None:
+        check_p(p)  # the rule everywhere: p in (0.5, 1]
+    return VotePlan(the_task, job, p)
 
 
 async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Listener] = ()) -> VoteResult:
@@ -251,12 +298,16 @@ async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Li
     problem = plan.task.simulation_problem() if simulated else None
     try:
         prompt = plan.task.prompt(simulated=simulated and problem is None)
+        p = plan.p
+        if p is None and simulated and is_sim(job.model):  # the simulated model's own p (its prompt marker's)
+            p = (prompt_params(job.model, prompt.system) or parse_sim(job.model)).p
         engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
-        result = await engine.vote(prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost))
+        with job_scope(new_job_id("vote")):  # the events' run_id: the vote is in no store
+            result = await engine.vote(prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost))
     finally:
         await provider.aclose()
     name = plan.task.name if isinstance(plan.task, QuestionTask) else None
-    return VoteResult.of(result, job=job, simulated=simulated, task=name)
+    return VoteResult.of(result, job=job, simulated=simulated, task=name, confidence_p=p)
 
 
 def _limit(max_cost: float | None) -> float | None:

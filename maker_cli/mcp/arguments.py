@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,17 @@ MaxRedFlags = Annotated[
     int | None,
     Field(description="red-flagged samples that end a step undecided (default: a rule of k and the valid rate)", ge=1),
 ]
+VoteP = Annotated[
+    float | None,
+    Field(
+        description=(
+            "P(one valid sample is correct), e.g. from maker_calibrate: gives the result its confidence "
+            "(default: a simulated model's own p; none for a real model)"
+        ),
+        gt=0.5,
+        le=1,
+    ),
+]
 MaxSamples = Annotated[
     int | None, Field(description="sample cap for this call; never above mcp_max_samples (default: that cap)", ge=1)
 ]
@@ -44,6 +55,15 @@ ModelArg = Annotated[
 MaxOutputTokens = Annotated[
     int | None,
     Field(description="red-flag responses longer than this many output tokens (default: the session's)", ge=1),
+]
+RedFlagsPreset = Annotated[
+    Literal["paper", "relaxed", "strict"] | None,
+    Field(
+        description=(
+            "red-flag preset: paper (length + format), relaxed (+ replies without a letter or digit), strict "
+            "(+ self-correction phrases such as 'Wait,', over 50% blank lines); default: the spec's, else paper"
+        )
+    ),
 ]
 AnswerRegex = Annotated[
     str | None, Field(description="regular expression with a named group (?P<answer>...); the last match counts")

@@ -112,6 +112,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
         task: A.TaskPath = None,
         inputs: A.Inputs = {},  # noqa: B006 - never mutated
         k: A.K = None,
+        p: A.VoteP = None,
         max_samples: A.MaxSamples = None,
         max_red_flags: A.MaxRedFlags = None,
         model: A.ModelArg = None,
@@ -121,6 +122,14 @@ class MakerTools(CalibrateTool, DecomposeTool):
         ] = None,
         max_output_tokens: A.MaxOutputTokens = None,
         must_not_match: A.MustNotMatch = [],  # noqa: B006 - never mutated
+        red_flags: A.RedFlagsPreset = None,
+        method: Annotated[
+            Literal["ahead-by-k", "first-to-k"] | None,
+            Field(
+                description="voting method: ahead-by-k (the paper's, the default, the only one with its guarantee) "
+                "or first-to-k"
+            ),
+        ] = None,
     ) -> VoteOutput:
         with tool_errors(self.session):
             if (prompt is None) == (task is None):
@@ -136,6 +145,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
                 answer_regex=answer_regex,
                 must_not_match=must_not_match,
                 settings=settings,
+                p=p,
                 flags=dict(
                     model=model,
                     k=k,
@@ -143,6 +153,8 @@ class MakerTools(CalibrateTool, DecomposeTool):
                     first_temperature=first_temperature,
                     max_output_tokens=max_output_tokens,
                     max_red_flags=max_red_flags,
+                    red_flags=red_flags,
+                    method=method,
                 ),
             )
             check_model(plan.job.model)
@@ -156,7 +168,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
             )
             cost_cap = spend.cap_usd if spend.worst_case_usd is not None else None  # unknown prices: samples only
             job = plan.job.model_copy(update={"max_samples": spend.samples, "max_cost": cost_cap})
-            result = await run_vote(VotePlan(plan.task, job), provider_for(job))
+            result = await run_vote(VotePlan(plan.task, job, plan.p), provider_for(job))
             session.spent_usd += result.cost_usd or 0.0
             stop = "done" if result.decided else STOP_REASONS.get(str(result.stopped), "sample_cap")
             guard = self._guard(result.cost_usd, spend, stop)

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from maker_cli._types import JSONObject, JSONValue, OptionValue
-from maker_cli.core.redflags import RedFlagRules
+from maker_cli.core.race import VotingMethod
+from maker_cli.core.redflags import (
+    MAX_JSON_FIELDS,
+    MAX_ONE_OF,
+    SELF_CORRECTION_PHRASES,
+    RedFlagChecks,
+    RedFlagPreset,
+    RedFlagRules,
+    phrase_problem,
+)
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
 from maker_cli.specs.extract import PathPart, ValueType, parse_json_path, type_matches
@@ -269,11 +278,40 @@ class AnswerField(Strict):
 
 
 class RedFlagSpec(Strict):
-    """Responses to discard before parsing. Unset `max_output_tokens` = the run's setting."""
+    """Responses to discard before parsing. Unset `max_output_tokens` = the run's setting.
 
+    `preset` (paper, relaxed, strict; `red_flags: strict` is short for `red_flags: {preset: strict}`)
+    bundles the opt-in checks below (`maker_cli.core.redflags.PRESETS`); each check given here
+    replaces the preset's (`self_correction: false`, `min_output_chars: 0` or
+    `max_empty_line_share: 1` turn one off). Unset `preset`: the run's (`--red-flags`), else paper.
+    """
+
+    preset: RedFlagPreset | None = Field(None, description="paper (length + format, the default), relaxed or strict")
     max_output_tokens: int | None = Field(None, ge=1)
     must_not_match: list[str] = Field(default_factory=list)
     require: str | None = Field(None, description="a pattern the raw response must contain (re.search)")
+    min_output_chars: int | None = Field(
+        None, ge=0, le=100_000, description="at least this many letters or digits (0: off)"
+    )
+    max_empty_line_share: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False, description="at most this share of blank lines (1: off)"
+    )
+    self_correction: bool | list[str] | None = Field(
+        None, description="true: the built-in phrases ('Wait,', 'Actually,', ...); or a list of phrases; false: off"
+    )
+    starts_with: str | None = Field(None, min_length=1, description="the stripped reply starts with this text")
+    ends_with: str | None = Field(None, min_length=1, description="the stripped reply ends with this text")
+    json_required: list[str] | None = Field(
+        None, max_length=MAX_JSON_FIELDS, description="a JSON object (or one ```json block) with these fields"
+    )
+    one_of: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_ONE_OF, description="the whole stripped reply is one of these"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_shorthand(cls, data: object) -> object:
+        return {"preset": data} if isinstance(data, str) else data
 
     @field_validator("must_not_match")
     @classmethod
@@ -289,15 +327,67 @@ class RedFlagSpec(Strict):
             compile_pattern(value, "pattern")
         return value
 
+    @field_validator("min_output_chars", "max_empty_line_share", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("a number, not a boolean")
+        return value
+
+    @field_validator("self_correction", mode="before")
+    @classmethod
+    def _phrases(cls, value: object) -> object:
+        if value is None or isinstance(value, bool):
+            return value
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("true (the built-in phrases), false, or a list of phrases in quotes")
+        problem = phrase_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("json_required", "one_of", mode="before")
+    @classmethod
+    def _texts(cls, value: object) -> object:
+        if isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str):
+                    raise ValueError(f"write {item!r} in quotes (a list of texts)")
+                if not item.strip() or item != item.strip():
+                    raise ValueError(f"{item!r}: no blank entries, no leading or trailing whitespace")
+        return value
+
+    def checks(self) -> RedFlagChecks:
+        """The checks this spec sets itself (on top of a preset)."""
+        phrases = self.self_correction
+        if isinstance(phrases, bool):
+            correction: tuple[str, ...] | None = SELF_CORRECTION_PHRASES if phrases else ()
+        else:
+            correction = tuple(phrases) if phrases is not None else None
+        return RedFlagChecks(
+            min_output_chars=self.min_output_chars,
+            max_empty_line_share=self.max_empty_line_share,
+            self_correction=correction,
+            starts_with=self.starts_with,
+            ends_with=self.ends_with,
+            json_required=tuple(self.json_required) if self.json_required is not None else None,
+            one_of=tuple(self.one_of) if self.one_of is not None else None,
+        )
+
     def rules(self, default_max_output_tokens: int | None = 750) -> RedFlagRules:
+        """The rules this spec's own red flags give (its preset, else paper; the simulated model's
+        replies are checked with these)."""
         limit = self.max_output_tokens if self.max_output_tokens is not None else default_max_output_tokens
-        return RedFlagRules(max_output_tokens=limit, must_not_match=tuple(self.must_not_match))
+        return RedFlagRules.preset(
+            self.preset, max_output_tokens=limit, must_not_match=tuple(self.must_not_match), checks=self.checks()
+        )
 
 
 class VotingSpec(Strict):
     """Voting defaults for this task; anything unset falls back to the run's settings."""
 
     k: int | None = Field(None, ge=1)
+    method: VotingMethod | None = Field(None, description="ahead-by-k (the default) or first-to-k")
     max_samples: int | None = Field(None, ge=1)
     first_temperature: float | None = Field(None, ge=0, le=2)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -314,11 +404,14 @@ def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec)
     values = {
         "model": model,
         "k": voting.k,
+        "method": voting.method,
         "max_samples": voting.max_samples,
         "first_temperature": voting.first_temperature,
         "temperature": voting.temperature,
         "max_output_tokens": red_flags.max_output_tokens,
         "must_not_match": tuple(red_flags.must_not_match) or None,
+        "red_flags": red_flags.preset,
+        "red_flag_checks": None if (checks := red_flags.checks()).is_empty else checks,
     }
     return {name: value for name, value in values.items() if value is not None}
 

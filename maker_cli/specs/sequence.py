@@ -226,7 +226,8 @@ class ChunkSpec(Strict):
 
 
 class StepRedFlagSpec(RedFlagSpec):
-    """The single-question red flags plus a structural check on next_state."""
+    """The single-question red flags (length, patterns, a preset and its opt-in checks) plus a
+    structural check on next_state."""
 
     state_shape: bool = Field(
         True, description="next_state must keep the initial state's shape (same keys, same value types)"

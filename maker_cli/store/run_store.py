@@ -125,9 +125,12 @@ class RunStore:
             conn.execute("PRAGMA cache_size=-32000")
             conn.execute("SELECT count(*) FROM runs").fetchone()
             self._select_run, self._select_step = SELECT_RUN, SELECT_STEP
+            self._has_confidence = True
             if readonly:  # a store not migrated yet: columns added since read as their defaults
+                step_columns = _columns(conn, "steps")
                 self._select_run = select_sql("runs", RUN_COLUMNS, _columns(conn, "runs"))
-                self._select_step = select_sql("steps", STEP_COLUMNS, _columns(conn, "steps"))
+                self._select_step = select_sql("steps", STEP_COLUMNS, step_columns)
+                self._has_confidence = "confidence" in step_columns
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot use {self.path} as a run store: {exc}") from None
@@ -386,6 +389,18 @@ class RunStore:
     def last_step(self, run_id: str) -> StepRow | None:
         rows = self._rows(f"{self._select_step} WHERE run_id = ? ORDER BY idx DESC LIMIT 1", (run_id,))
         return step_from_row(rows[0]) if rows else None
+
+    def least_confident(self, run_id: str, limit: int = 5) -> list[StepRow]:
+        """The `limit` stored steps with the lowest confidence (`maker_cli.core.confidence`), lowest
+        first; among equals the one with more valid votes (a longer race) first, then by index.
+        Steps without a confidence (no p, or stored before migration 004) are left out."""
+        if not self._has_confidence or limit <= 0:
+            return []
+        sql = (
+            f"{self._select_step} WHERE run_id = ? AND confidence IS NOT NULL "
+            "ORDER BY confidence ASC, valid DESC, idx ASC LIMIT ?"
+        )
+        return [step_from_row(r) for r in self._rows(sql, (run_id, limit))]
 
     def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
         sql = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"

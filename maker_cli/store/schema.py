@@ -86,4 +86,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE steps ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        "004_step_confidence",
+        """
+        ALTER TABLE steps ADD COLUMN confidence REAL;
+        """,
+    ),
 ]

@@ -13,7 +13,8 @@ from maker_cli.core.engine import Engine
 from maker_cli.core.events import Listener
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError, UsageError
-from maker_cli.jobs.runner import RunOutcome, RunPoint, RunTotals
+from maker_cli.jobs.event_log import job_scope
+from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals
 from maker_cli.providers.base import Provider
 from maker_cli.secrets import redact
 from maker_cli.store.run_store import RunStore
@@ -78,7 +79,8 @@ async def run_workflow(
     if on_start is not None:
         on_start(started)
     try:
-        outcome: WorkflowOutcome = await runner.run(totals)
+        with job_scope(run_id):  # the events' run_id (a node's own events say their node)
+            outcome: WorkflowOutcome = await runner.run(totals)
     except MakerError as exc:
         result = report(
             started, RunOutcome(RunStatus.ERROR, totals, started.point), provider.info.simulated, error=redact(str(exc))

@@ -26,12 +26,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from maker_cli._types import JSONValue
+from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError
+from maker_cli.jobs.event_log import job_scope
 from maker_cli.jobs.run_result import RunConfig
-from maker_cli.jobs.runner import Runner, RunOptions, RunOutcome, RunPoint, RunTotals, restore, stored_totals
+from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, confidence_state, restore, stored_totals
+from maker_cli.jobs.runner import Runner, RunOptions
 from maker_cli.secrets import redact
 from maker_cli.specs.canonical import dump_json, load_json
 from maker_cli.specs.question import QuestionSpec
@@ -223,7 +226,8 @@ class WorkflowRunner:
         limit = None
         if self.config.max_cost is not None and self._totals.cost_usd is not None:
             limit = max(0.0, self.config.max_cost - self._totals.cost_usd)
-        return await self.engine.vote(prompt, sub.judge(), cfg, spend_limit=limit)
+        with job_scope(self.run_id, node_id):  # the events' run and node
+            return await self.engine.vote(prompt, sub.judge(), cfg, spend_limit=limit)
 
     def vote_config(self, spec: QuestionSpec) -> VoteConfig:
         """The run's vote settings with the node's own voting and red flags (a flag still wins)."""
@@ -235,16 +239,16 @@ class WorkflowRunner:
             value = getattr(voting, name)
             if value is not None and name not in flagged:
                 changes[name] = value
-        rules = base.rules
-        flags = spec.red_flags
-        if "max_output_tokens" not in flagged and flags.max_output_tokens is not None:
-            rules = RedFlagRules(max_output_tokens=flags.max_output_tokens, must_not_match=rules.must_not_match)
-        if flags.must_not_match:
-            rules = RedFlagRules(
-                max_output_tokens=rules.max_output_tokens,
-                must_not_match=(*rules.must_not_match, *flags.must_not_match),
-            )
-        changes["rules"] = rules
+        run, flags = self.config, spec.red_flags
+        own = flags.checks()
+        changes["rules"] = RedFlagRules.preset(
+            run.red_flags if "red_flags" in flagged or flags.preset is None else flags.preset,
+            max_output_tokens=run.max_output_tokens
+            if "max_output_tokens" in flagged or flags.max_output_tokens is None
+            else flags.max_output_tokens,
+            must_not_match=(*run.must_not_match, *flags.must_not_match),
+            checks=own.over(run.red_flag_checks) if run.red_flag_checks is not None else own,
+        )
         if "k" in changes and "max_red_flags" not in flagged:
             changes["max_red_flags"] = None  # the default rule for the node's own k
         return VoteConfig(**{**_fields(base), **changes})  # type: ignore[arg-type]  # VoteConfig's own fields
@@ -284,9 +288,11 @@ class WorkflowRunner:
             max_cost=remaining,
             log_samples=self.config.log_samples,
             speculate=self.config.speculate,
+            confidence_p=self.config.p,
         )
         runner = Runner(sub, self.engine, self.config.vote_config(), store, child, options)
-        outcome: RunOutcome = await runner.run(point, before)
+        with job_scope(child, node.id):  # the events' run (the node's own) and node
+            outcome: RunOutcome = await runner.run(point, before)
         self._add_delta(start, outcome.totals)
         record = store.get_run(child)
         if outcome.status != RunStatus.SOLVED:
@@ -343,6 +349,12 @@ class WorkflowRunner:
             t.cost_usd += after.cost_usd - before.cost_usd
         for reason, n in after.red_flag_reasons.items():
             t.red_flag_reasons[reason] = t.red_flag_reasons.get(reason, 0) + n - before.red_flag_reasons.get(reason, 0)
+        # the confidence of the sequence's steps counts in the workflow's (its lowest over the whole child run)
+        t.confident_steps += after.confident_steps - before.confident_steps
+        t.low_confidence_steps += after.low_confidence_steps - before.low_confidence_steps
+        t.doubt_sum += after.doubt_sum - before.doubt_sum
+        if after.min_confidence is not None and (t.min_confidence is None or after.min_confidence < t.min_confidence):
+            t.min_confidence = after.min_confidence
 
     async def _compose(self, outcome: WorkflowOutcome) -> None:
         spec = self.task.spec
@@ -382,6 +394,8 @@ class WorkflowRunner:
         if not r.decided:
             self._flush(RunStatus.RUNNING)
             return
+        confidence = decision_confidence(r.tallies, r.winner, self.config.p)
+        self._totals.confide(confidence)
         mode = self.config.log_samples
         keep = mode == "all" or (mode != "none" and (r.rounds > 1 or r.samples > r.valid))
         samples = [
@@ -419,12 +433,17 @@ class WorkflowRunner:
             cost_usd=r.cost_usd,
             latency_s=r.wall_s,
             cached_tokens=r.cached_tokens,
+            confidence=confidence,
         )
         self.store.write_batch(self.run_id, [row], samples, self._update(RunStatus.RUNNING))
 
     def _update(self, status: RunStatus, message: str | None = None, result: JSONValue = None) -> dict[str, object]:
         t = self._totals
-        state: dict[str, object] = {"children": dict(self.children), "child_steps": dict(self._child_steps)}
+        state: dict[str, object] = {
+            "children": dict(self.children),
+            "child_steps": dict(self._child_steps),
+            **confidence_state(t),
+        }
         if result is not None:
             state["result"] = result
         update: dict[str, object] = {

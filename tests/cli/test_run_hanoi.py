@@ -412,5 +412,7 @@ def test_a_run_that_stops_says_why_without_json(tmp_path):
         str(tmp_path / "s.sqlite"),
     )
     assert r.exit_code == 3, r.output
-    assert "why: step 0 undecided after 6 samples (the cap, max_samples 6)" in r.stdout
+    # 5 samples in the first round; with 1 left under the cap no answer can reach a lead of 5
+    assert "why: step 0 undecided after 5 samples: no answer could win within the cap (max_samples 6)" in r.stdout
+    assert "stopped early (loss of hope)" in r.stdout
     assert "resume with: maker run hanoi --resume" in r.stdout

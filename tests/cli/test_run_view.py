@@ -16,7 +16,8 @@ import maker_cli.cli.run as run_command
 from maker_cli.cli.app import app
 from maker_cli.cli.display.run_view import RunView
 from maker_cli.core.engine import Engine, VoteConfig
-from maker_cli.jobs.runner import Runner, RunOptions, RunPoint, RunTotals
+from maker_cli.jobs.run_state import RunPoint, RunTotals
+from maker_cli.jobs.runner import Runner, RunOptions
 from maker_cli.providers.sim import SimProvider
 from maker_cli.tasks import Hanoi
 

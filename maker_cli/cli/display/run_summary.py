@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from maker_cli._types import JSONObject
+from maker_cli.cli.display.formats import probability
 from maker_cli.cli.output import printable, warn_line
+from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
 from maker_cli.secrets import redact
@@ -76,6 +78,16 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     )
     if status not in ("solved", "failed") and report.get("message"):  # why it stopped (failed: the step below)
         console.print(f"why: {printable(redact(report['message']))}", markup=False, highlight=False, soft_wrap=True)
+    if report.get("min_confidence") is not None:
+        settings = report.get("settings") or {}
+        console.print(
+            f"confidence (worst case, p = {settings.get('p')}): lowest {probability(report['min_confidence'])}, "
+            f"mean {probability(report['mean_confidence'])}, {report['low_confidence_steps']:,} steps below "
+            f"{LOW_CONFIDENCE} (`maker runs show {report['run_id']}` lists the least confident)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     waste = report.get("speculative_waste")
     if waste and waste.get("branches"):
         spent = "" if waste["cost_usd"] is None else f", ${waste['cost_usd']:,.4f}"

@@ -19,7 +19,7 @@ from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.display.vote_view import shorten
 from maker_cli.core.engine import StepResult
 from maker_cli.core.events import Event, RoundFinished
-from maker_cli.jobs.runner import RunTotals
+from maker_cli.jobs.run_state import RunTotals
 
 
 class RunView:

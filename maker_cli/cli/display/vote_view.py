@@ -10,8 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import probability
 from maker_cli.cli.output import printable
 from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
+from maker_cli.core.maths import p_text
 from maker_cli.jobs.vote import VoteResult
 
 
@@ -147,15 +149,21 @@ def print_vote(result: VoteResult, console: Console) -> None:
         if result.cost_usd is None
         else (f"${result.cost_usd:.6f}")
     )
+    rule = f"k={result.k}" if result.method == "ahead-by-k" else f"{result.method}, k={result.k}"
     if result.decided:
-        console.print(
-            f"[bold green]decided[/] (k={result.k}): {escape(printable(result.winner or ''))}", highlight=False
-        )
+        console.print(f"[bold green]decided[/] ({rule}): {escape(printable(result.winner or ''))}", highlight=False)
     else:
+        goal = f"a lead of {result.k}" if result.method == "ahead-by-k" else f"{result.k} votes"
+        capped = f"no answer reached {goal} within {result.samples} samples (the cap)"
+        if result.stopped_early:
+            capped = (
+                f"no answer could reach {goal} within the sample cap: stopped early after {result.samples} samples "
+                "(loss of hope; the cap would have ended it undecided too)"
+            )
         why = {
             "red_flags": "too many samples were red-flagged",
             "budget": "the --max-cost limit was reached",
-        }.get(str(result.stopped), f"no answer reached a lead of {result.k} within {result.samples} samples (the cap)")
+        }.get(str(result.stopped), capped)
         console.print(f"[bold yellow]undecided[/]: {why}; tallies above", highlight=False)
     flags = ", ".join(f"{r} {n}" for r, n in result.red_flag_reasons.items()) or "none"
     console.print(
@@ -167,4 +175,16 @@ def print_vote(result: VoteResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
         markup=True,
+    )
+    if result.decided:
+        console.print(confidence_line(result), highlight=False, soft_wrap=True, markup=False)
+
+
+def confidence_line(result: VoteResult) -> str:
+    """The decision's confidence for people, or why there is none."""
+    if result.confidence is None or result.confidence_p is None:
+        return "confidence: unknown without p (give --p, e.g. the p that `maker calibrate` measured)"
+    return (
+        f"confidence {probability(result.confidence)} that the winner is right "
+        f"(worst case, every wrong sample agreeing; p = {p_text(result.confidence_p)})"
     )

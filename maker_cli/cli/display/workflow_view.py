@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from maker_cli.cli.output import printable
-from maker_cli.jobs.runner import RunTotals
+from maker_cli.jobs.run_state import RunTotals
 from maker_cli.workflows.runner import DONE, RUNNING, WAITING, NodeState
 
 STYLES = {DONE: "green", RUNNING: "cyan", WAITING: "dim", "blocked": "yellow"}

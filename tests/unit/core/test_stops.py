@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from maker_cli.core import maths
 from maker_cli.core.distributions import alive_list
-from maker_cli.core.stops import _dp_stops, step_stops
+from maker_cli.core.stops import _dp_stops, hopeful_step, race_stops, step_stops
 
 # --------------------------------------------------------------------------- references
 
@@ -44,6 +44,46 @@ def brute_stops(p: float, k: int, v: float, cap: int | None, flags: int | None) 
             for step, prob in ((1, v * p), (-1, v * q)):
                 if abs(lead + step) < k:
                     new[(lead + step, reds)] = new.get((lead + step, reds), 0.0) + w * prob
+        cur = new
+    return undecided, samples
+
+
+def brute_rounds(p: float, k: int, v: float, cap: int | None, flags: int | None) -> tuple[float, float]:
+    """(P(undecided), E[samples]) as the engine runs a step, one sample at a time over (lead, votes
+    the round still wants, samples, red flags): a round asks for k - |lead| valid votes; between
+    rounds the race is decided at |lead| >= k, and hopeless (stopped) when fewer samples than the
+    round's votes are left under the cap; a sample past the cap or the flags-th red flag stops it."""
+    q, u = 1.0 - p, 1.0 - v
+    cur = {(0, 0, 0, 0): 1.0}  # (lead, wanted, samples, red flags)
+    undecided = samples = 0.0
+    while cur:
+        new: dict[tuple[int, int, int, int], float] = {}
+        for (lead, wanted, used, reds), w in cur.items():
+            if w < 1e-300:
+                continue
+            if wanted == 0:  # a round boundary
+                if abs(lead) >= k:
+                    samples += w * used
+                    continue
+                wanted = k - abs(lead)
+                if cap is not None and wanted > cap - used:  # loss of hope
+                    undecided += w
+                    samples += w * used
+                    continue
+            if cap is not None and used >= cap:
+                undecided += w
+                samples += w * used
+                continue
+            moves = [((lead + 1, wanted - 1, used + 1, reds), v * p), ((lead - 1, wanted - 1, used + 1, reds), v * q)]
+            if u > 0.0:
+                if flags is not None and reds + 1 >= flags:
+                    undecided += w * u
+                    samples += w * u * (used + 1)
+                else:
+                    moves.append(((lead, wanted, used + 1, reds + 1), u))
+            for key, prob in moves:
+                if prob > 0.0:
+                    new[key] = new.get(key, 0.0) + w * prob
         cur = new
     return undecided, samples
 
@@ -130,11 +170,17 @@ def test_a_tiny_probability_is_the_value_not_the_stopping_threshold():
     ],
 )
 def test_stops_match_the_sample_by_sample_chain(p, k, v, cap, flags):
-    got = step_stops(p, k, v, cap, flags)
+    got = race_stops(p, k, v, cap, flags)
     undecided, samples = brute_stops(p, k, v, cap, flags)
     assert got.exact
     assert got.p_undecided == pytest.approx(undecided, rel=1e-10, abs=1e-300)
     assert got.expected_samples == pytest.approx(samples, rel=1e-10)
+    # with loss of hope (the engine's rounds): the same P(undecided), the samples of the round chain
+    engine = step_stops(p, k, v, cap, flags)
+    hope_undecided, hope_samples = brute_rounds(p, k, v, cap, flags)
+    assert engine.p_undecided == pytest.approx(hope_undecided, rel=1e-9, abs=1e-300)
+    assert engine.expected_samples == pytest.approx(hope_samples, rel=1e-9)
+    assert engine.hope_saved == pytest.approx(samples - hope_samples, rel=1e-7, abs=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -148,7 +194,7 @@ def test_stops_match_the_sample_by_sample_chain(p, k, v, cap, flags):
 def test_closed_forms_agree_with_the_dp(p, k, v, cap, flags):
     """Whatever method step_stops picks (closed form with its rounding bound, or the DP), it agrees
     with the DP, whose terms are all positive, to 1e-9."""
-    got = step_stops(p, k, v, cap, flags)
+    got = race_stops(p, k, v, cap, flags)
     flags_used = None if v >= 1.0 or (cap is not None and flags is not None and flags >= cap) else flags
     if cap is None and flags_used is None:
         assert got.p_undecided == 0.0 and got.method == "none"
@@ -367,3 +413,52 @@ def test_p_rule_is_one_thing():
     with pytest.raises(CannotConverge, match="p = 0.4999999 <= 0.5"):
         maths.check_p(0.4999999)
     assert maths.p_text(0.5000001) == "0.5000001" and maths.p_text(1.0) == "1"
+
+
+@pytest.mark.parametrize(
+    ("p", "k", "v", "cap", "flags"),
+    [
+        (0.7, 3, 0.6, 10, None),
+        (0.8, 2, 0.5, 6, 3),
+        (0.65, 4, 0.7, 14, 5),
+        (0.6, 3, 1.0, 8, None),
+        (0.55, 2, 1.0, 3, None),
+    ],
+)
+def test_loss_of_hope_keeps_p_undecided_and_saves_samples(p, k, v, cap, flags):
+    """The loss-of-hope DP reproduces P(undecided) of the model without it (it stops only steps the
+    cap would stop undecided) and spends fewer samples; a hand case: k = 2, cap 3, p = 0.55: after
+    a 1-1 first round one sample is left and 2 are needed: stop, saving 1 with P = 2pq."""
+    hopeful = hopeful_step(p, k, v, cap, flags)
+    plain = race_stops(p, k, v, cap, flags)
+    assert hopeful is not None
+    assert hopeful[0] == pytest.approx(plain.p_undecided, rel=1e-12, abs=1e-15)
+    assert hopeful[1] < plain.expected_samples
+    if (p, k, cap) == (0.55, 2, 3):
+        assert plain.expected_samples - hopeful[1] == pytest.approx(2 * 0.55 * 0.45, rel=1e-12)
+
+
+def test_loss_of_hope_on_a_long_cap_is_bounded_work():
+    assert hopeful_step(0.52, 210, 1.0, 20_000, None) is None  # too long: the estimate keeps the upper bound
+    too_long = step_stops(0.52, 210, 1.0, 20_000)
+    assert too_long.hope_saved is None
+    assert too_long.expected_samples == race_stops(0.52, 210, 1.0, 20_000).expected_samples
+    # a cap that (almost) never binds: nothing to save, and no DP run (it would be too long)
+    assert hopeful_step(0.7, 5, 0.5, 100_000, 300) is None
+    assert step_stops(0.7, 5, 0.5, 100_000, 300).hope_saved == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    p=st.floats(0.51, 0.99),
+    k=st.integers(1, 6),
+    v=st.one_of(st.just(1.0), st.floats(0.3, 1.0)),
+    cap=st.integers(1, 30),
+    flags=st.one_of(st.none(), st.integers(1, 20)),
+)
+def test_loss_of_hope_matches_the_round_chain(p, k, v, cap, flags):
+    engine = step_stops(p, k, v, cap, flags)
+    undecided, samples = brute_rounds(p, k, v, cap, None if v >= 1.0 or (flags is not None and flags >= cap) else flags)
+    assert engine.exact and engine.hope_saved is not None
+    assert engine.p_undecided == pytest.approx(undecided, rel=1e-9, abs=1e-15)
+    assert engine.expected_samples == pytest.approx(samples, rel=1e-9, abs=1e-12)

@@ -23,7 +23,8 @@ from maker_cli.cli.app import app
 from maker_cli.core.engine import Engine, VoteConfig
 from maker_cli.core.latency import Latency
 from maker_cli.errors import UsageError
-from maker_cli.jobs.runner import Runner, RunOptions, RunPoint, RunTotals
+from maker_cli.jobs.run_state import RunPoint, RunTotals
+from maker_cli.jobs.runner import Runner, RunOptions
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, SampleRequest
 from maker_cli.providers.sim import parse_sim
 from maker_cli.store.run_store import RunStore

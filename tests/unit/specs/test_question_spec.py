@@ -173,7 +173,7 @@ def test_json_path_respond_round_trips(parts, value):
     [
         ({"voting": {"k": 0}}, "voting.k: Input should be greater than or equal to 1"),
         ({"voting": {"k": 3, "max_samples": 2}}, "voting: max_samples (2) must be at least k (3)"),
-        ({"voting": {"kk": 3}}, "voting.kk: unknown field (known: k, max_samples"),
+        ({"voting": {"kk": 3}}, "voting.kk: unknown field (known: k, method, max_samples"),
         ({"colour": "red"}, "colour: unknown field"),
         ({"answer": {"regex": "(?P<answer>"}}, "answer.regex: invalid regex"),
         ({"answer": {"regex": r"(\d+)"}}, "answer.regex: the regex needs a named group"),

@@ -52,7 +52,7 @@ def test_the_migration_adds_the_columns_with_zero_for_old_rows(tmp_path, monkeyp
     path = tmp_path / "runs.sqlite"
     rid = old_store(path, monkeypatch)
     with RunStore(path) as store:
-        assert store.applied_migrations()[-1] == "003_cached_tokens"
+        assert "003_cached_tokens" in store.applied_migrations()
         run = store.get_run(rid)
         assert (run.input_tokens, run.cached_tokens, run.steps_done) == (60, 0, 2)
         assert [(s.input_tokens, s.cached_tokens) for s in store.get_steps(rid)] == [(30, 0), (30, 0)]
