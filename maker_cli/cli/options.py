@@ -124,6 +124,18 @@ Speculate = Annotated[
         help="Start up to D next steps on the leading candidate before a step is decided (0: off).",
     ),
 ]
+AdaptiveKOpt = Annotated[
+    bool,
+    typer.Option(
+        "--adaptive-k",
+        help="Re-choose k before each step from p estimated on the run's own votes (a lower bound; keeps the "
+        "target). Not with --k or --speculate.",
+    ),
+]
+KMinFloor = Annotated[
+    int | None,
+    typer.Option("--k-min-floor", min=1, help="With --adaptive-k: never vote with k below this (default 2)."),
+]
 KeepGoing = Annotated[bool, typer.Option("--keep-going", help="Continue past a wrong step (see if the run recovers).")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Start even if the expected cost exceeds --max-cost.")]
 Resume = Annotated[str | None, typer.Option("--resume", help="Continue a stored run from its last committed step.")]
@@ -154,6 +166,8 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "store": (Store, None),
     "log_samples": (LogSamples, None),
     "keep_going": (KeepGoing, False),
+    "adaptive_k": (AdaptiveKOpt, False),
+    "k_min_floor": (KMinFloor, None),
     "speculate": (Speculate, None),
     "max_cost": (MaxCost, None),
     "yes": (Yes, False),

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.settings import Settings
+from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.engine import Engine, StepResult
 from maker_cli.core.events import Listener
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope
 from maker_cli.jobs.run_plan import ASSUMED_OUTPUT_TOKENS, RESUMABLE, RunPlan, choose_k, job_estimate, plan_run
-from maker_cli.jobs.run_result import FailedStep, RunConfig, RunResult, SpeculativeWaste
+from maker_cli.jobs.run_result import AdaptiveReport, FailedStep, RunConfig, RunResult, SpeculativeWaste
 from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, restore
 from maker_cli.jobs.runner import Runner
 from maker_cli.jobs.task_arg import TaskArg
@@ -98,6 +99,8 @@ async def arun(
     prompt_cache: bool = False,
     keep_going: bool = False,
     speculate: int | None = None,
+    adaptive_k: bool = False,
+    k_min_floor: int | None = None,
     log_samples: str | None = None,
     store: Path | None = None,
     resume: str | None = None,
@@ -150,6 +153,8 @@ async def arun(
         calibration=calibration,
         keep_going=keep_going,
         speculate=speculate,
+        adaptive_k=adaptive_k,
+        k_min_floor=k_min_floor,
         log_samples=log_samples,
         store=store,
         resume=resume,
@@ -221,8 +226,16 @@ async def execute(
             if on_start is not None:
                 on_start(started)
             engine = Engine(provider, concurrency=config.concurrency, listeners=listeners)
+            adaptive = adaptive_of(started)
             runner = Runner(
-                plan.task, engine, config.vote_config(), store, started.run_id, config.options(), on_step=on_step
+                plan.task,
+                engine,
+                config.vote_config(),
+                store,
+                started.run_id,
+                config.options(),
+                on_step=on_step,
+                adaptive=adaptive,
             )
             try:
                 with job_scope(started.run_id):  # the events' run_id
@@ -233,8 +246,10 @@ async def execute(
                     RunOutcome(RunStatus.ERROR, started.totals, started.point),
                     simulated,
                     error=redact(str(exc)),
+                    adaptive=adaptive,
                 )
-            return report(started, outcome, simulated, message=store.get_run(started.run_id).message)
+            message = store.get_run(started.run_id).message
+            return report(started, outcome, simulated, message=message, adaptive=adaptive)
     finally:
         await provider.aclose()
 
@@ -263,8 +278,27 @@ def start(plan: RunPlan, store: RunStore) -> StartedRun:
     return StartedRun(plan, store, record.id, point, totals, True)
 
 
+def adaptive_of(started: StartedRun) -> AdaptiveK | None:
+    """--adaptive-k: the estimate (carried on from the stored run when resumed), else None."""
+    config, task = started.plan.config, started.plan.task
+    if not config.adaptive_k or isinstance(task, WorkflowTask):
+        return None
+    adaptive = AdaptiveK(task.planning_steps, config.target or 0.95, config.k_min_floor, config.prior_p)
+    if started.resumed:
+        saved = (started.store.get_run(started.run_id).last_state or {}).get("adaptive")
+        if isinstance(saved, dict):
+            adaptive.restore(saved)
+    return adaptive
+
+
 def report(
-    started: StartedRun, outcome: RunOutcome, simulated: bool, *, error: str | None = None, message: str | None = None
+    started: StartedRun,
+    outcome: RunOutcome,
+    simulated: bool,
+    *,
+    error: str | None = None,
+    message: str | None = None,
+    adaptive: AdaptiveK | None = None,
 ) -> RunResult:
     """The result of a run as it stands."""
     t = outcome.totals
@@ -310,6 +344,7 @@ def report(
         min_confidence=t.min_confidence,
         mean_confidence=t.mean_confidence,
         low_confidence_steps=t.low_confidence_steps,
+        adaptive=AdaptiveReport.of(adaptive) if adaptive is not None else None,
         resumed=started.resumed,
         failed_step=failed,
         error=error,

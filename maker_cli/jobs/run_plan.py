@@ -12,6 +12,7 @@ from maker_cli.config.job import merge_job_settings
 from maker_cli.config.paths import default_store_file
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core import maths
+from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.errors import UsageError
@@ -61,6 +62,8 @@ def plan_run(
     calibration: str | Path | None = None,
     keep_going: bool = False,
     speculate: int | None = None,
+    adaptive_k: bool = False,
+    k_min_floor: int | None = None,
     log_samples: str | None = None,
     store: Path | None = None,
     resume: str | None = None,
@@ -71,7 +74,11 @@ def plan_run(
     """Decide everything about a run before any model call: task, settings, k, the estimate."""
     settings = settings or load_settings(config, store=store)
     store_file = settings.store if settings.store is not None else default_store_file()
+    if k_min_floor is not None and not adaptive_k:
+        raise UsageError("--k-min-floor goes with --adaptive-k")
     if resume is not None:
+        if adaptive_k:
+            raise UsageError("--resume continues a run with the configuration it was started with; drop --adaptive-k")
         return _plan_resume(
             resume,
             store_file,
@@ -116,12 +123,18 @@ def plan_run(
     k, k_source, k_layer = choose_k(
         job.k, job.source("k"), measured, sim_p, steps=the_task.planning_steps, target=job.target
     )
+    floor = 2 if k_min_floor is None else k_min_floor
+    if adaptive_k:
+        k, k_source, k_layer = _adaptive_start(the_task, job.source("k"), speculate, measured, floor, job.target)
     run_config = RunConfig.of(
         job,
         k=k,
         k_source=k_source,
         keep_going=keep_going,
         speculate=_speculate(speculate),
+        adaptive_k=adaptive_k,
+        k_min_floor=floor,
+        prior_p=measured if adaptive_k else None,
         log_samples=log_samples or "contested",
         p=measured if measured is not None else sim_p,
         valid_rate=cal.valid_rate if cal else (1 - sim.invalid if sim is not None else None),
@@ -134,6 +147,28 @@ def plan_run(
     plan = RunPlan(the_task, run_config, sources, store_file, None, yes)
     plan.estimate = job_estimate(plan.task, plan.config, sources, simulated=is_sim(run_config.model))
     return plan
+
+
+def _adaptive_start(
+    task: SequentialTask | WorkflowTask,
+    k_source: str,
+    speculate: int | None,
+    measured: float | None,
+    floor: int,
+    target: float,
+) -> tuple[int, str, str]:
+    """--adaptive-k: what it goes with, and the first step's k (k, why in words, "adaptive")."""
+    if isinstance(task, WorkflowTask):
+        raise UsageError("--adaptive-k runs sequential jobs (Hanoi, sequence specs), not workflows")
+    if k_source == "flag":
+        raise UsageError("--adaptive-k chooses k itself: drop --k (use --k-min-floor for the smallest k)")
+    if speculate:
+        raise UsageError("--adaptive-k and --speculate do not go together yet (a speculative step starts before its k)")
+    if measured is not None:
+        maths.check_p(measured)
+    first = AdaptiveK(task.planning_steps, target, floor, measured).next_k()
+    start = f"p={measured:g} (measured)" if measured is not None else "a uniform prior on p"
+    return first, f"adaptive: re-chosen before each step from the run's votes (starting from {start})", "adaptive"
 
 
 MAX_SPECULATE = 64

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
+from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.engine import VoteConfig
 from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.race import VotingMethod
@@ -45,6 +46,9 @@ class RunConfig(BaseModel):
     concurrency: int = 16
     keep_going: bool = False
     speculate: int = 0  # steps ahead of the step being decided that may start on its leading candidate
+    adaptive_k: bool = False  # --adaptive-k: k re-chosen before each step (maker_cli.core.adaptive)
+    k_min_floor: int = 2  # --adaptive-k: the smallest k
+    prior_p: float | None = None  # --adaptive-k: the measured p it starts from (--p, a calibration); None: uniform
     log_samples: str = LOG_CONTESTED
     max_cost: float | None = None
     k_source: str = "--k"
@@ -119,6 +123,39 @@ class SpeculativeWaste(BaseModel):
     share_of_samples: float | None = Field(description="wasted samples / all samples")
 
 
+class AdaptiveReport(BaseModel):
+    """--adaptive-k at the end of a run (maker_cli.core.adaptive)."""
+
+    p_hat: float | None = Field(description="the maximum-likelihood p from the run's own votes (no ground truth)")
+    p_low: float | None = Field(description="its lower bound at `level` (the posterior quantile) k was chosen from")
+    level: float = Field(description="the bound's level: half the job's failure budget, (1 - target) / 2")
+    k_last: int = Field(description="the k of the last step")
+    k_min: int | None = Field(description="the smallest k a step was voted with")
+    k_max: int | None = Field(description="the largest k a step was voted with")
+    steps_by_k: dict[str, int] = Field(description="steps voted with each k")
+    floor: int
+    prior_p: float | None = Field(description="the measured p it started from; null: a uniform prior on (0.5, 1)")
+    planned_success: float | None = Field(
+        description="P(every done step right) at p_low: at least 1 - (1 - target) / 2 when the plan held"
+    )
+
+    @classmethod
+    def of(cls, a: AdaptiveK) -> AdaptiveReport:
+        ks = sorted(a.ks)
+        return cls(
+            p_hat=a.p_hat,
+            p_low=a.p_low,
+            level=a.level,
+            k_last=a.k,
+            k_min=ks[0] if ks else None,
+            k_max=ks[-1] if ks else None,
+            steps_by_k={str(k): a.ks[k] for k in ks},
+            floor=a.floor,
+            prior_p=a.prior_p,
+            planned_success=a.planned_success(),
+        )
+
+
 class RunResult(BaseModel):
     """How a run ended and what it cost. Kind-specific fields are null where they do not apply."""
 
@@ -170,3 +207,4 @@ class RunResult(BaseModel):
     )
     mean_confidence: float | None = Field(None, description="the mean confidence of the decided steps (null without p)")
     low_confidence_steps: int = Field(0, description="decided steps with a confidence below 0.999999")
+    adaptive: AdaptiveReport | None = Field(None, description="--adaptive-k: the estimate of p and the k chosen")

@@ -48,6 +48,9 @@ class RunTotals:
     min_confidence: float | None = None
     low_confidence_steps: int = 0
     doubt_sum: float = 0.0
+    # --adaptive-k: the k the last step was voted with and the run's estimate of p (for displays)
+    adaptive_k: int | None = None
+    adaptive_p_hat: float | None = None
 
     def confide(self, confidence: float | None) -> None:
         """Count one decided step's confidence (None: the run has no p)."""
@@ -144,9 +147,13 @@ class RunOutcome:
     failed_step: FailedStepFields | None = None  # the first wrong step, for display
 
 
-def resume_point(task: SequentialTask, point: RunPoint, totals: RunTotals) -> JSONObject:
-    """What the store keeps to resume: next step, its input state, the previous action, extras."""
+def resume_point(
+    task: SequentialTask, point: RunPoint, totals: RunTotals, adaptive: JSONObject | None = None
+) -> JSONObject:
+    """What the store keeps to resume: next step, its input state, the previous action, extras
+    (`adaptive`: the --adaptive-k state, `AdaptiveK.state()`)."""
     return {
+        **({"adaptive": adaptive} if adaptive is not None else {}),
         "step": point.step,
         "state": task.encode_state(point.state),
         "previous": task.encode_action(point.previous) if point.previous is not None else None,

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maker_cli._types import TaskAction, TaskState
+from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, Usage, VoteConfig
 from maker_cli.core.events import BranchDiscarded
+from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.redflags import Answer
 from maker_cli.core.status import RunStatus, StopReason
 from maker_cli.jobs.run_state import (
@@ -82,6 +84,7 @@ class Runner:
         run_id: str,
         options: RunOptions = RunOptions(),
         on_step: Callable[[StepResult, RunTotals], None] | None = None,
+        adaptive: AdaptiveK | None = None,
     ) -> None:
         self.task = task
         self.engine = engine
@@ -97,6 +100,8 @@ class Runner:
         if options.speculate > 0 and not cfg.split_first_round:  # the next step starts on the fastest of k draws
             self.cfg = cfg = dataclasses.replace(cfg, split_first_round=True)
         self._head: _Branch | None = None  # the speculative branch of the step being decided
+        self.adaptive = adaptive  # --adaptive-k: k re-chosen before each step (never with speculation)
+        self._base_cfg = self.cfg
         self._current = 0
 
     async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
@@ -129,11 +134,15 @@ class Runner:
                         )
                         break
                     limit = opts.max_cost - totals.cost_usd  # what this step may still spend
+                if self.adaptive is not None:
+                    self._adapt(totals)
                 if opts.speculate > 0:
                     last = await self._speculative(point, totals, limit)
                 else:
                     prompt = task.prompt(point.step, point.state, point.previous, simulated=simulated)
                     last = await self.engine.vote(prompt, judge, self.cfg, spend_limit=limit)
+                if self.adaptive is not None:
+                    self.adaptive.observe(last.tallies)
                 if not last.decided:
                     totals.add(last, None, done=False)  # not done, but its spend counts
                     self._buffer_samples(point.step, last)
@@ -182,6 +191,21 @@ class Runner:
             message = f"first wrong step: {failed['step']}"
         self._flush(point, totals, status, message)
         return RunOutcome(status, totals, point, failed)
+
+    def _adapt(self, totals: RunTotals) -> None:
+        """--adaptive-k: the k for the next step (`maker_cli.core.adaptive`), within the sample cap;
+        the red-flag limit grows with k by the default rule (never below the run's)."""
+        assert self.adaptive is not None
+        base = self._base_cfg
+        k = self.adaptive.next_k()
+        if base.max_samples is not None and k > base.max_samples:
+            k = base.max_samples  # a k above the cap could never decide
+        if k != self.cfg.k:
+            flags = default_max_red_flags(k)
+            self.cfg = dataclasses.replace(
+                base, k=k, max_red_flags=max(flags, base.max_red_flags) if base.max_red_flags is not None else flags
+            )
+        totals.adaptive_k, totals.adaptive_p_hat = k, self.adaptive.p_hat
 
     # --- speculative step pipelining (--speculate D) ---------------------------------------------
 
@@ -301,6 +325,8 @@ class Runner:
                 correct=correct,
                 cached_tokens=r.cached_tokens,
                 confidence=confidence,
+                k=self.cfg.k if self.adaptive is not None else None,
+                p_hat=self.adaptive.p_hat if self.adaptive is not None else None,
             )
         )
         self._buffer_samples(point.step, r)
@@ -336,7 +362,9 @@ class Runner:
         t = totals
         update: dict[str, object] = {
             "status": status,
-            "last_state": resume_point(self.task, point, t),
+            "last_state": resume_point(
+                self.task, point, t, self.adaptive.state() if self.adaptive is not None else None
+            ),
             "samples": t.samples,
             "valid": t.valid,
             "red_flagged": t.red_flagged,

@@ -42,6 +42,8 @@ class StepRow:
     cached_tokens: int = 0  # the part of input_tokens served from the provider's prompt cache
     # P(the winner is right | tallies, p), worst case (`maker_cli.core.confidence`); None: no p or no decision
     confidence: float | None = None
+    k: int | None = None  # the k this step was voted with when it differs by step (--adaptive-k); else None
+    p_hat: float | None = None  # --adaptive-k: the run's estimate of p before this step
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ INSERT_SAMPLE = (
     f"VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 1))})"
 )
 # what a store that later migrations have not reached yet (one opened read-only) reads for their columns
-_ADDED_COLUMNS = {"owner": "NULL", "cached_tokens": "0", "confidence": "NULL"}
+_ADDED_COLUMNS = {"owner": "NULL", "cached_tokens": "0", "confidence": "NULL", "k": "NULL", "p_hat": "NULL"}
 
 
 def select_sql(table: str, columns: Sequence[str], present: Collection[str]) -> str:
@@ -130,14 +132,14 @@ def step_params(run_id: str, s: StepRow, dumps: Callable[[object], str] = dumps)
         run_id, s.idx, s.input_state, s.winner_key, s.winner_value, 1 if s.decided else 0, tallies_text,
         s.samples, s.valid, s.red_flagged, dumps(s.red_flag_reasons) if s.red_flag_reasons else None,
         s.errors, s.retries, s.rounds, s.input_tokens, s.output_tokens, s.cost_usd, s.latency_s,
-        None if s.correct is None else (1 if s.correct else 0), s.cached_tokens, s.confidence,
+        None if s.correct is None else (1 if s.correct else 0), s.cached_tokens, s.confidence, s.k, s.p_hat,
     )  # fmt: skip
 
 
 def step_from_row(row: Sequence[SQLValue]) -> StepRow:
     (idx, input_state, winner_key, winner_value, decided, tallies, samples, valid, red_flagged, reasons,
      errors, retries, rounds, input_tokens, output_tokens, cost_usd, latency_s, correct, cached_tokens,
-     confidence) = row  # fmt: skip
+     confidence, k, p_hat) = row  # fmt: skip
     if tallies is not None:
         tally_map = json.loads(tallies)
     else:
@@ -145,7 +147,7 @@ def step_from_row(row: Sequence[SQLValue]) -> StepRow:
     return StepRow(
         idx, input_state, winner_key, winner_value, bool(decided), tally_map, samples, valid, red_flagged,
         json.loads(reasons) if reasons else {}, errors, retries, rounds, input_tokens, output_tokens,
-        cost_usd, latency_s, None if correct is None else bool(correct), cached_tokens, confidence,
+        cost_usd, latency_s, None if correct is None else bool(correct), cached_tokens, confidence, k, p_hat,
     )  # fmt: skip
 
 

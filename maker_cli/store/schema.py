@@ -92,4 +92,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE steps ADD COLUMN confidence REAL;
         """,
     ),
+    (
+        "005_step_adaptive_k",
+        """
+        ALTER TABLE steps ADD COLUMN k INTEGER;
+        ALTER TABLE steps ADD COLUMN p_hat REAL;
+        """,
+    ),
 ]

@@ -88,6 +88,18 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
             soft_wrap=True,
             markup=False,
         )
+    adaptive = report.get("adaptive")
+    if adaptive and adaptive.get("p_hat") is not None:
+        by_k = ", ".join(f"k={k}: {n:,}" for k, n in adaptive["steps_by_k"].items())
+        planned = adaptive.get("planned_success")
+        console.print(
+            f"adaptive k: p̂ {adaptive['p_hat']:.4f} from the run's own votes (bound {adaptive['p_low']:.4f} at "
+            f"{adaptive['level']:.3g}); steps {by_k}"
+            + (f"; P(every step right) >= {probability(planned)} at the bound" if planned is not None else ""),
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     waste = report.get("speculative_waste")
     if waste and waste.get("branches"):
         spent = "" if waste["cost_usd"] is None else f", ${waste['cost_usd']:,.4f}"

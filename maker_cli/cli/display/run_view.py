@@ -117,6 +117,7 @@ class RunView:
             f"votes/step {votes:.3f} (max {t.max_votes}), red-flagged {t.red_flagged:,}, "
             f"errors {t.errors}, retries {t.retries}, wrong {t.wrong_steps}, cost {_money(t.cost_usd)}"
             + (f", speculative waste {t.wasted_samples:,} samples" if t.wasted_branches else "")
+            + (f", adaptive k {t.adaptive_k} (p̂ {t.adaptive_p_hat or 0:.4f})" if t.adaptive_k is not None else "")
         )
 
     def __rich__(self) -> Group:
@@ -145,6 +146,9 @@ class RunView:
         stats.add_row("retries", f"{t.retries:,}", "errors", f"{t.errors:,}")
         stats.add_row("cost", f"{_money(t.cost_usd)}{est}", "wrong steps", f"{t.wrong_steps:,}")
         stats.add_row("tokens", f"{t.input_tokens:,} in ({t.cached_tokens:,} cached) / {t.output_tokens:,} out", "", "")
+        if t.adaptive_k is not None:
+            p_hat = f"{t.adaptive_p_hat:.4f}" if t.adaptive_p_hat is not None else "-"
+            stats.add_row("adaptive k", f"{t.adaptive_k}", "p̂ (own votes)", p_hat)
         if t.wasted_branches:
             wasted = _money(t.wasted_cost_usd)
             stats.add_row(
