@@ -89,7 +89,9 @@ def why_skip(words: list[str], cwd: Path) -> str | None:
             return f"{name} was copied earlier on this page (a second copy needs --force)"
     if command == "serve-mcp":
         return "a server: it runs until stopped"
-    if "--resume" in words or (command == "runs" and len(words) > 2 and words[1] in ("show", "export", "delete")):
+    if "--resume" in words or (
+        command == "runs" and len(words) > 2 and words[1] in ("show", "watch", "export", "delete")
+    ):
         return "needs the id of a run stored earlier"
     if model is not None and not model.startswith("sim"):
         return f"a real model ({model}): needs a key"
@@ -97,7 +99,8 @@ def why_skip(words: list[str], cwd: Path) -> str | None:
         return "a real model (the default): needs a key"
     if words[:2] == ["run", "hanoi"] and "--disks" in words and int(words[words.index("--disks") + 1]) > SLOW_DISKS:
         return f"a run of more than {SLOW_DISKS} disks (minutes)"
-    inputs = [w for i, w in enumerate(words) if i == 0 or words[i - 1] != "--out"]  # --out FILE is written
+    written = ("--out", "--plot-file")  # FILE after these is written, not read
+    inputs = [w for i, w in enumerate(words) if i == 0 or words[i - 1] not in written]
     for word in inputs:
         for candidate in (word.removeprefix("@"), word.split("=@", 1)[-1] if "=@" in word else ""):
             if candidate.endswith((".yaml", ".json", ".jsonl", ".txt")) and not (cwd / candidate).exists():

@@ -10,8 +10,10 @@ import typer
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
 from maker_cli.cli.display.estimate_view import render
+from maker_cli.cli.display.sweep_plot import check_plot_file, print_chart, sweep_series, write_chart
 from maker_cli.cli.output import out_console, print_json, warn_line
 from maker_cli.config.settings import load_settings
+from maker_cli.errors import UsageError
 from maker_cli.jobs.estimate import estimate as run_estimate
 
 HELP = """Estimate a MAKER job before spending anything: k, P(success), calls, cost, time.
@@ -92,6 +94,20 @@ def estimate(
         ),
     ] = None,
     sweep: Annotated[bool, typer.Option("--sweep", help="Add a table over k around k_min.")] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Chart the sweep in the terminal: expected cost and P(success) against k (implies --sweep)."
+        ),
+    ] = False,
+    plot_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot-file",
+            dir_okay=False,
+            help="Write the chart to FILE instead: .html (plotly) or .txt (text); implies --plot and --sweep.",
+        ),
+    ] = None,
     task: Annotated[
         Path | None,
         typer.Option("--task", dir_okay=False, help="A workflow spec: its voted steps, critical path and wall time."),
@@ -104,6 +120,10 @@ def estimate(
 ) -> None:
     from maker_cli.cli.run import parse_steps_of
 
+    if plot and json_out and plot_file is None:
+        raise UsageError("--plot draws in the terminal, and --json keeps stdout for the JSON: add --plot-file FILE")
+    if plot_file is not None:
+        check_plot_file(plot_file)  # a bad file name or a missing plotly: before anything is computed
     report = run_estimate(
         task=task,
         inputs=options.parse_inputs(inputs) if inputs else None,
@@ -128,13 +148,23 @@ def estimate(
         budget=budget,
         max_samples=max_samples,
         max_red_flags=max_red_flags,
-        sweep=sweep,
+        sweep=sweep or plot or plot_file is not None,  # the chart is the sweep's
         calibration=calibration,
         settings=load_settings(config_path(ctx)),
     )
     for line in report.warnings:
         warn_line(line)
+    series = sweep_series(report) if plot or plot_file is not None else None
+    if series is not None and plot_file is not None:
+        write_chart(series, plot_file)
     if json_out:
         print_json(report.model_dump(mode="json"))
         return
-    render(report, out_console())
+    console = out_console()
+    render(report, console)
+    if series is None:
+        return
+    if plot_file is not None:
+        console.print(f"wrote the chart of the sweep to {plot_file}", highlight=False, markup=False, soft_wrap=True)
+        return
+    print_chart(series, console)

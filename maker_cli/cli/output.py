@@ -89,5 +89,12 @@ def print_json(obj: JSONObject) -> None:
     sys.stdout.flush()
 
 
+def print_json_line(obj: JSONObject) -> None:
+    """One JSON object on one line of stdout, flushed: a line of a JSON Lines stream
+    (`maker runs watch --json`), strict JSON as in `print_json`."""
+    sys.stdout.write(json.dumps(_clean(obj), separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
 def is_terminal() -> bool:
     return sys.stdout.isatty()

@@ -17,6 +17,7 @@ from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
 from maker_cli.cli.runs_delete import delete_command, prune_command
 from maker_cli.cli.runs_export import export_command
+from maker_cli.cli.runs_watch import watch_command
 from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import UsageError
@@ -25,7 +26,9 @@ from maker_cli.store.rows import RunRecord
 from maker_cli.store.run_store import RunStore
 from maker_cli.workflows.task import WorkflowTask
 
-app = typer.Typer(help="List, inspect, export and delete stored runs.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="List, inspect, watch, export and delete stored runs.", no_args_is_help=True, add_completion=False
+)
 
 
 def _open(ctx: typer.Context, store: Path | None) -> RunStore:
@@ -319,7 +322,8 @@ def _print_nodes(console: Console, nodes: list[dict[str, object]], r: RunRecord)
         console.print(printable(f"result: {json.dumps(result)[:2000]}"), highlight=False, soft_wrap=True, markup=False)
 
 
-# export, delete and prune live in their own modules
+# watch, export, delete and prune live in their own modules
+app.command("watch")(watch_command)
 app.command("export")(export_command)
 app.command("delete")(delete_command)
 app.command("prune")(prune_command)

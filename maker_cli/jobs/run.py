@@ -272,7 +272,7 @@ def start(plan: RunPlan, store: RunStore) -> StartedRun:
             f"run {record.id} stopped at a wrong step ({record.first_error_step}); resuming would continue from "
             "the wrong state: add --keep-going to do that deliberately"
         )
-    store.claim(record.id)  # one process per run: refuses while another live process works on it
+    store.claim(record.id, running=True)  # one process per run: refuses while another live process works on it
     record = store.get_run(record.id)  # as of the claim
     point, totals = restore(task, record)
     return StartedRun(plan, store, record.id, point, totals, True)

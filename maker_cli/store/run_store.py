@@ -74,10 +74,17 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lease_is_local(holder: str) -> bool:
+    """Whether the process named `holder` ("host:pid") runs on this host, where whether it is alive
+    is known; elsewhere only the age of its last write tells."""
+    host, _, pid = holder.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit()
+
+
 def _lease_alive(holder: str, updated_at: str) -> bool:
     """Whether the process named `holder` ("host:pid") may still be working on a run."""
-    host, _, pid = holder.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
+    pid = holder.rpartition(":")[2]
+    if lease_is_local(holder):
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
@@ -245,9 +252,11 @@ class RunStore:
         except sqlite3.Error as exc:
             raise StoreWriteError(f"run {run_id}: could not write a batch to {self.path}: {exc}") from exc
 
-    def claim(self, run_id: str, owner: str | None = None) -> str:
+    def claim(self, run_id: str, owner: str | None = None, *, running: bool = False) -> str:
         """Lease the run to `owner` (default: this process) or raise StoreError if another live
-        process holds it. Returns the owner string. The lease ends with `release` (or goes stale)."""
+        process holds it. Returns the owner string. The lease ends with `release` (or goes stale).
+        `running`: the run is being resumed, so its status is `running` from now on (not its last
+        ending's until its first batch), as `maker runs watch` and `runs list` read it."""
         owner = owner or this_process()
         with self._transaction() as conn:
             row = conn.execute("SELECT owner, updated_at FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -259,7 +268,8 @@ class RunStore:
                     f"run {run_id} is being worked on by process {holder} (last write {updated}); wait for it "
                     f"to finish or stop it first — a lease from another host goes stale after {LEASE_STALE_S:.0f} s"
                 )
-            conn.execute("UPDATE runs SET owner = ?, updated_at = ? WHERE id = ?", (owner, _now(), run_id))
+            status = ", status = 'running'" if running else ""
+            conn.execute(f"UPDATE runs SET owner = ?, updated_at = ?{status} WHERE id = ?", (owner, _now(), run_id))
         return owner
 
     def release(self, run_id: str, owner: str | None = None) -> None:
@@ -329,8 +339,9 @@ class RunStore:
     def _unknown(self, run_id: str) -> StoreError:
         return StoreError(f"no run {run_id!r} in {self.path}; `maker runs list` shows the stored runs")
 
-    def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id (or the only run whose id starts with it), else StoreError."""
+    def get_run(self, run_id: str, *, as_stored: bool = False) -> RunRecord:
+        """The run with this id (or the only run whose id starts with it), else StoreError.
+        `as_stored`: its status as its writer last wrote it, even when that process is gone."""
         found = self._rows(f"{self._select_run} WHERE id = ?", (run_id,))
         row = found[0] if found else None
         if row is None and run_id:
@@ -344,7 +355,7 @@ class RunStore:
             row = rows[0] if rows else None
         if row is None:
             raise self._unknown(run_id)
-        return self._record(row)
+        return run_from_row(row) if as_stored else self._record(row)
 
     def list_runs(
         self, limit: int | None = 20, *, status: str | None = None, kind: str | None = None

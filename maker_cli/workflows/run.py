@@ -69,7 +69,7 @@ async def run_workflow(
         if record.status == RunStatus.SOLVED:
             raise UsageError(f"run {record.id} is already solved; nothing to resume")
         run_id = record.id
-    store.claim(run_id)
+    store.claim(run_id, running=True)  # a resumed run is running again from here
     if record is not None:
         record = store.get_run(run_id)
     engine = Engine(provider, concurrency=config.concurrency, listeners=listeners)

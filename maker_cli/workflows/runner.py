@@ -278,7 +278,7 @@ class WorkflowRunner:
                 self._finish_sequence(node, sub, record, point)
                 return
             point, before = restore(sub, record)
-        store.claim(child)
+        store.claim(child, running=True)
         start = _copy(before)
         remaining = None
         if self.config.max_cost is not None and self._totals.cost_usd is not None:

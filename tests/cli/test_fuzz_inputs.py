@@ -46,6 +46,7 @@ COMMANDS = {
     "calibrate task": (["calibrate", "task"], [ADDITION, "--model", SIM, "--samples", "5"], {"--samples", "--steps"}),
     "runs list": (["runs", "list"], [], set()),
     "runs show": (["runs", "show"], ["abc"], set()),
+    "runs watch": (["runs", "watch"], ["abc"], set()),
 }
 
 HOSTILE = [

@@ -2,6 +2,8 @@
 
 The runner calls `on_step` once per decided step; that only stores references, so the cost per
 step is tiny. Rendering happens on rich's refresh thread (terminal) or at most every few seconds.
+`maker runs watch` feeds the same view the totals it reads from the store (`update`), with a note
+under it (how long ago the run was last written).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ class RunView:
         expected_cost: float | None,
         live: bool,
         plain_every_s: float = 5.0,
+        from_store: bool = False,
     ) -> None:
+        """`from_store`: the totals are a stored run's, read by another process (`maker runs watch`):
+        the rate is the run's own, its steps over its stored wall time."""
         self.console = console
         self.title = title
         self.steps_total = steps_total
@@ -45,6 +50,9 @@ class RunView:
         self.totals: RunTotals | None = None
         self.last: StepResult | None = None
         self.current_round: RoundFinished | None = None
+        self.note: str | None = None  # a line under the figures (`maker runs watch`: the last write)
+        self.note_style = "dim"
+        self._from_store = from_store
         self._start_step = start_step
         self._t0 = time.monotonic()
         self._plain_every = plain_every_s
@@ -72,12 +80,16 @@ class RunView:
 
     def on_step(self, result: StepResult, totals: RunTotals) -> None:
         self.last = result
+        self.update(totals)
+
+    def update(self, totals: RunTotals) -> None:
+        """New totals; not on a terminal, a plain line when the last one is a few seconds old."""
         self.totals = totals
         if self._live is None and not self._live_mode:
             now = time.monotonic()
             if now >= self._next_plain:
                 self._next_plain = now + self._plain_every
-                self.console.print(self.plain_line(), highlight=False, soft_wrap=True)
+                self.console.print(self.plain_line(), highlight=False, markup=False, soft_wrap=True)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RoundFinished):
@@ -102,6 +114,9 @@ class RunView:
     # --- rendering ---------------------------------------------------------------------------
 
     def _rate(self) -> float:
+        if self._from_store:
+            t = self.totals
+            return t.steps_done / t.wall_s if t is not None and t.wall_s > 0 else 0.0
         done = (self.totals.steps_done if self.totals else 0) - self._start_step
         return max(0, done) / max(1e-9, time.monotonic() - self._t0)
 
@@ -163,4 +178,6 @@ class RunView:
             parts.append(
                 Text(f"step {cur.step:,} round {cur.round}: margin {cur.margin}/{cur.k}  {shown}", style="dim")
             )
+        if self.note:
+            parts.append(Text(self.note, style=self.note_style))
         return Group(*parts)

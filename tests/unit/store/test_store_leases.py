@@ -120,3 +120,22 @@ def test_a_damaged_file_is_a_store_error_when_read(tmp_path):
         assert store.get_run(rid).steps_done == 3000
         with pytest.raises(StoreError, match=rf"^cannot read the run store {path}: .* \(is the file damaged\?\)$"):
             list(store.iter_steps(rid))
+
+
+def test_a_resumed_run_is_running_from_its_claim_and_reads_as_stored(store):
+    """`claim(running=True)` (a resume) makes the run `running` at once, not at its first batch, so
+    `maker runs watch` and `runs list` never see a run being resumed as ended; `as_stored` reads
+    the status its writer left even when that process is gone."""
+    rid = store.create_run("hanoi", None, None, {}, 7)
+    store.set_status(rid, "budget_exhausted")
+    store.claim(rid)
+    assert store.get_run(rid).status == "budget_exhausted"  # a lease alone changes no status
+    store.release(rid)
+    store.claim(rid, running=True)
+    assert store.get_run(rid).status == "running"
+    store.release(rid)
+    store.claim(rid, "other-host:4242")
+    age_lease(store.path, rid, LEASE_STALE_S + 5)
+    assert store.get_run(rid).status == "interrupted"
+    assert store.get_run(rid, as_stored=True).status == "running"
+    assert not store_mod.lease_is_local("other-host:4242") and store_mod.lease_is_local(store_mod.this_process())
