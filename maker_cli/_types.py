@@ -52,3 +52,7 @@ LiteLLMRouter: TypeAlias = Any
 
 LiteLLMResponse: TypeAlias = Any
 """litellm's ModelResponse: read by duck typing (`choices`, `usage`), each attribute checked."""
+
+PlotlyFigure: TypeAlias = Any
+"""A plotly figure or trace (`plotly.graph_objects`): plotly ships no type information (pyproject:
+mypy ignores its missing imports), so its objects are untyped; only the HTML report builds them."""

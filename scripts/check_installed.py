@@ -90,7 +90,7 @@ def why_skip(words: list[str], cwd: Path) -> str | None:
     if command == "serve-mcp":
         return "a server: it runs until stopped"
     if "--resume" in words or (
-        command == "runs" and len(words) > 2 and words[1] in ("show", "watch", "export", "delete")
+        command == "runs" and len(words) > 2 and words[1] in ("show", "watch", "report", "export", "delete")
     ):
         return "needs the id of a run stored earlier"
     if model is not None and not model.startswith("sim"):

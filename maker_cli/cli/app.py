@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "vote": ("maker_cli.cli.vote", "Get one answer by voting: sample until one answer leads every other by k."),
     "run": ("maker_cli.cli.run", "Run whole jobs to completion (live progress; resumable with --resume)."),
-    "runs": ("maker_cli.cli.runs", "List, inspect, watch, export and delete stored runs."),
+    "runs": ("maker_cli.cli.runs", "List, inspect, watch, report on, export and delete stored runs."),
     "serve-mcp": ("maker_cli.cli.serve_mcp", "Serve maker's tools to AI assistants over MCP."),
     "prompt": ("maker_cli.cli.prompt", "See the exact prompt a step sends (Hanoi's, or a spec's)."),
     "examples": ("maker_cli.cli.examples", "List the example specs that ship with maker; copy one to run or change."),

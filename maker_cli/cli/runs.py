@@ -1,4 +1,5 @@
-"""`maker runs list` and `maker runs show RUN_ID`: what the run store holds (like `llm logs`)."""
+"""`maker runs list` and `maker runs show RUN_ID`: what the run store holds (like `llm logs`); `report`,
+`export`, `delete` and `prune` are in their own modules."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
 from maker_cli.cli.runs_delete import delete_command, prune_command
 from maker_cli.cli.runs_export import export_command
 from maker_cli.cli.runs_watch import watch_command
+from maker_cli.cli.runs_report import report_command
 from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import UsageError
@@ -27,7 +29,9 @@ from maker_cli.store.run_store import RunStore
 from maker_cli.workflows.task import WorkflowTask
 
 app = typer.Typer(
-    help="List, inspect, watch, export and delete stored runs.", no_args_is_help=True, add_completion=False
+    help="List, inspect, watch, report on, export and delete stored runs.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 
@@ -322,8 +326,9 @@ def _print_nodes(console: Console, nodes: list[dict[str, object]], r: RunRecord)
         console.print(printable(f"result: {json.dumps(result)[:2000]}"), highlight=False, soft_wrap=True, markup=False)
 
 
-# watch, export, delete and prune live in their own modules
+# watch, report, export, delete and prune live in their own modules
 app.command("watch")(watch_command)
+app.command("report")(report_command)
 app.command("export")(export_command)
 app.command("delete")(delete_command)
 app.command("prune")(prune_command)

@@ -88,6 +88,22 @@ def votes_pmf(p: float, k: int, *, limit: int | None = None, tail: float = TAIL)
     return samples_pmf(p, k, 1.0, limit=limit, tail=tail)
 
 
+def first_to_k_votes_pmf(p: float, k: int) -> StepDistribution:
+    """Exact distribution of the valid votes per step under first-to-k (two answers, p per vote).
+
+    The race ends at the n-th vote (k <= n <= 2k - 1) when either answer gets its k-th vote then:
+    P(T = n) = C(n-1, k-1) (p^k q^(n-k) + q^k p^(n-k)). Nothing is left undecided."""
+    q = 1.0 - p
+    pmf = [0.0] * k
+    correct = 0.0
+    for n in range(k, 2 * k):
+        ways = math.comb(n - 1, k - 1)
+        win, lose = ways * p**k * q ** (n - k), ways * q**k * p ** (n - k)
+        pmf.append(win + lose)
+        correct += win
+    return StepDistribution(pmf=pmf, undecided=0.0, p_correct=correct)
+
+
 # --------------------------------------------------------------------------- the race's survival
 
 
@@ -172,4 +188,12 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["StepDistribution", "alive_iter", "alive_list", "pmf_work", "samples_pmf", "votes_pmf"]
+__all__ = [
+    "StepDistribution",
+    "alive_iter",
+    "alive_list",
+    "first_to_k_votes_pmf",
+    "pmf_work",
+    "samples_pmf",
+    "votes_pmf",
+]

@@ -422,6 +422,15 @@ class RunStore:
         sql = "SELECT DISTINCT idx FROM samples WHERE run_id = ? ORDER BY idx"
         return [i for (i,) in self._rows(sql, (run_id,))]
 
+    def count_sampled_steps(self, run_id: str) -> int:
+        """How many steps have raw samples stored (the undecided step a run stopped at included)."""
+        return int(self._rows("SELECT count(DISTINCT idx) FROM samples WHERE run_id = ?", (run_id,))[0][0])
+
+    def sample_latencies(self, run_id: str) -> list[float]:
+        """The latency in seconds of every stored raw sample of the run that has one (one call each)."""
+        sql = "SELECT latency_s FROM samples WHERE run_id = ? AND latency_s IS NOT NULL"
+        return [float(x) for (x,) in self._rows(sql, (run_id,))]
+
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Apply the named migrations not applied yet, each in its own transaction."""
