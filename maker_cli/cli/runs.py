@@ -18,8 +18,8 @@ from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
 from maker_cli.cli.runs_delete import delete_command, prune_command
 from maker_cli.cli.runs_export import export_command
-from maker_cli.cli.runs_watch import watch_command
 from maker_cli.cli.runs_report import report_command
+from maker_cli.cli.runs_watch import watch_command
 from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import UsageError
