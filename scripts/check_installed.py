@@ -69,6 +69,8 @@ def docs_commands(root: Path) -> list[tuple[str, list[str]]]:
                     words = shlex.split(line, comments=True)
                 except ValueError:
                     continue
+                if "|" in words:
+                    words = words[: words.index("|")]  # a pipe: the maker command is what comes before it
                 while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
                     words = words[1:]  # VAR=value prefixes: the environment is not reproduced here
                 if words and words[0] == "maker":
