@@ -9,10 +9,11 @@ Nothing is kept in memory per step: memory stays flat over a million steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from maker_cli._types import TaskAction, TaskState
@@ -32,7 +33,7 @@ from maker_cli.jobs.run_state import (
 )
 from maker_cli.secrets import redact
 from maker_cli.store.rows import SampleRow, StepRow
-from maker_cli.store.run_store import RunStore
+from maker_cli.store.run_store import LEASE_STALE_S, RunStore
 from maker_cli.tasks.base import SequentialTask
 
 SOLVED = RunStatus.SOLVED
@@ -45,6 +46,7 @@ ERROR = RunStatus.ERROR
 
 LOG = logging.getLogger("maker")
 LOG_ALL, LOG_CONTESTED, LOG_NONE = "all", "contested", "none"
+LEASE_RENEW_S = LEASE_STALE_S / 4  # how often a running job refreshes its lease between batches
 
 
 @dataclass(eq=False)
@@ -105,6 +107,11 @@ class Runner:
         self._current = 0
 
     async def run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
+        """Run from `point` to the end (or a stop), with the lease renewed meanwhile."""
+        async with leased(self.store, self.run_id):
+            return await self._run(point, totals)
+
+    async def _run(self, point: RunPoint, totals: RunTotals) -> RunOutcome:
         task, opts = self.task, self.options
         judge = task.judge()
         simulated = self.engine.provider.info.simulated
@@ -388,6 +395,30 @@ class Runner:
         self._steps = []
         self._samples = []
         self._last_flush = time.monotonic()
+
+
+@contextlib.asynccontextmanager
+async def leased(store: RunStore, run_id: str) -> AsyncIterator[None]:
+    """Renew the run's lease every LEASE_RENEW_S while the block runs. Batches refresh it too, but
+    a step may take longer than the lease lasts (a slow model, a contested vote), and another host
+    must not take a live run for an abandoned one. A store that cannot be written is left to the
+    next batch to report."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_S)
+            try:
+                store.renew(run_id)
+            except Exception as exc:  # noqa: BLE001 - the next batch write reports a broken store
+                LOG.debug("could not renew the lease of run %s: %s", run_id, redact(str(exc)))
+
+    task = asyncio.ensure_future(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _discarded(branch: _Branch) -> BranchDiscarded:

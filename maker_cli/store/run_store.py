@@ -272,6 +272,15 @@ class RunStore:
             conn.execute(f"UPDATE runs SET owner = ?, updated_at = ?{status} WHERE id = ?", (owner, _now(), run_id))
         return owner
 
+    def renew(self, run_id: str, owner: str | None = None) -> bool:
+        """Refresh this process's lease (updated_at) without writing anything else: a step that
+        takes longer than LEASE_STALE_S must not look abandoned to another host. False when the
+        lease is no longer this process's."""
+        owner = owner or this_process()
+        with self._transaction() as conn:
+            cur = conn.execute("UPDATE runs SET updated_at = ? WHERE id = ? AND owner = ?", (_now(), run_id, owner))
+            return cur.rowcount == 1
+
     def release(self, run_id: str, owner: str | None = None) -> None:
         """End this process's lease on the run (a no-op if another process holds it)."""
         owner = owner or this_process()

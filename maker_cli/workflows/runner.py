@@ -34,7 +34,7 @@ from maker_cli.errors import MakerError
 from maker_cli.jobs.event_log import job_scope
 from maker_cli.jobs.run_result import RunConfig
 from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, confidence_state, restore, stored_totals
-from maker_cli.jobs.runner import Runner, RunOptions
+from maker_cli.jobs.runner import Runner, RunOptions, leased
 from maker_cli.secrets import redact
 from maker_cli.specs.canonical import dump_json, load_json
 from maker_cli.specs.question import QuestionSpec
@@ -127,6 +127,11 @@ class WorkflowRunner:
     # --- the run ----------------------------------------------------------------------------------
 
     async def run(self, totals: RunTotals) -> WorkflowOutcome:
+        """Run the nodes in dependency order, with the run's lease renewed meanwhile."""
+        async with leased(self.store, self.run_id):
+            return await self._run(totals)
+
+    async def _run(self, totals: RunTotals) -> WorkflowOutcome:
         spec = self.task.spec
         wall_base = totals.wall_s
         t0 = time.perf_counter()
