@@ -387,8 +387,8 @@ class Runner:
             "wall_s": t.wall_s,
             "red_flag_reasons": t.red_flag_reasons,
         }
-        if message is not None:
-            update["message"] = redact(message)  # a server may echo a key in an error
+        if message is not None or status != RUNNING:  # an ending replaces a resumed run's old message
+            update["message"] = redact(message) if message is not None else None  # a server may echo a key
         if status != RUNNING:
             update["owner"] = None  # the lease ends with the run's last batch
         self.store.write_batch(self.run_id, self._steps, self._samples, update)

@@ -64,6 +64,7 @@ def test_a_budget_stop_resumes_with_the_estimate(tmp_path):
     assert sum(done["adaptive"]["steps_by_k"].values()) == 255  # the steps before the stop are counted too
     with RunStore(store) as s:
         assert s.count_steps(out["run_id"]) == 255
+        assert s.get_run(out["run_id"]).message is None  # the budget stop's message ended with it
 
 
 @pytest.mark.parametrize(
