@@ -106,6 +106,16 @@ class VotesFigure:
     beyond_p_config: float | None
     mean_votes: float | None
     expected_mean_p_hat: float | None
+    steps_by_k: dict[int, int] | None = None  # --adaptive-k: decided steps by their own k
+
+    @property
+    def k_label(self) -> str:
+        """'k = 3', or the k the steps were voted with (--adaptive-k), most used first."""
+        if self.steps_by_k:
+            total = sum(self.steps_by_k.values())
+            top = sorted(self.steps_by_k.items(), key=lambda kv: -kv[1])[:4]
+            return "k per step (adaptive): " + ", ".join(f"{k} for {n / total:.0%}" for k, n in top)
+        return f"k = {self.k if self.k is not None else 'unknown'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +251,7 @@ def build_report(store: RunStore, run_id: str) -> RunReport:
         run,
         config_text,
         n,
-        votes=_votes(run, scan.votes, scan.winner_votes, scan.valid_votes),
+        votes=_votes(run, scan.votes, scan.winner_votes, scan.valid_votes, scan.ks),
         progress=scan.progress(),
         red_flags=scan.red_flag_figure(),
         latency=latency,
@@ -276,6 +286,7 @@ class _Scan:
         self.stride = max(1, math.ceil(n / MAX_POINTS))
         self.n, self.seen, self.wall_s = n, 0, run.wall_s
         self.votes: Counter[int] = Counter()
+        self.ks: Counter[int] = Counter()  # decided steps by the k they were voted with (--adaptive-k)
         self.winner_votes = self.valid_votes = 0
         self.time_s, self.samples, self.cost = 0.0, 0, 0.0
         self.cost_known = True
@@ -304,6 +315,8 @@ class _Scan:
         _keep(self.slowest, (row.latency_s, -row.idx, row))
         if row.decided and row.winner_key is not None:
             self.votes[row.valid] += 1
+            if row.k is not None:
+                self.ks[row.k] += 1
             a, b = margin_votes(row.tallies, row.winner_key)
             self.winner_votes += a
             self.valid_votes += row.valid
@@ -389,10 +402,20 @@ def _probability(value: JSONValue) -> float | None:
     return float(value) if 0.0 < value <= 1.0 else None
 
 
-def _exact(method: str, p: float | None, k: int | None) -> StepDistribution | None:
-    """The exact distribution of one race's valid votes (worst case: two answers), or None without p or k."""
-    if p is None or k is None:
+def _exact(method: str, p: float | None, k: int | None, ks: Counter[int] | None = None) -> StepDistribution | None:
+    """The exact distribution of one race's valid votes (worst case: two answers), or None without p
+    or k; with `ks` (steps by the k they were voted with: --adaptive-k) the steps' mixture."""
+    if p is None or (k is None and not ks):
         return None
+    if ks:
+        total = sum(ks.values())
+        parts = [(n / total, _exact(method, p, kk)) for kk, n in ks.items()]
+        size = max(len(d.pmf) for _, d in parts if d is not None)
+        pmf = [math.fsum(w * d.pmf[i] for w, d in parts if d is not None and i < len(d.pmf)) for i in range(size)]
+        undecided = math.fsum(w * d.undecided for w, d in parts if d is not None)
+        right = math.fsum(w * d.p_correct for w, d in parts if d is not None)
+        return StepDistribution(pmf, undecided, right)
+    assert k is not None
     if method == VotingMethod.FIRST_TO_K:
         return first_to_k_votes_pmf(p, k)
     return votes_pmf(p, k, limit=EXACT_LIMIT)
@@ -417,8 +440,11 @@ def _bars(dist: StepDistribution | None, starts: list[int], width: int) -> tuple
     return bars, math.fsum(pmf[starts[-1] + width :]) + dist.undecided
 
 
-def _votes(run: RunRecord, counts: Counter[int], winner_votes: int, valid_votes: int) -> VotesFigure | None:
-    """Decided steps by valid votes, against the exact distribution for p̂ (and the configured p) and k."""
+def _votes(
+    run: RunRecord, counts: Counter[int], winner_votes: int, valid_votes: int, ks: Counter[int] | None = None
+) -> VotesFigure | None:
+    """Decided steps by valid votes, against the exact distribution for p̂ (and the configured p) and
+    k (each step's own k when the run chose k per step: the steps' mixture)."""
     if not counts:
         return None
     job = _job(run)
@@ -427,9 +453,11 @@ def _votes(run: RunRecord, counts: Counter[int], winner_votes: int, valid_votes:
     method = str(job.get("method") or VotingMethod.AHEAD_BY_K.value)
     p_hat = winner_votes / valid_votes if valid_votes else None
     p_config = _probability(job.get("p"))
-    exact_hat, exact_config = _exact(method, p_hat, k), _exact(method, p_config, k)
+    exact_hat, exact_config = _exact(method, p_hat, k, ks), _exact(method, p_config, k, ks)
     lo, hi = min(counts), max(counts)
-    if k is not None:
+    if ks:
+        lo = min(lo, min(ks))
+    elif k is not None:
         lo = min(lo, k)  # no race ends before k votes
     for dist in (exact_hat, exact_config):
         if dist is not None:
@@ -456,6 +484,7 @@ def _votes(run: RunRecord, counts: Counter[int], winner_votes: int, valid_votes:
         beyond_p_config=beyond_config,
         mean_votes=sum(v * c for v, c in counts.items()) / decided,
         expected_mean_p_hat=expected,
+        steps_by_k=dict(ks) if ks else None,
     )
 
 

@@ -132,7 +132,7 @@ def _header(report: RunReport) -> str:
         rows.insert(3, ("message", esc(run.message)))  # redacted by the report
     if report.votes is not None:
         votes = report.votes
-        rows.append(("voting", f"{esc(votes.method)}, k = {votes.k if votes.k is not None else 'unknown'}"))
+        rows.append(("voting", f"{esc(votes.method)}, {esc(votes.k_label)}"))
         rows.append(("p", _p_text(votes)))
     cells = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     return f"<h1>Run {esc(run.id)}</h1><table>{cells}</table>"
@@ -209,7 +209,7 @@ def _votes_section(v: VotesFigure) -> Section:
     expected = "" if v.expected_mean_p_hat is None else f", {v.expected_mean_p_hat:.3g} expected for p̂"
     intro = (
         f"<p>{v.decided:,} decided steps by their valid votes (mean {v.mean_votes:.3g}{expected}), and the exact "
-        f"distribution of one race's votes ({esc(v.method)}, k = {v.k}; worst case: every wrong vote for the same "
+        f"distribution of one race's votes ({esc(v.method)}, {esc(v.k_label)}; worst case: every wrong vote for the same "
         "answer) times the number of steps. p̂ is the share of the valid votes that went to the winner: the "
         "maximum-likelihood p when every winner is right.</p>"
         if v.k is not None

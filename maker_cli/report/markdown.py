@@ -101,7 +101,7 @@ def _votes(v: VotesFigure) -> str:
     if any(t >= MIN_EXPECTED for t in tail):
         rows.append(["more", "0", *(f"{t:.3g}" for t in tail)])
     text = (
-        f"## Votes per step\n\n{v.decided:,} decided steps; {cell(v.method)}, k = {v.k}; mean valid votes "
+        f"## Votes per step\n\n{v.decided:,} decided steps; {cell(v.method)}, {cell(v.k_label)}; mean valid votes "
         f"{v.mean_votes:.3g}"
         + (f" ({v.expected_mean_p_hat:.3g} expected for p̂)" if v.expected_mean_p_hat is not None else "")
         + f". p̂ = {probability(v.p_hat)}: the share of the decided steps' valid votes that went to the winner "

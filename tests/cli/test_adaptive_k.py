@@ -94,3 +94,18 @@ def test_not_for_workflows_and_not_changed_on_resume(tmp_path):
     assert r.exit_code == 2 and "not workflows" in r.output
     r = cli("run", "hanoi", "--resume", "r-x", "--adaptive-k", "--store", str(tmp_path / "s"))
     assert r.exit_code == 2 and "drop --adaptive-k" in r.output
+
+
+def test_the_report_compares_votes_with_the_steps_own_k(tmp_path):
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "6", "--model", "sim:p=0.99,seed=5", "--adaptive-k")
+    assert code == 0
+    r = cli("runs", "report", out["run_id"], "--format", "md", "--store", str(store))
+    assert r.exit_code == 0, r.output
+    assert "k per step (adaptive)" in r.stdout
+    from maker_cli.report.figures import build_report  # noqa: PLC0415 - the library behind the command
+
+    with RunStore(store) as s:
+        votes = build_report(s, out["run_id"]).votes
+    assert votes is not None and votes.steps_by_k == {int(k): n for k, n in out["adaptive"]["steps_by_k"].items()}
+    assert votes.exact_p_hat is not None and abs(sum(votes.exact_p_hat) + (votes.beyond_p_hat or 0) - 1) < 1e-9

@@ -105,7 +105,9 @@ def test_a_fatal_error_for_several_samples_is_raised_as_it_is(srv, supports_n):
     with pytest.raises(ProviderError) as error:
         asyncio.run(complete(provider, ask(n=2)))
     assert error.value.status == 401 and error.value.fatal
-    assert srv.requests == (1 if supports_n else 2)
+    # with n: one request, no fallback to single ones; without: two at once, and the second may not
+    # have reached the server when the first one's failure cancels it (never a retry either way)
+    assert srv.requests == 1 if supports_n else srv.requests in (1, 2)
 
 
 @pytest.mark.parametrize(
