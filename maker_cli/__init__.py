@@ -6,6 +6,8 @@
     answer = maker_cli.vote("What is 6 x 7?", model="sim:p=0.9,answer=42")
     result = maker_cli.run(maker_cli.Hanoi(disks=10), model="sim:p=0.99")
     cal = maker_cli.calibrate("hanoi", disks=10, model="sim:p=0.99", samples=200)
+    with maker_cli.serve_metrics(port=9464) as metrics:   # Prometheus metrics while a job runs
+        maker_cli.run(maker_cli.Hanoi(disks=10), model="sim:p=0.99", listeners=[metrics.listener])
 
 One function per command, keyword arguments named like the CLI flags, pydantic results whose
 `model_dump(mode="json")` is exactly what `--json` prints. `avote`, `arun` and `acalibrate` are the
@@ -56,6 +58,9 @@ _EXPORTS = {
     "PromptView": "maker_cli.jobs.prompt_show",
     "HanoiPrompt": "maker_cli.tasks.hanoi_prompt",
     "load_prompt": "maker_cli.tasks.hanoi_prompt",
+    "MetricsListener": "maker_cli.jobs.metrics",
+    "MetricsEndpoint": "maker_cli.jobs.metrics",
+    "serve_metrics": "maker_cli.jobs.metrics",
 }
 
 __all__ = [
@@ -95,6 +100,9 @@ __all__ = [
     "load_spec",
     "run",
     "vote",
+    "MetricsListener",
+    "MetricsEndpoint",
+    "serve_metrics",
 ]
 
 if TYPE_CHECKING:
@@ -115,6 +123,7 @@ if TYPE_CHECKING:
     from maker_cli.jobs.calibrate import acalibrate, calibrate
     from maker_cli.jobs.calibration_result import CalibrationResult
     from maker_cli.jobs.estimate import estimate
+    from maker_cli.jobs.metrics import MetricsEndpoint, MetricsListener, serve_metrics
     from maker_cli.jobs.prompt_compare import PromptComparison, acompare_prompts, compare_prompts
     from maker_cli.jobs.prompt_show import PromptView, show_prompt
     from maker_cli.jobs.run import arun, run

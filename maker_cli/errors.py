@@ -33,14 +33,35 @@ class ProviderError(MakerError):
     #: statuses that no retry or replacement sample can fix (bad request, auth, unknown model)
     FATAL_STATUSES = frozenset({400, 401, 403, 404})
 
-    def __init__(self, message: str, *, retries: int = 0, status: int | None = None):
+    #: what can have failed, for counting (`kind`; the metric maker_call_errors_total{kind})
+    KINDS = ("timeout", "connection", "rate_limit", "server", "client", "malformed", "other")
+
+    def __init__(self, message: str, *, retries: int = 0, status: int | None = None, kind: str | None = None):
         super().__init__(message)
         self.retries = retries
         self.status = status
+        self._kind = kind
 
     @property
     def fatal(self) -> bool:
         return self.status in self.FATAL_STATUSES
+
+    @property
+    def kind(self) -> str:
+        """What failed, one of `KINDS`: the kind the provider said (timeout, connection, malformed),
+        else the HTTP status's (429 rate_limit, 408 timeout, 5xx server, 4xx client), else other."""
+        if self._kind is not None:
+            return self._kind
+        status = self.status
+        if status == 429:
+            return "rate_limit"
+        if status == 408:
+            return "timeout"
+        if status is not None and 500 <= status <= 599:
+            return "server"
+        if status is not None and 400 <= status <= 499:
+            return "client"
+        return "other"
 
 
 class MissingApiKey(ProviderError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,6 +30,9 @@ from maker_cli.jobs.calibrate import acalibrate
 from maker_cli.jobs.calibration_result import CalibrationResult
 from maker_cli.jobs.event_log import EventLog
 from maker_cli.jobs.prompt_compare import DEFAULT, PromptComparison, acompare_prompts
+
+if TYPE_CHECKING:
+    from maker_cli.jobs.metrics import MetricsEndpoint
 
 app = typer.Typer(
     help="Measure a model's p (P(a valid sample is correct)) and valid rate on a task, with 95% "
@@ -118,6 +121,7 @@ SHARED = (
     "json_out",
     "events",
     "events_text",
+    *options.METRICS_OPTIONS,
 )
 
 
@@ -167,8 +171,9 @@ def _calibrate(
     """Calibrate (a progress bar on a terminal), print the report; exit 1 when voting cannot work."""
     json_out = opts.pop("json_out")
     events = {"events": opts.pop("events"), "events_text": opts.pop("events_text"), "json_out": json_out}
-    with options.event_log(events) as log:
-        _measure(ctx, task, given, opts, probe=probe, json_out=json_out, log=log)
+    served = {name: opts.pop(name) for name in options.METRICS_OPTIONS}
+    with options.event_log(events) as log, options.metrics_endpoint(served) as metrics:
+        _measure(ctx, task, given, opts, probe=probe, json_out=json_out, log=log, metrics=metrics)
 
 
 def _measure(
@@ -180,10 +185,11 @@ def _measure(
     probe: str,
     json_out: bool,
     log: EventLog | None,
+    metrics: MetricsEndpoint | None = None,
 ) -> None:
     prompts = [str(p) for p in opts.pop("prompts") or []]
     if len(prompts) > 1:
-        _compare(ctx, task, given, opts, prompts, json_out=json_out, log=log)
+        _compare(ctx, task, given, opts, prompts, json_out=json_out, log=log, metrics=metrics)
         return
     if prompts and prompts[0] != DEFAULT:
         given["prompt"] = prompts[0]
@@ -191,8 +197,7 @@ def _measure(
     to_stdout = log is not None and log.to_stdout  # --events -: stdout holds the events, people read stderr
     console = err_console() if to_stdout else out_console()
     settings = load_settings(config_path(ctx))
-    listeners = options.listeners(log)
-
+    listeners = options.listeners(log, metrics.listener if metrics is not None else None)
     live = console.file.isatty() if to_stdout else is_terminal()
 
     async def go() -> CalibrationResult:
@@ -205,7 +210,7 @@ def _measure(
     for line in result.warnings:
         warn_line(line)
     if json_out:
-        print_json(result.model_dump(mode="json"))
+        print_json(options.with_metrics(result.model_dump(mode="json"), metrics))
     else:
         render(result, console, title=result.source, probe_name=probe)
     if result.cannot_converge is not None:
@@ -221,6 +226,7 @@ def _compare(
     *,
     json_out: bool,
     log: EventLog | None,
+    metrics: MetricsEndpoint | None = None,
 ) -> None:
     """Calibrate with each prompt on the same steps; print the side-by-side table (or --json)."""
     if opts.pop("out", None) is not None:
@@ -232,7 +238,7 @@ def _compare(
     to_stdout = log is not None and log.to_stdout
     console = err_console() if to_stdout else out_console()
     settings = load_settings(config_path(ctx))
-    options_ = {**given, **opts, "listeners": options.listeners(log)}
+    options_ = {**given, **opts, "listeners": options.listeners(log, metrics.listener if metrics is not None else None)}
     live = console.file.isatty() if to_stdout else is_terminal()
 
     async def go() -> PromptComparison:
@@ -247,7 +253,7 @@ def _compare(
     for line in report.warnings:
         warn_line(line)
     if json_out:
-        print_json(report.model_dump(mode="json"))
+        print_json(options.with_metrics(report.model_dump(mode="json"), metrics))
     else:
         render_comparison(report, console, title=report.results[0].source)
     if report.recommended is None:

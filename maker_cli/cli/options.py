@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from maker_cli._types import OptionValue
+from maker_cli._types import JSONObject, OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
     from maker_cli.core.events import Listener
     from maker_cli.jobs.event_log import EventLog
+    from maker_cli.jobs.metrics import MetricsEndpoint
 
 Model = Annotated[str | None, typer.Option("--model", "-m", help="litellm model string, or sim:... (simulated).")]
 K = Annotated[int | None, typer.Option("--k", "-k", min=1, help="Vote margin: the first answer ahead by k wins.")]
@@ -111,6 +114,35 @@ Events = Annotated[
 EventsText = Annotated[
     bool, typer.Option("--events-text", help="With --events: include each sample's text (off by default).")
 ]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while the job runs (0: a free port; the "
+        "URL is said on stderr and, with --json, as metrics_url). See docs/metrics.md.",
+    ),
+]
+MetricsAddr = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-addr",
+        metavar="ADDR",
+        help="With --metrics-port: the address to listen on (default 127.0.0.1; no authentication: keep it local).",
+    ),
+]
+MetricsLinger = Annotated[
+    float | None,
+    typer.Option(
+        "--metrics-linger",
+        min=0,
+        metavar="SECONDS",
+        help="With --metrics-port: keep serving the final metrics this long after the job ends (about a scrape "
+        "interval), so that Prometheus sees its totals; Ctrl-C ends it early.",
+    ),
+]
 
 LogSamples = Annotated[
     str | None, typer.Option("--log-samples", help="Raw samples to keep: all, contested (default), none.")
@@ -174,8 +206,12 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "resume": (Resume, None),
     "events": (Events, None),
     "events_text": (EventsText, False),
+    "metrics_port": (MetricsPort, None),
+    "metrics_addr": (MetricsAddr, None),
+    "metrics_linger": (MetricsLinger, None),
     "json_out": (Json, False),
 }
+METRICS_OPTIONS = ("metrics_port", "metrics_addr", "metrics_linger")
 # the options `maker run hanoi` and `maker run task` share
 RUN_OPTIONS = tuple(OPTIONS)
 
@@ -261,6 +297,45 @@ def event_log(values: Mapping[str, OptionValue]) -> AbstractContextManager[Event
         raise UsageError("--events-text goes with --events FILE")
     log = open_event_log(target, text=text, json_out=bool(values.get("json_out")))
     return log if log is not None else nullcontext()
+
+
+@contextmanager
+def metrics_endpoint(values: Mapping[str, OptionValue]) -> Iterator[MetricsEndpoint | None]:
+    """The command's --metrics-port endpoint (None without it): listening now (a busy port is exit 2
+    before anything is spent), its URL said on stderr. When the block has reported the job (it ends,
+    or exits with the job's code), --metrics-linger seconds more of the final metrics; then closed."""
+    port, addr, linger = values.get("metrics_port"), values.get("metrics_addr"), values.get("metrics_linger")
+    if port is None:
+        if addr is not None or linger is not None:
+            raise UsageError("--metrics-addr and --metrics-linger go with --metrics-port PORT")
+        yield None
+        return
+    from maker_cli.jobs.metrics import DEFAULT_ADDR, serve_metrics  # prometheus_client: only when asked
+
+    endpoint = serve_metrics(port=port, addr=addr or DEFAULT_ADDR)
+    print(f"metrics: {endpoint.url}", file=sys.stderr, flush=True)
+    reported = False
+    try:
+        yield endpoint
+        reported = True
+    except typer.Exit:
+        reported = True
+        raise
+    finally:
+        if linger and reported:
+            print(
+                f"metrics: serving the final metrics for {linger:g} s more (Ctrl-C ends it)",
+                file=sys.stderr,
+                flush=True,
+            )
+            with suppress(KeyboardInterrupt):  # the job has ended and said so: Ctrl-C only ends the wait
+                time.sleep(linger)
+        endpoint.close()
+
+
+def with_metrics(record: JSONObject, endpoint: MetricsEndpoint | None) -> JSONObject:
+    """A result's --json object, with `metrics_url` when the job served metrics."""
+    return record if endpoint is None else {**record, "metrics_url": endpoint.url}
 
 
 def listeners(*found: Listener | None) -> list[Listener]:

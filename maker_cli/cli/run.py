@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -39,6 +39,9 @@ from maker_cli.tasks.sequence_path import check_spec
 from maker_cli.workflows.check import check_workflow
 from maker_cli.workflows.task import WorkflowTask
 
+if TYPE_CHECKING:
+    from maker_cli.jobs.metrics import MetricsEndpoint
+
 app = typer.Typer(
     help="Run whole jobs to completion (live progress; resumable after any crash with --resume).",
     no_args_is_help=True,
@@ -57,8 +60,8 @@ def run_hanoi(
     if opts["resume"] is not None and _given(ctx, "disks"):
         raise UsageError("--resume continues a run with the configuration it was started with; drop --disks")
     plan = plan_run(None if opts["resume"] is not None else "hanoi", disks=disks, **_plan_options(ctx, opts))
-    with options.event_log(opts) as log:
-        launch(plan, json_out=opts["json_out"], log=log)
+    with options.event_log(opts) as log, options.metrics_endpoint(opts) as metrics:
+        launch(plan, json_out=opts["json_out"], log=log, metrics=metrics)
 
 
 @app.command("task")
@@ -101,8 +104,8 @@ def run_task(
         steps_of=lengths or None,
         **_plan_options(ctx, opts),
     )
-    with options.event_log(opts) as log:
-        launch(plan, json_out=opts["json_out"], log=log)
+    with options.event_log(opts) as log, options.metrics_endpoint(opts) as metrics:
+        launch(plan, json_out=opts["json_out"], log=log, metrics=metrics)
 
 
 def _plan_options(ctx: typer.Context, opts: dict[str, OptionValue]) -> dict[str, OptionValue]:
@@ -139,9 +142,12 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
-def launch(plan: RunPlan, *, json_out: bool, log: EventLog | None = None) -> None:
+def launch(
+    plan: RunPlan, *, json_out: bool, log: EventLog | None = None, metrics: MetricsEndpoint | None = None
+) -> None:
     """Show the estimate, run with a live view (or quietly with --json), report; exit with the status.
-    `log`: the --events log (with `--events -` stdout holds the events and people read stderr)."""
+    `log`: the --events log (with `--events -` stdout holds the events and people read stderr);
+    `metrics`: the --metrics-port endpoint, whose listener counts the events too."""
     to_stdout = log is not None and log.to_stdout
     console = err_console() if json_out or to_stdout else out_console()
     live = console.file.isatty() if to_stdout else is_terminal()
@@ -186,18 +192,27 @@ def launch(plan: RunPlan, *, json_out: bool, log: EventLog | None = None) -> Non
             markup=False,
         )
 
+    counter = metrics.listener if metrics is not None else None
+
     async def go() -> RunResult:
         if isinstance(plan.task, WorkflowTask) and flow is not None:
             with flow:
                 return await execute(
-                    plan, provider, on_start=on_start, on_node=flow.on_node, listeners=options.listeners(log)
+                    plan, provider, on_start=on_start, on_node=flow.on_node, listeners=options.listeners(log, counter)
                 )
         if view is None:
-            return await execute(plan, provider, on_start=on_start, listeners=options.listeners(log))
+            return await execute(plan, provider, on_start=on_start, listeners=options.listeners(log, counter))
         with view:
             return await execute(
-                plan, provider, on_start=on_start, on_step=view.on_step, listeners=options.listeners(view.on_event, log)
+                plan,
+                provider,
+                on_start=on_start,
+                on_step=view.on_step,
+                listeners=options.listeners(view.on_event, log, counter),
             )
+
+    def dump(result: RunResult) -> None:
+        print_json(options.with_metrics(result.model_dump(mode="json"), metrics))
 
     try:
         result = asyncio.run(go())
@@ -208,16 +223,16 @@ def launch(plan: RunPlan, *, json_out: bool, log: EventLog | None = None) -> Non
         err_console().print(f"interrupted: {resume_hint(started)}", highlight=False, soft_wrap=True, markup=False)
         if json_out:  # the one JSON object, as for every other ending
             outcome = RunOutcome(RunStatus.INTERRUPTED, started.totals, started.point)
-            print_json(report(started, outcome, provider.info.simulated).model_dump(mode="json"))
+            dump(report(started, outcome, provider.info.simulated))
         raise typer.Exit(130) from None
     if result.status == RunStatus.ERROR:
         err_console().print(resume_hint(state["started"]), highlight=False, soft_wrap=True, markup=False)
         if json_out:
-            print_json(result.model_dump(mode="json"))
+            dump(result)
         error_line(result.error or "the run stopped with an error")
         raise typer.Exit(1)
     if json_out:
-        print_json(result.model_dump(mode="json"))
+        dump(result)
     else:
         print_outcome(console, result, plan.store_file)
     raise typer.Exit(EXIT_CODES.get(result.status, 1))

@@ -13,14 +13,19 @@ import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from maker_cli.cli.app import config_path
 from maker_cli.cli.app import log_level as root_log_level
 from maker_cli.cli.logs import hand_over_to_root
+from maker_cli.cli.options import metrics_endpoint
 from maker_cli.config.settings import load_settings
 from maker_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
 
 HELP = (
     "Serve maker's tools to AI assistants over MCP: maker_estimate, maker_vote, maker_validate, "
@@ -87,6 +92,21 @@ def serve_mcp(
     log_level: LogLevel | None = typer.Option(
         None, "--log-level", help="Log level (logs go to stderr; default: maker's -v/--log-level, else WARNING)."
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help="Serve Prometheus metrics of every tool call's votes and samples at http://127.0.0.1:PORT/metrics "
+        "(0: a free port, said on stderr). See docs/metrics.md.",
+    ),
+    metrics_addr: str | None = typer.Option(
+        None,
+        "--metrics-addr",
+        metavar="ADDR",
+        help="With --metrics-port: the address to listen on (default 127.0.0.1).",
+    ),
 ) -> None:
     given = root_log_level(ctx)
     level = log_level.value if log_level is not None else logging.getLevelName(given or logging.WARNING)
@@ -100,21 +120,29 @@ def serve_mcp(
     for folder in allow_dir:
         if not folder.is_dir():
             raise UsageError(f"--allow-dir {folder}: not a folder")
+    if transport is Transport.http:
+        _check_can_listen(host, port)
     from maker_cli.mcp.server import build_server  # imports mcp (about 0.4 s): only this command needs it
 
     session_cap = max_session_cost if max_session_cost is not None else settings.mcp_max_session_cost_usd
-    server = build_server(
-        settings,
-        allowed_dirs=tuple(allow_dir),
-        lock_caps=lock_caps,
-        log_level=level,
-        trust_spec_code=trust_spec_code,
-        max_session_cost=session_cap,
-    )
+    served = {"metrics_port": metrics_port, "metrics_addr": metrics_addr}
+    with metrics_endpoint(served) as metrics:
+        server = build_server(
+            settings,
+            allowed_dirs=tuple(allow_dir),
+            lock_caps=lock_caps,
+            log_level=level,
+            trust_spec_code=trust_spec_code,
+            max_session_cost=session_cap,
+            listeners=[metrics.listener] if metrics is not None else [],
+        )
+        _serve(server, transport, host, port)
+
+
+def _serve(server: MCPServer, transport: Transport, host: str, port: int) -> None:
     if transport is Transport.stdio:
         server.run("stdio")
         return
-    _check_can_listen(host, port)
     if host not in LOCAL_HOSTS:
         logging.getLogger("maker").warning(
             "listening on %s: the MCP endpoint has no authentication and its tools can spend money",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,8 +18,11 @@ from maker_cli.cli.display.vote_view import LiveVoteView, print_vote
 from maker_cli.cli.output import EXIT_UNDECIDED, err_console, is_terminal, out_console, print_json
 from maker_cli.config.settings import load_settings
 from maker_cli.jobs.event_log import EventLog
-from maker_cli.jobs.vote import VoteResult, plan_vote, run_vote
+from maker_cli.jobs.vote import VotePlan, VoteResult, plan_vote, run_vote
 from maker_cli.providers.factory import provider_for
+
+if TYPE_CHECKING:
+    from maker_cli.jobs.metrics import MetricsEndpoint
 
 app = typer.Typer(add_completion=False)
 
@@ -55,6 +58,7 @@ VoteP = Annotated[
     "json_out",
     "events",
     "events_text",
+    *options.METRICS_OPTIONS,
     "p",
     table={"p": (VoteP, None)},
 )
@@ -103,6 +107,14 @@ def _vote(
         settings=load_settings(config_path(ctx)),
         p=opts["p"],
     )
+    with options.metrics_endpoint(opts) as metrics:
+        _decide(plan, opts, log, metrics)
+
+
+def _decide(
+    plan: VotePlan, opts: dict[str, OptionValue], log: EventLog | None, metrics: MetricsEndpoint | None
+) -> None:
+    """Vote with a live tally (or quietly with --json) and print the result; exit 3 when undecided."""
     provider = provider_for(plan.job)
     to_stdout = log is not None and log.to_stdout  # --events -: stdout holds the events, people read stderr
     console = err_console() if to_stdout else out_console()
@@ -111,7 +123,7 @@ def _vote(
     view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=live)
     if view is not None and provider.info.simulated:
         console.print("[dim]simulated model: no API calls, no cost[/]")
-    listeners = options.listeners(view, log)
+    listeners = options.listeners(view, log, metrics.listener if metrics is not None else None)
 
     async def go() -> VoteResult:
         if view is None:
@@ -121,7 +133,7 @@ def _vote(
 
     result = asyncio.run(go())
     if json_out:
-        print_json(result.model_dump(mode="json"))
+        print_json(options.with_metrics(result.model_dump(mode="json"), metrics))
     else:
         print_vote(result, console)
     if not result.decided:

@@ -390,7 +390,9 @@ class Engine:
             async with self._sem:
                 result = await self.provider.complete(request)
         if len(result.completions) != n:
-            raise ProviderError(f"provider returned {len(result.completions)} completions, asked for {n}")
+            raise ProviderError(
+                f"provider returned {len(result.completions)} completions, asked for {n}", kind="malformed"
+            )
         return result
 
     def _count(
@@ -458,7 +460,7 @@ class Engine:
         tally.retries += exc.retries
         tally.last_error = str(exc)
         if self.listeners:
-            self._emit(CallFailed(prompt.step, str(exc), exc.retries))
+            self._emit(CallFailed(prompt.step, str(exc), exc.retries, exc.kind))
         if tally.errors >= cfg.max_call_errors:
             raise ProviderError(
                 f"step {prompt.step}: {tally.errors} calls failed after retries; last error: {exc}",

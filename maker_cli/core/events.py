@@ -10,10 +10,10 @@ engine says it in `SCOPE`, a context variable each job sets while it runs (`curr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from maker_cli.core.engine import StepResult
@@ -49,6 +49,7 @@ class CallFailed:
     step: int
     message: str
     retries: int = 0  # failed attempts retried before the call finally failed
+    kind: str = "other"  # what failed: ProviderError.KINDS (timeout, connection, rate_limit, server, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,38 @@ class BranchDiscarded:
 
 Event = SampleStarted | SampleFinished | Retried | CallFailed | RoundFinished | StepDecided | BranchDiscarded
 Listener = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    """What a job says of itself as it starts, to the listeners that ask for it (`JobWatcher`, e.g.
+    the metrics' progress gauges). Not an engine event: the event log does not write it.
+
+    `steps_total`: the steps the job decides (None: not known ahead; a workflow: its voted steps; a
+    calibration: the samples it asks for); `steps_done`: those done before (a resumed run)."""
+
+    kind: str  # run, workflow, vote, calibration
+    steps_total: int | None
+    steps_done: int = 0
+    k: int | None = None
+    model: str | None = None
+    task: str | None = None
+
+
+@runtime_checkable
+class JobWatcher(Protocol):
+    """A listener that also wants `JobStarted` when a job it listens to starts."""
+
+    def __call__(self, event: Event) -> None: ...
+
+    def job_started(self, job: JobStarted) -> None: ...
+
+
+def announce(listeners: Iterable[Listener], job: JobStarted) -> None:
+    """Tell the listeners that are JobWatchers that `job` starts (in its scope: `current_scope()`)."""
+    for listener in listeners:
+        if isinstance(listener, JobWatcher):
+            listener.job_started(job)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
-from maker_cli.core.events import Listener, Scope
+from maker_cli.core.events import JobStarted, Listener, Scope, announce
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.step import Judge
 from maker_cli.errors import UsageError
@@ -201,6 +201,9 @@ async def run_calibration(
     where = scope if scope is not None else Scope(new_job_id("calibration"))
     try:
         with job_scope(where.run_id, where.node):
+            listeners = list(listeners)
+            size = len(plan.probes) * plan.per
+            announce(listeners, JobStarted("calibration", size, model=plan.job.model, task=plan.task.name))
             result = await measure(
                 provider,
                 plan.probes,

@@ -159,13 +159,15 @@ async def draw(
         try:
             result = await provider.complete(request)
             if len(result.completions) != n:
-                raise ProviderError(f"provider returned {len(result.completions)} completions, asked for {n}")
+                raise ProviderError(
+                    f"provider returned {len(result.completions)} completions, asked for {n}", kind="malformed"
+                )
         except ProviderError as exc:
             if exc.fatal:
                 raise
             tally.failed(exc)
             if listeners:
-                emit(CallFailed(probe.item, str(exc), exc.retries))
+                emit(CallFailed(probe.item, str(exc), exc.retries, exc.kind))
             if tally.call_errors > limit:
                 raise ProviderError(
                     f"calibration stopped: {tally.call_errors} calls failed after their retries "

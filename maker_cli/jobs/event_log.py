@@ -136,6 +136,7 @@ def _fill(event: Event, record: JSONObject, text: bool) -> None:
     elif isinstance(event, CallFailed):
         record["retries"] = event.retries
         record["message"] = _message(event.message)
+        record["kind"] = event.kind
     elif isinstance(event, BranchDiscarded):
         record["samples"] = event.samples
         record["cost_usd"] = event.cost_usd

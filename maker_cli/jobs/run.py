@@ -18,7 +18,7 @@ from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.settings import Settings
 from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.engine import Engine, StepResult
-from maker_cli.core.events import Listener
+from maker_cli.core.events import JobStarted, Listener, announce
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope
@@ -239,6 +239,7 @@ async def execute(
             )
             try:
                 with job_scope(started.run_id):  # the events' run_id
+                    announce(engine.listeners, job_started(plan, started.totals.steps_done))
                     outcome = await runner.run(started.point, started.totals)
             except MakerError as exc:
                 return report(
@@ -252,6 +253,21 @@ async def execute(
             return report(started, outcome, simulated, message=message, adaptive=adaptive)
     finally:
         await provider.aclose()
+
+
+def job_started(plan: RunPlan, steps_done: int) -> JobStarted:
+    """What a run says of itself as it starts (the metrics' progress gauges); a workflow counts its
+    voted steps."""
+    task = plan.task
+    workflow = isinstance(task, WorkflowTask)
+    return JobStarted(
+        kind="workflow" if workflow else "run",
+        steps_total=task.planning_steps if isinstance(task, WorkflowTask) else task.steps_total,
+        steps_done=0 if workflow else steps_done,
+        k=plan.config.k,
+        model=plan.config.model,
+        task=task.name,
+    )
 
 
 def start(plan: RunPlan, store: RunStore) -> StartedRun:

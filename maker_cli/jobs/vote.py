@@ -20,7 +20,7 @@ from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
-from maker_cli.core.events import Listener
+from maker_cli.core.events import JobStarted, Listener, announce
 from maker_cli.core.maths import check_p, default_max_red_flags
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.errors import UsageError
@@ -303,6 +303,7 @@ async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Li
             p = (prompt_params(job.model, prompt.system) or parse_sim(job.model)).p
         engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
         with job_scope(new_job_id("vote")):  # the events' run_id: the vote is in no store
+            announce(engine.listeners, JobStarted("vote", 1, k=job.k, model=job.model, task=plan.task.name))
             result = await engine.vote(prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost))
     finally:
         await provider.aclose()

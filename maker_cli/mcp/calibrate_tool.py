@@ -191,7 +191,7 @@ class CalibrateTool(SessionTools):
                 raise ToolError(f"stopped at the cap (${spend.cap_usd:g}) before every prompt was sampled; no report")
             meter = MeteredProvider(provider_for(plan.job), max(0.0, spend.cap_usd - spent))
             try:
-                results.append(await run_calibration(plan, meter, steps=steps))
+                results.append(await run_calibration(plan, meter, steps=steps, listeners=session.listeners))
             except BudgetExceeded as exc:
                 raise ToolError(f"{exc}; no report (raise mcp_max_cost_usd or draw fewer samples)") from None
             finally:

@@ -10,6 +10,7 @@ This package imports mcp (about 0.4 s): only `maker serve-mcp` and code that bui
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from maker_cli import __version__
 from maker_cli._types import JSONValue
 from maker_cli.config.settings import Settings
+from maker_cli.core.events import Listener
 from maker_cli.mcp.decompose_tool import DESCRIPTION as DECOMPOSE_DESCRIPTION
 from maker_cli.mcp.session import Session
 from maker_cli.mcp.tools import MakerTools
@@ -134,12 +136,14 @@ def build_server(
     trust_spec_code: bool = False,
     max_session_cost: float | None = None,
     log_level: str = "WARNING",
+    listeners: Iterable[Listener] = (),
 ) -> MCPServer:
     """The MCP server with the five maker tools over one session (settings, overrides, spend).
 
     `root` (default: the working directory) and `allowed_dirs` are the folders specs may be read
     from; `trust_spec_code` lets sequence specs run `reference: FILE.py:function`;
-    `max_session_cost` caps the dollars all calls together may spend.
+    `max_session_cost` caps the dollars all calls together may spend; `listeners` hear the events
+    of every vote and calibration the tools run (the metrics of `serve-mcp --metrics-port`).
     """
     session = Session(
         base=settings,
@@ -148,6 +152,7 @@ def build_server(
         lock_caps=lock_caps,
         trust_spec_code=trust_spec_code,
         session_cap_usd=max_session_cost,
+        listeners=tuple(listeners),
     )
     tools = MakerTools(session)
     registered = []

@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.config.settings import Settings
+from maker_cli.core.events import Listener
 from maker_cli.errors import SpecError
 from maker_cli.secrets import redact
 from maker_cli.specs import AnySpec, parse_spec
@@ -35,6 +36,7 @@ class Session:
     session_cap_usd: float | None = None
     overrides: dict[str, OptionValue] = field(default_factory=dict)  # settings: name -> value
     spent_usd: float = 0.0
+    listeners: tuple[Listener, ...] = ()  # hear the events of every tool call's job (--metrics-port)
 
     @property
     def settings(self) -> Settings:

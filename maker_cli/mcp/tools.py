@@ -168,7 +168,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
             )
             cost_cap = spend.cap_usd if spend.worst_case_usd is not None else None  # unknown prices: samples only
             job = plan.job.model_copy(update={"max_samples": spend.samples, "max_cost": cost_cap})
-            result = await run_vote(VotePlan(plan.task, job, plan.p), provider_for(job))
+            result = await run_vote(VotePlan(plan.task, job, plan.p), provider_for(job), listeners=session.listeners)
             session.spent_usd += result.cost_usd or 0.0
             stop = "done" if result.decided else STOP_REASONS.get(str(result.stopped), "sample_cap")
             guard = self._guard(result.cost_usd, spend, stop)

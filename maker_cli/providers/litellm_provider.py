@@ -37,6 +37,7 @@ from maker_cli.providers.litellm_support import (
     apportion,
     cached_prompt_tokens,
     count_tokens,
+    failure_kind,
     is_connection_error,
     is_retryable,
     is_timeout,
@@ -273,7 +274,7 @@ class LiteLLMProvider:
             )
         except Exception as exc:  # noqa: BLE001 - any failure of the call after its retries is a ProviderError
             raise ProviderError(
-                self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc)
+                self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc), kind=failure_kind(exc)
             ) from None
         latency = time.perf_counter() - start
         target = self._targets.get(

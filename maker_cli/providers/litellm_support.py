@@ -111,6 +111,18 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def failure_kind(exc: BaseException) -> str | None:
+    """The kind of a failed call that its HTTP status does not say (`ProviderError.kind`): timeout,
+    connection or malformed; None when the status says it (or nothing does)."""
+    if is_timeout(exc):
+        return "timeout"
+    if is_connection_error(exc):
+        return "connection"
+    if isinstance(exc, Malformed):
+        return "malformed"
+    return None
+
+
 def is_retryable(exc: BaseException) -> bool:
     """429, 408/409/425, 5xx, timeouts, connection errors and malformed bodies; never 400/401/403/404."""
     if isinstance(exc, (Malformed, ConnectionError)) or is_timeout(exc) or is_connection_error(exc):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from maker_cli.core.engine import Engine
-from maker_cli.core.events import Listener
+from maker_cli.core.events import Listener, announce
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError, UsageError
 from maker_cli.jobs.event_log import job_scope
@@ -56,7 +56,7 @@ async def run_workflow(
     listeners: Iterable[Listener] = (),
 ) -> RunResult:
     """Create (or claim, to resume) the run, run the workflow, and report it as a RunResult."""
-    from maker_cli.jobs.run import StartedRun, report  # jobs.run imports this module when it runs a workflow
+    from maker_cli.jobs.run import StartedRun, job_started, report  # jobs.run imports this module when it runs one
 
     assert isinstance(plan.task, WorkflowTask)
     task, config = plan.task, plan.config
@@ -80,6 +80,7 @@ async def run_workflow(
         on_start(started)
     try:
         with job_scope(run_id):  # the events' run_id (a node's own events say their node)
+            announce(engine.listeners, job_started(plan, totals.steps_done))
             outcome: WorkflowOutcome = await runner.run(totals)
     except MakerError as exc:
         result = report(
