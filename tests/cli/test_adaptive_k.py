@@ -103,7 +103,7 @@ def test_the_report_compares_votes_with_the_steps_own_k(tmp_path):
     r = cli("runs", "report", out["run_id"], "--format", "md", "--store", str(store))
     assert r.exit_code == 0, r.output
     assert "k per step (adaptive)" in r.stdout
-    from maker_cli.report.figures import build_report  # noqa: PLC0415 - the library behind the command
+    from maker_cli.report.figures import build_report
 
     with RunStore(store) as s:
         votes = build_report(s, out["run_id"]).votes
