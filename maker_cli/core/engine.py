@@ -5,6 +5,11 @@ arrive, so each round launches exactly k - d samples at once (k in the first rou
 `eager` extra ones if asked. A red-flagged sample or a failed call is replaced at once. The race
 is judged only at round boundaries, so the order of arrivals inside a round never matters.
 
+With a matcher (`maker_cli.core.clusters`: a number tolerance, embeddings), a round's valid answers
+are matched into clusters at the end of the round, and the race counts votes per cluster: the
+order of arrivals inside a round still never matters. The matcher's cost (embedding calls) is
+counted in the step's tokens and cost, so budgets and spend limits see it.
+
 The core imports no rich, typer, sqlite or litellm: providers plug in, listeners subscribe.
 """
 
@@ -17,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from maker_cli._types import AnswerValue
+from maker_cli.core.clusters import AnswerMatcher, shown
 from maker_cli.core.events import (
     CallFailed,
     Event,
@@ -108,6 +114,11 @@ class StepResult:
     method: VotingMethod = VotingMethod.AHEAD_BY_K  # which method decided it
     stopped_early: bool = False  # loss of hope: stopped before the cap it could not beat
     cached_tokens: int = 0  # the part of input_tokens the provider served from its prompt cache
+    # with a matcher: each cluster's members and votes, by representative (the key shown everywhere)
+    clusters: dict[str, dict[str, int]] | None = None
+    match_calls: int = 0  # embedding calls made for this step (their tokens are in input_tokens)
+    match_tokens: int = 0
+    match_cost_usd: float | None = 0.0  # part of cost_usd; None when the embedding price is unknown
 
     @property
     def decided(self) -> bool:
@@ -128,8 +139,14 @@ class _Tally:
         "errors",
         "in_tokens",
         "last_error",
+        "match_calls",
+        "match_cost",
+        "match_cost_known",
+        "match_tokens",
+        "matcher",
         "on_candidate",
         "out_tokens",
+        "pending",
         "records",
         "red_flags",
         "retries",
@@ -157,6 +174,12 @@ class _Tally:
         self.stopped: StopReason | None = None
         self.on_candidate: Callable[[Answer], None] | None = None
         self.usage: Usage | None = None
+        self.matcher: AnswerMatcher | None = None
+        self.pending: list[str] = []  # this round's valid keys, matched at the end of the round
+        self.match_calls = 0
+        self.match_tokens = 0
+        self.match_cost = 0.0
+        self.match_cost_known = True
 
     def red_flags_reached(self, cfg: VoteConfig) -> bool:
         return cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags
@@ -224,18 +247,21 @@ class Engine:
         spend_limit: float | None = None,
         on_candidate: Callable[[Answer], None] | None = None,
         usage: Usage | None = None,
+        matcher: AnswerMatcher | None = None,
     ) -> StepResult:
         """Run one race to a decision, or until it must stop undecided: the sample cap, too many red
         flags, or `spend_limit` (USD this step may spend) reached. Never returns a plurality.
 
         `on_candidate` is called once, with the step's first valid answer (the runner speculates on
-        it); `usage` is kept up to date with every completion counted."""
+        it); `usage` is kept up to date with every completion counted. `matcher` makes close answers
+        vote together (see the module doc); the result then shows each cluster by its representative."""
         t0 = time.perf_counter()
         race = VoteRace(cfg.k, cfg.method)
         tally = _Tally(cfg.record_samples)
         tally.spend_limit = spend_limit
         tally.on_candidate = on_candidate
         tally.usage = usage
+        tally.matcher = matcher
         rounds = 0
         status = UNDECIDED
         stopped_early = False
@@ -255,20 +281,32 @@ class Engine:
                 break
             rounds += 1
             await self._round(prompt, judge, cfg, race, tally, need, first=rounds == 1)
+            if matcher is not None:
+                await self._match(prompt, race, tally, matcher)
             winner = race.winner()
             if self.listeners:
                 leader, margin = race.standing()
-                self._emit(RoundFinished(prompt.step, rounds, race.counts, leader, margin, cfg.k))
+                counts = race.counts
+                if matcher is not None:
+                    counts = shown(counts, matcher)
+                    leader = matcher.representative(leader) if leader is not None else None
+                self._emit(RoundFinished(prompt.step, rounds, counts, leader, margin, cfg.k))
             if winner is not None:
                 status = DECIDED
                 break
         winner = race.winner()
+        tallies, values, clusters = race.counts, tally.values, None
+        if matcher is not None:  # each cluster by its representative (a member, so it has a value)
+            winner = matcher.representative(winner) if winner is not None else None
+            tallies = shown(race.counts, matcher)
+            values = {key: tally.values[key] for key in tallies}
+            clusters = {matcher.representative(c): matcher.members(c) for c in race.counts}
         result = StepResult(
             step=prompt.step,
             status=status,
             winner=winner,
-            value=tally.values.get(winner) if winner is not None else None,
-            tallies=race.counts,
+            value=values.get(winner) if winner is not None else None,
+            tallies=tallies,
             samples=tally.samples,
             valid=race.votes,
             red_flags=tally.red_flags,
@@ -281,10 +319,14 @@ class Engine:
             cost_usd=tally.cost if tally.cost_known else None,
             wall_s=time.perf_counter() - t0,
             records=tally.records,
-            values=tally.values,
+            values=values,
             stopped=None if status == DECIDED else tally.stopped,
             method=cfg.method,
             stopped_early=stopped_early,
+            clusters=clusters,
+            match_calls=tally.match_calls,
+            match_tokens=tally.match_tokens,
+            match_cost_usd=tally.match_cost if tally.match_cost_known else None,
         )
         if self.listeners:
             self._emit(StepDecided(result))
@@ -423,7 +465,10 @@ class Engine:
         verdict: Answer | RedFlag = flag if flag is not None else judge(completion.text)
         if isinstance(verdict, Answer):
             key = verdict.key
-            race.add(key)
+            if tally.matcher is not None:
+                tally.pending.append(key)  # matched at the end of the round
+            else:
+                race.add(key)
             if key not in tally.values:
                 tally.values[key] = verdict.value
             flag = None
@@ -451,6 +496,26 @@ class Engine:
         if self.listeners:
             self._emit(SampleFinished(prompt.step, completion, key, flag, tally.samples))
         return key is not None
+
+    async def _match(self, prompt: StepPrompt, race: VoteRace, tally: _Tally, matcher: AnswerMatcher) -> None:
+        """Match the round's valid keys into clusters, count them, and account what matching cost."""
+        keys, tally.pending = tally.pending, []
+        if not keys:
+            return
+        usage = matcher.usage
+        calls, tokens, cost, retries = usage.calls, usage.input_tokens, usage.cost_usd, usage.retries
+        for cluster in await matcher.assign(keys):
+            race.add(cluster)
+        tally.match_calls += usage.calls - calls
+        tally.match_tokens += usage.input_tokens - tokens
+        tally.in_tokens += usage.input_tokens - tokens
+        tally.retries += usage.retries - retries
+        if usage.retries > retries and self.listeners:
+            self._emit(Retried(prompt.step, usage.retries - retries))
+        tally.match_cost += usage.cost_usd - cost
+        tally.cost += usage.cost_usd - cost
+        if usage.calls > calls and not usage.cost_known:
+            tally.match_cost_known = tally.cost_known = False
 
     def _failed(self, prompt: StepPrompt, cfg: VoteConfig, tally: _Tally, exc: BaseException) -> None:
         assert isinstance(exc, ProviderError)

@@ -131,6 +131,10 @@ def _fill(event: Event, record: JSONObject, text: bool) -> None:
         record["cached_tokens"] = r.cached_tokens
         record["cost_usd"] = r.cost_usd
         record["wall_s"] = round(r.wall_s, 6)
+        if r.clusters is not None:  # a matching step: what matching answers cost (part of the above)
+            record["matching_calls"] = r.match_calls
+            record["matching_tokens"] = r.match_tokens
+            record["matching_cost_usd"] = r.match_cost_usd
     elif isinstance(event, Retried):
         record["retries"] = event.retries
     elif isinstance(event, CallFailed):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
+from maker_cli.core.clusters import AnswerMatcher
 from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.events import JobStarted, Listener, announce
@@ -30,6 +31,7 @@ from maker_cli.providers import is_sim
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
 from maker_cli.providers.sim import parse_sim, prompt_params
+from maker_cli.specs.matching import EmbeddingMatch, NumberMatch
 from maker_cli.tasks import PromptTask, QuestionTask
 from maker_cli.workflows.task import WorkflowTask
 
@@ -76,6 +78,18 @@ class VoteResult(BaseModel):
     confidence_p: float | None = Field(
         None, description="the p the confidence used: --p, else the simulated model's own; null for a real model"
     )
+    clusters: dict[str, dict[str, int]] | None = Field(
+        None,
+        description=(
+            "with a matching step (number tolerance, embedding): per answer in `votes` (its cluster's "
+            "representative), the canonical answers that voted with it and their votes; null otherwise"
+        ),
+    )
+    matching_calls: int = Field(0, description="embedding calls made to match answers")
+    matching_tokens: int = Field(0, description="their input tokens (part of input_tokens)")
+    matching_cost_usd: float | None = Field(
+        0.0, description="their cost (part of cost_usd); null when the embedding model's price is unknown"
+    )
     settings: JobSettings | None = Field(None, description="the settings the vote used")
     settings_sources: dict[str, str] | None = Field(
         None, description="which layer set each setting: flag, calibration, spec, env, config or default"
@@ -118,6 +132,10 @@ class VoteResult(BaseModel):
             stopped_early=result.stopped_early,
             confidence=decision_confidence(result.tallies, result.winner, confidence_p) if result.decided else None,
             confidence_p=confidence_p,
+            clusters=result.clusters,
+            matching_calls=result.match_calls,
+            matching_tokens=result.match_tokens,
+            matching_cost_usd=result.match_cost_usd,
             settings=job,
             settings_sources=dict(job.sources),
         )
@@ -222,6 +240,21 @@ class VotePlan:
             max_red_flags=job.max_red_flags,
         )
 
+    @property
+    def matching(self) -> NumberMatch | EmbeddingMatch | None:
+        """The question spec's matching step (number tolerance, embedding), if it has one."""
+        return self.task.spec.answer_field.matching if isinstance(self.task, QuestionTask) else None
+
+    def matcher(self) -> AnswerMatcher | None:
+        """A fresh matcher for one vote (an embedding model imports litellm unless it is `sim`)."""
+        rule = self.matching
+        if rule is None:
+            return None
+        from maker_cli.providers.embeddings import make_matcher
+
+        job = self.job
+        return make_matcher(rule, api_base=job.api_base, timeout=job.timeout, max_attempts=job.max_attempts)
+
 
 def plan_vote(
     prompt: str | None,
@@ -302,9 +335,12 @@ async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Li
         if p is None and simulated and is_sim(job.model):  # the simulated model's own p (its prompt marker's)
             p = (prompt_params(job.model, prompt.system) or parse_sim(job.model)).p
         engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
+        matcher = plan.matcher()
         with job_scope(new_job_id("vote")):  # the events' run_id: the vote is in no store
             announce(engine.listeners, JobStarted("vote", 1, k=job.k, model=job.model, task=plan.task.name))
-            result = await engine.vote(prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost))
+            result = await engine.vote(
+                prompt, plan.task.judge(), plan.config, spend_limit=_limit(job.max_cost), matcher=matcher
+            )
     finally:
         await provider.aclose()
     name = plan.task.name if isinstance(plan.task, QuestionTask) else None

@@ -5,7 +5,10 @@ output-token limit, input tokens estimated high, at the prices the provider will
 price resolver) must fit in the call's dollar cap (mcp_max_cost_usd, or what the session has left
 under --max-session-cost), else the call is refused and the error says which sample count fits. A
 model whose prices are unknown is refused unless it is self-hosted (api_base/router_config): then
-only the sample cap applies. While running, the engine's spend limit (votes) or a MeteredProvider
+only the sample cap applies. A question spec that matches answers by embedding adds, per sample,
+embedding an answer of the output-token limit at the embedding model's price (unknown: refused
+unless the embedding model is self-hosted too); the embedding calls' cost is counted in the vote's
+cost, so the spend limit and the session's spend include it. While running, the engine's spend limit (votes) or a MeteredProvider
 (calibration) stops at the dollar cap.
 """
 
@@ -19,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from maker_cli.config.job import JobSettings
 from maker_cli.providers import is_sim
 from maker_cli.providers.prices import resolve_prices
+from maker_cli.specs.matching import EmbeddingMatch, MatchRule
 
 CHARS_PER_TOKEN_LOW = 3  # fewer characters per token than usual: a high input-token estimate
 FRAMING_TOKENS = 16  # chat-format overhead per call
@@ -43,6 +47,7 @@ def plan_spend(
     what: str = "max_samples",
     locked: bool = False,
     cap_name: str | None = None,
+    matching: MatchRule | None = None,
 ) -> SpendPlan:
     """Both caps, before any call; ToolError when fewer than `least` samples are allowed, when the
     worst case exceeds the dollar cap, or when the dollar cap cannot be checked."""
@@ -73,6 +78,11 @@ def plan_spend(
     in_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN_LOW) + FRAMING_TOKENS
     out_tokens = job.max_output_tokens or 4096
     per = prices.cost(in_tokens, out_tokens) or 0.0
+    if isinstance(matching, EmbeddingMatch):
+        embedding_price = _embedding_price(matching, job, cap_usd, notes)
+        if embedding_price is None:
+            return SpendPlan(samples, cap_usd, None, tuple(notes))
+        per += out_tokens * embedding_price / 1e6
     worst = per * samples
     if worst > cap_usd:
         fits = int(cap_usd // per) if per > 0 else samples
@@ -83,3 +93,20 @@ def plan_spend(
             f"{advice}, or {raise_it}"
         )
     return SpendPlan(samples, cap_usd, worst, tuple(notes))
+
+
+def _embedding_price(rule: EmbeddingMatch, job: JobSettings, cap_usd: float, notes: list[str]) -> float | None:
+    """USD per million tokens of the embedding model; None (with a note) for a self-hosted one
+    without a price; ToolError when the price is unknown and the model is not self-hosted."""
+    if is_sim(rule.model):
+        return rule.price or 0.0
+    price = resolve_prices(rule.model, rule.price, 0.0).price_in
+    if price is not None:
+        return price
+    if rule.api_base is None and job.api_base is None:
+        raise ToolError(
+            f"no price is known for the embedding model {rule.model!r}, so the ${cap_usd:g} cap cannot be "
+            "enforced; give the embedding step a price (USD per million tokens)"
+        )
+    notes.append("embedding price unknown (self-hosted?): the dollar cap is not checked; only the sample cap applies")
+    return None

@@ -22,6 +22,7 @@ from maker_cli.specs.extract import ValueType
 from maker_cli.specs.fields import AnswerField
 from maker_cli.specs.judge import AnswerJudge
 from maker_cli.specs.loader import describe_errors
+from maker_cli.specs.matching import MatchRule
 from maker_cli.tasks import PromptTask
 
 STOP_REASONS: dict[str, StopReason] = {"sample_cap": "sample_cap", "red_flags": "red_flags", "budget": "cost_cap"}
@@ -48,9 +49,17 @@ class SessionTools:
         self.session = session
 
     def _plan(
-        self, job: JobSettings, *, requested: int | None, prompt_chars: int, least: int, what: str = "max_samples"
+        self,
+        job: JobSettings,
+        *,
+        requested: int | None,
+        prompt_chars: int,
+        least: int,
+        what: str = "max_samples",
+        matching: MatchRule | None = None,
     ) -> SpendPlan:
-        """This call's caps (`maker_cli.mcp.guard.plan_spend`) under the session's limits."""
+        """This call's caps (`maker_cli.mcp.guard.plan_spend`) under the session's limits; with an
+        embedding step, each sample's worst case includes embedding its answer."""
         session = self.session
         cap, cap_name = session.call_cap()
         return plan_spend(
@@ -63,6 +72,7 @@ class SessionTools:
             prompt_chars=prompt_chars,
             least=least,
             what=what,
+            matching=matching,
         )
 
     def _guard(self, spent: float | None, plan: SpendPlan, stop: StopReason) -> GuardReport:

@@ -165,6 +165,7 @@ class MakerTools(CalibrateTool, DecomposeTool):
                 requested=max_samples or explicit,
                 prompt_chars=len(prompt_.system) + len(prompt_.user),
                 least=plan.job.k,
+                matching=plan.matching,
             )
             cost_cap = spend.cap_usd if spend.worst_case_usd is not None else None  # unknown prices: samples only
             job = plan.job.model_copy(update={"max_samples": spend.samples, "max_cost": cost_cap})

@@ -6,7 +6,7 @@ supports it) and reports retries. It never votes, never red-flags and never sees
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -17,11 +17,14 @@ class Reference:
 
     Only simulated providers read this; real providers ignore it and the voting never sees it.
     `wrong(variant)` returns a well-formed wrong response; variant 0 is the one all wrong samples
-    share in `errors=collide` mode.
+    share in `errors=collide` mode. `restate(variant, i)`, when given, is the correct response
+    (variant None) or wrong response `variant` with its answer paraphrased (template i; the
+    simulated model's `paraphrase` option).
     """
 
     correct: str
     wrong: Callable[[int], str]
+    restate: Callable[[int | None, int], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +88,23 @@ def chat_messages(system: str, user: str) -> list[dict[str, str]]:
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingBatch:
+    """The embeddings of some texts (one vector per text, in order) with the call's accounting."""
+
+    vectors: list[list[float]]
+    input_tokens: int | None  # None: the server did not say
+    cost_usd: float | None  # None: the price of the embedding model is unknown (never reported as 0)
+    retries: int = 0
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """An embedding model: `embed` returns one vector per text, or raises ProviderError after
+    bounded retries."""
+
+    model: str
+
+    async def embed(self, texts: Sequence[str]) -> EmbeddingBatch: ...

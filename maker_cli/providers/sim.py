@@ -13,6 +13,10 @@ It answers any step that carries a `Reference` (Hanoi; task specs with expected 
 - `latency_ms=L` (optionally `jitter_ms=J`) delays each call; `latency_dist=lognormal,sigma=S` draws
   each call's delay from a lognormal with median L (real API latencies: a long right tail); `out_tokens=N` reports N output
   tokens per valid response instead of the text's own size (to mimic reasoning before the answer);
+- `paraphrase=F` restates a valid answer (right or wrong) in other words with probability F ("Paris"
+  -> "the answer is Paris", `maker_cli.providers.paraphrase`), for steps whose reference can
+  restate (task specs); exact matching then splits the votes, semantic matching (`embedding`)
+  joins them again;
 - `cached=F` reports the share F of the prompt's tokens as served from a prompt cache on every call
   after the first with the same system text (priced at the cache rate `price_cached`, when given).
 
@@ -36,6 +40,7 @@ from dataclasses import dataclass, replace
 
 from maker_cli.errors import UsageError
 from maker_cli.providers.base import CallResult, Completion, ProviderInfo, Reference, SampleRequest
+from maker_cli.providers.paraphrase import TEMPLATES, paraphrase
 from maker_cli.providers.prices import resolve_prices
 
 _MASK64 = (1 << 64) - 1
@@ -55,6 +60,7 @@ class SimParams:
     hard_p: float = 0.3
     out_tokens: int | None = None
     answer: str | None = None  # a fixed correct answer, for prompts without a reference
+    paraphrase: float = 0.0  # share of valid answers restated in other words (when the reference can)
     cached: float = 0.0  # share of the prompt's tokens reported cached (calls after the first per system text)
 
 
@@ -79,7 +85,7 @@ def parse_sim(model: str) -> SimParams:
         except ValueError:
             raise UsageError(f"simulated model: {key} needs a number, got '{raw}'") from None
     params = SimParams(**values)  # type: ignore[arg-type]  # each value has its field's type (converted above)
-    for name in ("p", "invalid", "hard", "hard_p", "cached"):
+    for name in ("p", "invalid", "hard", "hard_p", "cached", "paraphrase"):
         v = getattr(params, name)
         if not 0.0 <= v <= 1.0:
             raise UsageError(f"simulated model: {name} must be between 0 and 1, got {v}")
@@ -95,7 +101,7 @@ def parse_sim(model: str) -> SimParams:
 
 
 PROMPT_MARKER = re.compile(r"<!--\s*sim:([^>]*?)\s*-->")
-PROMPT_KEYS = ("p", "invalid", "errors", "hard", "hard_p", "out_tokens")
+PROMPT_KEYS = ("p", "invalid", "errors", "hard", "hard_p", "out_tokens", "paraphrase")
 
 
 def prompt_params(base: str, text: str) -> SimParams | None:
@@ -216,12 +222,17 @@ class SimProvider:
                     out_tokens = request.max_output_tokens or 4096
                     finish = "length"
             else:
+                variant: int | None = None
                 if rand() < p:
                     text = ref.correct
                 elif params.errors == "collide":
+                    variant = 0
                     text = ref.wrong(0)
                 else:
-                    text = ref.wrong(1 + self._rng.randrange(1 << 30))
+                    variant = 1 + self._rng.randrange(1 << 30)
+                    text = ref.wrong(variant)
+                if params.paraphrase and ref.restate is not None and rand() < params.paraphrase:
+                    text = ref.restate(variant, 1 + self._rng.randrange(len(TEMPLATES) - 1))
                 out_tokens = params.out_tokens if params.out_tokens is not None else _tokens(text)
             billed_in, billed_cached = (in_tokens, cached) if i == 0 else (0, 0)
             cost = (billed_in - billed_cached) * self._price_in + billed_cached * self._price_cached
@@ -238,7 +249,11 @@ class SimProvider:
                 "the simulated model can only answer steps it has a reference for (Hanoi, or a task "
                 "spec with an expected answer); for a free prompt add answer=TEXT, e.g. 'sim:p=0.9,answer=42'"
             )
-        return Reference(answer, lambda v: f"{answer} (wrong #{v})")
+        return Reference(
+            answer,
+            lambda v: f"{answer} (wrong #{v})",
+            lambda v, i: paraphrase(answer if v is None else f"{answer} (wrong #{v})", i),
+        )
 
     async def aclose(self) -> None:
         return None

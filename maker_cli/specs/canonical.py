@@ -13,6 +13,15 @@ Steps:
 - `number`: parse a decimal number (optional sign, digits, optional fraction and exponent;
   surrounding whitespace allowed) and print it canonically: no exponent, no trailing zeros,
   "-0" is "0". No thousands separators, no words, no NaN or infinity.
+- `set`: an order-insensitive list. The text is a JSON list when it starts with `[`, else items
+  separated by commas or line breaks; each item is stripped, empty items are dropped, non-text
+  JSON items become their canonical JSON text ("1, 2" and `[1, 2]` match). Duplicates count once
+  (it is a set). The key is the JSON list of the distinct items in sorted order:
+  "c, b, a" and "a, b, c" are both `["a","b","c"]`. No items at all cannot be canonicalised.
+
+Two more steps *match* answers instead of rewriting them (`maker_cli.specs.matching`): `number`
+with a tolerance and `embedding`. They are written as one-key mappings in the same list and run
+after every text step here.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import Literal, NoReturn
 
 from maker_cli._types import JSONValue
 
-CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number"]
+CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number", "set"]
 
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 _MAX_EXPONENT = 10_000  # "1e999999" would print a million digits: treat as out of range
@@ -82,12 +91,32 @@ def canonical_number(text: str) -> str:
     return format(number.normalize(Context(prec=max(28, digits))), "f")  # never rounds
 
 
+def canonical_set(text: str) -> str:
+    """'c, b, a' -> '["a","b","c"]'; a JSON list when the text starts with '['; duplicates once."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = load_json(stripped)
+        except ValueError:
+            raise CanonicalError("not a JSON list") from None
+        if not isinstance(value, list):  # pragma: no cover - JSON that starts with '[' is a list
+            raise CanonicalError("not a JSON list")
+        items = [item if isinstance(item, str) else dump_json(item) for item in value]
+    else:
+        items = re.split(r"[,\n]", stripped)
+    distinct = sorted({item.strip() for item in items} - {""})
+    if not distinct:
+        raise CanonicalError("no items in the list")
+    return dump_json(distinct)
+
+
 STEPS: dict[str, Callable[[str], str]] = {
     "strip": str.strip,
     "collapse_whitespace": lambda text: re.sub(r"\s+", " ", text),
     "lowercase": str.lower,
     "json": canonical_json,
     "number": canonical_number,
+    "set": canonical_set,
 }
 
 

@@ -27,6 +27,7 @@ from maker_cli.core.redflags import (
 from maker_cli.errors import UsageError
 from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
 from maker_cli.specs.extract import PathPart, ValueType, parse_json_path, type_matches
+from maker_cli.specs.matching import EmbeddingMatch, NumberMatch, split_steps
 from maker_cli.specs.prompt_file import PromptRecord, prompt_sha256
 from maker_cli.specs.templates import is_name, placeholders
 
@@ -220,7 +221,10 @@ def input_values(declared: Mapping[str, InputSpec], given: Mapping[str, JSONValu
 
 class AnswerField(Strict):
     """Where one part of the answer is: exactly one of `regex` (a named group `answer` or `value`)
-    or `json_path`, with an optional type, canonical steps and allowed values."""
+    or `json_path`, with an optional type, canonical steps and allowed values.
+
+    A matching step at the end of `canonical` (`number: {tolerance: ...}`, `embedding: {...}`,
+    maker_cli.specs.matching) is read into `matching`; `canonical` keeps the text steps."""
 
     regex: str | None = Field(None, description="a pattern with a named group (?P<answer>...) or (?P<value>...)")
     match: Literal["last", "first"] = Field("last", description="regex: which match counts")
@@ -228,6 +232,23 @@ class AnswerField(Strict):
     type: ValueType | None = Field(None, description="the value's type (regex: default str; json: any)")
     canonical: list[CanonicalStep] = Field(default_factory=list, description="str values only")
     allowed: list[JSONValue] | None = Field(None, description="the only values accepted")
+    matching: NumberMatch | EmbeddingMatch | None = Field(
+        None, description="the matching step of canonical (read from there; not written by hand)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _matching_step(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        if "matching" in data:
+            raise ValueError("matching: unknown field (a matching step is written last in canonical)")
+        if "canonical" in data:
+            steps, rule = split_steps(data["canonical"])
+            data = {**data, "canonical": steps}
+            if rule is not None:
+                data["matching"] = rule
+        return data
 
     @field_validator("regex")
     @classmethod
@@ -249,6 +270,8 @@ class AnswerField(Strict):
             raise ValueError("give exactly one of regex or json_path")
         if "match" in self.model_fields_set and self.regex is None:
             raise ValueError("match applies to regex only")
+        if self.matching is not None and self.allowed is not None:
+            raise ValueError("allowed: does not go with a matching step (number with a tolerance, embedding)")
         if self.allowed is not None:
             if not self.allowed:
                 raise ValueError("allowed: list at least one value")

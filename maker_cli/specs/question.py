@@ -35,6 +35,13 @@ class QuestionSpec(SpecBase):
     red_flags: RedFlagSpec = Field(default_factory=RedFlagSpec)
     expected: str | None = Field(None, description="template of the correct answer (sim/calibration only)")
 
+    @field_validator("canonical", mode="before")
+    @classmethod
+    def _text_steps_only(cls, value: object) -> object:
+        if isinstance(value, list) and any(isinstance(item, dict) or item == "embedding" for item in value):
+            raise ValueError("a matching step (number with a tolerance, embedding) goes in answer.canonical")
+        return value
+
     @field_validator("expected")
     @classmethod
     def _expected_syntax(cls, value: str | None) -> str | None:

@@ -63,8 +63,13 @@ class StepAnswerSpec(Strict):
     @model_validator(mode="after")
     def _canonical_on_text(self) -> StepAnswerSpec:
         for name, spec in self.parts().items():
+            where = name if name in ("action", "next_state") else f"fields.{name}"
+            if spec.matching is not None:
+                raise ValueError(
+                    f"{where}.canonical: a matching step ({spec.matching.kind}) applies to question specs: "
+                    "a step's answer carries its state on, so it must match exactly (`set` and the text steps do)"
+                )
             if spec.canonical and spec.value_type not in ("str", None):
-                where = name if name in ("action", "next_state") else f"fields.{name}"
                 raise ValueError(f"{where}: canonical steps apply to str values, not {spec.value_type}")
         return self
 

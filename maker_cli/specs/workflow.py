@@ -79,6 +79,12 @@ def rewrite_refs(template: str) -> tuple[str, list[tuple[str, str]]]:
     return NODE_REF.sub(swap, template), found
 
 
+NO_MATCHING = (
+    "a matching step (number with a tolerance, embedding) is not supported in workflows: "
+    "a node's answer is matched exactly"
+)
+
+
 class InlineQuestion(Strict):
     """The question-spec fields a node (or an `llm` composition) may hold inline."""
 
@@ -253,6 +259,8 @@ class WorkflowSpec(Strict):
                         f"{where}.inputs.{name}", str(value), node.id, ancestors[node.id], kinds
                     )
             else:
+                if node.answer is not None and node.answer.matching is not None:
+                    raise ValueError(f"{where}.answer.canonical: {NO_MATCHING}")
                 data = node.inline_fields()
                 refs: dict[str, InputSpec] = {}
                 for field in ("system", "user", "expected"):
@@ -278,6 +286,8 @@ class WorkflowSpec(Strict):
                     spec = QuestionSpec.model_validate(data)
                 except ValueError as exc:
                     raise ValueError(f"{where}: {_first_error(exc)}") from None
+            if isinstance(spec, QuestionSpec) and spec.answer_field.matching is not None:
+                raise ValueError(f"{where}.uses: {node.uses}: answer.canonical: {NO_MATCHING}")
             spec_kind = "sequence" if isinstance(spec, SequenceSpec) else "question"
             kinds[node.id] = spec_kind
             self._specs[node.id] = spec

@@ -114,6 +114,11 @@ class QuestionTask(TaskDefaults):
 
     def probes(self, count: int, *, seed: int | None, simulated: bool) -> list[Probe]:
         """`count` probes cycling through the dataset's items in a seeded random order."""
+        if self.spec.answer_field.matching is not None:
+            raise UsageError(
+                f"{self.spec.source}: calibration compares each sample with the expected answer exactly, and this "
+                f"spec matches answers ({self.spec.answer_field.matching.kind} step): calibrate a copy without it"
+            )
         if not self.dataset:
             raise UsageError(
                 f"{self.spec.source} is a question spec: calibrating it needs a labelled dataset (--dataset "

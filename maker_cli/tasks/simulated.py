@@ -20,6 +20,7 @@ from maker_cli._types import JSONObject, JSONValue
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.errors import SpecError
 from maker_cli.providers.base import Completion, Reference
+from maker_cli.providers.paraphrase import paraphrase
 from maker_cli.specs.canonical import as_text, dump_json
 from maker_cli.specs.extract import PathPart, parse_json_path
 from maker_cli.specs.fields import AnswerField
@@ -230,6 +231,7 @@ def build_reference(
     if issue is not None:
         raise SpecError(f"{where}: the simulated correct response {correct[:60]!r} {issue}{hint}")
     cache: dict[int, str] = {}
+    values_of: dict[str, Mapping[str, JSONValue]] = {}  # a wrong response -> its answer values
 
     def wrong(variant: int) -> str:
         if variant not in cache:
@@ -241,6 +243,7 @@ def build_reference(
                 result = judge(text)
                 if isinstance(result, Answer) and result.key != expected_key and problem(text, None) is None:
                     cache[variant] = text
+                    values_of[text] = candidate
                     break
             else:
                 if variant == 0:
@@ -252,4 +255,12 @@ def build_reference(
         return cache[variant]
 
     wrong(0)
-    return Reference(correct=correct, wrong=wrong)
+
+    def restate(variant: int | None, template: int) -> str:
+        """The response with its text values paraphrased, if the judge still reads it; else as is."""
+        plain = correct if variant is None else wrong(variant)
+        values = expected if variant is None else values_of[plain]
+        text = respond({name: paraphrase(v, template) if isinstance(v, str) else v for name, v in values.items()})
+        return text if problem(text, None) is None else plain
+
+    return Reference(correct=correct, wrong=wrong, restate=restate)

@@ -5,7 +5,8 @@
         ... point a client at srv.base_url ...  # "http://127.0.0.1:PORT/v1"
         assert srv.requests == 2
 
-Endpoints: POST /v1/chat/completions (also /chat/completions) and GET /v1/models (also /models).
+Endpoints: POST /v1/chat/completions (also /chat/completions), POST /v1/embeddings (also
+/embeddings) and GET /v1/models (also /models).
 Each chat request asks `responder(messages, temperature, n, max_tokens)` for its choices and
 answers a `chat.completion` with one choice per FakeChoice and a `usage` block:
 
@@ -17,6 +18,11 @@ answers a `chat.completion` with one choice per FakeChoice and a `usage` block:
   every request after the first with the same system message: `usage.prompt_tokens_details.cached_tokens`
   (`cache_usage="openai"`) or Anthropic's `cache_read_input_tokens` and, on the first request (the
   cache write), `cache_creation_input_tokens` (`cache_usage="anthropic"`).
+
+An embeddings request gets one vector per input text from `embedder(texts)` (by default the
+simulated embedding model's `sim_vector`: paraphrases of one answer close, different answers far)
+and `usage.prompt_tokens` = the words of the texts (at least one per text). Embedding requests are
+counted apart (`embedding_requests`, `embedded_texts`), not in `requests`; faults apply to them too.
 
 Faults apply to the next requests in the order injected (`inject`), or at random with
 `fault_rate` and `faults` (seeded) once the script is empty. Kinds (`FAULT_KINDS`):
@@ -63,6 +69,8 @@ class FakeChoice:
     completion_tokens: int | None = None
 
 
+Embedder = Callable[[list[str]], list[list[float]]]  # texts -> one vector per text
+
 Responder = Callable[
     [list[JSONObject], float, int, "int | None"], list[FakeChoice]
 ]  # (messages, temperature, n, max_tokens)
@@ -102,6 +110,7 @@ class FakeOpenAIServer:
         usage: bool = True,
         cached_share: float = 0.0,
         cache_usage: str = "openai",
+        embedder: Embedder | None = None,
     ) -> None:
         for kind in faults:
             _check_kind(kind)
@@ -112,6 +121,7 @@ class FakeOpenAIServer:
         if cache_usage not in ("openai", "anthropic"):
             raise ValueError("cache_usage must be openai or anthropic")
         self.responder: Responder = responder or fixed_responder()
+        self.embedder: Embedder = embedder or _sim_embedder
         self.model = model
         self.fault_rate = fault_rate
         self.random_faults = tuple(faults)
@@ -213,6 +223,8 @@ class FakeOpenAIServer:
             self._abandoned = 0
             self._faults: Counter[str] = Counter()
             self._bodies: list[JSONObject] = []
+            self._embedding_requests = 0
+            self._embedded_texts = 0
 
     @property
     def requests(self) -> int:
@@ -240,17 +252,30 @@ class FakeOpenAIServer:
             return dict(self._faults)
 
     @property
+    def embedding_requests(self) -> int:
+        with self._lock:
+            return self._embedding_requests
+
+    @property
+    def embedded_texts(self) -> int:
+        with self._lock:
+            return self._embedded_texts
+
+    @property
     def bodies(self) -> list[JSONObject]:
         with self._lock:
             return list(self._bodies)
 
     # -- used by the handler ----------------------------------------------------------------------
 
-    def _admit(self, body: JSONObject, unauthorized: bool = False) -> _Fault | None:
-        """Count one chat request and pick the fault it gets, if any."""
+    def _admit(self, body: JSONObject, unauthorized: bool = False, *, embedding: bool = False) -> _Fault | None:
+        """Count one chat (or embeddings) request and pick the fault it gets, if any."""
         with self._lock:
-            self._requests += 1
-            self._bodies.append(body)
+            if embedding:
+                self._embedding_requests += 1
+            else:
+                self._requests += 1
+                self._bodies.append(body)
             if unauthorized:
                 fault: _Fault | None = _Fault("401")
             else:
@@ -283,6 +308,10 @@ class FakeOpenAIServer:
             self._ok += -1 if undo else 1
             self._choices += choices
 
+    def _embedded(self, texts: int) -> None:
+        with self._lock:
+            self._embedded_texts += texts
+
     def _gave_up(self) -> None:
         with self._lock:
             self._abandoned += 1
@@ -290,6 +319,12 @@ class FakeOpenAIServer:
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
+
+
+def _sim_embedder(texts: list[str]) -> list[list[float]]:
+    from maker_cli.providers.paraphrase import sim_vector
+
+    return [sim_vector(text) for text in texts]
 
 
 def _check_kind(kind: str) -> None:

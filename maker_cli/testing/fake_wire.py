@@ -78,7 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         path = self.path.split("?", 1)[0].rstrip("/")
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if path not in ("/v1/chat/completions", "/chat/completions"):
+        embedding = path in ("/v1/embeddings", "/embeddings")
+        if path not in ("/v1/chat/completions", "/chat/completions") and not embedding:
             self._send_error("404", f"no route POST {path}")
             return
         try:
@@ -89,9 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error("400", "request body is not a JSON object")
             return
         unauthorized = fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}"
-        fault = fake._admit(body, unauthorized)
-        if fault is None:
+        fault = fake._admit(body, unauthorized, embedding=embedding)
+        if fault is None and embedding:
+            self._embed(body)
+        elif fault is None:
             self._answer(body, fake.latency)
+        elif fault.kind == "slow" and embedding:
+            self._embed(body)  # an embedding answer is never slowed down
         elif fault.kind == "slow":
             self._answer(body, fault.delay)
         elif fault.kind == "drop":
@@ -132,6 +137,31 @@ class _Handler(BaseHTTPRequestHandler):
         fake._answered(len(choices))  # before the write: a client may read the counters at once
         if not self._send_json(200, payload):
             fake._answered(-len(choices), undo=True)
+
+    def _embed(self, body: JSONObject) -> None:
+        """An `embeddings` answer: one vector per input text (`fake.embedder`), words as tokens."""
+        fake = self.server.fake
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            self._send_error("400", "input must be a string or a non-empty list of strings")
+            return
+        try:
+            vectors = fake.embedder(texts)
+        except Exception as exc:  # noqa: BLE001 - a broken embedder is a server error, not a hang
+            self._send_error("500", f"embedder failed: {type(exc).__name__}: {exc}")
+            return
+        tokens = sum(max(1, count_words(t)) for t in texts)
+        fake._embedded(len(texts))
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "model": body.get("model") or fake.model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -56,6 +56,7 @@ class VoteStats:
                 self.red_flags[reason] = self.red_flags.get(reason, 0) + 1
         elif isinstance(event, RoundFinished):
             self.rounds = event.round
+            self.tallies = dict(event.tallies)  # the race's own (by cluster, when answers are matched)
         elif isinstance(event, Retried):
             self.retries += event.retries
         elif isinstance(event, CallFailed):
@@ -176,8 +177,26 @@ def print_vote(result: VoteResult, console: Console) -> None:
         soft_wrap=True,
         markup=True,
     )
+    if result.clusters is not None:
+        console.print(matching_line(result), highlight=False, soft_wrap=True, markup=False)
     if result.decided:
         console.print(confidence_line(result), highlight=False, soft_wrap=True, markup=False)
+
+
+def matching_line(result: VoteResult) -> str:
+    """How many distinct answers voted together, and what matching them cost."""
+    clusters = result.clusters or {}
+    texts = sum(len(members) for members in clusters.values())
+    line = f"matched: {texts} distinct answer{'s' if texts != 1 else ''} into {len(clusters)}"
+    if result.matching_calls:
+        cost = "unknown" if result.matching_cost_usd is None else f"${result.matching_cost_usd:.6f}"
+        calls = f"{result.matching_calls} embedding call{'s' if result.matching_calls != 1 else ''}"
+        line += f" ({calls}, {result.matching_tokens:,} tokens, {cost}; counted above)"
+    if result.winner is not None and len(clusters.get(result.winner, {})) > 1:
+        others = [shorten(m, 30) for m in clusters[result.winner] if m != result.winner]
+        line += f"; the winner also counts {', '.join(repr(m) for m in others[:3])}"
+        line += f" and {len(others) - 3} more" if len(others) > 3 else ""
+    return line
 
 
 def confidence_line(result: VoteResult) -> str:
