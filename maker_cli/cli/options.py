@@ -50,7 +50,25 @@ Eager = Annotated[int | None, typer.Option("--eager", min=0, help="Extra samples
 Method = Annotated[
     str | None,
     typer.Option(
-        "--method", help="Voting method: ahead-by-k (the paper's, the default) or first-to-k (no margin, no guarantee)."
+        "--method",
+        help="Voting method: ahead-by-k (the paper's, the default; the only one with its guarantee), first-to-k, "
+        "cisc (confidence-weighted votes) or borda (ranked answers).",
+    ),
+]
+EarlyStopVotes = Annotated[
+    int | None,
+    typer.Option(
+        "--early-stop-votes",
+        min=1,
+        help="Early stopping (any method, with --early-stop-confidence): decide for the leader after this many "
+        "valid votes if its samples are confident enough.",
+    ),
+]
+EarlyStopConfidence = Annotated[
+    float | None,
+    typer.Option(
+        "--early-stop-confidence",
+        help="Early stopping: the mean sample confidence (0-1) the leader's samples need (with --early-stop-votes).",
     ),
 ]
 Concurrency = Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Calls in flight at once.")]
@@ -184,6 +202,8 @@ OPTIONS: dict[str, tuple[object, object]] = {
     "max_red_flags": (MaxRedFlags, None),
     "eager": (Eager, None),
     "method": (Method, None),
+    "early_stop_votes": (EarlyStopVotes, None),
+    "early_stop_confidence": (EarlyStopConfidence, None),
     "concurrency": (Concurrency, None),
     "api_base": (ApiBase, None),
     "router_config": (RouterConfig, None),
@@ -251,6 +271,8 @@ JOB_FLAGS = (
     "max_red_flags",
     "eager",
     "method",
+    "early_stop_votes",
+    "early_stop_confidence",
     "concurrency",
     "api_base",
     "router_config",

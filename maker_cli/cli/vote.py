@@ -42,6 +42,8 @@ VoteP = Annotated[
     "max_red_flags",
     "eager",
     "method",
+    "early_stop_votes",
+    "early_stop_confidence",
     "model",
     "api_base",
     "router_config",

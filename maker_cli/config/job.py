@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maker_cli._types import JSONObject, OptionValue
 from maker_cli.config.settings import Settings
+from maker_cli.core.engine import EarlyStop
 from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.errors import UsageError
@@ -48,6 +49,9 @@ class JobSettings(BaseModel):
     max_red_flags: int | None = Field(None, ge=1)  # None: maths.default_max_red_flags(k, valid rate)
     eager: int = Field(0, ge=0)
     method: VotingMethod = VotingMethod.AHEAD_BY_K
+    # early stopping (any method; both or neither): decide for a confident leader after this many votes
+    early_stop_votes: int | None = Field(None, ge=1)
+    early_stop_confidence: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
     first_temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
     temperature: float = Field(ge=0, le=2, allow_inf_nan=False)
     max_output_tokens: int | None = Field(ge=1)
@@ -89,6 +93,12 @@ class JobSettings(BaseModel):
             checks=self.red_flag_checks,
         )
 
+    def early_stop(self) -> EarlyStop | None:
+        """The early-stopping rule, when both of its settings are given."""
+        if self.early_stop_votes is None or self.early_stop_confidence is None:
+            return None
+        return EarlyStop(self.early_stop_votes, self.early_stop_confidence)
+
     def report(self) -> JSONObject:
         """The values as JSON (what `--json` prints as `settings`)."""
         return self.model_dump(mode="json")
@@ -124,7 +134,7 @@ def merge_job_settings(
             else:
                 values[field], sources[field] = JobSettings.model_fields[field].default, "default"
     try:
-        return JobSettings(**values, sources=sources)
+        job = JobSettings(**values, sources=sources)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = str(err["loc"][0]) if err["loc"] else ""
@@ -135,3 +145,10 @@ def merge_job_settings(
             "calibration": f"the calibration's {field}",
         }.get(sources.get(field, ""), f"setting {field!r}")
         raise UsageError(f"{where}: {message} (got {values.get(field)!r})") from None
+    if (job.early_stop_votes is None) != (job.early_stop_confidence is None):
+        given = "early_stop_votes" if job.early_stop_votes is not None else "early_stop_confidence"
+        raise UsageError(
+            f"early stopping needs both --early-stop-votes and --early-stop-confidence "
+            f"(only {given} was set, by the {sources.get(given, 'default')} layer)"
+        )
+    return job

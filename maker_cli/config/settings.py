@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     )
     eager: int = Field(0, ge=0, description="extra samples per round (cost for latency)")
     method: VotingMethod = Field(
-        VotingMethod.AHEAD_BY_K, description="voting method: ahead-by-k (the paper's, the default) or first-to-k"
+        VotingMethod.AHEAD_BY_K,
+        description="voting method: ahead-by-k (the paper's, the default), first-to-k, cisc or borda",
     )
     first_temperature: float = Field(0.0, ge=0, le=2)
     temperature: float = Field(0.1, ge=0, le=2)

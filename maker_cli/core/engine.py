@@ -36,7 +36,8 @@ from maker_cli.core.events import (
 from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.race import VoteRace, VotingMethod
 from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
-from maker_cli.core.status import StepStatus, StopReason
+from maker_cli.core.sample_confidence import sample_confidence
+from maker_cli.core.status import EarlyStopReason, StepStatus, StopReason
 from maker_cli.core.step import Judge, StepPrompt
 from maker_cli.errors import ProviderError
 from maker_cli.providers.base import CallResult, Completion, Provider, SampleRequest
@@ -46,6 +47,23 @@ UNDECIDED = StepStatus.UNDECIDED
 STOP_CAP = StopReason.SAMPLE_CAP
 STOP_RED_FLAGS = StopReason.RED_FLAGS
 STOP_BUDGET = StopReason.BUDGET
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyStop:
+    """Early stopping (after RASC, arXiv:2408.17017), an option of every method: after a round, a step
+    is decided for its leader once at least `min_votes` valid votes are in, the leader leads (by
+    votes, or by weight or points for cisc and borda) and the mean confidence of the leader's
+    samples is at least `min_confidence` (`maker_cli.core.sample_confidence`)."""
+
+    min_votes: int
+    min_confidence: float
+
+    def __post_init__(self) -> None:
+        if self.min_votes < 1:
+            raise ValueError("early stop: min_votes must be at least 1")
+        if not 0.0 < self.min_confidence <= 1.0:
+            raise ValueError("early stop: min_confidence must be in (0, 1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +84,8 @@ class VoteConfig:
     # the fastest of k draws, which is what speculative pipelining starts the next step on
     split_first_round: bool = False
     method: VotingMethod = VotingMethod.AHEAD_BY_K
+    early_stop: EarlyStop | None = None
+    ranking_depth: int = 3  # borda: the candidates a sample's ranking scores (the first depth of them)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -76,6 +96,14 @@ class VoteConfig:
             object.__setattr__(self, "max_red_flags", default_max_red_flags(self.k))
         elif self.max_red_flags < 1:
             raise ValueError("max_red_flags must be at least 1")
+        if self.ranking_depth < 2:
+            raise ValueError("ranking_depth must be at least 2")
+
+    @property
+    def scores_samples(self) -> bool:
+        """True when each valid sample's confidence is read (and log-probabilities asked for): cisc
+        weighs votes with it, early stopping averages it."""
+        return self.method is VotingMethod.CISC or self.early_stop is not None
 
 
 @dataclass(slots=True)
@@ -89,6 +117,7 @@ class SampleRecord:
     output_tokens: int | None
     finish_reason: str | None
     latency_s: float
+    confidence: float | None = None  # the sample's own confidence, when the method read it
 
 
 @dataclass(slots=True)
@@ -112,13 +141,17 @@ class StepResult:
     values: dict[str, AnswerValue] = field(default_factory=dict)  # key -> parsed value, per candidate
     stopped: StopReason | None = None  # why an undecided step stopped
     method: VotingMethod = VotingMethod.AHEAD_BY_K  # which method decided it
-    stopped_early: bool = False  # loss of hope: stopped before the cap it could not beat
+    stopped_early: bool = False  # stopped before the race ended on its own: early_stop_reason says why
     cached_tokens: int = 0  # the part of input_tokens the provider served from its prompt cache
     # with a matcher: each cluster's members and votes, by representative (the key shown everywhere)
     clusters: dict[str, dict[str, int]] | None = None
     match_calls: int = 0  # embedding calls made for this step (their tokens are in input_tokens)
     match_tokens: int = 0
     match_cost_usd: float | None = 0.0  # part of cost_usd; None when the embedding price is unknown
+    early_stop_reason: EarlyStopReason | None = None  # loss_of_hope (undecided) or confident (decided)
+    scores: dict[str, float] = field(default_factory=dict)  # cisc: summed weights; borda: points
+    sample_confidence: float | None = None  # mean sample confidence of the winner (else the leader)
+    confidence_source: str | None = None  # logprobs, heuristic or mixed: what the sample confidences came from
 
     @property
     def decided(self) -> bool:
@@ -134,6 +167,8 @@ class _Tally:
 
     __slots__ = (
         "cached_tokens",
+        "conf_n",
+        "conf_sum",
         "cost",
         "cost_known",
         "errors",
@@ -151,6 +186,7 @@ class _Tally:
         "red_flags",
         "retries",
         "samples",
+        "sources",
         "spend_limit",
         "stopped",
         "usage",
@@ -175,11 +211,24 @@ class _Tally:
         self.on_candidate: Callable[[Answer], None] | None = None
         self.usage: Usage | None = None
         self.matcher: AnswerMatcher | None = None
-        self.pending: list[str] = []  # this round's valid keys, matched at the end of the round
+        # this round's valid votes (key, weight, ranking), matched at the end of the round
+        self.pending: list[tuple[str, float, list[str]]] = []
         self.match_calls = 0
         self.match_tokens = 0
         self.match_cost = 0.0
         self.match_cost_known = True
+        self.conf_sum: dict[str, float] = {}  # key -> summed sample confidence of its votes
+        self.conf_n: dict[str, int] = {}
+        self.sources: dict[str, int] = {}  # confidence source -> samples
+
+    def mean_confidence(self, key: str | None) -> float | None:
+        n = self.conf_n.get(key, 0) if key is not None else 0
+        return self.conf_sum[key] / n if key is not None and n else None
+
+    def source(self) -> str | None:
+        if not self.sources:
+            return None
+        return next(iter(self.sources)) if len(self.sources) == 1 else "mixed"
 
     def red_flags_reached(self, cfg: VoteConfig) -> bool:
         return cfg.max_red_flags is not None and sum(self.red_flags.values()) >= cfg.max_red_flags
@@ -216,6 +265,17 @@ class Usage:
             self.cost_known = False
         else:
             self.cost_usd += completion.cost_usd
+
+
+def confident_leader(race: VoteRace, tally: _Tally, rule: EarlyStop) -> str | None:
+    """The leader, when early stopping may decide for it now (see `EarlyStop`), else None."""
+    if race.votes < rule.min_votes:
+        return None
+    leader, margin = race.standing()
+    if leader is None or margin <= 0:
+        return None
+    mean = tally.mean_confidence(leader)
+    return leader if mean is not None and mean >= rule.min_confidence else None
 
 
 class Engine:
@@ -256,7 +316,7 @@ class Engine:
         it); `usage` is kept up to date with every completion counted. `matcher` makes close answers
         vote together (see the module doc); the result then shows each cluster by its representative."""
         t0 = time.perf_counter()
-        race = VoteRace(cfg.k, cfg.method)
+        race = VoteRace(cfg.k, cfg.method, depth=cfg.ranking_depth)
         tally = _Tally(cfg.record_samples)
         tally.spend_limit = spend_limit
         tally.on_candidate = on_candidate
@@ -264,13 +324,15 @@ class Engine:
         tally.matcher = matcher
         rounds = 0
         status = UNDECIDED
-        stopped_early = False
+        early: EarlyStopReason | None = None
+        winner: str | None = None
         while True:
             need = race.needed() + cfg.eager
             if cfg.max_samples is not None:
                 left = cfg.max_samples - tally.samples
                 if left > 0 and race.hopeless(left) and tally.stopped is None:
-                    tally.stopped, stopped_early = STOP_CAP, True  # loss of hope: the cap would end it undecided
+                    tally.stopped = STOP_CAP  # loss of hope: the cap would end it undecided
+                    early = EarlyStopReason.LOSS_OF_HOPE
                     break
                 need = min(need, left)
                 if need <= 0:
@@ -284,6 +346,9 @@ class Engine:
             if matcher is not None:
                 await self._match(prompt, race, tally, matcher)
             winner = race.winner()
+            if winner is None and cfg.early_stop is not None:
+                winner = confident_leader(race, tally, cfg.early_stop)
+                early = EarlyStopReason.CONFIDENT if winner is not None else None
             if self.listeners:
                 leader, margin = race.standing()
                 counts = race.counts
@@ -294,7 +359,7 @@ class Engine:
             if winner is not None:
                 status = DECIDED
                 break
-        winner = race.winner()
+        leading = winner if winner is not None else race.standing()[0]  # the race's key, before clusters are shown
         tallies, values, clusters = race.counts, tally.values, None
         if matcher is not None:  # each cluster by its representative (a member, so it has a value)
             winner = matcher.representative(winner) if winner is not None else None
@@ -322,11 +387,15 @@ class Engine:
             values=values,
             stopped=None if status == DECIDED else tally.stopped,
             method=cfg.method,
-            stopped_early=stopped_early,
             clusters=clusters,
             match_calls=tally.match_calls,
             match_tokens=tally.match_tokens,
             match_cost_usd=tally.match_cost if tally.match_cost_known else None,
+            stopped_early=early is not None,
+            early_stop_reason=early,
+            scores=dict(race.weights),
+            sample_confidence=tally.mean_confidence(leading),
+            confidence_source=tally.source(),
         )
         if self.listeners:
             self._emit(StepDecided(result))
@@ -421,6 +490,7 @@ class Engine:
             max_output_tokens=cfg.rules.max_output_tokens,
             step=prompt.step,
             reference=prompt.reference,
+            logprobs=cfg.scores_samples,
         )
         if self.listeners:
             self._emit(SampleStarted(prompt.step, n, temperature))
@@ -463,14 +533,24 @@ class Engine:
             tally.usage.add(completion)
         flag = cfg.rules.check(completion)
         verdict: Answer | RedFlag = flag if flag is not None else judge(completion.text)
+        confidence: float | None = None
         if isinstance(verdict, Answer):
             key = verdict.key
+            if cfg.scores_samples:
+                scored = sample_confidence(completion, cfg.rules.max_output_tokens)
+                confidence = scored.value
+                tally.conf_sum[key] = tally.conf_sum.get(key, 0.0) + confidence
+                tally.conf_n[key] = tally.conf_n.get(key, 0) + 1
+                tally.sources[scored.source] = tally.sources.get(scored.source, 0) + 1
+            weight, ranking = 1.0 if confidence is None else confidence, [k for k, _ in verdict.ranking]
             if tally.matcher is not None:
-                tally.pending.append(key)  # matched at the end of the round
+                tally.pending.append((key, weight, ranking))  # matched at the end of the round
             else:
-                race.add(key)
+                race.add(key, weight, ranking)
             if key not in tally.values:
                 tally.values[key] = verdict.value
+            for other, value in verdict.ranking:
+                tally.values.setdefault(other, value)
             flag = None
             if tally.on_candidate is not None:
                 candidate, tally.on_candidate = tally.on_candidate, None  # the first valid answer only
@@ -491,6 +571,7 @@ class Engine:
                     output_tokens=completion.output_tokens,
                     finish_reason=completion.finish_reason,
                     latency_s=completion.latency_s,
+                    confidence=confidence,
                 )
             )
         if self.listeners:
@@ -499,13 +580,14 @@ class Engine:
 
     async def _match(self, prompt: StepPrompt, race: VoteRace, tally: _Tally, matcher: AnswerMatcher) -> None:
         """Match the round's valid keys into clusters, count them, and account what matching cost."""
-        keys, tally.pending = tally.pending, []
-        if not keys:
+        votes, tally.pending = tally.pending, []
+        if not votes:
             return
         usage = matcher.usage
         calls, tokens, cost, retries = usage.calls, usage.input_tokens, usage.cost_usd, usage.retries
-        for cluster in await matcher.assign(keys):
-            race.add(cluster)
+        clusters = await matcher.assign([key for key, _, _ in votes])
+        for cluster, (_, weight, _) in zip(clusters, votes, strict=True):
+            race.add(cluster, weight)  # a ranking (borda) never goes with a matching step (specs refuse it)
         tally.match_calls += usage.calls - calls
         tally.match_tokens += usage.input_tokens - tokens
         tally.in_tokens += usage.input_tokens - tokens

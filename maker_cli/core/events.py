@@ -58,7 +58,7 @@ class RoundFinished:
     round: int
     tallies: dict[str, int]
     leader: str | None
-    margin: int
+    margin: float  # in votes (weight or points for cisc and borda)
     k: int
 
 

@@ -84,6 +84,8 @@ class Answer:
 
     key: str
     value: AnswerValue = None
+    # borda: the sample's candidates in order as (key, value), this answer first; () for one answer
+    ranking: tuple[tuple[str, AnswerValue], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,13 @@ class StopReason(StrEnum):
     BUDGET = "budget"  # the step's spend limit was reached
 
 
+class EarlyStopReason(StrEnum):
+    """Why a step stopped before its race would have ended on its own (`stopped_early`)."""
+
+    LOSS_OF_HOPE = "loss_of_hope"  # undecided: no answer could win within the sample cap
+    CONFIDENT = "confident"  # decided by early stopping: enough votes, a leader with confident samples
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SOLVED = "solved"  # every step decided (and, where verified, right)

@@ -15,6 +15,7 @@ from maker_cli.core import maths
 from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.core.estimate_report import EstimateReport
+from maker_cli.core.race import VotingMethod
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.jobs.run_result import LOG_MODES, RunConfig
@@ -112,6 +113,11 @@ def plan_run(
     cal = load_calibration(calibration) if calibration is not None else None
     cal_layer = {"model": cal.model, "price_in": cal.price_in, "price_out": cal.price_out} if cal else {}
     job = merge_job_settings(settings, flags=flags, spec=the_task.settings(), calibration=cal_layer)
+    if job.method is VotingMethod.BORDA:
+        raise UsageError(
+            f"--method borda needs ranked answers, which only a question spec with answer.ranked gives "
+            f"(maker vote --task FILE); a run's steps have one answer each (method set by the {job.source('method')})"
+        )
     measured = p if p is not None else (cal.p_ci[0] if cal else None)
     sim = simulated_params(job.model, the_task) if isinstance(the_task, SequentialTask) else None
     if sim is None and is_sim(job.model) and isinstance(the_task, WorkflowTask):

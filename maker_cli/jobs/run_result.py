@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
 from maker_cli.core.adaptive import AdaptiveK
-from maker_cli.core.engine import VoteConfig
+from maker_cli.core.engine import EarlyStop, VoteConfig
 from maker_cli.core.maths import default_max_red_flags
 from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
@@ -30,6 +30,8 @@ class RunConfig(BaseModel):
     max_red_flags: int | None = None  # as applied; None only in runs stored by older versions (the default)
     eager: int = 0
     method: VotingMethod = VotingMethod.AHEAD_BY_K
+    early_stop_votes: int | None = None
+    early_stop_confidence: float | None = None
     first_temperature: float = 0.0
     temperature: float = 0.1
     max_output_tokens: int | None = 750
@@ -74,6 +76,9 @@ class RunConfig(BaseModel):
             max_samples=self.max_samples,
             eager=self.eager,
             method=self.method,
+            early_stop=EarlyStop(self.early_stop_votes, self.early_stop_confidence)
+            if self.early_stop_votes is not None and self.early_stop_confidence is not None
+            else None,
             first_temperature=self.first_temperature,
             temperature=self.temperature,
             rules=self.rules(),

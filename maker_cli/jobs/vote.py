@@ -23,7 +23,8 @@ from maker_cli.core.confidence import decision_confidence
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
 from maker_cli.core.events import JobStarted, Listener, announce
 from maker_cli.core.maths import check_p, default_max_red_flags
-from maker_cli.core.status import StepStatus, StopReason
+from maker_cli.core.race import VotingMethod
+from maker_cli.core.status import EarlyStopReason, StepStatus, StopReason
 from maker_cli.errors import UsageError
 from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope, new_job_id
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
@@ -65,7 +66,27 @@ class VoteResult(BaseModel):
     stopped: StopReason | None = Field(None, description="why an undecided vote stopped: sample_cap, red_flags, budget")
     method: str = Field("ahead-by-k", description="the voting method that decided it (or failed to)")
     stopped_early: bool = Field(
-        False, description="loss of hope: stopped before the sample cap because no answer could win within it"
+        False,
+        description="stopped before the race ended on its own: early_stop_reason says why (loss of hope, undecided; "
+        "or early stopping on a confident leader, decided)",
+    )
+    early_stop_reason: EarlyStopReason | None = Field(
+        None,
+        description="loss_of_hope: no answer could win within the sample cap (undecided); confident: early "
+        "stopping decided for the leader (--early-stop-votes/--early-stop-confidence); null otherwise",
+    )
+    scores: dict[str, float] | None = Field(
+        None, description="cisc: each answer's summed vote weights; borda: its points; null for the other methods"
+    )
+    sample_confidence: float | None = Field(
+        None,
+        description="mean confidence of the winner's (else the leader's) samples, when the method read them "
+        "(cisc, early stopping); null otherwise",
+    )
+    confidence_source: str | None = Field(
+        None,
+        description="where the sample confidences came from: logprobs (token log-probabilities), heuristic "
+        "(the text: finish reason, length, hedging), or mixed; null when none were read",
     )
     confidence: float | None = Field(
         None,
@@ -130,6 +151,12 @@ class VoteResult(BaseModel):
             stopped=result.stopped,
             method=result.method,
             stopped_early=result.stopped_early,
+            early_stop_reason=result.early_stop_reason,
+            scores={key: round(w, 6) for key, w in sorted(result.scores.items(), key=lambda kv: -kv[1])}
+            if result.method.weighted
+            else None,
+            sample_confidence=round(result.sample_confidence, 6) if result.sample_confidence is not None else None,
+            confidence_source=result.confidence_source,
             confidence=decision_confidence(result.tallies, result.winner, confidence_p) if result.decided else None,
             confidence_p=confidence_p,
             clusters=result.clusters,
@@ -160,6 +187,8 @@ async def avote(
     max_red_flags: int | None = None,
     eager: int | None = None,
     method: str | None = None,
+    early_stop_votes: int | None = None,
+    early_stop_confidence: float | None = None,
     temperature: float | None = None,
     first_temperature: float | None = None,
     max_output_tokens: int | None = None,
@@ -205,6 +234,8 @@ async def avote(
             max_red_flags=max_red_flags,
             eager=eager,
             method=method,
+            early_stop_votes=early_stop_votes,
+            early_stop_confidence=early_stop_confidence,
             temperature=temperature,
             first_temperature=first_temperature,
             max_output_tokens=max_output_tokens,
@@ -234,6 +265,8 @@ class VotePlan:
             max_samples=job.max_samples,
             eager=job.eager,
             method=job.method,
+            early_stop=job.early_stop(),
+            ranking_depth=(task.ranking_depth if isinstance(task, QuestionTask) else None) or 3,
             first_temperature=job.first_temperature,
             temperature=job.temperature,
             rules=job.rules(),
@@ -315,6 +348,12 @@ def plan_vote(
         )
     if p is not None:
         check_p(p)  # the rule everywhere: p in (0.5, 1]
+    if job.method is VotingMethod.BORDA and not (isinstance(the_task, QuestionTask) and the_task.ranking_depth):
+        raise UsageError(
+            f"--method borda needs ranked answers: a question spec with answer.ranked (e.g. `answer: {{ranked: 3, "
+            f"regex: ...}}`); {'a free prompt has' if task is None else 'this spec has'} none "
+            f"(method set by the {job.source('method')})"
+        )
     return VotePlan(the_task, job, p)
 
 

@@ -124,11 +124,20 @@ class MakerTools(CalibrateTool, DecomposeTool):
         must_not_match: A.MustNotMatch = [],  # noqa: B006 - never mutated
         red_flags: A.RedFlagsPreset = None,
         method: Annotated[
-            Literal["ahead-by-k", "first-to-k"] | None,
+            Literal["ahead-by-k", "first-to-k", "cisc", "borda"] | None,
             Field(
-                description="voting method: ahead-by-k (the paper's, the default, the only one with its guarantee) "
-                "or first-to-k"
+                description="voting method: ahead-by-k (the paper's, the default, the only one with its guarantee), "
+                "first-to-k, cisc (confidence-weighted votes) or borda (ranked answers; the task spec must declare "
+                "answer.ranked)"
             ),
+        ] = None,
+        early_stop_votes: Annotated[
+            int | None,
+            Field(description="early stopping (with early_stop_confidence): decide after this many valid votes", ge=1),
+        ] = None,
+        early_stop_confidence: Annotated[
+            float | None,
+            Field(description="early stopping: the leader's mean sample confidence needed (0-1]", gt=0, le=1),
         ] = None,
     ) -> VoteOutput:
         with tool_errors(self.session):
@@ -155,6 +164,8 @@ class MakerTools(CalibrateTool, DecomposeTool):
                     max_red_flags=max_red_flags,
                     red_flags=red_flags,
                     method=method,
+                    early_stop_votes=early_stop_votes,
+                    early_stop_confidence=early_stop_confidence,
                 ),
             )
             check_model(plan.job.model)

@@ -36,6 +36,7 @@ class SampleRequest:
     max_output_tokens: int | None = None
     step: int = 0
     reference: Reference | None = None
+    logprobs: bool = False  # ask for token log-probabilities (only a method that reads them does: cisc, early stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class Completion:
     # input tokens the provider served from its prompt cache (part of input_tokens, priced at the
     # model's cache-read rate); None: the provider did not say
     cached_tokens: int | None = None
+    # the reply's token log-probabilities, when asked for and returned; None otherwise
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from maker_cli.providers.litellm_support import (
     one_line,
     server_wait,
     status_of,
+    token_logprobs,
     with_local_key,
 )
 from maker_cli.providers.prices import Prices, resolve_prices
@@ -302,6 +303,8 @@ class LiteLLMProvider:
             kwargs["n"] = n
         if request.max_output_tokens is not None:
             kwargs["max_tokens"] = request.max_output_tokens
+        if request.logprobs:
+            kwargs["logprobs"] = True  # only for a method that reads them (cisc, early stopping)
         async with asyncio.timeout(self.timeout * 1.5 + 5.0):  # in case a backend ignores `timeout`
             if self._router is not None:
                 response = await self._router.acompletion(**kwargs)
@@ -362,6 +365,7 @@ class LiteLLMProvider:
                     latency_s=latency,
                     cost_usd=target.prices.cost(input_tokens, outputs[i], cached_tokens),
                     cached_tokens=cached_tokens,
+                    logprobs=token_logprobs(getattr(choice, "logprobs", None)) if request.logprobs else None,
                 )
             )
         return completions

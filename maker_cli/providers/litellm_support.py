@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import math
 import os
 import re
 import warnings
@@ -286,3 +287,18 @@ def one_line(exc: BaseException) -> str:
     if hinted is not None:
         return hinted if len(hinted) <= 400 else hinted[:397] + "..."
     return line if len(line) <= 200 else line[:197] + "..."
+
+
+def token_logprobs(logprobs: object) -> tuple[float, ...] | None:
+    """The token log-probabilities of one choice, OpenAI's shape: `choices[i].logprobs.content[*].logprob`
+    (litellm gives objects or dicts); None when the server sent none (or something else)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
+    if not isinstance(content, list) or not content:
+        return None
+    out: list[float] = []
+    for entry in content:
+        value = entry.get("logprob") if isinstance(entry, dict) else getattr(entry, "logprob", None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return None
+        out.append(float(value))
+    return tuple(out)

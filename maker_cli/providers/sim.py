@@ -17,6 +17,11 @@ It answers any step that carries a `Reference` (Hanoi; task specs with expected 
   -> "the answer is Paris", `maker_cli.providers.paraphrase`), for steps whose reference can
   restate (task specs); exact matching then splits the votes, semantic matching (`embedding`)
   joins them again;
+- `conf=C,conf_wrong=W,conf_spread=S`: when a call asks for token log-probabilities (cisc, early
+  stopping), every token of a right reply has probability C and of a wrong (or malformed) one W,
+  each reply's value moved by a uniform draw in [-S, S] (from its own seeded generator, so asking
+  never changes the answers); defaults 0.9, 0.6, 0.1: right answers are more confident than wrong
+  ones, as the CISC paper finds of real models. conf_wrong=0.9 makes the confidences uninformative;
 - `cached=F` reports the share F of the prompt's tokens as served from a prompt cache on every call
   after the first with the same system text (priced at the cache rate `price_cached`, when given).
 
@@ -62,6 +67,9 @@ class SimParams:
     answer: str | None = None  # a fixed correct answer, for prompts without a reference
     paraphrase: float = 0.0  # share of valid answers restated in other words (when the reference can)
     cached: float = 0.0  # share of the prompt's tokens reported cached (calls after the first per system text)
+    conf: float = 0.9  # token probability of a right reply (when log-probabilities are asked for)
+    conf_wrong: float = 0.6  # token probability of a wrong or malformed reply
+    conf_spread: float = 0.1  # each reply's token probability moved by a uniform draw in [-S, S]
 
 
 def parse_sim(model: str) -> SimParams:
@@ -85,7 +93,7 @@ def parse_sim(model: str) -> SimParams:
         except ValueError:
             raise UsageError(f"simulated model: {key} needs a number, got '{raw}'") from None
     params = SimParams(**values)  # type: ignore[arg-type]  # each value has its field's type (converted above)
-    for name in ("p", "invalid", "hard", "hard_p", "cached", "paraphrase"):
+    for name in ("p", "invalid", "hard", "hard_p", "cached", "paraphrase", "conf", "conf_wrong", "conf_spread"):
         v = getattr(params, name)
         if not 0.0 <= v <= 1.0:
             raise UsageError(f"simulated model: {name} must be between 0 and 1, got {v}")
@@ -101,7 +109,7 @@ def parse_sim(model: str) -> SimParams:
 
 
 PROMPT_MARKER = re.compile(r"<!--\s*sim:([^>]*?)\s*-->")
-PROMPT_KEYS = ("p", "invalid", "errors", "hard", "hard_p", "out_tokens", "paraphrase")
+PROMPT_KEYS = ("p", "invalid", "errors", "hard", "hard_p", "out_tokens", "paraphrase", "conf", "conf_wrong")
 
 
 def prompt_params(base: str, text: str) -> SimParams | None:
@@ -148,6 +156,7 @@ class SimProvider:
         self.model = model
         self._rng = random.Random(self.params.seed)
         self._latency_rng = random.Random(self.params.seed ^ 0x5EED)  # latency draws never shift the answers
+        self._conf_rng = random.Random(self.params.seed ^ 0xC0F)  # nor do the log-probabilities' draws
         self.prices = resolve_prices(model, price_in, price_out, simulated=True)
         self._price_in = (self.prices.price_in or 0.0) / 1e6  # per token, for the hot loop
         self._price_out = (self.prices.price_out or 0.0) / 1e6
@@ -213,6 +222,7 @@ class SimProvider:
         rand = self._rng.random
         for i in range(request.n):
             finish = "stop"
+            right = False
             if params.invalid and rand() < params.invalid:
                 if rand() < 0.5:
                     text = ref.correct[: max(1, len(ref.correct) // 3)] + " ... I am not sure"
@@ -224,7 +234,7 @@ class SimProvider:
             else:
                 variant: int | None = None
                 if rand() < p:
-                    text = ref.correct
+                    text, right = ref.correct, True
                 elif params.errors == "collide":
                     variant = 0
                     text = ref.wrong(0)
@@ -237,10 +247,20 @@ class SimProvider:
             billed_in, billed_cached = (in_tokens, cached) if i == 0 else (0, 0)
             cost = (billed_in - billed_cached) * self._price_in + billed_cached * self._price_cached
             cost += out_tokens * self._price_out
+            logprobs = self._logprobs(params, right, text) if request.logprobs else None
             out.append(
-                Completion(text, billed_in, out_tokens, finish, time.perf_counter() - start, cost, billed_cached)
+                Completion(
+                    text, billed_in, out_tokens, finish, time.perf_counter() - start, cost, billed_cached, logprobs
+                )
             )
         return out
+
+    def _logprobs(self, params: SimParams, right: bool, text: str) -> tuple[float, ...]:
+        """The reply's token log-probabilities: every token at conf (right) or conf_wrong, moved by the spread."""
+        base = params.conf if right else params.conf_wrong
+        if params.conf_spread:
+            base += (2.0 * self._conf_rng.random() - 1.0) * params.conf_spread
+        return (math.log(min(1.0, max(1e-6, base))),) * _tokens(text)
 
     def _fixed_reference(self) -> Reference:
         answer = self.params.answer

@@ -418,6 +418,8 @@ def _exact(method: str, p: float | None, k: int | None, ks: Counter[int] | None 
     assert k is not None
     if method == VotingMethod.FIRST_TO_K:
         return first_to_k_votes_pmf(p, k)
+    if method != VotingMethod.AHEAD_BY_K:
+        return None  # cisc and borda: no closed form of their votes
     return votes_pmf(p, k, limit=EXACT_LIMIT)
 
 

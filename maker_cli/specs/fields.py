@@ -232,6 +232,9 @@ class AnswerField(Strict):
     type: ValueType | None = Field(None, description="the value's type (regex: default str; json: any)")
     canonical: list[CanonicalStep] = Field(default_factory=list, description="str values only")
     allowed: list[JSONValue] | None = Field(None, description="the only values accepted")
+    ranked: int | None = Field(
+        None, ge=2, le=20, description="borda: replies rank up to this many candidates, one per line, best first"
+    )
     matching: NumberMatch | EmbeddingMatch | None = Field(
         None, description="the matching step of canonical (read from there; not written by hand)"
     )
@@ -272,6 +275,10 @@ class AnswerField(Strict):
             raise ValueError("match applies to regex only")
         if self.matching is not None and self.allowed is not None:
             raise ValueError("allowed: does not go with a matching step (number with a tolerance, embedding)")
+        if self.ranked is not None and self.regex is None:
+            raise ValueError("ranked applies to regex only (one candidate per line)")
+        if self.ranked is not None and self.matching is not None:
+            raise ValueError("ranked does not go with a matching step (number with a tolerance, embedding)")
         if self.allowed is not None:
             if not self.allowed:
                 raise ValueError("allowed: list at least one value")
@@ -406,14 +413,23 @@ class RedFlagSpec(Strict):
         )
 
 
+class EarlyStopSpec(Strict):
+    """Early stopping: decide for the leader once min_votes valid votes are in and its samples' mean
+    confidence is at least min_confidence (docs: voting methods)."""
+
+    min_votes: int = Field(ge=1)
+    min_confidence: float = Field(gt=0, le=1)
+
+
 class VotingSpec(Strict):
     """Voting defaults for this task; anything unset falls back to the run's settings."""
 
     k: int | None = Field(None, ge=1)
-    method: VotingMethod | None = Field(None, description="ahead-by-k (the default) or first-to-k")
+    method: VotingMethod | None = Field(None, description="ahead-by-k (the default), first-to-k, cisc or borda")
     max_samples: int | None = Field(None, ge=1)
     first_temperature: float | None = Field(None, ge=0, le=2)
     temperature: float | None = Field(None, ge=0, le=2)
+    early_stop: EarlyStopSpec | None = None
 
     @model_validator(mode="after")
     def _cap(self) -> VotingSpec:
@@ -428,6 +444,8 @@ def spec_settings(model: str | None, voting: VotingSpec, red_flags: RedFlagSpec)
         "model": model,
         "k": voting.k,
         "method": voting.method,
+        "early_stop_votes": voting.early_stop.min_votes if voting.early_stop is not None else None,
+        "early_stop_confidence": voting.early_stop.min_confidence if voting.early_stop is not None else None,
         "max_samples": voting.max_samples,
         "first_temperature": voting.first_temperature,
         "temperature": voting.temperature,

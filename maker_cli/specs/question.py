@@ -23,6 +23,7 @@ from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicaliz
 from maker_cli.specs.extract import typed_expected
 from maker_cli.specs.fields import AnswerField, RedFlagSpec, SpecBase, input_values
 from maker_cli.specs.judge import AnswerJudge
+from maker_cli.specs.ranked import RankedJudge
 from maker_cli.specs.templates import check_template, placeholders, render
 
 
@@ -107,9 +108,15 @@ class QuestionSpec(SpecBase):
         values = self.input_values(inputs)
         return render(self.system, values), render(self.user, values)
 
-    def judge(self) -> AnswerJudge:
-        """require + extraction + canonicalisation (+ allowed) -> Answer(key, value) or RedFlag."""
-        return AnswerJudge({"answer": self.answer_field}, require=self.red_flags.require)
+    def judge(self) -> AnswerJudge | RankedJudge:
+        """require + extraction + canonicalisation (+ allowed) -> Answer(key, value) or RedFlag; a ranked
+        answer (`answer.ranked`) is judged line by line (maker_cli.specs.ranked)."""
+        if self.answer.ranked is None:
+            return AnswerJudge({"answer": self.answer_field}, require=self.red_flags.require)
+        # `require` applies to the whole reply, the answer rules to each line
+        return RankedJudge(
+            AnswerJudge({"answer": self.answer_field}), self.answer.ranked, require=self.red_flags.require
+        )
 
     def red_flag_rules(self, default_max_output_tokens: int | None = 750) -> RedFlagRules:
         """Length and must-not-match rules; an unset spec limit takes `default_max_output_tokens`."""

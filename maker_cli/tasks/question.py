@@ -26,6 +26,7 @@ from maker_cli.specs.judge import AnswerJudge
 from maker_cli.specs.loader import describe_errors
 from maker_cli.specs.prompt_file import PromptRecord
 from maker_cli.specs.question import QuestionSpec
+from maker_cli.specs.ranked import RankedJudge
 from maker_cli.tasks.base import Probe, TaskDefaults
 from maker_cli.tasks.simulated import build_reference, response_text
 
@@ -71,8 +72,13 @@ class QuestionTask(TaskDefaults):
             )
         return cls(spec, options.inputs, options.dataset)
 
-    def judge(self) -> AnswerJudge:
+    def judge(self) -> AnswerJudge | RankedJudge:
         return self._judge
+
+    @property
+    def ranking_depth(self) -> int | None:
+        """The depth of the spec's ranked answers (`answer.ranked`, for borda), or None."""
+        return self.spec.answer.ranked
 
     def settings(self) -> dict[str, OptionValue]:
         return self.spec.settings()

@@ -14,6 +14,9 @@ answers a `chat.completion` with one choice per FakeChoice and a `usage` block:
   (a fake count, not a tokenizer; `count_words` is the function);
 - `completion_tokens` sums the choices' `completion_tokens` (when a FakeChoice leaves it None,
   the words of its text);
+- when the request asks for `logprobs`, each choice carries OpenAI's `logprobs.content` (one entry
+  per token: `token`, `logprob`, `bytes`, `top_logprobs`) if its FakeChoice has `logprobs`
+  (`sim_responder` gives them; without the request field `logprobs` is null, as OpenAI sends);
 - with `cached_share=F`, the share F of `prompt_tokens` is reported as read from a prompt cache on
   every request after the first with the same system message: `usage.prompt_tokens_details.cached_tokens`
   (`cache_usage="openai"`) or Anthropic's `cache_read_input_tokens` and, on the first request (the
@@ -67,6 +70,7 @@ class FakeChoice:
     text: str
     finish_reason: str = "stop"
     completion_tokens: int | None = None
+    logprobs: tuple[float, ...] | None = None  # per token; sent only when the request asks for logprobs
 
 
 Embedder = Callable[[list[str]], list[list[float]]]  # texts -> one vector per text

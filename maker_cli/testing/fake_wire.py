@@ -129,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a broken responder is a server error, not a hang
             self._send_error("500", f"responder failed: {type(exc).__name__}: {exc}")
             return
-        payload = _completion(body.get("model") or fake.model, messages, choices)
+        payload = _completion(body.get("model") or fake.model, messages, choices, bool(body.get("logprobs")))
         if not fake.usage:
             del payload["usage"]
         else:
@@ -218,7 +218,22 @@ def content_text(content: object) -> str:
     return ""
 
 
-def _completion(model: str, messages: list[JSONObject], choices: list[FakeChoice]) -> JSONObject:
+def _logprobs(choice: FakeChoice) -> JSONObject | None:
+    """OpenAI's `choices[i].logprobs`: one `content` entry per token (the words of the text stand in)."""
+    if choice.logprobs is None:
+        return None
+    words = choice.text.split() or [""]
+    tokens = [words[i % len(words)] for i in range(len(choice.logprobs))]
+    return {
+        "content": [
+            {"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+            for t, lp in zip(tokens, choice.logprobs, strict=True)
+        ],
+        "refusal": None,
+    }
+
+
+def _completion(model: str, messages: list[JSONObject], choices: list[FakeChoice], logprobs: bool) -> JSONObject:
     prompt_tokens = sum(count_words(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
     completion_tokens = sum(
         c.completion_tokens if c.completion_tokens is not None else count_words(c.text) for c in choices
@@ -233,7 +248,7 @@ def _completion(model: str, messages: list[JSONObject], choices: list[FakeChoice
                 "index": i,
                 "message": {"role": "assistant", "content": c.text},
                 "finish_reason": c.finish_reason,
-                "logprobs": None,
+                "logprobs": _logprobs(c) if logprobs else None,
             }
             for i, c in enumerate(choices)
         ],

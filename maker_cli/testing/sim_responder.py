@@ -40,9 +40,11 @@ def sim_responder(model: str = "sim:p=0.99", reference_for: ReferenceFor | None 
         user = "\n".join(content_text(m.get("content")) for m in messages if m.get("role") == "user")
         ref = find(system, user)
         step = zlib.crc32(user.encode())  # a stable stand-in for the step index (hard steps)
-        request = SampleRequest(system, user, temperature, n, max_tokens, step, ref)
+        # log-probabilities always (from the sim's own generator: the answers stay the same); the server
+        # sends them only to a request that asks
+        request = SampleRequest(system, user, temperature, n, max_tokens, step, ref, logprobs=True)
         with lock:
             completions = sim.sample(request)
-        return [FakeChoice(c.text, c.finish_reason or "stop", c.output_tokens) for c in completions]
+        return [FakeChoice(c.text, c.finish_reason or "stop", c.output_tokens, c.logprobs) for c in completions]
 
     return respond

@@ -153,8 +153,19 @@ def print_vote(result: VoteResult, console: Console) -> None:
     rule = f"k={result.k}" if result.method == "ahead-by-k" else f"{result.method}, k={result.k}"
     if result.decided:
         console.print(f"[bold green]decided[/] ({rule}): {escape(printable(result.winner or ''))}", highlight=False)
+        if result.early_stop_reason == "confident":
+            console.print(
+                f"stopped early after {result.valid} valid votes: the leader's samples were confident enough "
+                f"(mean {result.sample_confidence or 0:.3f}, {result.confidence_source}; early stopping, no margin "
+                f"of {result.k} needed)",
+                highlight=False,
+            )
     else:
-        goal = f"a lead of {result.k}" if result.method == "ahead-by-k" else f"{result.k} votes"
+        goal = {
+            "ahead-by-k": f"a lead of {result.k}",
+            "cisc": f"a weighted lead of {result.k}",
+            "borda": f"a lead of {result.k} points",
+        }.get(result.method, f"{result.k} votes")
         capped = f"no answer reached {goal} within {result.samples} samples (the cap)"
         if result.stopped_early:
             capped = (
