@@ -355,7 +355,8 @@ class Engine:
                 if matcher is not None:
                     counts = shown(counts, matcher)
                     leader = matcher.representative(leader) if leader is not None else None
-                self._emit(RoundFinished(prompt.step, rounds, counts, leader, margin, cfg.k))
+                lead = round(margin, 3) if cfg.method.weighted else margin
+                self._emit(RoundFinished(prompt.step, rounds, counts, leader, lead, cfg.k))
             if winner is not None:
                 status = DECIDED
                 break

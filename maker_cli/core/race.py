@@ -94,12 +94,6 @@ class VoteRace:
                 self.weights[candidate] = self.weights.get(candidate, 0.0) + borda_points(place, self.depth)
             self.weights.setdefault(key, 0.0)
 
-    def scores(self) -> dict[str, float]:
-        """What decides the race: the weights (cisc, borda) or the vote counts."""
-        if self.method.weighted:
-            return self.weights
-        return {key: float(n) for key, n in self.counts.items()}
-
     def standing(self) -> tuple[str | None, float]:
         """(leader, margin over the runner-up): in votes, or in weight/points for cisc and borda.
         The leader among equals is the first seen."""

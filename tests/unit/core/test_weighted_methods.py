@@ -106,6 +106,7 @@ def test_ranked_replies_are_judged_line_by_line():
         flag = ranked(bad)
         assert isinstance(flag, RedFlag) and why in flag.detail, (bad, flag)
     assert isinstance(RankedJudge(Inner(), 2, require="END")("a\nb"), RedFlag)  # type: ignore[arg-type]
+    assert isinstance(ranked(None), RedFlag)  # type: ignore[arg-type]  # a judge never raises
     with pytest.raises(ValueError):
         RankedJudge(Inner(), 1)  # type: ignore[arg-type]
 
