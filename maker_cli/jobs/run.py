@@ -364,6 +364,7 @@ def report(
         min_confidence=t.min_confidence,
         mean_confidence=t.mean_confidence,
         low_confidence_steps=t.low_confidence_steps,
+        early_stopped_steps=t.early_stopped_steps,
         adaptive=AdaptiveReport.of(adaptive) if adaptive is not None else None,
         resumed=started.resumed,
         failed_step=failed,

@@ -212,4 +212,7 @@ class RunResult(BaseModel):
     )
     mean_confidence: float | None = Field(None, description="the mean confidence of the decided steps (null without p)")
     low_confidence_steps: int = Field(0, description="decided steps with a confidence below 0.999999")
+    early_stopped_steps: int = Field(
+        0, description="steps decided by early stopping (a confident leader short of its margin of k)"
+    )
     adaptive: AdaptiveReport | None = Field(None, description="--adaptive-k: the estimate of p and the k chosen")

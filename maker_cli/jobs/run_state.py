@@ -9,7 +9,7 @@ from typing import TypedDict
 from maker_cli._types import JSONObject, TaskAction, TaskState
 from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.engine import StepResult, Usage
-from maker_cli.core.status import RunStatus
+from maker_cli.core.status import EarlyStopReason, RunStatus
 from maker_cli.store.rows import RunRecord
 from maker_cli.tasks.base import SequentialTask
 
@@ -48,6 +48,7 @@ class RunTotals:
     min_confidence: float | None = None
     low_confidence_steps: int = 0
     doubt_sum: float = 0.0
+    early_stopped_steps: int = 0  # decided by early stopping (a confident leader short of its margin)
     # --adaptive-k: the k the last step was voted with and the run's estimate of p (for displays)
     adaptive_k: int | None = None
     adaptive_p_hat: float | None = None
@@ -112,6 +113,8 @@ class RunTotals:
             self.max_votes = r.valid
         if r.rounds > 1:
             self.contested_steps += 1
+        if r.early_stop_reason == EarlyStopReason.CONFIDENT:
+            self.early_stopped_steps += 1
         for reason, n in r.red_flags.items():
             self.red_flag_reasons[reason] = self.red_flag_reasons.get(reason, 0) + n
         if correct is False:
@@ -178,6 +181,7 @@ def confidence_state(totals: RunTotals) -> JSONObject:
             "min": totals.min_confidence,
             "low": totals.low_confidence_steps,
             "doubt_sum": totals.doubt_sum,
+            "early_stopped": totals.early_stopped_steps,
         }
     }
 
@@ -228,4 +232,5 @@ def stored_totals(record: RunRecord) -> RunTotals:
         min_confidence=float(lowest) if isinstance(lowest, (int, float)) else None,
         low_confidence_steps=int(confidence.get("low", 0)),
         doubt_sum=float(confidence.get("doubt_sum", 0.0)),
+        early_stopped_steps=int(confidence.get("early_stopped", 0)),
     )

@@ -456,6 +456,8 @@ def _votes(
     p_hat = winner_votes / valid_votes if valid_votes else None
     p_config = _probability(job.get("p"))
     exact_hat, exact_config = _exact(method, p_hat, k, ks), _exact(method, p_config, k, ks)
+    if job.get("early_stop_votes") is not None:  # steps decided before their margin: no exact distribution
+        exact_hat = exact_config = None
     lo, hi = min(counts), max(counts)
     if ks:
         lo = min(lo, min(ks))

@@ -358,6 +358,7 @@ class WorkflowRunner:
         t.confident_steps += after.confident_steps - before.confident_steps
         t.low_confidence_steps += after.low_confidence_steps - before.low_confidence_steps
         t.doubt_sum += after.doubt_sum - before.doubt_sum
+        t.early_stopped_steps += after.early_stopped_steps - before.early_stopped_steps
         if after.min_confidence is not None and (t.min_confidence is None or after.min_confidence < t.min_confidence):
             t.min_confidence = after.min_confidence
 

@@ -88,6 +88,14 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
             soft_wrap=True,
             markup=False,
         )
+    if report.get("early_stopped_steps"):
+        console.print(
+            f"early stopping decided {report['early_stopped_steps']:,} steps before their margin of k "
+            "(confident leaders; no guarantee: see the voting methods page)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     adaptive = report.get("adaptive")
     if adaptive and adaptive.get("p_hat") is not None:
         by_k = ", ".join(f"k={k}: {n:,}" for k, n in adaptive["steps_by_k"].items())

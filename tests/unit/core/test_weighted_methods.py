@@ -349,6 +349,13 @@ def test_methods_through_runs_and_mcp(tmp_path):
     run = maker_cli.run("hanoi", disks=3, model="sim:p=0.99", method="cisc", early_stop_votes=2,
                         early_stop_confidence=0.8, store=tmp_path / "s")  # fmt: skip
     assert run.status == "solved" and run.settings.method == "cisc" and run.settings.early_stop_votes == 2
+    early = cli("run", "hanoi", "--disks", "4", "--k", "4", "--model", "sim:p=0.9,seed=3", "--early-stop-votes", "3",
+                "--early-stop-confidence", "0.8", "--store", str(tmp_path / "s3"))  # fmt: skip
+    assert early.exit_code == 0 and "early stopping decided" in early.stdout, early.output
+    data = json.loads(cli("run", "hanoi", "--disks", "4", "--k", "4", "--model", "sim:p=0.9,seed=3",
+                          "--early-stop-votes", "3", "--early-stop-confidence", "0.8", "--store",
+                          str(tmp_path / "s3"), "--json").stdout)  # fmt: skip
+    assert data["early_stopped_steps"] > 0 and data["settings"]["early_stop_confidence"] == 0.8
     r = cli(
         "run", "hanoi", "--disks", "3", "--model", "sim:p=0.99", "--method", "borda", "--store", str(tmp_path / "s2")
     )
@@ -404,3 +411,17 @@ def test_random_weights_never_break_the_race_invariants():
                 race.weights[leader] - max([0.0, *(w for a, w in race.weights.items() if a != leader)])
             )
         assert race.needed() >= 1 and (race.winner() is None) == (margin < race.k - 1e-9)
+
+
+def test_reports_of_weighted_or_early_stopped_runs_draw_no_exact_distribution(tmp_path):
+    from maker_cli.report.figures import build_report
+    from maker_cli.store.run_store import RunStore
+
+    store = tmp_path / "s.sqlite"
+    for extra in (["--method", "cisc"], ["--early-stop-votes", "2", "--early-stop-confidence", "0.8"]):
+        r = cli("run", "hanoi", "--disks", "3", "--k", "2", "--model", "sim:p=0.9,seed=1", "--store", str(store),
+                "--json", *extra)  # fmt: skip
+        out = json.loads(r.stdout)
+        assert out["status"] == "solved", r.output
+        votes = build_report(RunStore(store, readonly=True), out["run_id"]).votes
+        assert votes is not None and votes.exact_p_hat is None and votes.exact_p_config is None
