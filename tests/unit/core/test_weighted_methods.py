@@ -425,3 +425,46 @@ def test_reports_of_weighted_or_early_stopped_runs_draw_no_exact_distribution(tm
         assert out["status"] == "solved", r.output
         votes = build_report(RunStore(store, readonly=True), out["run_id"]).votes
         assert votes is not None and votes.exact_p_hat is None and votes.exact_p_config is None
+
+
+def test_early_stopping_on_uninformative_confidence_is_a_majority_of_the_first_round():
+    """Every sample equally confident: with min_votes = 1 the step stops after its first round of k = 3
+    (two answers, an odd count: someone leads), so it decides the majority of 3 and
+    P(wrong) = 3 q^2 p + q^3 exactly, far above ahead-by-k's 1/(1+(p/q)^3)."""
+    p, n = 0.7, 6000
+    q = 1 - p
+    engine = Engine(SimProvider(f"sim:p={p},seed=13,conf=0.9,conf_wrong=0.9,conf_spread=0"))
+    cfg = VoteConfig(k=3, early_stop=EarlyStop(min_votes=1, min_confidence=0.85))
+    results = [race_once(engine, cfg, i) for i in range(n)]
+    assert all(r.samples == 3 and r.early_stop_reason in ("confident", None) for r in results)
+    wrong = sum(r.winner != "right" for r in results) / n
+    exact = 3 * q * q * p + q**3
+    assert abs(wrong - exact) <= 4 * math.sqrt(exact * (1 - exact) / n), (wrong, exact)
+    assert exact > 2 * (1 - maker_cli.estimate(steps=1, p=p, k=3).p_step)
+
+
+def test_the_early_stop_rule_by_hand():
+    from maker_cli.core.engine import _Tally, confident_leader
+
+    race, tally, rule = VoteRace(5), _Tally(record=False), EarlyStop(3, 0.8)
+
+    def vote(key: str, confidence: float, source: str = "logprobs") -> None:
+        race.add(key)
+        tally.conf_sum[key] = tally.conf_sum.get(key, 0.0) + confidence
+        tally.conf_n[key] = tally.conf_n.get(key, 0) + 1
+        tally.sources[source] = tally.sources.get(source, 0) + 1
+
+    assert confident_leader(race, tally, rule) is None and tally.source() is None
+    vote("a", 0.9)
+    vote("b", 0.9)
+    assert confident_leader(race, tally, rule) is None  # 2 votes: fewer than min_votes
+    vote("a", 0.9, "heuristic")
+    vote("b", 0.5)
+    assert confident_leader(race, tally, rule) is None  # 2-2: nobody leads
+    vote("b", 0.6)
+    assert confident_leader(race, tally, rule) is None  # b leads, its mean 2.0/3 < 0.8
+    vote("b", 1.0)
+    assert confident_leader(race, tally, rule) is None  # mean 3.0/4 = 0.75
+    vote("b", 1.0)
+    assert confident_leader(race, tally, rule) == "b" and tally.mean_confidence("b") == pytest.approx(0.8)
+    assert tally.source() == "mixed" and tally.mean_confidence(None) is None
