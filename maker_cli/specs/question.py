@@ -56,6 +56,8 @@ class QuestionSpec(SpecBase):
             raise ValueError("canonical: give the steps once, either here or as answer.canonical")
         if self.answer.type is not None and self.answer.json_path is None:
             raise ValueError("answer: type applies to json_path only")
+        if self.voting.method == "borda" and self.answer.ranked is None:
+            raise ValueError("voting.method: borda needs ranked answers: give answer.ranked (the ranking's depth)")
         for field in ("system", "user", "expected"):
             template = getattr(self, field)
             if template is not None:

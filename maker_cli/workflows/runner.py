@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from maker_cli._types import JSONValue
 from maker_cli.core.confidence import decision_confidence
-from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.engine import EarlyStop, Engine, StepResult, VoteConfig
 from maker_cli.core.redflags import RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import MakerError
@@ -240,10 +240,14 @@ class WorkflowRunner:
         flagged = {name for name, source in self.sources.items() if source == "flag"}
         voting = spec.voting
         changes: dict[str, object] = {}
-        for name in ("k", "max_samples", "first_temperature", "temperature"):
+        for name in ("k", "max_samples", "first_temperature", "temperature", "method"):
             value = getattr(voting, name)
             if value is not None and name not in flagged:
                 changes[name] = value
+        if voting.early_stop is not None and "early_stop_votes" not in flagged:
+            changes["early_stop"] = EarlyStop(voting.early_stop.min_votes, voting.early_stop.min_confidence)
+        if spec.answer.ranked is not None:
+            changes["ranking_depth"] = spec.answer.ranked
         run, flags = self.config, spec.red_flags
         own = flags.checks()
         changes["rules"] = RedFlagRules.preset(

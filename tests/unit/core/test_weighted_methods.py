@@ -468,3 +468,32 @@ def test_the_early_stop_rule_by_hand():
     vote("b", 1.0)
     assert confident_leader(race, tally, rule) == "b" and tally.mean_confidence("b") == pytest.approx(0.8)
     assert tally.source() == "mixed" and tally.mean_confidence(None) is None
+
+
+def test_a_workflow_node_votes_with_its_own_method_and_early_stop(tmp_path):
+    from maker_cli.core.events import StepDecided
+
+    node = (
+        "  - id: {id}\n"
+        '    user: "Read five. Answer: <n>"\n'
+        '    answer: {{regex: "Answer: *(?P<answer>\\\\S+)"{ranked}}}\n'
+        '    expected: "5"\n'
+        '    sim_response: "Answer: {{{{answer}}}}"\n'
+        "    voting: {voting}\n"
+    )
+    body = node.format(
+        id="weighted", ranked="", voting="{method: cisc, k: 2, early_stop: {min_votes: 2, min_confidence: 0.8}}"
+    )
+    body += node.format(id="ranked", ranked=", ranked: 2", voting="{method: borda, k: 2}")
+    path = tmp_path / "wf.yaml"
+    compose = "compose: {function: reduce, operation: sum, nodes: [weighted, ranked]}\n"
+    path.write_text(f"kind: workflow\nname: t\nnodes:\n{body}{compose}", encoding="utf-8")
+    seen: list[object] = []
+    out = maker_cli.run(path, model="sim:p=0.95,seed=2", store=tmp_path / "s.sqlite", listeners=[seen.append])
+    assert out.status == "solved", out.message
+    methods = sorted(e.result.method for e in seen if isinstance(e, StepDecided))
+    assert methods == ["borda", "cisc"]
+    bad = tmp_path / "q.yaml"
+    bad.write_text(SPEC.replace("RANKED", "").replace("VOTING", "{method: borda}"), encoding="utf-8")
+    r = cli("vote", "--task", str(bad), "--input", "x=1", "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and "q.yaml" in r.output and "answer.ranked" in r.output
