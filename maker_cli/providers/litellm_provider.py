@@ -44,6 +44,7 @@ from maker_cli.providers.litellm_support import (
     load_litellm,
     load_router_config,
     one_line,
+    refuses_logprobs,
     server_wait,
     status_of,
     token_logprobs,
@@ -106,6 +107,7 @@ class LiteLLMProvider:
         register(api_key)
         self._router: LiteLLMRouter | None = None
         self._closed = False
+        self._logprobs = True  # False once the model refused `logprobs`: not asked again
         notes: dict[str, str] = {}
         if router_config is not None:
             self._model, self._targets = self._build_router(model, Path(router_config), notes)
@@ -265,6 +267,7 @@ class LiteLLMProvider:
         """One chat request (with retries) for `n` choices; may return fewer if the server ignores n."""
         attempts = Attempts()
         start = time.perf_counter()
+        asked = request.logprobs and self._logprobs  # this request asks for log-probabilities
         try:
             response = await call_with_retries(
                 lambda: self._acompletion(request, n),
@@ -274,6 +277,11 @@ class LiteLLMProvider:
                 attempts=attempts,
             )
         except Exception as exc:  # noqa: BLE001 - any failure of the call after its retries is a ProviderError
+            if asked and refuses_logprobs(exc):  # once more without (calls in flight may be refused too)
+                self._logprobs = False  # confidence falls back to the heuristic, which says so
+                note = "the model refused logprobs: sample confidence comes from the text heuristic"
+                self.info = replace(self.info, notes={**self.info.notes, "logprobs": note})
+                return await self._request(request, n)
             raise ProviderError(
                 self._describe(exc, attempts), retries=attempts.retries, status=status_of(exc), kind=failure_kind(exc)
             ) from None
@@ -303,7 +311,7 @@ class LiteLLMProvider:
             kwargs["n"] = n
         if request.max_output_tokens is not None:
             kwargs["max_tokens"] = request.max_output_tokens
-        if request.logprobs:
+        if request.logprobs and self._logprobs:
             kwargs["logprobs"] = True  # only for a method that reads them (cisc, early stopping)
         async with asyncio.timeout(self.timeout * 1.5 + 5.0):  # in case a backend ignores `timeout`
             if self._router is not None:

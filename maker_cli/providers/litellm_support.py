@@ -302,3 +302,9 @@ def token_logprobs(logprobs: object) -> tuple[float, ...] | None:
             return None
         out.append(float(value))
     return tuple(out)
+
+
+def refuses_logprobs(exc: BaseException) -> bool:
+    """True when a request failed because the model does not take `logprobs` (an HTTP 400, or
+    litellm's unsupported-parameter error, that names it)."""
+    return status_of(exc) in (400, 422, None) and "logprob" in str(exc).lower()

@@ -31,7 +31,8 @@ Faults apply to the next requests in the order injected (`inject`), or at random
 `fault_rate` and `faults` (seeded) once the script is empty. Kinds (`FAULT_KINDS`):
 
 - "429" (with `retry_after` seconds or a verbatim header value such as an HTTP date, and/or
-  `retry_after_ms`), "400", "401", "403", "404", "500", "502", "503": an OpenAI-style error body;
+  `retry_after_ms`), "400", "401", "403", "404", "500", "502", "503": an OpenAI-style error body
+  (its message `body`, when given);
 - "slow": wait `delay` seconds, then answer normally if the client is still connected (a client
   that timed out meanwhile is counted in `abandoned`, not in `ok`);
 - "drop": close the connection without sending any response;

@@ -110,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "401", f"Incorrect API key provided: {presented}. You can find your API key in your account settings."
             )
         else:
-            self._send_error(fault.kind, f"injected fault {fault.kind}", _retry_headers(fault))
+            self._send_error(fault.kind, fault.body or f"injected fault {fault.kind}", _retry_headers(fault))
 
     def _answer(self, body: JSONObject, delay: float) -> None:
         fake = self.server.fake
