@@ -122,7 +122,9 @@ def _decide(
     console = err_console() if to_stdout else out_console()
     json_out = opts["json_out"]
     live = console.file.isatty() if to_stdout else is_terminal()
-    view = None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=live)
+    view = (
+        None if json_out else LiveVoteView(console, plan.job.k, model=plan.job.model, live=live, method=plan.job.method)
+    )
     if view is not None and provider.info.simulated:
         console.print("[dim]simulated model: no API calls, no cost[/]")
     listeners = options.listeners(view, log, metrics.listener if metrics is not None else None)

@@ -99,13 +99,22 @@ def summary_line(stats: VoteStats) -> Text:
     )
 
 
+RULES = {
+    "ahead-by-k": "first answer ahead by {k} wins",
+    "first-to-k": "first answer to {k} votes wins",
+    "cisc": "first answer ahead by {k} in confidence-weighted votes wins",
+    "borda": "first answer ahead by {k} Borda points wins",
+}
+
+
 class LiveVoteView:
     """A rich Live tally on a terminal; plain lines (one per round) when not on one."""
 
-    def __init__(self, console: Console, k: int, *, model: str, live: bool) -> None:
+    def __init__(self, console: Console, k: int, *, model: str, live: bool, method: str = "ahead-by-k") -> None:
         self.console = console
         self.stats = VoteStats(k)
         self.model = model
+        self.rule = RULES.get(method, "first answer ahead by {k} wins").format(k=k)
         self._live: Live | None = None
         self._use_live = live
 
@@ -139,7 +148,7 @@ class LiveVoteView:
             )
 
     def _render(self) -> Group:
-        head = Text(f"voting · first answer ahead by {self.stats.k} wins · {shorten(self.model, 60)}", style="bold")
+        head = Text(f"voting · {self.rule} · {shorten(self.model, 60)}", style="bold")
         return Group(head, tally_table(self.stats), summary_line(self.stats))
 
 

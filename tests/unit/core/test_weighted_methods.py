@@ -512,3 +512,13 @@ def test_a_model_that_refuses_logprobs_falls_back_to_the_heuristic():
     assert out["decided"] and out["confidence_source"] == "heuristic", r.output
     assert asked[:2] == [True, True] and not any(asked[2:])  # refused, then never asked again
     assert other.exit_code == 1 and "too long" in other.output  # other 400s are errors as before
+
+
+def test_the_live_view_names_the_rule():
+    from rich.console import Console
+
+    from maker_cli.cli.display.vote_view import LiveVoteView
+
+    rules = {m: LiveVoteView(Console(), 3, model="m", live=False, method=m).rule for m in VotingMethod}
+    assert rules["cisc"] == "first answer ahead by 3 in confidence-weighted votes wins"
+    assert rules["borda"].endswith("3 Borda points wins") and rules["first-to-k"] == "first answer to 3 votes wins"
