@@ -131,6 +131,11 @@ def plan_run(
     )
     floor = 2 if k_min_floor is None else k_min_floor
     if adaptive_k:
+        if job.method != VotingMethod.AHEAD_BY_K or job.early_stop() is not None:
+            raise UsageError(
+                "--adaptive-k chooses k for ahead-by-k voting (the only method whose k carries the guarantee): "
+                "drop --method and early stopping, or --adaptive-k"
+            )
         k, k_source, k_layer = _adaptive_start(the_task, job.source("k"), speculate, measured, floor, job.target)
     run_config = RunConfig.of(
         job,

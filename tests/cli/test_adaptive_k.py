@@ -73,6 +73,8 @@ def test_a_budget_stop_resumes_with_the_estimate(tmp_path):
         (["--adaptive-k", "--k", "3"], "drop --k"),
         (["--adaptive-k", "--speculate", "2"], "--speculate do not go together"),
         (["--k-min-floor", "3"], "--k-min-floor goes with --adaptive-k"),
+        (["--adaptive-k", "--method", "first-to-k"], "drop --method and early stopping"),
+        (["--adaptive-k", "--early-stop-votes", "3", "--early-stop-confidence", "0.9"], "drop --method"),
         (["--adaptive-k", "--k-min-floor", "0"], "--k-min-floor"),
     ],
 )
