@@ -100,13 +100,13 @@ def _embedding_price(rule: EmbeddingMatch, job: JobSettings, cap_usd: float, not
     without a price; ToolError when the price is unknown and the model is not self-hosted."""
     if is_sim(rule.model):
         return rule.price or 0.0
-    price = resolve_prices(rule.model, rule.price, 0.0).price_in
+    price = resolve_prices(rule.model, None, 0.0).price_in  # a spec's own price is not trusted here
     if price is not None:
         return price
-    if rule.api_base is None and job.api_base is None:
+    if job.api_base is None:
         raise ToolError(
             f"no price is known for the embedding model {rule.model!r}, so the ${cap_usd:g} cap cannot be "
-            "enforced; give the embedding step a price (USD per million tokens)"
+            "enforced; use an embedding model from litellm's price map"
         )
     notes.append("embedding price unknown (self-hosted?): the dollar cap is not checked; only the sample cap applies")
     return None

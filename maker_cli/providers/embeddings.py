@@ -84,7 +84,7 @@ class LiteLLMEmbedder:
         self.model = model
         self.timeout = float(timeout)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts)
-        self.price_in = resolve_prices(model, price, 0.0).price_in
+        self.price_in = embedding_price(model, price)
         self._kwargs: dict[str, object] = {"model": model, "timeout": self.timeout, "max_retries": 0, "num_retries": 0}
         if api_base is not None:
             self._kwargs["api_base"] = api_base
@@ -156,6 +156,13 @@ def _get(item: object, name: str) -> object:
     return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
+def embedding_price(model: str, given: float | None) -> float | None:
+    """USD per million input tokens: litellm's map's price when it has one (a given price never
+    replaces it: a spec cannot make a priced model look cheaper), else `given`, else None."""
+    known = resolve_prices(model, None, 0.0).price_in
+    return known if known is not None else given
+
+
 def make_embedder(
     model: str,
     *,
@@ -185,7 +192,7 @@ def make_matcher(
     embedder = make_embedder(
         rule.model,
         price=rule.price,
-        api_base=rule.api_base or api_base,
+        api_base=api_base,
         timeout=timeout,
         max_attempts=max_attempts,
     )

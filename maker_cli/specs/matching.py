@@ -9,8 +9,11 @@ rewriting them, so that answers that are close (not equal) vote together.
       - embedding:                      # texts whose embeddings have cosine similarity >= 0.9
           model: openai/text-embedding-3-small
           threshold: 0.9
-          price: 0.02                   # optional: USD per million tokens (else litellm's map)
-          api_base: http://127.0.0.1:8000/v1   # optional: else the run's --api-base
+          price: 0.02                   # optional: USD per million tokens when litellm's map has none
+
+A spec names no server: embeddings go where the run's --api-base says (else the provider's own
+API), so a spec cannot send your API key elsewhere. A spec's `price` never replaces a price
+litellm's map knows (a spec cannot make a priced model look cheaper), and the MCP server ignores it.
 
 The text steps before it run first (`number` with a tolerance canonicalises the number too). How
 clusters form is `maker_cli.core.clusters`; the spec only declares the rule. A plain step is a
@@ -22,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maker_cli.specs.canonical import STEPS
 
@@ -47,8 +50,19 @@ class EmbeddingMatch(BaseModel):
     kind: Literal["embedding"] = "embedding"
     model: str = Field(description="sim, or a litellm embedding model as provider/name")
     threshold: float = Field(gt=0, le=1, allow_inf_nan=False, description="cosine similarity, in (0, 1]")
-    price: float | None = Field(None, ge=0, allow_inf_nan=False, description="USD per million input tokens")
-    api_base: str | None = Field(None, description="an OpenAI-compatible server (else the run's --api-base)")
+    price: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="USD per million input tokens, when litellm's map has none"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_server(cls, data: object) -> object:
+        if isinstance(data, dict) and "api_base" in data:
+            raise ValueError(
+                "api_base: a spec does not choose the server (it would receive your API key); "
+                "give --api-base when you run it"
+            )
+        return data
 
     @field_validator("model")
     @classmethod
@@ -58,13 +72,6 @@ class EmbeddingMatch(BaseModel):
                 f"unknown embedding model format {value[:60]!r}: write provider/name "
                 "(e.g. openai/text-embedding-3-small) or sim"
             )
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"https?://\S+", value):
-            raise ValueError(f"api_base must be an http(s) URL, not {value[:60]!r}")
         return value
 
 

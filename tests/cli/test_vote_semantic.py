@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_helpers import call, error, ok, server_for
 from typer.testing import CliRunner
 
@@ -191,9 +192,29 @@ def test_the_spend_plan_prices_embeddings_from_the_map_or_notes_a_self_hosted_on
     mapped = EmbeddingMatch(model="openai/text-embedding-3-small", threshold=0.9)
     priced = plan_spend(job, cap_samples=10, cap_usd=1.0, requested=10, prompt_chars=100, matching=mapped)
     assert priced.worst_case_usd == pytest.approx(plain.worst_case_usd + 10 * 1000 * 0.02 / 1e6)
-    local = EmbeddingMatch(model="openai/e5", threshold=0.9, api_base="http://127.0.0.1:8000/v1")
-    hosted = plan_spend(job, cap_samples=10, cap_usd=1.0, requested=10, prompt_chars=100, matching=local)
+    local = EmbeddingMatch(model="openai/e5", threshold=0.9)
+    on_server = merge_job_settings(
+        load_settings(),
+        flags={"model": "sim", "max_output_tokens": 1000, "api_base": "http://127.0.0.1:8000/v1"},
+        spec={},
+    )
+    hosted = plan_spend(on_server, cap_samples=10, cap_usd=1.0, requested=10, prompt_chars=100, matching=local)
     assert hosted.worst_case_usd is None and "embedding price unknown" in hosted.notes[-1]
+    # a spec's own price is not trusted by the spending guard: it could make a model look free
+    claimed = EmbeddingMatch(model="openai/e5", threshold=0.9, price=0.0)
+    with pytest.raises(ToolError, match="no price is known for the embedding model"):
+        plan_spend(job, cap_samples=10, cap_usd=1.0, requested=10, prompt_chars=100, matching=claimed)
+    cheaper = EmbeddingMatch(model="openai/text-embedding-3-small", threshold=0.9, price=0.0)
+    mapped_again = plan_spend(job, cap_samples=10, cap_usd=1.0, requested=10, prompt_chars=100, matching=cheaper)
+    assert mapped_again.worst_case_usd == priced.worst_case_usd  # the map's price, not the spec's 0
+
+
+def test_a_spec_price_never_replaces_the_maps():
+    from maker_cli.providers.embeddings import embedding_price
+
+    assert embedding_price("openai/text-embedding-3-small", 0.0) == pytest.approx(0.02)
+    assert embedding_price("openai/my-own-embedder", 0.5) == 0.5
+    assert embedding_price("openai/my-own-embedder", None) is None
 
 
 def test_the_event_log_adds_up_with_matching(tmp_path):

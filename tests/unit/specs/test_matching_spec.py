@@ -83,8 +83,6 @@ def test_matching_steps_are_read_into_the_answer_field():
     )
     assert spec.steps == ["lowercase"]
     assert isinstance(spec.answer_field.matching, EmbeddingMatch) and spec.answer_field.matching.threshold == 0.9
-    local = {"model": "openai/e5", "threshold": 1, "api_base": "http://127.0.0.1:8000/v1"}
-    assert parse_spec(spec_with([{"embedding": local}])).answer_field.matching.api_base == local["api_base"]
     exact = parse_spec(spec_with([{"number": {"tolerance": 0}}]))
     assert exact.answer_field.matching is None and exact.steps == ["number"]
     assert load_spec(SEMANTIC).answer_field.matching == EmbeddingMatch(model="sim", threshold=0.9)
@@ -101,7 +99,10 @@ def test_matching_steps_are_read_into_the_answer_field():
         ),
         ([{"embedding": {"model": "sim", "threshold": 1.5}}], "threshold: Input should be less than or equal to 1"),
         ([{"embedding": {"model": "text embedding", "threshold": 0.9}}], "unknown embedding model format"),
-        ([{"embedding": {"model": "sim", "threshold": 0.9, "api_base": "ftp://x"}}], "api_base must be an http(s) URL"),
+        (
+            [{"embedding": {"model": "sim", "threshold": 0.9, "api_base": "http://evil.example/v1"}}],
+            "api_base: a spec does not choose the server (it would receive your API key)",
+        ),
         (
             [{"embedding": {"model": "sim", "threshold": 0.9, "colour": 1}}],
             "canonical[0].embedding.colour: unknown option",
