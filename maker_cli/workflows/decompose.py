@@ -35,6 +35,7 @@ from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.race import VotingMethod
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
@@ -263,6 +264,8 @@ def plan_job(settings: Settings, flags: Mapping[str, OptionValue]) -> JobSetting
             }
         )
     assert job.max_samples is not None
+    if job.method == VotingMethod.BORDA:
+        raise UsageError("decompose votes over whole proposals, not ranked lists: --method borda does not apply")
     if job.max_samples < job.k:
         raise UsageError(f"--max-samples {job.max_samples} is below k = {job.k}: no proposal could ever win")
     return job
@@ -482,6 +485,8 @@ class _Decomposition:
             temperature=job.temperature,
             rules=job.rules(),
             max_red_flags=job.max_red_flags,
+            method=job.method,  # MAKER_METHOD and the config file's too (a workflow's own voting)
+            early_stop=job.early_stop(),
         )
 
     def _spend_limit(self) -> float | None:

@@ -249,3 +249,19 @@ def test_random_option_values_are_one_line_or_a_result(tmp_path, picked):
     else:
         assert r.exit_code in (0, 3, 4), (args, r.output)
         assert isinstance(json.loads(r.stdout), dict)
+
+
+def test_the_voting_method_from_the_settings_applies_to_every_decision(tmp_path, script, monkeypatch):
+    """MAKER_METHOD (or the config file) reaches decompose's votes; borda, which needs ranked
+    answers, is refused before any call."""
+    monkeypatch.setenv("MAKER_METHOD", "first-to-k")
+    out = tmp_path / "w.yaml"
+    r = cli("decompose", TASK, "-m", "sim:p=0.6,seed=3", "--script", script, "-o", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["settings"]["method"] == "first-to-k"
+    assert all(max(d["votes"].values()) == 3 for d in data["decisions"])  # first to 3 votes, no margin
+    assert any(sum(d["votes"].values()) > 3 for d in data["decisions"])  # contested ones too
+    monkeypatch.setenv("MAKER_METHOD", "borda")
+    line = one_error(cli("decompose", TASK, "-m", "sim:p=0.8", "--script", script, "-o", str(out), "--force"))
+    assert "--method borda does not apply" in line
