@@ -576,7 +576,7 @@ class Engine:
                 )
             )
         if self.listeners:
-            self._emit(SampleFinished(prompt.step, completion, key, flag, tally.samples))
+            self._emit(SampleFinished(prompt.step, completion, key, flag, tally.samples, confidence=confidence))
         return key is not None
 
     async def _match(self, prompt: StepPrompt, race: VoteRace, tally: _Tally, matcher: AnswerMatcher) -> None:

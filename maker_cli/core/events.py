@@ -36,6 +36,7 @@ class SampleFinished:
     red_flag: RedFlag | None
     sample: int = 0  # its number among the step's samples (1, 2, ...; calibration: among all samples)
     correct: bool | None = None  # calibration only: the answer matched the known one (None: not judged)
+    confidence: float | None = None  # the sample's own confidence, when the method read it (cisc, early stop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ def _fill(event: Event, record: JSONObject, text: bool) -> None:
         record["red_flag"] = flag.reason if flag is not None else None
         record["red_flag_detail"] = _message(flag.detail) if flag is not None and flag.detail else None
         record["correct"] = event.correct
+        record["confidence"] = event.confidence
         record["input_tokens"] = c.input_tokens
         record["output_tokens"] = c.output_tokens
         record["cached_tokens"] = c.cached_tokens

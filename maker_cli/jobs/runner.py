@@ -354,6 +354,7 @@ class Runner:
                     output_tokens=rec.output_tokens,
                     finish_reason=rec.finish_reason,
                     latency_s=rec.latency_s,
+                    confidence=rec.confidence,
                 )
             )
 

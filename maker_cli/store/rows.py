@@ -60,6 +60,8 @@ class SampleRow:
     output_tokens: int | None = None
     finish_reason: str | None = None
     latency_s: float | None = None
+    # the sample's own confidence (logprobs or the heuristic) when the method read it (cisc, early stop)
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ def select_sql(table: str, columns: Sequence[str], present: Collection[str]) -> 
 
 SELECT_RUN = select_sql("runs", RUN_COLUMNS, RUN_COLUMNS)
 SELECT_STEP = select_sql("steps", STEP_COLUMNS, STEP_COLUMNS)
+SELECT_SAMPLE = select_sql("samples", SAMPLE_COLUMNS, SAMPLE_COLUMNS)
 
 
 def step_params(run_id: str, s: StepRow, dumps: Callable[[object], str] = dumps) -> tuple[SQLValue, ...]:

@@ -34,6 +34,7 @@ from maker_cli.store.rows import (
     RUN_COLUMNS,
     SAMPLE_COLUMNS,
     SELECT_RUN,
+    SELECT_SAMPLE,
     SELECT_STEP,
     STEP_COLUMNS,
     run_from_row,
@@ -131,12 +132,13 @@ class RunStore:
                 _migrate(conn)
             conn.execute("PRAGMA cache_size=-32000")
             conn.execute("SELECT count(*) FROM runs").fetchone()
-            self._select_run, self._select_step = SELECT_RUN, SELECT_STEP
+            self._select_run, self._select_step, self._select_sample = SELECT_RUN, SELECT_STEP, SELECT_SAMPLE
             self._has_confidence = True
             if readonly:  # a store not migrated yet: columns added since read as their defaults
                 step_columns = _columns(conn, "steps")
                 self._select_run = select_sql("runs", RUN_COLUMNS, _columns(conn, "runs"))
                 self._select_step = select_sql("steps", STEP_COLUMNS, step_columns)
+                self._select_sample = select_sql("samples", SAMPLE_COLUMNS, _columns(conn, "samples"))
                 self._has_confidence = "confidence" in step_columns
         except sqlite3.Error as exc:
             conn.close()
@@ -233,7 +235,7 @@ class RunStore:
                         INSERT_SAMPLE,
                         [
                             (run_id, s.idx, s.seq, s.temperature, s.text, s.answer_key, s.red_flag,
-                             s.input_tokens, s.output_tokens, s.finish_reason, s.latency_s)
+                             s.input_tokens, s.output_tokens, s.finish_reason, s.latency_s, s.confidence)
                             for s in samples
                         ],
                     )  # fmt: skip
@@ -423,7 +425,7 @@ class RunStore:
         return [step_from_row(r) for r in self._rows(sql, (run_id, limit))]
 
     def get_samples(self, run_id: str, idx: int) -> list[SampleRow]:
-        sql = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE run_id = ? AND idx = ? ORDER BY seq"
+        sql = f"{self._select_sample} WHERE run_id = ? AND idx = ? ORDER BY seq"
         return [SampleRow(*r) for r in self._rows(sql, (run_id, idx))]
 
     def sampled_steps(self, run_id: str) -> list[int]:

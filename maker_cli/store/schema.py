@@ -99,4 +99,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE steps ADD COLUMN p_hat REAL;
         """,
     ),
+    (
+        "006_sample_confidence",
+        """
+        ALTER TABLE samples ADD COLUMN confidence REAL;
+        """,
+    ),
 ]

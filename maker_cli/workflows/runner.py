@@ -420,6 +420,7 @@ class WorkflowRunner:
                 output_tokens=rec.output_tokens,
                 finish_reason=rec.finish_reason,
                 latency_s=rec.latency_s,
+                confidence=rec.confidence,
             )
             for rec in (r.records or [])
             if keep

@@ -522,3 +522,29 @@ def test_the_live_view_names_the_rule():
     rules = {m: LiveVoteView(Console(), 3, model="m", live=False, method=m).rule for m in VotingMethod}
     assert rules["cisc"] == "first answer ahead by 3 in confidence-weighted votes wins"
     assert rules["borda"].endswith("3 Borda points wins") and rules["first-to-k"] == "first answer to 3 votes wins"
+
+
+def test_each_samples_confidence_is_logged_and_stored(tmp_path):
+    """Per-sample confidence (cisc): in every sample_finished event and, with --log-samples all, in
+    the run store's samples; null where no method read it."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from maker_cli.cli.app import app
+    from maker_cli.store.run_store import RunStore
+
+    log, store = tmp_path / "e.jsonl", tmp_path / "s.sqlite"
+    r = CliRunner().invoke(app, ["run", "hanoi", "--disks", "3", "--model", "sim:p=0.9,seed=2", "--method", "cisc",
+                                 "--log-samples", "all", "--store", str(store), "--events", str(log), "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    run_id = _json.loads(r.stdout)["run_id"]
+    finished = [e for e in map(_json.loads, log.read_text().splitlines()) if e["event"] == "sample_finished"]
+    valid = [e for e in finished if e["answer"] is not None]
+    assert valid and all(0.0 < e["confidence"] <= 1.0 for e in valid)
+    with RunStore(store) as s:
+        stored = [row for i in s.sampled_steps(run_id) for row in s.get_samples(run_id, i)]
+    assert stored and all(row.confidence is not None for row in stored if row.answer_key is not None)
+    plain = tmp_path / "plain.jsonl"
+    CliRunner().invoke(app, ["vote", "--prompt", "q", "--model", "sim:p=0.9,answer=4", "--events", str(plain)])
+    assert all(e.get("confidence") is None for e in map(_json.loads, plain.read_text().splitlines()))
