@@ -358,7 +358,7 @@ def job_estimate(
         simulated=simulated,
         given_source=given if given is not None and given != "flag" else "flags",
     )
-    return estimate(
+    report = estimate(
         EstimateInputs(
             steps=steps,
             p=config.p,
@@ -375,3 +375,13 @@ def job_estimate(
             max_red_flags=None if sources.get("max_red_flags", "default") == "default" else config.max_red_flags,
         )
     )
+    modelled = "ahead-by-k at one k"
+    if config.method != VotingMethod.AHEAD_BY_K or config.early_stop_votes is not None or config.adaptive_k:
+        how = [f"--method {config.method}"] if config.method != VotingMethod.AHEAD_BY_K else []
+        how += ["early stopping"] if config.early_stop_votes is not None else []
+        how += ["--adaptive-k (k changes by step)"] if config.adaptive_k else []
+        report.warnings.append(
+            f"this estimate models {modelled}; with {' and '.join(how)} the samples and the cost differ "
+            "(docs/voting-methods.md; cisc can need several times the votes)"
+        )
+    return report

@@ -111,3 +111,14 @@ def test_the_report_compares_votes_with_the_steps_own_k(tmp_path):
         votes = build_report(s, out["run_id"]).votes
     assert votes is not None and votes.steps_by_k == {int(k): n for k, n in out["adaptive"]["steps_by_k"].items()}
     assert votes.exact_p_hat is not None and abs(sum(votes.exact_p_hat) + (votes.beyond_p_hat or 0) - 1) < 1e-9
+
+
+@pytest.mark.parametrize(
+    "args", [["--method", "cisc"], ["--adaptive-k"], ["--early-stop-votes", "3", "--early-stop-confidence", "0.9"]]
+)
+def test_the_pre_run_estimate_says_what_it_does_not_model(tmp_path, args):
+    r = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.9,seed=1", "--store", str(tmp_path / "s"), *args)
+    assert r.exit_code == 0, r.output
+    assert "this estimate models ahead-by-k at one k" in r.output
+    plain = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.9,seed=1", "--store", str(tmp_path / "s"))
+    assert "this estimate models" not in plain.output
