@@ -77,10 +77,7 @@ class LiteLLMEmbedder:
         from maker_cli.providers.litellm_support import DUMMY_API_KEY, load_litellm  # imports litellm
 
         self._litellm = load_litellm()
-        # litellm's OpenAI embedding path reads `max_retries or litellm.DEFAULT_MAX_RETRIES` (1.x), so
-        # the 0 passed below became 2 hidden SDK retries; with the default at 0 too, litellm never retries
-        if hasattr(self._litellm, "DEFAULT_MAX_RETRIES"):
-            self._litellm.DEFAULT_MAX_RETRIES = 0
+        # no hidden retries: load_litellm sets litellm.DEFAULT_MAX_RETRIES to 0 (see there)
         self.model = model
         self.timeout = float(timeout)
         self.policy = retry_policy or RetryPolicy(max_attempts=max_attempts)

@@ -52,6 +52,11 @@ def load_litellm() -> LiteLLM:
         litellm.set_verbose = False
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # some of litellm's paths read `max_retries or litellm.DEFAULT_MAX_RETRIES` (its OpenAI embedding
+    # path does), so the max_retries=0 maker passes became hidden SDK retries; maker retries itself
+    # (tenacity), so litellm's default is 0 for the whole process
+    if hasattr(litellm, "DEFAULT_MAX_RETRIES"):
+        litellm.DEFAULT_MAX_RETRIES = 0
     return litellm
 
 
