@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
 
 import typer
 
+from maker_cli.cli.files import atomic_text_file
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file
 from maker_cli.errors import UsageError
@@ -64,19 +63,6 @@ def export_command(
 
 
 def _to_file(store: RunStore, run_id: str, output: Path, fmt: str, moves: bool) -> ExportSummary:
-    """Export into a temporary file next to `output`, then put it in place: never half a file."""
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
-        handle = partial.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    try:
-        with handle:
-            summary = export_run(store, run_id, handle, fmt, moves=moves)
-        os.replace(partial, output)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-    return summary
+    """Export into `output`, all or nothing (`atomic_text_file`)."""
+    with atomic_text_file(output, newline="") as handle:
+        return export_run(store, run_id, handle, fmt, moves=moves)

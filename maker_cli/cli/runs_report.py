@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
 
 import typer
 
+from maker_cli.cli.files import atomic_text_file
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file
 from maker_cli.errors import MakerError, UsageError
@@ -93,22 +92,10 @@ def _render(report: RunReport, fmt: str) -> str:
 
 
 def _to_file(store: RunStore, run_id: str, output: Path, fmt: str) -> tuple[RunReport, int]:
-    """Write the report into a temporary file next to `output`, then put it in place: never half a
-    file. The file is opened before the report is built, so a path that cannot be written fails fast."""
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
-        handle = partial.open("w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    try:
-        with handle:
-            report = build_report(store, run_id)
-            text = _render(report, fmt)
-            handle.write(text)
-        os.replace(partial, output)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+    """Write the report into `output`, all or nothing (`atomic_text_file`: the file is opened
+    before the report is built, so a path that cannot be written fails fast)."""
+    with atomic_text_file(output, newline="\n") as handle:
+        report = build_report(store, run_id)
+        text = _render(report, fmt)
+        handle.write(text)
     return report, len(text.encode("utf-8"))
