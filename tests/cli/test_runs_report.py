@@ -203,11 +203,11 @@ def test_without_plotly_an_html_report_says_so(hanoi, tmp_path, monkeypatch):
 
 
 def test_a_failed_write_leaves_no_file(hanoi, tmp_path, monkeypatch):
-    from maker_cli.cli import runs_report
+    from maker_cli.cli import files
 
     def full(*_):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(runs_report.os, "replace", full)
+    monkeypatch.setattr(files.os, "replace", full)
     line = one_error_line(cli("runs", "report", hanoi[1], "--store", str(hanoi[0]), "-o", str(tmp_path / "r.md")))
     assert "cannot write" in line and "No space left on device" in line and list(tmp_path.iterdir()) == []
