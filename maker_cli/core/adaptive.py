@@ -61,6 +61,13 @@ def _p_of(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+_STEP = (Z_HIGH - Z_LOW) / (GRID - 1)
+_ZS = [Z_LOW + i * _STEP for i in range(GRID)]
+_LOG_P = [-math.log1p(math.exp(-z)) for z in _ZS]  # ln p at each grid point
+_LOG_Q = [-math.log1p(math.exp(z)) for z in _ZS]  # ln q
+_LOG_R = [-z for z in _ZS]  # ln(q/p)
+
+
 @dataclass
 class AdaptiveK:
     """The run's votes so far and the k for the next step (module doc).
@@ -150,36 +157,29 @@ class AdaptiveK:
         cap = K_START if self.steps_seen == 0 and self.prior_p is None else K_CAP
         self.k = min(cap, max(self.floor, k))
 
-    def log_likelihood(self, z: float) -> float:
-        """ln of the likelihood (times the prior's pseudo-votes) at p = 1 / (1 + e^-z), up to a constant."""
-        log_p = -math.log1p(math.exp(-z))
-        log_q = -math.log1p(math.exp(z))
+    def estimate(self) -> tuple[float, float]:
+        """(p̂, p_low): the maximum-likelihood p and the posterior's `level` quantile, on the grid."""
         a, b = float(self.wins), float(self.losses)
         if self.prior_p is not None:
             prior = min(self.prior_p, 1.0 - 1e-9)
             a += self.prior_votes * prior
             b += self.prior_votes * (1.0 - prior)
-        value = a * log_p + b * log_q
-        r = math.exp(-z)  # q / p
-        for d, count in self.margins.items():
-            if d >= 0:
-                value += count * math.log1p(r**d) if d < 700 else 0.0
-        return value
-
-    def estimate(self) -> tuple[float, float]:
-        """(p̂, p_low): the maximum-likelihood p and the posterior's `level` quantile, on the grid."""
-        step = (Z_HIGH - Z_LOW) / (GRID - 1)
-        zs = [Z_LOW + i * step for i in range(GRID)]
-        logs = [self.log_likelihood(z) for z in zs]
-        mode = zs[logs.index(max(logs))]  # the maximum likelihood
+        margins = [(d, n) for d, n in self.margins.items() if 0 < d < 700]  # d = 0: ln 2, a constant
+        logs = []
+        for lp, lq, lr in zip(_LOG_P, _LOG_Q, _LOG_R, strict=True):
+            value = a * lp + b * lq
+            for d, n in margins:
+                value += n * math.log1p(math.exp(lr * d))
+            logs.append(value)
+        mode = _ZS[logs.index(max(logs))]  # the maximum likelihood
         # the posterior density of z: the likelihood times dp/dz = pq (a uniform prior on p)
-        dens = [v - math.log1p(math.exp(-z)) - math.log1p(math.exp(z)) for v, z in zip(logs, zs, strict=True)]
+        dens = [v + lp + lq for v, lp, lq in zip(logs, _LOG_P, _LOG_Q, strict=True)]
         top = max(dens)
         weights = [math.exp(v - top) for v in dens]
         total = sum(weights)
         acc = 0.0
-        low = zs[0]
-        for z, w in zip(zs, weights, strict=True):
+        low = _ZS[0]
+        for z, w in zip(_ZS, weights, strict=True):
             acc += w
             if acc >= self.level * total:
                 break
