@@ -363,6 +363,8 @@ class WorkflowRunner:
         t.low_confidence_steps += after.low_confidence_steps - before.low_confidence_steps
         t.doubt_sum += after.doubt_sum - before.doubt_sum
         t.early_stopped_steps += after.early_stopped_steps - before.early_stopped_steps
+        t.contested_steps += after.contested_steps - before.contested_steps
+        t.max_votes = max(t.max_votes, after.max_votes)
         if after.min_confidence is not None and (t.min_confidence is None or after.min_confidence < t.min_confidence):
             t.min_confidence = after.min_confidence
 
@@ -453,6 +455,8 @@ class WorkflowRunner:
         state: dict[str, object] = {
             "children": dict(self.children),
             "child_steps": dict(self._child_steps),
+            "max_votes": t.max_votes,
+            "contested_steps": t.contested_steps,
             **confidence_state(t),
         }
         if result is not None:

@@ -150,6 +150,11 @@ def test_a_diamond_runs_in_dependency_order_and_composes(tmp_path):
     nodes = {n["id"]: n for n in out["nodes"]}
     assert nodes["left"]["answer"] == "10" and all(n["status"] == "decided" for n in nodes.values())
     assert out["samples"] == sum(n["samples"] for n in nodes.values())
+    assert out["max_votes"] >= 2  # the most votes a node took, kept for displays and `runs watch`
+    from maker_cli.store.run_store import RunStore
+
+    with RunStore(tmp_path / "s.sqlite") as store:
+        assert store.get_run(out["run_id"]).last_state["max_votes"] == out["max_votes"]
     shown = cli("runs", "show", out["run_id"], "--store", str(tmp_path / "s.sqlite"))
     assert (
         "nodes: 3 of 3 decided" in shown.stdout

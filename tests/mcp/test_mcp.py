@@ -56,6 +56,8 @@ def server(root):
 def subprocess_env(home: Path) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env |= {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}  # CI counts these
+    if "PYTHONPATH" in os.environ:  # a checkout on the path (a worktree) is what the server must run
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache")):
         env[name] = str(home / sub)
     return env
