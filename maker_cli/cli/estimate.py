@@ -118,8 +118,6 @@ def estimate(
     ] = [],  # noqa: B006 - typer reads the default, never mutated
     json_out: options.Json = False,
 ) -> None:
-    from maker_cli.cli.run import parse_steps_of
-
     if plot and json_out and plot_file is None:
         raise UsageError("--plot draws in the terminal, and --json keeps stdout for the JSON: add --plot-file FILE")
     if plot_file is not None:
@@ -127,7 +125,7 @@ def estimate(
     report = run_estimate(
         task=task,
         inputs=options.parse_inputs(inputs) if inputs else None,
-        steps_of=parse_steps_of(steps_of) or None,
+        steps_of=options.parse_steps_of(steps_of) or None,
         steps=steps,
         p=p,
         target=target,

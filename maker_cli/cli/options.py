@@ -365,3 +365,14 @@ def listeners(*found: Listener | None) -> list[Listener]:
     from maker_cli.jobs.event_log import log_listeners  # as above
 
     return [*(listener for listener in found if listener is not None), *log_listeners()]
+
+
+def parse_steps_of(pairs: list[str]) -> dict[str, int]:
+    """`--steps-of ID=N` pairs (N a whole number >= 1)."""
+    found: dict[str, int] = {}
+    for pair in pairs:
+        node, sep, raw = pair.partition("=")
+        if not sep or not node.strip() or not raw.strip().isdigit() or int(raw) < 1:
+            raise UsageError(f"--steps-of takes ID=N with N a whole number >= 1, not {pair!r}")
+        found[node.strip()] = int(raw)
+    return found

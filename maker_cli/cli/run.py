@@ -90,7 +90,7 @@ def run_task(
     See examples/sequential/ and examples/workflows/; `--validate` checks one without running it.
     """
     given_inputs = options.parse_inputs(inputs) if inputs else None
-    lengths = parse_steps_of(steps_of)
+    lengths = options.parse_steps_of(steps_of)
     if validate:
         _validate(spec_file, given_inputs or {}, steps, trust_spec_code, opts["json_out"], lengths)
         return
@@ -124,17 +124,6 @@ def _plan_options(ctx: typer.Context, opts: dict[str, OptionValue]) -> dict[str,
         yes=opts["yes"],
         settings=load_settings(config_path(ctx), store=opts["store"]),
     )
-
-
-def parse_steps_of(pairs: list[str]) -> dict[str, int]:
-    """`--steps-of ID=N` pairs (N a whole number >= 1)."""
-    found: dict[str, int] = {}
-    for pair in pairs:
-        node, sep, raw = pair.partition("=")
-        if not sep or not node.strip() or not raw.strip().isdigit() or int(raw) < 1:
-            raise UsageError(f"--steps-of takes ID=N with N a whole number >= 1, not {pair!r}")
-        found[node.strip()] = int(raw)
-    return found
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
