@@ -16,6 +16,7 @@ price), else the simulated model's 0, else unknown (None, never 0).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 
 from maker_cli._types import LiteLLMResponse
@@ -138,10 +139,24 @@ def _vectors(response: LiteLLMResponse, count: int) -> list[list[float]]:
     vectors: list[list[float]] = []
     for item in items:
         vector = _get(item, "embedding")
-        if not isinstance(vector, list) or not vector or not all(isinstance(x, (int, float)) for x in vector):
+        if isinstance(vector, list) and vector and all(isinstance(row, list) for row in vector):
+            vector = _mean_pool(vector)  # one vector per token (llama.cpp without pooling): their mean
+        if not isinstance(vector, list) or not vector or not all(_is_number(x) for x in vector):
             raise Malformed("an embedding is not a list of numbers")
         vectors.append([float(x) for x in vector])
     return vectors
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _mean_pool(rows: list[list[object]]) -> list[float] | None:
+    """The mean of per-token vectors (all of one length and numeric), else None (malformed)."""
+    width = len(rows[0])
+    if not width or any(len(row) != width or not all(_is_number(x) for x in row) for row in rows):
+        return None
+    return [math.fsum(float(row[i]) for row in rows) / len(rows) for i in range(width)]  # type: ignore[arg-type]
 
 
 def _index(item: object) -> int:

@@ -313,6 +313,9 @@ class LiteLLMProvider:
             kwargs["max_tokens"] = request.max_output_tokens
         if request.logprobs and self._logprobs:
             kwargs["logprobs"] = True  # only for a method that reads them (cisc, early stopping)
+            # llama.cpp's OpenAI-compatible server returns null logprobs unless top_logprobs is set
+            # (seen with llama-cpp-python's server); 1 is the least that makes it answer
+            kwargs["top_logprobs"] = 1
         async with asyncio.timeout(self.timeout * 1.5 + 5.0):  # in case a backend ignores `timeout`
             if self._router is not None:
                 response = await self._router.acompletion(**kwargs)

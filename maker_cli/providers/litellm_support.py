@@ -43,6 +43,8 @@ def load_litellm() -> LiteLLM:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     # pydantic warns about litellm's own TypedDicts (ReadOnly items) on first use: not ours to fix
     warnings.filterwarnings("ignore", message=".*is using the `ReadOnly` qualifier.*", category=UserWarning)
+    # and about values its own response models did not expect (a server's per-token embeddings)
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
     import litellm  # heavy (about 2 s): only a run that calls a real model pays for it
 
     litellm.suppress_debug_info = True

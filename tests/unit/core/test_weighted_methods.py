@@ -376,8 +376,10 @@ def test_logprobs_through_the_fake_http_server_only_for_methods_that_read_them()
         srv.reset_counters()
         cisc = json.loads(cli(*base, "--method", "cisc").stdout)
         asked_cisc = [b.get("logprobs") for b in srv.bodies]
+        top = {b.get("top_logprobs") for b in srv.bodies}  # 1: what llama.cpp's server needs to answer them
     assert plain["decided"] and plain["confidence_source"] is None and not any(asked_plain)
     assert cisc["decided"] and cisc["confidence_source"] == "logprobs" and all(asked_cisc) and asked_cisc
+    assert top == {1}
     assert cisc["sample_confidence"] == pytest.approx(0.9, abs=0.1)
 
 

@@ -162,3 +162,20 @@ def test_a_restatement_the_judge_refuses_falls_back_to_the_plain_answer():
     assert ref is not None and ref.restate is not None
     assert ref.restate(None, 1) == ref.correct == "Answer: 42"  # "the answer is 42" is not a number
     assert ref.restate(0, 1) == ref.wrong(0)
+
+
+def test_per_token_embeddings_are_mean_pooled():
+    """A server without pooling (llama.cpp's, seen with llama-cpp-python) answers one vector per
+    token: their mean is the text's vector; ragged or non-numeric rows are malformed."""
+    from types import SimpleNamespace
+
+    from maker_cli.providers.embeddings import _vectors
+    from maker_cli.providers.litellm_support import Malformed
+
+    def response(*embeddings):
+        return SimpleNamespace(data=[{"index": i, "embedding": e} for i, e in enumerate(embeddings)])
+
+    assert _vectors(response([[1.0, 2.0], [3.0, 4.0]], [0.5, 0.5]), 2) == [[2.0, 3.0], [0.5, 0.5]]
+    for bad in ([[1.0, 2.0], [3.0]], [[1.0, "x"]], [[]], [[float("nan"), 1.0]], [True, 1.0]):
+        with pytest.raises(Malformed):
+            _vectors(response(bad), 1)
