@@ -2,9 +2,10 @@
 
 The store is opened read-only for every read, so a watcher never takes a lock a writer waits for,
 sees every committed batch, and works from a folder it may not write to. The writer commits a
-batch (and refreshes the run's `updated_at`) every couple of seconds while steps are decided, so
-a run that stays `running` without a new write for `NO_PROGRESS_S` seconds has made no progress:
-its writer is slow (a long step) or gone. A writer on this host that is gone is known at once (the
+batch every couple of seconds while steps are decided, so a run that stays `running` with no new
+step and no new sample for `NO_PROGRESS_S` seconds has made no progress: its writer is slow (a
+long step) or gone. (The writer also renews its lease, `updated_at`, every 15 s while it lives:
+that is not progress, and it is what tells a live writer on another host from a dead one.) A writer on this host that is gone is known at once (the
 store shows the run `interrupted`, and the watch ends); one on another host is only known by its
 silence, so the watch goes on and says how long it has been quiet.
 """
@@ -96,13 +97,13 @@ def watch_run(
     from the row's own `updated_at`. `clock` and `sleep`: time.monotonic and time.sleep by default."""
     clock = clock or time.monotonic
     sleep = sleep or time.sleep
-    last_seen: tuple[str, int, str] | None = None
+    last_seen: tuple[int, int, str] | None = None
     changed_at = clock()
     while True:
         record, remote_stale = read_run(path, run_id)
         run_id = record.id  # a prefix is resolved once
         now = clock()
-        seen = (record.updated_at, record.steps_done, record.status)
+        seen = (record.steps_done, record.samples, record.status)  # progress, not lease renewals
         if seen != last_seen:
             changed_at = now - (_age(record.updated_at) if last_seen is None else 0.0)
             last_seen = seen

@@ -38,3 +38,27 @@ def test_a_stored_time_that_cannot_be_read_counts_as_now():
     assert run_watch._age("yesterday") == 0.0
     assert run_watch._age("2026-01-01T00:00:00") == 0.0  # no time zone: not comparable
     assert run_watch._age("2999-01-01T00:00:00Z") == 0.0  # in the future (another host's clock)
+
+
+def test_a_lease_renewal_is_not_progress(tmp_path):
+    """A live writer renews its lease (updated_at) during a long step: the run stays quiet until a
+    step or a sample is stored."""
+    path = tmp_path / "s.sqlite"
+    with RunStore(path) as s:
+        run_id = s.create_run("hanoi", None, None, {}, 2, run_id="r-lease")
+        s.claim(run_id)
+    now = [100.0]
+    actions = [
+        lambda st: st.renew(run_id),
+        lambda st: st.renew(run_id),
+        lambda st: st.update_run(run_id, {"status": "solved"}),
+    ]
+
+    def pause(seconds: float) -> None:
+        now[0] += NO_PROGRESS_S
+        with RunStore(path) as opened:
+            actions.pop(0)(opened)
+
+    snapshots = list(watch_run(path, "r-lease", 1.0, clock=lambda: now[0], sleep=pause))
+    assert [round(x.quiet_s) for x in snapshots[:3]] == [0, NO_PROGRESS_S, 2 * NO_PROGRESS_S]
+    assert snapshots[2].stalled and not snapshots[-1].running
