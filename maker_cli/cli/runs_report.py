@@ -11,8 +11,9 @@ from maker_cli.cli.files import atomic_text_file
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file
 from maker_cli.errors import MakerError, UsageError
-from maker_cli.report.figures import RunReport, build_report
+from maker_cli.report.figures import build_report
 from maker_cli.report.markdown import render_markdown
+from maker_cli.report.model import RunReport
 from maker_cli.store.run_store import RunStore
 
 FORMATS = ("html", "md")

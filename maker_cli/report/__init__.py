@@ -6,6 +6,7 @@ draws them with plotly (imported only there, when a page is written); `markdown`
 
 from __future__ import annotations
 
-from maker_cli.report.figures import RunReport, build_report
+from maker_cli.report.figures import build_report
+from maker_cli.report.model import RunReport
 
 __all__ = ["RunReport", "build_report"]

@@ -25,7 +25,7 @@ import plotly.io as pio
 from maker_cli import __version__
 from maker_cli._types import PlotlyFigure
 from maker_cli.cli.display.formats import money, number, probability
-from maker_cli.report.figures import (
+from maker_cli.report.model import (
     LatencyFigure,
     NodeLine,
     ProgressFigure,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from maker_cli.cli.display.formats import money, number, probability
-from maker_cli.report.figures import (
+from maker_cli.report.model import (
     LatencyFigure,
     NodeLine,
     ProgressFigure,
