@@ -33,6 +33,7 @@ from maker_cli.report.model import (
     RunReport,
     StepLine,
     VotesFigure,
+    summary_rows,
 )
 
 # no network: scripts and styles only from the page itself, images only from data: and blob: URLs
@@ -115,21 +116,7 @@ def render_html(report: RunReport, *, generated_at: datetime | None = None) -> s
 
 def _header(report: RunReport) -> str:
     run = report.run
-    total = f" of {run.steps_total:,}" if run.steps_total else ""
-    rows = [
-        ("task", esc(run.name or run.kind) + f" ({esc(run.kind)})"),
-        ("model", esc(run.model or "")),
-        ("status", f'<span class="status {esc(run.status)}">{esc(run.status)}</span>'),
-        ("steps", f"{run.steps_done:,}{total} done, {run.wrong_steps:,} wrong"),
-        ("samples", f"{run.samples:,} ({run.valid:,} valid votes, {run.red_flagged:,} red-flagged)"),
-        ("calls", f"{run.errors:,} errors, {run.retries:,} retries"),
-        ("tokens", f"{run.input_tokens:,} in ({run.cached_tokens:,} cached), {run.output_tokens:,} out"),
-        ("cost", money(run.cost_usd)),
-        ("wall time", f"{run.wall_s:,.1f} s"),
-        ("created", f"{esc(run.created_at)} (last written {esc(run.updated_at)})"),
-    ]
-    if run.message:
-        rows.insert(3, ("message", esc(run.message)))  # redacted by the report
+    rows = summary_rows(run, esc, f'<span class="status {esc(run.status)}">{esc(run.status)}</span>')
     if report.votes is not None:
         votes = report.votes
         rows.append(("voting", f"{esc(votes.method)}, {esc(votes.k_label)}"))

@@ -21,6 +21,7 @@ from maker_cli.report.model import (
     RunReport,
     StepLine,
     VotesFigure,
+    summary_rows,
 )
 
 CHECKPOINTS = 10
@@ -69,21 +70,7 @@ def render_markdown(report: RunReport) -> str:
 
 def _header(report: RunReport) -> str:
     run = report.run
-    total = f" of {run.steps_total:,}" if run.steps_total else ""
-    rows: list[tuple[str, str]] = [
-        ("task", f"{cell(run.name or run.kind)} ({cell(run.kind)})"),
-        ("model", cell(run.model or "")),
-        ("status", f"**{cell(run.status)}**"),
-        ("steps", f"{run.steps_done:,}{total} done, {run.wrong_steps:,} wrong"),
-        ("samples", f"{run.samples:,} ({run.valid:,} valid votes, {run.red_flagged:,} red-flagged)"),
-        ("calls", f"{run.errors:,} errors, {run.retries:,} retries"),
-        ("tokens", f"{run.input_tokens:,} in ({run.cached_tokens:,} cached), {run.output_tokens:,} out"),
-        ("cost", money(run.cost_usd)),
-        ("wall time", f"{run.wall_s:,.1f} s"),
-        ("created", f"{cell(run.created_at)} (last written {cell(run.updated_at)})"),
-    ]
-    if run.message:
-        rows.insert(3, ("message", cell(run.message)))
+    rows = summary_rows(run, cell, f"**{cell(run.status)}**")
     return f"# Run {cell(run.id)}\n\n" + table(["", ""], rows)
 
 

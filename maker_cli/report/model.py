@@ -4,9 +4,11 @@ read from the store is `maker_cli.report.figures`; how they are drawn, `html_pag
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from maker_cli._types import JSONObject, JSONValue
+from maker_cli.cli.display.formats import money
 from maker_cli.store.rows import RunRecord
 
 
@@ -174,3 +176,24 @@ def _finite(value: JSONValue) -> JSONValue:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+def summary_rows(run: RunRecord, text: Callable[[str], str], status: str) -> list[tuple[str, str]]:
+    """The run's summary table (label, value), for either page: `text` escapes what the run holds
+    (names, model, message: model-made or user-made text), `status` is the status already marked up."""
+    total = f" of {run.steps_total:,}" if run.steps_total else ""
+    rows = [
+        ("task", f"{text(run.name or run.kind)} ({text(run.kind)})"),
+        ("model", text(run.model or "")),
+        ("status", status),
+        ("steps", f"{run.steps_done:,}{total} done, {run.wrong_steps:,} wrong"),
+        ("samples", f"{run.samples:,} ({run.valid:,} valid votes, {run.red_flagged:,} red-flagged)"),
+        ("calls", f"{run.errors:,} errors, {run.retries:,} retries"),
+        ("tokens", f"{run.input_tokens:,} in ({run.cached_tokens:,} cached), {run.output_tokens:,} out"),
+        ("cost", money(run.cost_usd)),
+        ("wall time", f"{run.wall_s:,.1f} s"),
+        ("created", f"{text(run.created_at)} (last written {text(run.updated_at)})"),
+    ]
+    if run.message:
+        rows.insert(3, ("message", text(run.message)))  # redacted by the report
+    return rows
