@@ -97,6 +97,7 @@ class _Fault:
     retry_after_ms: float | None = None
     delay: float = 1.0
     body: str | None = None
+    when: str | None = None  # only for a request whose body has this field set (truthy)
 
 
 class FakeOpenAIServer:
@@ -207,10 +208,13 @@ class FakeOpenAIServer:
         retry_after_ms: float | None = None,
         delay: float = 1.0,
         body: str | None = None,
+        when: str | None = None,
     ) -> None:
-        """Apply fault `kind` to the next `times` chat requests (after faults injected earlier)."""
+        """Apply fault `kind` to the next `times` chat requests (after faults injected earlier); with
+        `when`, only to requests whose body sets that field (a server that refuses a parameter refuses
+        only the requests that send it): others pass while such a fault waits at the head."""
         _check_kind(kind)
-        fault = _Fault(kind, retry_after, retry_after_ms, delay, body)
+        fault = _Fault(kind, retry_after, retry_after_ms, delay, body, when)
         with self._lock:
             self._script.extend([fault] * times)
 
@@ -284,7 +288,8 @@ class FakeOpenAIServer:
             if unauthorized:
                 fault: _Fault | None = _Fault("401")
             else:
-                fault = self._script.popleft() if self._script else None
+                head = self._script[0] if self._script else None
+                fault = self._script.popleft() if head is not None and (not head.when or body.get(head.when)) else None
             if fault is None and self.fault_rate > 0 and self._rng.random() < self.fault_rate:
                 fault = _Fault(self._rng.choice(self.random_faults))
             if fault is not None:

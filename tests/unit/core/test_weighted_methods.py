@@ -503,16 +503,19 @@ def test_a_workflow_node_votes_with_its_own_method_and_early_stop(tmp_path):
 
 def test_a_model_that_refuses_logprobs_falls_back_to_the_heuristic():
     with FakeOpenAIServer(responder=sim_responder("sim:p=1,answer=42,seed=3")) as srv:
-        srv.inject("400", body="logprobs is not supported with this model", times=2)  # both calls of round 1
+        # the server refuses every request that asks for logprobs (and only those)
+        srv.inject("400", body="logprobs is not supported with this model", times=50, when="logprobs")
         r = cli("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
                 "--price-in", "1", "--price-out", "1", "--method", "cisc", "--json")  # fmt: skip
-        asked = [b.get("logprobs") for b in srv.bodies]
+        asked = [bool(b.get("logprobs")) for b in srv.bodies]
+        srv.clear_faults()
         srv.inject("400", body="the prompt is too long")
         other = cli("vote", "--prompt", "q", "--model", "openai/fake", "--api-base", srv.base_url, "--k", "2",
                     "--price-in", "1", "--price-out", "1", "--method", "cisc", "--json")  # fmt: skip
     out = json.loads(r.stdout)
     assert out["decided"] and out["confidence_source"] == "heuristic", r.output
-    assert asked[:2] == [True, True] and not any(asked[2:])  # refused, then never asked again
+    # refused, then never asked again: only the calls already in flight (round 1's two) asked
+    assert asked[0] and 1 <= sum(asked) <= 2 and len(asked) > sum(asked), asked
     assert other.exit_code == 1 and "too long" in other.output  # other 400s are errors as before
 
 
