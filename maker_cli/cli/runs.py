@@ -12,15 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from maker_cli._types import JSONObject, JSONValue
+from maker_cli.cli.display.formats import low_confidence_line, probability
 from maker_cli.cli.display.formats import money as _money
-from maker_cli.cli.display.formats import probability
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
 from maker_cli.cli.runs_delete import delete_command, prune_command
 from maker_cli.cli.runs_export import export_command
 from maker_cli.cli.runs_report import report_command
 from maker_cli.cli.runs_watch import watch_command
-from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import UsageError
 from maker_cli.secrets import redact
@@ -241,7 +240,12 @@ def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weake
         lowest = summary.get("min")
         console.print(
             f"confidence (worst case, p = {p}): lowest {probability(lowest if isinstance(lowest, float) else None)}, "
-            f"{summary.get('low', 0):,} of {summary['steps']:,} decided steps below {LOW_CONFIDENCE}",
+            f"{summary['steps']:,} decided steps, "
+            + low_confidence_line(
+                int(summary.get("low", 0)),
+                summary.get("needed") if isinstance(summary.get("needed"), float) else None,
+                job.get("target") if isinstance(job, dict) and isinstance(job.get("target"), float) else None,
+            ),
             highlight=False,
             soft_wrap=True,
             markup=False,

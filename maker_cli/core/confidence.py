@@ -39,8 +39,8 @@ from collections.abc import Mapping
 
 from maker_cli.errors import UsageError
 
-LOW_CONFIDENCE = 0.999999
-"""Steps below this confidence are counted (`RunResult.low_confidence_steps`)."""
+LEGACY_LOW_CONFIDENCE = 0.999999
+"""The fixed line runs stored before `confidence_needed` existed counted their low-confidence steps against (no `needed`)."""
 
 
 def _log_odds(a: int, b: int, p: float) -> float:
@@ -85,4 +85,30 @@ def decision_confidence(tallies: Mapping[str, int], winner: str | None, p: float
     return posterior(a, b, p)
 
 
-__all__ = ["LOW_CONFIDENCE", "decision_confidence", "margin_votes", "posterior"]
+def needed_confidence(target: float, steps: int) -> float:
+    """The confidence each of `steps` steps needs for the whole job to be right with probability
+    `target`: target ** (1 / steps). A step decided ahead by k_min (the k the plan picks for p, `steps`
+    and `target`) has at least this confidence, since its posterior at margin k is the paper's
+    per-step success 1 / (1 + ((1-p)/p)^k); a step below it was decided on a smaller margin than the
+    plan needs (a sample cap, early stopping, first-to-k, a k chosen below k_min)."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0.0 < target < 1.0:
+        raise UsageError(f"target must be a probability in (0, 1), got {target!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UsageError(f"steps must be a whole number >= 1, got {steps!r}")
+    return math.exp(math.log(target) / steps)
+
+
+def short_of(confidence: float, needed: float) -> bool:
+    """True when a decision's confidence is below what its step needs (compared as doubts, 1 - x, with
+    a relative tolerance of 1e-9, so a step decided exactly at k_min is never counted for a rounding)."""
+    return (1.0 - confidence) > (1.0 - needed) * (1.0 + 1e-9)
+
+
+__all__ = [
+    "LEGACY_LOW_CONFIDENCE",
+    "decision_confidence",
+    "margin_votes",
+    "needed_confidence",
+    "posterior",
+    "short_of",
+]

@@ -203,7 +203,11 @@ def p_full(p: float, k: int, steps: int, m: int = 1) -> float:
     return math.exp(sum(_log_p_full(error_ratio(vote_p(p, size)), k, n) for n, size in agent_groups(steps, m)))
 
 
-def k_min(p: float, steps: int, target: float = 0.95, m: int = 1) -> int:
+DEFAULT_TARGET = 0.95
+"""The job's target P(every step right) when none is given (the settings' default)."""
+
+
+def k_min(p: float, steps: int, target: float = DEFAULT_TARGET, m: int = 1) -> int:
     """Smallest k with p_full >= target (paper Eq. 14, with p^m and s/m agents); at least 1.
 
     k_min = ceil( ln(t^(-1/n) - 1) / ln((1-p')/p') ), n = agents(steps, m), p' = p^m. The result is
@@ -352,6 +356,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DEFAULT_TARGET",
     "MAX_K",
     "MAX_WORK",
     "PERCENTILES",

@@ -19,6 +19,7 @@ from maker_cli.config.settings import Settings
 from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.engine import Engine, StepResult
 from maker_cli.core.events import JobStarted, Listener, announce
+from maker_cli.core.maths import DEFAULT_TARGET
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope
@@ -237,7 +238,7 @@ async def execute(
                 config.vote_config(),
                 store,
                 started.run_id,
-                config.options(),
+                config.options(plan.task.planning_steps),
                 on_step=on_step,
                 adaptive=adaptive,
             )
@@ -303,7 +304,7 @@ def adaptive_of(started: StartedRun) -> AdaptiveK | None:
     config, task = started.plan.config, started.plan.task
     if not config.adaptive_k or isinstance(task, WorkflowTask):
         return None
-    adaptive = AdaptiveK(task.planning_steps, config.target or 0.95, config.k_min_floor, config.prior_p)
+    adaptive = AdaptiveK(task.planning_steps, config.target or DEFAULT_TARGET, config.k_min_floor, config.prior_p)
     if started.resumed:
         saved = (started.store.get_run(started.run_id).last_state or {}).get("adaptive")
         if isinstance(saved, dict):
@@ -364,6 +365,7 @@ def report(
         min_confidence=t.min_confidence,
         mean_confidence=t.mean_confidence,
         low_confidence_steps=t.low_confidence_steps,
+        confidence_needed=t.confidence_needed,
         early_stopped_steps=t.early_stopped_steps,
         adaptive=AdaptiveReport.of(adaptive) if adaptive is not None else None,
         resumed=started.resumed,

@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
 from maker_cli.core.adaptive import AdaptiveK
+from maker_cli.core.confidence import needed_confidence
 from maker_cli.core.engine import EarlyStop, VoteConfig
-from maker_cli.core.maths import default_max_red_flags
+from maker_cli.core.maths import DEFAULT_TARGET, default_max_red_flags
 from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.core.status import RunStatus
@@ -97,14 +98,20 @@ class RunConfig(BaseModel):
             checks=self.red_flag_checks,
         )
 
-    def options(self) -> RunOptions:
+    def options(self, steps: int) -> RunOptions:
+        """The runner's options for a job of `steps` steps (what each step's confidence needs)."""
         return RunOptions(
             keep_going=self.keep_going,
             max_cost=self.max_cost,
             log_samples=self.log_samples,
             speculate=self.speculate,
             confidence_p=self.p,
+            confidence_needed=self.confidence_needed(steps),
         )
+
+    def confidence_needed(self, steps: int) -> float | None:
+        """The confidence each of `steps` steps needs for the target (None without p: no confidence)."""
+        return None if self.p is None else needed_confidence(self.target or DEFAULT_TARGET, max(1, steps))
 
 
 class FailedStep(BaseModel):
@@ -211,7 +218,16 @@ class RunResult(BaseModel):
         description="the lowest confidence of a decided step (P(its winner is right), worst case; null without p)",
     )
     mean_confidence: float | None = Field(None, description="the mean confidence of the decided steps (null without p)")
-    low_confidence_steps: int = Field(0, description="decided steps with a confidence below 0.999999")
+    low_confidence_steps: int = Field(
+        0,
+        description="decided steps whose confidence is below confidence_needed (decided on a smaller margin than "
+        "the target needs)",
+    )
+    confidence_needed: float | None = Field(
+        None,
+        description="the confidence each step needs for P(all steps right) >= target: target ** (1 / steps) "
+        "(null without p)",
+    )
     early_stopped_steps: int = Field(
         0, description="steps decided by early stopping (a confident leader short of its margin of k)"
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from maker_cli._types import JSONObject, TaskAction, TaskState
-from maker_cli.core.confidence import LOW_CONFIDENCE
+from maker_cli.core.confidence import short_of
 from maker_cli.core.engine import StepResult, Usage
 from maker_cli.core.status import EarlyStopReason, RunStatus
 from maker_cli.store.rows import RunRecord
@@ -43,11 +43,13 @@ class RunTotals:
     wasted_cost_usd: float | None = 0.0
     wasted_branches: int = 0
     # the decisions' confidence (`maker_cli.core.confidence`) over the decided steps that have one (a
-    # run with p): how many, the lowest, how many below LOW_CONFIDENCE, and the sum of 1 - confidence
+    # run with p): how many, the lowest, how many short of what each step needs for the job's target
+    # (`confidence_needed`, core.confidence.needed_confidence), and the sum of 1 - confidence
     confident_steps: int = 0
     min_confidence: float | None = None
     low_confidence_steps: int = 0
     doubt_sum: float = 0.0
+    confidence_needed: float | None = None  # target ** (1 / steps); None: low steps are not counted
     early_stopped_steps: int = 0  # decided by early stopping (a confident leader short of its margin)
     # --adaptive-k: the k the last step was voted with and the run's estimate of p (for displays)
     adaptive_k: int | None = None
@@ -61,7 +63,7 @@ class RunTotals:
         self.doubt_sum += 1.0 - confidence
         if self.min_confidence is None or confidence < self.min_confidence:
             self.min_confidence = confidence
-        if confidence < LOW_CONFIDENCE:
+        if self.confidence_needed is not None and short_of(confidence, self.confidence_needed):
             self.low_confidence_steps += 1
 
     @property
@@ -181,6 +183,7 @@ def confidence_state(totals: RunTotals) -> JSONObject:
             "min": totals.min_confidence,
             "low": totals.low_confidence_steps,
             "doubt_sum": totals.doubt_sum,
+            "needed": totals.confidence_needed,
             "early_stopped": totals.early_stopped_steps,
         }
     }
@@ -205,6 +208,7 @@ def stored_totals(record: RunRecord) -> RunTotals:
     found = saved.get("confidence")
     confidence: JSONObject = found if isinstance(found, dict) else {}  # none in runs stored before 0.2
     lowest = confidence.get("min")
+    needed = confidence.get("needed")
     return RunTotals(
         steps_done=record.steps_done,
         samples=record.samples,
@@ -232,5 +236,6 @@ def stored_totals(record: RunRecord) -> RunTotals:
         min_confidence=float(lowest) if isinstance(lowest, (int, float)) else None,
         low_confidence_steps=int(confidence.get("low", 0)),
         doubt_sum=float(confidence.get("doubt_sum", 0.0)),
+        confidence_needed=float(needed) if isinstance(needed, (int, float)) else None,
         early_stopped_steps=int(confidence.get("early_stopped", 0)),
     )

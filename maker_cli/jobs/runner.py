@@ -72,6 +72,7 @@ class RunOptions:
     batch_seconds: float = 2.0
     speculate: int = 0  # steps ahead of the step being decided that may start on its leading candidate
     confidence_p: float | None = None  # p for each decision's confidence (the run's p); None: no confidence
+    confidence_needed: float | None = None  # what each step's confidence needs for the target (low steps)
 
 
 class Runner:
@@ -117,6 +118,8 @@ class Runner:
         simulated = self.engine.provider.info.simulated
         wall_base = totals.wall_s
         t0 = time.perf_counter()
+        if opts.confidence_needed is not None:
+            totals.confidence_needed = opts.confidence_needed
         status = RUNNING
         last: StepResult | None = None
         failed: FailedStepFields | None = None

@@ -138,6 +138,7 @@ class WorkflowRunner:
         stops: list[tuple[RunStatus, str]] = []
         running: dict[str, asyncio.Task[None]] = {}
         self._totals = totals
+        totals.confidence_needed = self.config.confidence_needed(self.task.planning_steps)
         self._child_steps: dict[str, int] = {}
 
         deps = {node.id: node.depends_on for node in spec.nodes}
@@ -298,6 +299,7 @@ class WorkflowRunner:
             log_samples=self.config.log_samples,
             speculate=self.config.speculate,
             confidence_p=self.config.p,
+            confidence_needed=self._totals.confidence_needed,  # the workflow's: over all its voted steps
         )
         runner = Runner(sub, self.engine, self.config.vote_config(), store, child, options)
         with job_scope(child, node.id):  # the events' run (the node's own) and node

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import maker_cli
 from maker_cli.cli.app import app
-from maker_cli.core.confidence import LOW_CONFIDENCE, decision_confidence, posterior
+from maker_cli.core.confidence import decision_confidence, needed_confidence, posterior, short_of
 from maker_cli.store.run_store import RunStore
 from maker_cli.testing import FakeOpenAIServer
 from maker_cli.testing.sim_responder import sim_responder
@@ -110,7 +110,10 @@ def test_every_stored_step_carries_its_confidence(contested_run):
     assert len(set(confidences)) >= 2  # eager rounds overshoot k: not every margin is k
     assert out["min_confidence"] == min(confidences)
     assert out["mean_confidence"] == pytest.approx(sum(confidences) / len(confidences), rel=1e-12)
-    assert out["low_confidence_steps"] == sum(c < LOW_CONFIDENCE for c in confidences) == 31
+    # what each of the 31 steps needs for the default target 0.95; k = 3 at p = 0.8 is below k_min
+    assert out["confidence_needed"] == pytest.approx(0.95 ** (1 / 31), rel=1e-12)
+    low = sum(short_of(c, out["confidence_needed"]) for c in confidences)
+    assert out["low_confidence_steps"] == low and 0 < low < 31  # margins of 5 or more are enough
 
 
 def test_runs_show_lists_the_least_confident_steps(contested_run):
@@ -145,13 +148,36 @@ def test_runs_show_lists_the_least_confident_steps(contested_run):
     assert "least confident steps (worst case, p = 0.8):" in lines
     listed = [line for line in lines if line.startswith("  confidence ")]
     assert len(listed) == 3 and listed[0].startswith(f"  confidence {first.confidence:.4f} at step {first.idx}: ")
-    assert f"of 31 decided steps below {LOW_CONFIDENCE}" in text.stdout
+    needed = f"{out['confidence_needed']:.4f}"
+    assert (
+        f"31 decided steps, {out['low_confidence_steps']} steps below {needed}, what each step needs for the target 0.95"
+        in text.stdout
+    )
 
 
 def test_the_end_of_a_run_shows_its_confidence(tmp_path):
     r = cli("run", "hanoi", "--disks", "3", "--k", "2", "--model", "sim:p=0.9,seed=1", "--store", str(tmp_path / "s"))
     assert r.exit_code == 0, r.output
-    assert "confidence (worst case, p = 0.9): lowest 0.9878, mean 0.9878, 7 steps below" in r.stdout
+    assert (
+        "confidence (worst case, p = 0.9): lowest 0.9878, mean 0.9878; 7 steps below 0.9927, what each step needs for the target 0.95"
+        in r.stdout
+    )
+
+
+def test_a_run_at_k_min_has_no_step_short_of_the_target(tmp_path):
+    """Every step decided ahead by k_min has the confidence the target needs of it: none is counted
+    low (a healthy run reported as full of low-confidence steps was the bug); a k below k_min is."""
+    at_kmin = cli(
+        "run", "hanoi", "--disks", "7", "--model", "sim:p=0.99,seed=2", "--store", str(tmp_path / "a"), "--json"
+    )
+    out = json.loads(at_kmin.stdout)
+    assert out["status"] == "solved" and out["settings"]["p"] == 0.99, at_kmin.output
+    needed = needed_confidence(0.95, 127)
+    assert out["confidence_needed"] == pytest.approx(needed, rel=1e-12)
+    assert posterior(out["settings"]["k"], 0, 0.99) >= needed and out["low_confidence_steps"] == 0
+    below = cli("run", "hanoi", "--disks", "7", "--k", "1", "--model", "sim:p=0.99,seed=2", "--store", str(tmp_path / "b"), "--json")  # fmt: skip
+    low = json.loads(below.stdout)
+    assert posterior(1, 0, 0.99) < needed and low["low_confidence_steps"] == low["steps_done"] > 0, below.output
 
 
 def test_a_run_without_p_stores_null_and_lists_nothing(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from maker_cli.core.confidence import LEGACY_LOW_CONFIDENCE
+
 
 def number(x: float | None) -> str:
     if x is None:
@@ -65,3 +67,11 @@ def duration(seconds: float) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def low_confidence_line(low: int, needed: float | None, target: float | None) -> str:
+    """How many decided steps have less confidence than the job's target needs of each step."""
+    if needed is None:  # a run stored before `confidence_needed` existed
+        return f"{low:,} steps below {LEGACY_LOW_CONFIDENCE}"
+    what = f"the target {target:g}" if isinstance(target, (int, float)) else "the target"
+    return f"{low:,} steps below {probability(needed)}, what each step needs for {what}"

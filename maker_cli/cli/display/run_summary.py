@@ -10,9 +10,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from maker_cli._types import JSONObject
-from maker_cli.cli.display.formats import probability
+from maker_cli.cli.display.formats import low_confidence_line, probability
 from maker_cli.cli.output import printable, warn_line
-from maker_cli.core.confidence import LOW_CONFIDENCE
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
 from maker_cli.secrets import redact
@@ -82,8 +81,11 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
         settings = report.get("settings") or {}
         console.print(
             f"confidence (worst case, p = {settings.get('p')}): lowest {probability(report['min_confidence'])}, "
-            f"mean {probability(report['mean_confidence'])}, {report['low_confidence_steps']:,} steps below "
-            f"{LOW_CONFIDENCE} (`maker runs show {report['run_id']}` lists the least confident)",
+            f"mean {probability(report['mean_confidence'])}; "
+            + low_confidence_line(
+                report["low_confidence_steps"], report.get("confidence_needed"), settings.get("target")
+            )
+            + f" (`maker runs show {report['run_id']}` lists the least confident)",
             highlight=False,
             soft_wrap=True,
             markup=False,

@@ -13,9 +13,11 @@ from collections import defaultdict
 
 import pytest
 from engine_fixtures import REF, judge
+from hypothesis import given
+from hypothesis import strategies as st
 
 from maker_cli.core import maths
-from maker_cli.core.confidence import LOW_CONFIDENCE, decision_confidence, margin_votes, posterior
+from maker_cli.core.confidence import decision_confidence, margin_votes, needed_confidence, posterior, short_of
 from maker_cli.core.engine import Engine, VoteConfig
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
@@ -99,8 +101,23 @@ def test_decision_confidence_is_null_without_p_or_a_winner():
     assert decision_confidence({}, None, None) is None
 
 
-def test_the_low_confidence_line():
-    assert posterior(3, 0, 0.99) < LOW_CONFIDENCE < posterior(4, 0, 0.99)
+def test_the_confidence_a_step_needs():
+    assert needed_confidence(0.95, 1) == pytest.approx(0.95, rel=1e-15)
+    assert needed_confidence(0.95, 1_048_575) ** 1_048_575 == pytest.approx(0.95, rel=1e-9)
+    for bad in ((0.0, 5), (1.0, 5), (True, 5), (0.9, 0), (0.9, 2.5)):
+        with pytest.raises(UsageError):
+            needed_confidence(*bad)
+
+
+@given(st.floats(0.55, 0.9999), st.integers(1, 2_000_000), st.floats(0.5, 0.999))
+def test_a_step_decided_ahead_by_k_min_is_never_short(p, steps, target):
+    """The posterior at margin k_min is the paper's per-step success, so it meets what the step needs;
+    one vote less is short whenever k_min > 1 was needed (k_min is the least k that meets it)."""
+    k = maths.k_min(p, steps, target)
+    needed = needed_confidence(target, steps)
+    assert not short_of(posterior(k, 0, p), needed)
+    if k > 1 and posterior(k - 1, 0, p) < needed * (1 - 1e-6):
+        assert short_of(posterior(k - 1, 0, p), needed)
 
 
 # --------------------------------------------------------------------------- Monte Carlo

@@ -102,7 +102,7 @@ def test_confidence_round_trips_and_the_least_confident_come_first(tmp_path):
 
 def test_the_running_summary_survives_the_resume_point(tmp_path):
     task = Hanoi(disks=3)
-    totals = RunTotals()
+    totals = RunTotals(confidence_needed=0.999999)
     for c in (0.99, None, 0.5, 0.9999999, 1.0):
         totals.confide(c)
     assert (totals.confident_steps, totals.min_confidence, totals.low_confidence_steps) == (4, 0.5, 2)
@@ -116,6 +116,7 @@ def test_the_running_summary_survives_the_resume_point(tmp_path):
         store.update_run(rid, {"last_state": old})  # a run stored before confidences: nothing to carry on
         before = stored_totals(store.get_run(rid))
     assert (again.confident_steps, again.min_confidence, again.low_confidence_steps) == (4, 0.5, 2)
+    assert again.confidence_needed == 0.999999
     assert again.mean_confidence == pytest.approx(totals.mean_confidence, rel=1e-12)
     assert (before.confident_steps, before.min_confidence, before.low_confidence_steps) == (0, None, 0)
     assert before.mean_confidence is None
