@@ -342,32 +342,7 @@ class Runner:
         self._buffer_samples(point.step, r)
 
     def _buffer_samples(self, idx: int, r: StepResult) -> None:
-        if not r.records or not self._log(r):
-            return
-        for rec in r.records:
-            self._samples.append(
-                SampleRow(
-                    idx=idx,
-                    seq=rec.seq,
-                    temperature=rec.temperature,
-                    text=rec.text,
-                    answer_key=rec.key,
-                    red_flag=rec.red_flag,
-                    input_tokens=rec.input_tokens,
-                    output_tokens=rec.output_tokens,
-                    finish_reason=rec.finish_reason,
-                    latency_s=rec.latency_s,
-                    confidence=rec.confidence,
-                )
-            )
-
-    def _log(self, r: StepResult) -> bool:
-        mode = self.options.log_samples
-        if mode == LOG_ALL:
-            return True
-        if mode == LOG_NONE:
-            return False
-        return r.rounds > 1 or r.samples > r.valid or not r.decided
+        self._samples.extend(sample_rows(idx, r, self.options.log_samples))
 
     def _flush(self, point: RunPoint, totals: RunTotals, status: RunStatus, message: str | None = None) -> None:
         t = totals
@@ -464,3 +439,35 @@ def _undecided(step: int, r: StepResult, cfg: VoteConfig) -> tuple[RunStatus, st
         f"step {step} undecided after {r.samples} samples (the cap, max_samples {cfg.max_samples}); "
         f"leading answers: {ranked}"
     )
+
+
+def keeps_samples(mode: str, r: StepResult) -> bool:
+    """Whether the logging policy keeps a step's raw samples: all, none, or (contested) those of a
+    step that took more than one round, had a red flag or was not decided."""
+    if mode == LOG_ALL:
+        return True
+    if mode == LOG_NONE:
+        return False
+    return r.rounds > 1 or r.samples > r.valid or not r.decided
+
+
+def sample_rows(idx: int, r: StepResult, mode: str) -> list[SampleRow]:
+    """The store rows of step `idx`'s raw samples, as the logging policy `mode` keeps them."""
+    if not r.records or not keeps_samples(mode, r):
+        return []
+    return [
+        SampleRow(
+            idx=idx,
+            seq=rec.seq,
+            temperature=rec.temperature,
+            text=rec.text,
+            answer_key=rec.key,
+            red_flag=rec.red_flag,
+            input_tokens=rec.input_tokens,
+            output_tokens=rec.output_tokens,
+            finish_reason=rec.finish_reason,
+            latency_s=rec.latency_s,
+            confidence=rec.confidence,
+        )
+        for rec in r.records
+    ]

@@ -34,11 +34,11 @@ from maker_cli.errors import MakerError
 from maker_cli.jobs.event_log import job_scope
 from maker_cli.jobs.run_result import RunConfig
 from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, confidence_state, restore, stored_totals
-from maker_cli.jobs.runner import Runner, RunOptions, leased
+from maker_cli.jobs.runner import Runner, RunOptions, leased, sample_rows
 from maker_cli.secrets import redact
 from maker_cli.specs.canonical import dump_json, load_json
 from maker_cli.specs.question import QuestionSpec
-from maker_cli.store.rows import RunRecord, SampleRow, StepRow
+from maker_cli.store.rows import RunRecord, StepRow
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks.sequence import SequenceTask
 from maker_cli.workflows.compose import NodeKind, NodeResult, compose
@@ -410,25 +410,7 @@ class WorkflowRunner:
             return
         confidence = decision_confidence(r.tallies, r.winner, self.config.p)
         self._totals.confide(confidence)
-        mode = self.config.log_samples
-        keep = mode == "all" or (mode != "none" and (r.rounds > 1 or r.samples > r.valid))
-        samples = [
-            SampleRow(
-                idx=node.position,
-                seq=rec.seq,
-                temperature=rec.temperature,
-                text=rec.text,
-                answer_key=rec.key,
-                red_flag=rec.red_flag,
-                input_tokens=rec.input_tokens,
-                output_tokens=rec.output_tokens,
-                finish_reason=rec.finish_reason,
-                latency_s=rec.latency_s,
-                confidence=rec.confidence,
-            )
-            for rec in (r.records or [])
-            if keep
-        ]
+        samples = sample_rows(node.position, r, self.config.log_samples)
         row = StepRow(
             idx=node.position,
             input_state=node.id,
