@@ -268,7 +268,7 @@ def job_started(plan: RunPlan, steps_done: int) -> JobStarted:
     return JobStarted(
         kind="workflow" if workflow else "run",
         steps_total=task.planning_steps if isinstance(task, WorkflowTask) else task.steps_total,
-        steps_done=0 if workflow else steps_done,
+        steps_done=steps_done,  # a workflow counts its voted steps (nodes, sequence steps, composition)
         k=plan.config.k,
         model=plan.config.model,
         task=task.name,

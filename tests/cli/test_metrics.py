@@ -376,3 +376,29 @@ def test_a_workflows_progress_counts_its_voted_steps(tmp_path):
     assert value(m, "maker_seconds_left_estimate") == 0
     (info,) = [dict(labels) for (name, labels), _ in m.items() if name == "maker_job_info"]
     assert info["kind"] == "workflow" and info["run_id"] == result.run_id
+
+
+def test_a_resumed_workflows_progress_starts_from_its_stored_steps(tmp_path):
+    """maker_steps_done of a resumed workflow counts the steps decided before it resumed (it started
+    from 0 and never reached maker_steps_total)."""
+    spec = tmp_path / "chain.yaml"
+    nodes = "".join(
+        f"  - id: n{i}\n    user: {'question ' * 20}{i}\n"
+        '    answer: {regex: "Answer: *(?P<answer>\\\\S+)"}\n'
+        f"    expected: '{i}'\n    sim_response: 'Answer: {{{{answer}}}}'\n"
+        + (f"    depends_on: [n{i - 1}]\n" if i else "")
+        for i in range(5)
+    )
+    spec.write_text(f"kind: workflow\nname: chain\nnodes:\n{nodes}compose: {{function: last_only}}\n", encoding="utf-8")
+    store, prices = tmp_path / "s.sqlite", {"price_in": 1000.0, "price_out": 1000.0}
+    first = maker_cli.run(spec, model="sim:p=0.99", store=store, max_cost=0.2, yes=True, **prices)
+    assert first.status == "budget_exhausted" and 0 < first.steps_done < 5, first.message
+    metrics = maker_cli.MetricsListener()
+    done = maker_cli.run(resume=first.run_id, store=store, max_cost=100.0, listeners=[metrics])
+    m = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition())
+        for s in family.samples
+    }
+    assert done.status == "solved" and done.resumed
+    assert value(m, "maker_steps_done") == value(m, "maker_steps_total") == done.voted_steps == 5
