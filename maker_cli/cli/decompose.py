@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
-from maker_cli.cli.output import EXIT_UNDECIDED, out_console, print_json, printable
+from maker_cli.cli.output import EXIT_UNDECIDED, err_console, out_console, print_json, printable
 from maker_cli.config.settings import load_settings
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.workflows.decompose import (
@@ -35,6 +35,9 @@ from maker_cli.workflows.decompose import (
     write_workflow,
 )
 from maker_cli.workflows.decompose_tree import TreeNode
+
+if TYPE_CHECKING:
+    from maker_cli.jobs.metrics import MetricsEndpoint
 
 EXIT_BUDGET = 4
 
@@ -68,6 +71,9 @@ TABLE: dict[str, tuple[object, object]] = {"max_cost": (MaxCost, None), "max_sam
     "price_out",
     "max_cost",
     "json_out",
+    "events",
+    "events_text",
+    *options.METRICS_OPTIONS,
     table=TABLE,
 )
 def decompose(
@@ -118,32 +124,49 @@ def decompose(
     if out is not None and not dry_run:
         check_out(out, force=force)  # before anything is spent
     text = task_text(task)
-    json_out = bool(opts.pop("json_out"))
-    console = out_console()
-
-    def shown(record: DecisionRecord) -> None:
-        console.print(decision_line(record))
-
+    json_out = bool(opts["json_out"])
     settings = load_settings(config_path(ctx))
-    result = asyncio.run(
-        adecompose(
-            text,
-            strategy=the_strategy,
-            max_depth=max_depth,
-            max_subtasks=max_subtasks,
-            script=script,
-            name=out.stem if out is not None else None,
-            on_decision=None if json_out else shown,
-            settings=settings,
-            **options.job_flags(opts),
+    with options.event_log(opts) as log, options.metrics_endpoint(opts) as metrics:
+        # --events -: stdout holds the events, people read stderr
+        console = err_console() if log is not None and log.to_stdout else out_console()
+
+        def shown(record: DecisionRecord) -> None:
+            console.print(decision_line(record))
+
+        result = asyncio.run(
+            adecompose(
+                text,
+                strategy=the_strategy,
+                max_depth=max_depth,
+                max_subtasks=max_subtasks,
+                script=script,
+                name=out.stem if out is not None else None,
+                on_decision=None if json_out else shown,
+                settings=settings,
+                listeners=options.listeners(log, metrics.listener if metrics is not None else None),
+                **options.job_flags(opts),
+            )
         )
-    )
+        _report(result, console, out, dry_run=dry_run, force=force, json_out=json_out, metrics=metrics)
+
+
+def _report(
+    result: DecompositionResult,
+    console: Console,
+    out: Path | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    json_out: bool,
+    metrics: MetricsEndpoint | None,
+) -> None:
+    """Write the workflow (unless --dry-run), print the result, exit with the status's code."""
     if result.simulated and not json_out:
         console.print(Text("simulated model: no API calls, no cost", style="dim"))
     if out is not None and not dry_run and result.workflow_yaml is not None:
         result = write_workflow(result, out, force=force)
     if json_out:
-        print_json(result.model_dump(mode="json"))
+        print_json(options.with_metrics(result.model_dump(mode="json"), metrics))
     else:
         print_result(result, console, dry_run=dry_run)
     if result.status == "budget_exhausted":

@@ -93,7 +93,7 @@ class JobStarted:
     `steps_total`: the steps the job decides (None: not known ahead; a workflow: its voted steps; a
     calibration: the samples it asks for); `steps_done`: those done before (a resumed run)."""
 
-    kind: str  # run, workflow, vote, calibration
+    kind: str  # run, workflow, vote, calibration, decomposition
     steps_total: int | None
     steps_done: int = 0
     k: int | None = None

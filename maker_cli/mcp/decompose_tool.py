@@ -121,6 +121,7 @@ class DecomposeTool(SessionTools):
                 name=name,
                 settings=settings,
                 provider=provider_for(job.model_copy(update={"max_cost": cost_cap})),
+                listeners=session.listeners,
             )
             session.spent_usd += result.cost_usd or 0.0
             stop = "done" if result.decided else STOP_REASONS.get(str(result.stopped), "sample_cap")

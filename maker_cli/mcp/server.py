@@ -143,7 +143,7 @@ def build_server(
     `root` (default: the working directory) and `allowed_dirs` are the folders specs may be read
     from; `trust_spec_code` lets sequence specs run `reference: FILE.py:function`;
     `max_session_cost` caps the dollars all calls together may spend; `listeners` hear the events
-    of every vote and calibration the tools run (the metrics of `serve-mcp --metrics-port`).
+    of every vote, calibration and decomposition the tools run (the metrics of `serve-mcp --metrics-port`).
     """
     session = Session(
         base=settings,

@@ -25,7 +25,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -35,10 +35,12 @@ from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings, merge_job_settings
 from maker_cli.config.settings import Settings, load_settings
 from maker_cli.core.engine import Engine, StepResult, VoteConfig
+from maker_cli.core.events import JobStarted, Listener, announce
 from maker_cli.core.race import VotingMethod
 from maker_cli.core.status import StepStatus, StopReason
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import UsageError
+from maker_cli.jobs.event_log import job_scope, new_job_id
 from maker_cli.providers import is_sim
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
@@ -176,6 +178,7 @@ async def adecompose(
     config: Path | None = None,
     settings: Settings | None = None,
     provider: Provider | None = None,
+    listeners: Iterable[Listener] = (),
 ) -> DecompositionResult:
     """Split `task` into a workflow of voted questions; the result holds the tree, every decision
     with its votes, the decomposition's samples, tokens and cost, and the workflow's YAML.
@@ -183,7 +186,8 @@ async def adecompose(
     `max_samples` caps each decision (default 100); `max_total_samples` and `max_cost` (USD) the
     whole decomposition. `script` (simulated models only) scripts the decomposer: a JSON file, a
     mapping or a `DecompositionScript` (`maker_cli.workflows.decompose_sim`). `name` is the
-    workflow's name. Settings: keyword > MAKER_* > config file > defaults.
+    workflow's name. `listeners` hear the engine's events of every decision (an event log, metrics).
+    Settings: keyword > MAKER_* > config file > defaults.
     """
     check_task(task)
     check_shape(max_depth, max_subtasks)
@@ -229,8 +233,11 @@ async def adecompose(
             max_total_samples=max_total_samples,
             script=the_script,
             on_decision=on_decision,
+            listeners=listeners,
         )
-        return await run.result(name=name)
+        with job_scope(new_job_id("decompose")):  # the events' run_id: a decomposition is in no store
+            announce(run.engine.listeners, JobStarted("decomposition", None, k=job.k, model=job.model, task=name))
+            return await run.result(name=name)
     finally:
         await provider.aclose()
 
@@ -343,6 +350,7 @@ class _Decomposition:
         max_total_samples: int | None,
         script: DecompositionScript,
         on_decision: Callable[[DecisionRecord], None] | None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         self.task = task
         self.job = job
@@ -353,7 +361,7 @@ class _Decomposition:
         self.max_total_samples = max_total_samples
         self.script = script
         self.on_decision = on_decision
-        self.engine = Engine(provider, concurrency=job.concurrency)
+        self.engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
         self.judge = ProposalJudge(max_subtasks)
         self.system = system_prompt(max_subtasks)
         self.decisions: list[DecisionRecord] = []

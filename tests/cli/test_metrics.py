@@ -355,7 +355,14 @@ def test_serve_mcp_tools_feed_the_listeners_in_process(tmp_path):
 
 
 def test_every_command_that_runs_jobs_offers_the_options():
-    for command in (["vote"], ["run", "hanoi"], ["run", "task"], ["calibrate", "hanoi"], ["calibrate", "task"]):
+    for command in (
+        ["vote"],
+        ["run", "hanoi"],
+        ["run", "task"],
+        ["calibrate", "hanoi"],
+        ["calibrate", "task"],
+        ["decompose"],
+    ):
         r = cli(*command, "--help")
         assert "--metrics-port" in r.stdout and "--metrics-addr" in r.stdout and "--metrics-linger" in r.stdout
     r = cli("serve-mcp", "--help")
@@ -402,3 +409,31 @@ def test_a_resumed_workflows_progress_starts_from_its_stored_steps(tmp_path):
     }
     assert done.status == "solved" and done.resumed
     assert value(m, "maker_steps_done") == value(m, "maker_steps_total") == done.voted_steps == 5
+
+
+def test_maker_decompose_feeds_the_events_and_the_metrics(tmp_path):
+    """`maker decompose` (and the MCP maker_decompose tool) spends samples: they reach the event log
+    and the metrics like any other job's (they were in neither)."""
+    log = tmp_path / "events.jsonl"
+    r = cli("decompose", "Say hello", "--model", "sim:p=0.9,seed=1", "--dry-run", "--json", "--events", str(log),
+            "--metrics-port", "0")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    finished = [e for e in events if e["event"] == "sample_finished"]
+    decided = [e for e in events if e["event"] == "step_decided"]
+    assert len(finished) == out["samples"] > 0 and len(decided) == len(out["decisions"])
+    assert {e["run_id"] for e in events} == {events[0]["run_id"]} and events[0]["run_id"].startswith("decompose-")
+    assert out["metrics_url"].startswith("http://127.0.0.1:")
+    metrics = maker_cli.MetricsListener()
+    server = server_for(tmp_path, listeners=[metrics])
+    (tool,) = calls(server, ("maker_decompose", {"task": "Say hello", "model": "sim:p=0.9,seed=1"}))
+    tool = ok(tool)
+    m = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.exposition())
+        for s in family.samples
+    }
+    assert value(m, "maker_samples_total") == tool["samples"] > 0
+    (info,) = [dict(labels) for (name, labels), _ in m.items() if name == "maker_job_info"]
+    assert info["kind"] == "decomposition"
