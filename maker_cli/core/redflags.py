@@ -16,15 +16,15 @@ phrase found.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from itertools import islice
 from typing import Literal, get_args
 
-from maker_cli._types import AnswerValue, JSONValue
+from maker_cli._types import AnswerValue
 from maker_cli.providers.base import Completion
+from maker_cli.strict_json import load_json
 
 TOO_LONG = "too_long"  # provider usage says more output tokens than allowed
 TRUNCATED = "truncated"  # finish_reason == "length": the provider cut it off
@@ -289,28 +289,17 @@ def _at_least(pattern: re.Pattern[str], text: str, count: int) -> bool:
     return sum(1 for _ in islice(pattern.finditer(text), count)) >= count
 
 
-def _reject_constant(name: str) -> JSONValue:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _load_json(text: str) -> JSONValue:
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
 def json_fields_problem(text: str, required: Iterable[str]) -> str | None:
     """Why `text` is not a JSON object with the `required` top-level fields, or None. JSON is read
     as answers are: the whole text, else its one ```json fenced block; never repaired."""
     try:
-        value = _load_json(text)
+        value = load_json(text)
     except ValueError:
         blocks = _FENCE.findall(text)
         if len(blocks) != 1:
             return "not JSON and no ```json block" if not blocks else f"{len(blocks)} ```json blocks (expected one)"
         try:
-            value = _load_json(blocks[0])
+            value = load_json(blocks[0])
         except ValueError:
             return "the ```json block is not valid JSON"
     if not isinstance(value, dict):

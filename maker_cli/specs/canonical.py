@@ -26,13 +26,12 @@ after every text step here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal, InvalidOperation
-from typing import Literal, NoReturn
+from typing import Literal
 
-from maker_cli._types import JSONValue
+from maker_cli.strict_json import dump_json, load_json
 
 CanonicalStep = Literal["strip", "collapse_whitespace", "lowercase", "json", "number", "set"]
 
@@ -49,23 +48,6 @@ def as_text(value: object) -> str:
     if isinstance(value, str):
         return value
     return dump_json(value)
-
-
-def dump_json(value: object) -> str:
-    """Canonical JSON: sorted keys, compact separators, non-ASCII kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-def load_json(text: str) -> JSONValue:
-    """Strict JSON (no NaN/Infinity). Raises ValueError for anything that is not JSON."""
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 def canonical_json(text: str) -> str:

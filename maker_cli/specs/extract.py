@@ -14,7 +14,8 @@ from typing import Literal
 from maker_cli._types import JSONValue
 from maker_cli.core.redflags import FORMAT, RedFlag
 from maker_cli.errors import UsageError
-from maker_cli.specs.canonical import CanonicalError, canonical_number, load_json
+from maker_cli.specs.canonical import CanonicalError, canonical_number
+from maker_cli.strict_json import load_json
 
 ValueType = Literal["str", "int", "float", "bool", "list", "object"]
 PathPart = str | int

@@ -25,11 +25,12 @@ from maker_cli.core.redflags import (
     phrase_problem,
 )
 from maker_cli.errors import UsageError
-from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize, load_json
+from maker_cli.specs.canonical import CanonicalError, CanonicalStep, canonicalize
 from maker_cli.specs.extract import PathPart, ValueType, parse_json_path, type_matches
 from maker_cli.specs.matching import EmbeddingMatch, NumberMatch, split_steps
 from maker_cli.specs.prompt_file import PromptRecord, prompt_sha256
 from maker_cli.specs.templates import is_name, placeholders
+from maker_cli.strict_json import load_json
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 ANSWER_GROUPS = ("answer", "value")  # the named regex group an answer field is read from

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 
 from maker_cli._types import JSONObject, JSONValue
 from maker_cli.core.redflags import FORMAT, Answer, RedFlag
-from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize, dump_json
+from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize
 from maker_cli.specs.extract import parse_json_path, parse_json_response, type_matches
 from maker_cli.specs.fields import AnswerField, json_type, same_value, short, typed_value, value_at
+from maker_cli.strict_json import dump_json
 
 _NO_DOC = object()
 NO_SHAPE = object()

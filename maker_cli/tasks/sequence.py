@@ -24,13 +24,14 @@ from maker_cli.core.step import StepPrompt
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.providers.base import Reference
 from maker_cli.specs import load_spec
-from maker_cli.specs.canonical import as_text, dump_json, load_json
+from maker_cli.specs.canonical import as_text
 from maker_cli.specs.extract import type_matches
 from maker_cli.specs.fields import input_values, json_type, short, value_at
 from maker_cli.specs.judge import NO_SHAPE, AnswerJudge
 from maker_cli.specs.prompt_file import PromptRecord, prompt_from_record, prompt_sha256, spec_with_prompt
 from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
+from maker_cli.strict_json import dump_json, load_json
 from maker_cli.tasks import solvers
 from maker_cli.tasks.base import Probe, TaskDefaults, register, unchanged_file
 from maker_cli.tasks.sequence_path import WALK_CAP, ReferencePath, reference_path, sequence_probes

@@ -21,10 +21,11 @@ from maker_cli.core.redflags import Answer, RedFlag, RedFlagRules
 from maker_cli.errors import SpecError
 from maker_cli.providers.base import Completion, Reference
 from maker_cli.providers.paraphrase import paraphrase
-from maker_cli.specs.canonical import as_text, dump_json
+from maker_cli.specs.canonical import as_text
 from maker_cli.specs.extract import PathPart, parse_json_path
 from maker_cli.specs.fields import AnswerField
 from maker_cli.specs.templates import render
+from maker_cli.strict_json import dump_json
 
 _NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*")  # no exponent: keep it readable
 _MAX_LEAVES = 64

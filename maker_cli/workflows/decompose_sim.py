@@ -42,7 +42,7 @@ from maker_cli._types import JSONValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.errors import SpecError
 from maker_cli.providers.base import Reference
-from maker_cli.specs.canonical import load_json
+from maker_cli.strict_json import load_json
 from maker_cli.workflows.decompose_proposal import collapse, has_braces, task_of_prompt
 
 DEFAULT_FORMAT = "a short answer"

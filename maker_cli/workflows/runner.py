@@ -36,10 +36,10 @@ from maker_cli.jobs.run_result import RunConfig
 from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, confidence_state, restore, stored_totals
 from maker_cli.jobs.runner import Runner, RunOptions, leased, sample_rows
 from maker_cli.secrets import redact
-from maker_cli.specs.canonical import dump_json, load_json
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.store.rows import RunRecord, StepRow
 from maker_cli.store.run_store import RunStore
+from maker_cli.strict_json import dump_json, load_json
 from maker_cli.tasks.sequence import SequenceTask
 from maker_cli.workflows.compose import NodeKind, NodeResult, compose
 from maker_cli.workflows.task import WorkflowTask

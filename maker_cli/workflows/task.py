@@ -15,12 +15,13 @@ from maker_cli._types import JSONObject, JSONValue, OptionValue
 from maker_cli.core.step import StepPrompt
 from maker_cli.errors import SpecError, UsageError
 from maker_cli.specs import load_spec
-from maker_cli.specs.canonical import as_text, dump_json
+from maker_cli.specs.canonical import as_text
 from maker_cli.specs.fields import input_values
 from maker_cli.specs.question import QuestionSpec
 from maker_cli.specs.sequence import SequenceSpec
 from maker_cli.specs.templates import placeholders, render
 from maker_cli.specs.workflow import REF_PREFIX, WorkflowSpec, ref_name, rewrite_refs
+from maker_cli.strict_json import dump_json
 from maker_cli.tasks.base import unchanged_file
 from maker_cli.tasks.question import QuestionTask
 from maker_cli.tasks.sequence import SequenceTask
