@@ -137,6 +137,13 @@ def plan_run(
                 "drop --method and early stopping, or --adaptive-k"
             )
         k, k_source, k_layer = _adaptive_start(the_task, job.source("k"), speculate, measured, floor, job.target)
+    least = floor if adaptive_k else k
+    if job.max_samples is not None and job.max_samples < least:
+        what = f"the --k-min-floor {floor}" if adaptive_k else f"k = {k}"
+        raise UsageError(
+            f"--max-samples {job.max_samples} (set by the {job.source('max_samples')}) is below {what}: "
+            "no step could ever be decided"
+        )
     run_config = RunConfig.of(
         job,
         k=k,

@@ -416,3 +416,19 @@ def test_a_run_that_stops_says_why_without_json(tmp_path):
     assert "why: step 0 undecided after 5 samples: no answer could win within the cap (max_samples 6)" in r.stdout
     assert "stopped early (loss of hope)" in r.stdout
     assert "resume with: maker run hanoi --resume" in r.stdout
+
+
+def test_a_sample_cap_below_k_is_refused_before_the_run_is_stored(tmp_path):
+    """--max-samples below k (or, with --adaptive-k, below the floor) could never decide a step: one
+    line, exit 2, and no run in the store (it was stored, exited 3 and could not be resumed)."""
+    store = tmp_path / "s.sqlite"
+    for extra, what in ((["--k", "3"], "k = 3"), (["--adaptive-k"], "the --k-min-floor 2")):
+        r = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.99", "--max-samples", "1", *extra, "--store", str(store))  # fmt: skip
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        assert (
+            r.stderr.strip()
+            == f"error: --max-samples 1 (set by the flag) is below {what}: no step could ever be decided"
+        )
+    assert not store.exists() or RunStore(store).list_runs() == []
+    ok = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.99", "--max-samples", "3", "--k", "3", "--store", str(store))  # fmt: skip
+    assert ok.exit_code in (0, 3), ok.output
