@@ -23,7 +23,15 @@ from maker_cli.core.maths import DEFAULT_TARGET
 from maker_cli.core.status import RunStatus
 from maker_cli.errors import BudgetExceeded, MakerError, UsageError
 from maker_cli.jobs.event_log import EventsArg, event_listeners, job_scope
-from maker_cli.jobs.run_plan import ASSUMED_OUTPUT_TOKENS, RESUMABLE, RunPlan, choose_k, job_estimate, plan_run
+from maker_cli.jobs.run_plan import (
+    ASSUMED_OUTPUT_TOKENS,
+    RESUMABLE,
+    RunPlan,
+    check_resumable,
+    choose_k,
+    job_estimate,
+    plan_run,
+)
 from maker_cli.jobs.run_result import AdaptiveReport, FailedStep, RunConfig, RunResult, SpeculativeWaste
 from maker_cli.jobs.run_state import RunOutcome, RunPoint, RunTotals, restore
 from maker_cli.jobs.runner import Runner
@@ -286,13 +294,7 @@ def start(plan: RunPlan, store: RunStore) -> StartedRun:
         store.claim(run_id)
         return StartedRun(plan, store, run_id, RunPoint(0, state, previous), RunTotals(), False)
     record = store.get_run(plan.resume)
-    if record.status == RunStatus.SOLVED:
-        raise UsageError(f"run {record.id} is already solved; nothing to resume")
-    if record.status == RunStatus.FAILED and not plan.config.keep_going:
-        raise UsageError(
-            f"run {record.id} stopped at a wrong step ({record.first_error_step}); resuming would continue from "
-            "the wrong state: add --keep-going to do that deliberately"
-        )
+    check_resumable(record, keep_going=plan.config.keep_going)  # again: another process may have ended it since
     store.claim(record.id, running=True)  # one process per run: refuses while another live process works on it
     record = store.get_run(record.id)  # as of the claim
     point, totals = restore(task, record)

@@ -16,6 +16,7 @@ from maker_cli.core.adaptive import AdaptiveK
 from maker_cli.core.estimate import EstimateInputs, estimate
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.core.race import VotingMethod
+from maker_cli.core.status import RunStatus
 from maker_cli.errors import UsageError
 from maker_cli.jobs.calibration_file import load_calibration
 from maker_cli.jobs.run_result import LOG_MODES, RunConfig
@@ -25,6 +26,7 @@ from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers.sim import SimParams, parse_sim, prompt_params
 from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.specs.prompt_file import as_prompt_file, prompt_sha256
+from maker_cli.store.rows import RunRecord
 from maker_cli.store.run_store import RunStore
 from maker_cli.tasks import Hanoi, SequentialTask, task_from_config
 from maker_cli.tasks.base import prompt_record_of
@@ -271,6 +273,7 @@ def _plan_resume(
     if speculate is not None:
         changes["speculate"] = _speculate(speculate)
     config = RunConfig.model_validate({**stored["job"], **changes})
+    check_resumable(record, keep_going=config.keep_going)
     task_config = {**stored["task"], "trust_code": trust_code}
     the_task: SequentialTask | WorkflowTask = (
         WorkflowTask.from_config(task_config)
@@ -279,7 +282,22 @@ def _plan_resume(
     )
     if prompt is not None:
         _check_same_prompt(record.id, the_task, prompt)
-    return RunPlan(the_task, config, dict(stored.get("sources") or {}), store_file, record.id, yes)
+    sources = dict(stored.get("sources") or {})
+    plan = RunPlan(the_task, config, sources, store_file, record.id, yes)
+    # the whole job's estimate, from the run's own p (said with the k it was started with)
+    plan.estimate = job_estimate(the_task, config, sources, simulated=is_sim(config.model))
+    return plan
+
+
+def check_resumable(record: RunRecord, *, keep_going: bool) -> None:
+    """Refuse to resume a solved run, or a failed one without --keep-going (before anything is shown)."""
+    if record.status == RunStatus.SOLVED:
+        raise UsageError(f"run {record.id} is already solved; nothing to resume")
+    if record.status == RunStatus.FAILED and not keep_going:
+        raise UsageError(
+            f"run {record.id} stopped at a wrong step ({record.first_error_step}); resuming would continue from "
+            "the wrong state: add --keep-going to do that deliberately"
+        )
 
 
 def _check_same_prompt(run_id: str, task: SequentialTask | WorkflowTask, prompt: PromptArg) -> None:

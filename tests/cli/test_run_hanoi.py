@@ -346,8 +346,23 @@ def test_resume_rules(tmp_path):
     assert r.exit_code == 2 and "--keep-going" in r.output
     r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"], "--k", "5")
     assert r.exit_code == 2 and "drop --k" in r.output
+    assert r.stdout == ""  # refused before the plan and the estimate are shown
     code, more = run_json(store, "--resume", out["run_id"], "--keep-going")
     assert more["steps_done"] == 63 and more["first_error_step"] == out["first_error_step"]
+
+
+def test_a_resumed_run_shows_the_estimate_from_its_own_p(tmp_path):
+    store = tmp_path / "s.sqlite"
+    code, out = run_json(store, "--disks", "4", "--model", "sim:p=0.99", "--max-cost", "0")
+    assert code == 4 and out["status"] == "budget_exhausted"
+    r = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"], "--max-cost", "1")
+    assert r.exit_code == 0, r.output
+    assert "k = 2 (k_min for p=0.99, target=0.95 over 15 steps)" in r.stdout
+    assert "estimate (the whole job, from its start): P(all steps right) = 0.9985" in r.stdout
+    assert "p unknown" not in r.stdout
+    again = cli("run", "hanoi", "--store", str(store), "--resume", out["run_id"])
+    assert again.exit_code == 2 and again.stdout == "", again.output  # refused before anything is shown
+    assert again.stderr.strip() == f"error: run {out['run_id']} is already solved; nothing to resume"
 
 
 def test_a_run_worked_on_by_a_live_process_is_not_resumed_twice(tmp_path):

@@ -43,14 +43,18 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
     if est is None:
         console.print(
-            "estimate: p unknown (give --p or --calibration FILE for k_min, cost and P(success))", highlight=False
+            "estimate: p unknown (give --p or --calibration FILE for k_min, cost and P(success))"
+            if plan.resume is None
+            else "estimate: p unknown (the run was started without --p or --calibration)",
+            highlight=False,
         )
         return
     cost = (
         "unknown" if est.expected_cost_usd is None else f"${est.expected_cost_usd:,.2f} (p95 ${est.cost_p95_usd:,.2f})"
     )
     console.print(
-        f"estimate: P(all steps right) = {est.p_full:.4f}, {est.expected_samples_per_step:.3f} samples/step, "
+        ("estimate" if plan.resume is None else "estimate (the whole job, from its start)")
+        + f": P(all steps right) = {probability(est.p_full)}, {est.expected_samples_per_step:.3f} samples/step, "
         f"{est.expected_calls:,.0f} samples in all, cost {cost}, "
         f"{est.expected_rounds_per_step or 0:.2f} rounds/step",
         highlight=False,
