@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from maker_cli._types import JSONObject, JSONValue
-from maker_cli.cli.display.formats import low_confidence_line, probability
+from maker_cli.cli.display.formats import confidence_basis, low_confidence_line, probability
 from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
@@ -239,12 +239,13 @@ def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weake
     if isinstance(summary, dict) and summary.get("steps"):
         lowest = summary.get("min")
         console.print(
-            f"confidence (worst case, p = {p}): lowest {probability(lowest if isinstance(lowest, float) else None)}, "
+            f"confidence ({confidence_basis(job)}): lowest {probability(lowest if isinstance(lowest, float) else None)}, "
             f"{summary['steps']:,} decided steps, "
             + low_confidence_line(
                 int(summary.get("low", 0)),
                 summary.get("needed") if isinstance(summary.get("needed"), float) else None,
                 job.get("target") if isinstance(job, dict) and isinstance(job.get("target"), float) else None,
+                adaptive=isinstance(job, dict) and bool(job.get("adaptive_k")),
             ),
             highlight=False,
             soft_wrap=True,
@@ -256,7 +257,7 @@ def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weake
         )
     if not weakest:
         return
-    console.print(f"least confident steps (worst case, p = {p}):", highlight=False, markup=False)
+    console.print(f"least confident steps ({confidence_basis(job)}):", highlight=False, markup=False)
     for st in weakest:
         where = f"node {st['node']}" if "node" in st else f"step {st['idx']}"
         console.print(

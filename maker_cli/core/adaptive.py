@@ -88,6 +88,9 @@ class AdaptiveK:
     k: int = 0  # the k chosen for the next step (0: not chosen yet)
     p_hat: float | None = None
     p_low: float | None = None
+    # what the next step's confidence (at p_low) must reach for the steps left to meet the votes'
+    # half of the target: exp(goal / steps left); a step decided ahead by the k chosen reaches it
+    needed: float | None = None
     _next_update: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
@@ -149,7 +152,9 @@ class AdaptiveK:
         goal = math.log(self.vote_target) - self.log_done()  # ln of what the steps left must reach
         if goal >= 0.0:  # the done steps already spent the budget at this bound: the largest k
             self.k = K_CAP
+            self.needed = 1.0  # no step can reach it any more
             return
+        self.needed = math.exp(goal / left)
         try:
             k = k_min(self.p_low, left, math.exp(goal))
         except CannotConverge:

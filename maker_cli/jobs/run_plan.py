@@ -187,7 +187,7 @@ def _adaptive_start(
     if measured is not None:
         maths.check_p(measured)
     first = AdaptiveK(task.planning_steps, target, floor, measured).next_k()
-    start = f"p={measured:g} (measured)" if measured is not None else "a uniform prior on p"
+    start = f"p={measured:g}, measured" if measured is not None else "a uniform prior on p"
     return first, f"adaptive: re-chosen before each step from the run's votes (starting from {start})", "adaptive"
 
 
@@ -383,11 +383,14 @@ def job_estimate(
         simulated=simulated,
         given_source=given if given is not None and given != "flag" else "flags",
     )
+    k = config.k
+    if config.adaptive_k:  # where adaptive k settles if p is as given (its first steps vote with more)
+        k = max(config.k_min_floor, maths.k_min(config.p, steps, config.target or maths.DEFAULT_TARGET))
     report = estimate(
         EstimateInputs(
             steps=steps,
             p=config.p,
-            k=config.k,
+            k=k,
             valid_rate=config.valid_rate or 1.0,
             input_tokens=in_tokens,
             output_tokens=out_tokens,
@@ -400,13 +403,18 @@ def job_estimate(
             max_red_flags=None if sources.get("max_red_flags", "default") == "default" else config.max_red_flags,
         )
     )
-    modelled = "ahead-by-k at one k"
-    if config.method != VotingMethod.AHEAD_BY_K or config.early_stop_votes is not None or config.adaptive_k:
+    if config.adaptive_k:
+        report.warnings.append(
+            f"with --adaptive-k this estimate assumes p = {config.p:g} holds, at the k_min = {k} adaptive k settles "
+            f"at; the first steps vote with more (k = {config.k} now) until the run's own votes bound p "
+            "(docs/commands/run-hanoi.md#adaptive-k)"
+        )
+    elif config.method != VotingMethod.AHEAD_BY_K or config.early_stop_votes is not None:
         how = [f"--method {config.method}"] if config.method != VotingMethod.AHEAD_BY_K else []
         how += ["early stopping"] if config.early_stop_votes is not None else []
-        how += ["--adaptive-k (k changes by step)"] if config.adaptive_k else []
+        cisc = "; cisc can need several times the votes" if config.method == VotingMethod.CISC else ""
         report.warnings.append(
-            f"this estimate models {modelled}; with {' and '.join(how)} the samples and the cost differ "
-            "(docs/voting-methods.md; cisc can need several times the votes)"
+            f"this estimate models ahead-by-k at one k; with {' and '.join(how)} the samples and the cost differ "
+            f"(docs/voting-methods.md{cisc})"
         )
     return report

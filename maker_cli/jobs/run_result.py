@@ -111,7 +111,9 @@ class RunConfig(BaseModel):
 
     def confidence_needed(self, steps: int) -> float | None:
         """The confidence each of `steps` steps needs for the target (None without p: no confidence)."""
-        return None if self.p is None else needed_confidence(self.target or DEFAULT_TARGET, max(1, steps))
+        if self.p is None or self.adaptive_k:  # adaptive k: each step's own, from the plan (core.adaptive)
+            return None
+        return needed_confidence(self.target or DEFAULT_TARGET, max(1, steps))
 
 
 class FailedStep(BaseModel):
@@ -226,7 +228,7 @@ class RunResult(BaseModel):
     confidence_needed: float | None = Field(
         None,
         description="the confidence each step needs for P(all steps right) >= target: target ** (1 / steps) "
-        "(null without p)",
+        "(null without p, and with adaptive k, where each step's is its own)",
     )
     early_stopped_steps: int = Field(
         0, description="steps decided by early stopping (a confident leader short of its margin of k)"

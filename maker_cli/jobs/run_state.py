@@ -55,15 +55,17 @@ class RunTotals:
     adaptive_k: int | None = None
     adaptive_p_hat: float | None = None
 
-    def confide(self, confidence: float | None) -> None:
-        """Count one decided step's confidence (None: the run has no p)."""
+    def confide(self, confidence: float | None, needed: float | None = None) -> None:
+        """Count one decided step's confidence (None: the run has no p), short of `needed` (default: the
+        run's `confidence_needed`; an adaptive run gives each step's own)."""
         if confidence is None:
             return
+        needed = self.confidence_needed if needed is None else needed
         self.confident_steps += 1
         self.doubt_sum += 1.0 - confidence
         if self.min_confidence is None or confidence < self.min_confidence:
             self.min_confidence = confidence
-        if self.confidence_needed is not None and short_of(confidence, self.confidence_needed):
+        if needed is not None and short_of(confidence, needed):
             self.low_confidence_steps += 1
 
     @property

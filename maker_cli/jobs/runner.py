@@ -161,8 +161,13 @@ class Runner:
                 action, next_state = task.advance(last.value)
                 correct = task.verify(point.step, point.state, action, next_state)
                 totals.add(last, correct)
-                confidence = decision_confidence(last.tallies, last.winner, opts.confidence_p)
-                totals.confide(confidence)
+                if self.adaptive is not None and self.adaptive.p_low is not None:
+                    # worst case at the bound this step's k was chosen with, against what it needed then
+                    confidence = decision_confidence(last.tallies, last.winner, self.adaptive.p_low)
+                    totals.confide(confidence, self.adaptive.needed)
+                else:
+                    confidence = decision_confidence(last.tallies, last.winner, opts.confidence_p)
+                    totals.confide(confidence)
                 self._buffer(point, last, action, next_state, correct, confidence)
                 if correct is False and failed is None:
                     failed = {

@@ -41,6 +41,13 @@ def test_adaptive_k_learns_p_and_spends_less_than_a_pessimistic_fixed_k(tmp_path
         steps = s.get_steps(out["run_id"], 0, None)
     assert {st.k for st in steps} == {int(k) for k in a["steps_by_k"]}
     assert all(st.p_hat is not None for st in steps[1:])
+    # each step's confidence is the worst case at the bound its k was chosen with (not the prior 0.7,
+    # which made every step of a healthy run "low"), counted against what the plan needed of it
+    assert out["confidence_needed"] is None and out["min_confidence"] > 0.99
+    assert out["low_confidence_steps"] <= 2, out["low_confidence_steps"]
+    from maker_cli.core.confidence import posterior
+
+    assert all(st.confidence > posterior(st.k, 0, 0.7) for st in steps[20:] if st.k is not None)
 
 
 def test_the_floor_and_the_human_view(tmp_path):
@@ -48,6 +55,8 @@ def test_the_floor_and_the_human_view(tmp_path):
             "--k-min-floor", "4", "--store", str(tmp_path / "s.sqlite"))  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "adaptive k: p̂ 0.99" in r.output and "k=4:" in r.output
+    assert "confidence (worst case at each step's lower bound of p): " in r.output
+    assert "steps below what the adaptive plan needed of them" in r.output
     out = maker_cli.run("hanoi", disks=5, model="sim:p=0.999,seed=2", p=0.99, adaptive_k=True, k_min_floor=4,
                         store=tmp_path / "s.sqlite")  # fmt: skip
     assert out.adaptive is not None and out.adaptive.k_min == 4
@@ -119,6 +128,15 @@ def test_the_report_compares_votes_with_the_steps_own_k(tmp_path):
 def test_the_pre_run_estimate_says_what_it_does_not_model(tmp_path, args):
     r = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.9,seed=1", "--store", str(tmp_path / "s"), *args)
     assert r.exit_code == 0, r.output
-    assert "this estimate models ahead-by-k at one k" in r.output
+    if "--adaptive-k" in args:  # the estimate at the k adaptive k settles at if p holds; its start costs more
+        assert (
+            "with --adaptive-k this estimate assumes p = 0.9 holds, at the k_min = 3 adaptive k settles at; the "
+            in r.output
+        )
+        assert "first steps vote with more (k = 32 now)" in r.output and "cisc" not in r.output
+        assert "estimate: P(all steps right) = 0.9" in r.output and "k_min = 3" in r.output
+    else:
+        assert "this estimate models ahead-by-k at one k" in r.output
+        assert ("cisc can need several times the votes" in r.output) == ("cisc" in args)
     plain = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.9,seed=1", "--store", str(tmp_path / "s"))
     assert "this estimate models" not in plain.output

@@ -69,8 +69,18 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def low_confidence_line(low: int, needed: float | None, target: float | None) -> str:
+def confidence_basis(settings: object) -> str:
+    """What a run's confidences assume: the run's p, or (adaptive k) each step's lower bound of p."""
+    if isinstance(settings, dict) and settings.get("adaptive_k"):
+        return "worst case at each step's lower bound of p"
+    p = settings.get("p") if isinstance(settings, dict) else None
+    return f"worst case, p = {p:.6g}" if isinstance(p, float) else f"worst case, p = {p}"
+
+
+def low_confidence_line(low: int, needed: float | None, target: float | None, *, adaptive: bool = False) -> str:
     """How many decided steps have less confidence than the job's target needs of each step."""
+    if adaptive:
+        return f"{low:,} steps below what the adaptive plan needed of them"
     if needed is None:  # a run stored before `confidence_needed` existed
         return f"{low:,} steps below {LEGACY_LOW_CONFIDENCE}"
     what = f"the target {target:g}" if isinstance(target, (int, float)) else "the target"

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from maker_cli._types import JSONObject
-from maker_cli.cli.display.formats import low_confidence_line, probability
+from maker_cli.cli.display.formats import confidence_basis, low_confidence_line, probability
 from maker_cli.cli.output import printable, warn_line
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
@@ -84,10 +84,13 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     if report.get("min_confidence") is not None:
         settings = report.get("settings") or {}
         console.print(
-            f"confidence (worst case, p = {settings.get('p')}): lowest {probability(report['min_confidence'])}, "
+            f"confidence ({confidence_basis(settings)}): lowest {probability(report['min_confidence'])}, "
             f"mean {probability(report['mean_confidence'])}; "
             + low_confidence_line(
-                report["low_confidence_steps"], report.get("confidence_needed"), settings.get("target")
+                report["low_confidence_steps"],
+                report.get("confidence_needed"),
+                settings.get("target"),
+                adaptive=bool(settings.get("adaptive_k")),
             )
             + f" (`maker runs show {report['run_id']}` lists the least confident)",
             highlight=False,
