@@ -6,6 +6,7 @@ supports it) and reports retries. It never votes, never red-flags and never sees
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -54,6 +55,23 @@ class Completion:
     cached_tokens: int | None = None
     # the reply's token log-probabilities, when asked for and returned; None otherwise
     logprobs: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text.isascii():  # untrusted text: a lone surrogate could not be stored or printed
+            object.__setattr__(self, "text", well_formed(self.text))
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate (a JSON reply may carry "\\ud800", which no UTF-8 file, store or
+    terminal can take) replaced by U+FFFD; other text as it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,3 +54,36 @@ def test_stored_samples_names_and_messages_are_shown_as_text(tmp_path, monkeypat
 
 def test_printable_keeps_newlines_and_tabs_and_drops_the_rest():
     assert printable("a\tb\nc\rd\x07e\x1b[1mf\x1b]0;title\x07g") == "a\tb\ncdefg"
+
+
+def test_a_reply_with_a_lone_surrogate_is_voted_and_stored_not_a_crash(tmp_path):
+    """A JSON reply may carry "\\ud800", which no UTF-8 store, file or terminal takes: it crashed a run
+    at its store write (internal error, exit 1) and a vote before it printed its answer."""
+    from maker_cli.testing import FakeOpenAIServer
+    from maker_cli.testing.fake_server import fixed_responder
+
+    spec = tmp_path / "q.yaml"
+    spec.write_text("name: q\nuser: say it\nanswer: {regex: '(?s)(?P<answer>.+)'}\n", encoding="utf-8")
+    store = tmp_path / "s.sqlite"
+    with FakeOpenAIServer(responder=fixed_responder("ans \ud800 x")) as srv:
+        base = ("--model", "openai/fake", "--api-base", srv.base_url, "--k", "1", "--price-in", "1", "--price-out", "1")
+        voted = CliRunner().invoke(app, ["vote", "--task", str(spec), *base, "--json"])
+        shown = CliRunner().invoke(app, ["vote", "--task", str(spec), *base])
+        assert srv.requests >= 2
+    assert voted.exit_code == 0, voted.output
+    assert json.loads(voted.stdout)["winner"] == "ans \ufffd x"
+    assert shown.exit_code == 0 and "ans \ufffd x" in shown.stdout, shown.output
+    flow = tmp_path / "wf.yaml"
+    flow.write_text(
+        "kind: workflow\nname: w\nnodes:\n  - id: a\n    user: say it\n"
+        "    answer: {regex: '(?s)(?P<answer>.+)'}\ncompose: {function: last_only}\n",
+        encoding="utf-8",
+    )
+    with FakeOpenAIServer(responder=fixed_responder("ans \ud800 x")) as srv:
+        base = ("--model", "openai/fake", "--api-base", srv.base_url, "--k", "1", "--price-in", "1", "--price-out", "1")
+        ran = CliRunner().invoke(app, ["run", "task", str(flow), *base, "--store", str(store), "--log-samples", "all", "--json"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    out = json.loads(ran.stdout)
+    assert out["status"] == "solved" and out["result"] == "ans \ufffd x"
+    with RunStore(store) as s:
+        assert [row.text for row in s.get_samples(out["run_id"], 0)] == ["ans \ufffd x"]
