@@ -3,7 +3,7 @@
 A secret is any value maker knows to be one — the value of an environment variable whose name says
 it holds one (a word of it is KEY, TOKEN, SECRET, PASSWORD, CREDENTIALS or AUTH), an `api_key` given to a
 provider or written in a Router config (`register`) — and anything shaped like a key or a bearer
-token, and the user:password part of a URL. Everything that prints or stores a message passes it
+token, the user:password part of a URL and a secret-named parameter of its query (`?api_key=...`). Everything that prints or stores a message passes it
 through `redact`: the CLI's error and warning lines, the messages a run stores, provider errors,
 MCP tool errors.
 """
@@ -25,6 +25,12 @@ _SHAPES = re.compile(
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+# a secret in a URL's query: ?api_key=..., &token=..., &sig=... (the name's last word says so)
+_QUERY_SECRET = re.compile(
+    r"([?&](?:[A-Za-z0-9.\-]*[_.\-])?(?:api_?key|key|token|secret|password|passwd|auth|sig|signature|credentials?)=)"
+    r"[^&#\s]+",
+    re.IGNORECASE,
+)
 _registered: set[str] = set()
 
 
@@ -46,4 +52,5 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     text = _SHAPES.sub(REDACTED, text)
+    text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
     return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)

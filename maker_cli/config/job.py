@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from maker_cli._types import JSONObject, OptionValue
 from maker_cli.config.settings import Settings
@@ -29,6 +29,7 @@ from maker_cli.core.engine import EarlyStop
 from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.errors import UsageError
+from maker_cli.secrets import redact
 
 LAYERS = ("flag", "calibration", "spec", "env", "config", "default")
 
@@ -80,6 +81,11 @@ class JobSettings(BaseModel):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("not an http:// or https:// URL with a host")
         return value
+
+    @field_serializer("api_base", when_used="json")
+    def _api_base_out(self, value: str | None) -> str | None:
+        """A URL's user:password (or a key in its query) never reaches --json or the run store."""
+        return None if value is None else redact(value)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")

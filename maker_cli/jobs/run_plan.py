@@ -24,6 +24,7 @@ from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
 from maker_cli.providers.prices import resolve_prices
 from maker_cli.providers.sim import SimParams, parse_sim, prompt_params
+from maker_cli.secrets import REDACTED, redact
 from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.specs.prompt_file import as_prompt_file, prompt_sha256
 from maker_cli.store.rows import RunRecord
@@ -244,7 +245,7 @@ def _plan_resume(
     prompt: PromptArg = None,
     speculate: int | None = None,
 ) -> RunPlan:
-    fixed = sorted(name for name, value in flags.items() if value is not None and name not in RESUMABLE)
+    fixed = sorted(name for name, value in flags.items() if value is not None and name not in (*RESUMABLE, "api_base"))
     fixed += [
         name
         for name, value in (("p", p), ("calibration", calibration), ("log_samples", log_samples))
@@ -268,6 +269,7 @@ def _plan_resume(
     if "task" not in stored or "job" not in stored:
         raise UsageError(f"run {record.id} has no stored configuration to resume from")
     changes = {name: flags[name] for name in RESUMABLE if flags.get(name) is not None}
+    changes["api_base"] = _resumed_api_base(record.id, stored["job"].get("api_base"), flags.get("api_base"))
     if keep_going:
         changes["keep_going"] = True
     if speculate is not None:
@@ -287,6 +289,24 @@ def _plan_resume(
     # the whole job's estimate, from the run's own p (said with the k it was started with)
     plan.estimate = job_estimate(the_task, config, sources, simulated=is_sim(config.model))
     return plan
+
+
+def _resumed_api_base(run_id: str, stored: object, given: OptionValue) -> str | None:
+    """The URL a resumed run calls. Its credentials (user:password, a key in the query) were never
+    stored, so a run started with them is given the same --api-base again; any other URL is refused."""
+    if given is None:
+        if isinstance(stored, str) and REDACTED in stored:
+            raise UsageError(
+                f"run {run_id} calls {stored}, whose credentials are never stored: "
+                "give the same --api-base again to resume it"
+            )
+        return stored if isinstance(stored, str) else None
+    if not isinstance(given, str) or redact(given) != stored:
+        raise UsageError(
+            f"--resume continues a run with the configuration it was started with; drop --api-base "
+            f"(run {run_id} calls {stored}; only the same URL may be given, for its credentials)"
+        )
+    return given
 
 
 def check_resumable(record: RunRecord, *, keep_going: bool) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from maker_cli._types import JSONValue, OptionValue
 from maker_cli.config.job import JobSettings
@@ -15,6 +15,7 @@ from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.core.status import RunStatus
 from maker_cli.jobs.runner import LOG_CONTESTED, LOG_NONE, RunOptions
+from maker_cli.secrets import redact
 from maker_cli.workflows.report import NodeReport
 
 LOG_MODES = ("all", "contested", "none")
@@ -67,9 +68,16 @@ class RunConfig(BaseModel):
         applies, maths.default_max_red_flags(k, valid_rate) (the estimate's rule), so the run stores and
         reports it (its source stays "default")."""
         config = cls(**{**job.model_dump(mode="json"), **extra})
+        config.api_base = job.api_base  # the JSON form hides a URL's credentials; the run needs them
         if config.max_red_flags is None:
             config.max_red_flags = default_max_red_flags(config.k, config.valid_rate)
         return config
+
+    @field_serializer("api_base", when_used="json")
+    def _api_base_out(self, value: str | None) -> str | None:
+        """A URL's user:password (or a key in its query) never reaches --json or the run store: a
+        resumed run whose URL had them is given it again (`jobs.run_plan`)."""
+        return None if value is None else redact(value)
 
     def vote_config(self) -> VoteConfig:
         return VoteConfig(

@@ -86,6 +86,8 @@ def test_a_router_files_inline_key_never_reaches_an_mcp_tool_error(tmp_path):
         "token sk-abcdefghijklmnop",
         "Authorization: Bearer abc.def.ghi",
         "https://user:pa55word@host/v1",
+        "https://host/v1?api_key=pa55word&x=1",
+        "https://host/v1?x=1&X-Access-Token=pa55word#top",
         "AKIAABCDEFGHIJKLMNOP",
         f"key {KEY}",
     ],
@@ -108,3 +110,39 @@ def test_only_variables_named_as_secrets_are_hidden(monkeypatch):
         "layout english-intl, file /home/someone/.Xauthority"
     )
     assert redact("sent tokenvalue42") == f"sent {REDACTED}"
+
+
+def test_a_query_parameter_is_hidden_only_when_its_name_says_secret():
+    assert redact("https://h/?keyboard=1&monkey=2&page=3") == "https://h/?keyboard=1&monkey=2&page=3"
+    assert redact("https://h/?key=abc&page=3") == f"https://h/?key={REDACTED}&page=3"
+
+
+def test_api_base_credentials_never_reach_json_or_the_store_and_resume_asks_for_them(tmp_path):
+    """The regression: `--api-base http://bob:PASSWORD@host/v1` was printed by --json (settings.api_base)
+    and kept in clear in the run store (and shown by `runs show --json`). The simulated model takes
+    an --api-base and ignores it, which is all this needs: what is printed and stored."""
+    store = tmp_path / "s.sqlite"
+    base = "http://bob:hunter2pass@127.0.0.1:9/v1"
+    common = ["--model", "sim:p=0.999,seed=1", "--k", "2", "--price-in", "1000", "--price-out", "1000"]
+
+    def run(*args: str):
+        return CliRunner().invoke(app, ["run", "hanoi", "--store", str(store), "--json", *args])
+
+    first = run("--disks", "6", "--api-base", base, *common, "--max-cost", "0.05", "--yes")
+    out = json.loads(first.stdout)
+    assert first.exit_code == 4 and out["status"] == "budget_exhausted", first.output
+    shown = CliRunner().invoke(app, ["runs", "show", out["run_id"], "--store", str(store), "--json"])
+    for text in (first.output, shown.output, store.read_bytes().decode("latin-1")):
+        assert "hunter2pass" not in text
+    assert out["settings"]["api_base"] == f"http://{REDACTED}@127.0.0.1:9/v1"
+    missing = run("--resume", out["run_id"], "--max-cost", "100")
+    assert missing.exit_code == 2 and "give the same --api-base again to resume it" in missing.stderr
+    other = run("--resume", out["run_id"], "--max-cost", "100", "--api-base", "http://127.0.0.1:9/v1")
+    assert other.exit_code == 2 and "drop --api-base" in other.stderr
+    done = run("--resume", out["run_id"], "--max-cost", "100", "--api-base", base)
+    assert done.exit_code == 0 and json.loads(done.stdout)["status"] == "solved", done.output
+    assert "hunter2pass" not in store.read_bytes().decode("latin-1")
+    voted = CliRunner().invoke(
+        app, ["vote", "--prompt", "q", "--model", "sim:p=0.9,answer=1", "--api-base", base, "--json"]
+    )
+    assert voted.exit_code == 0 and "hunter2pass" not in voted.stdout, voted.output
