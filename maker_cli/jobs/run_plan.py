@@ -23,7 +23,7 @@ from maker_cli.jobs.run_result import LOG_MODES, RunConfig
 from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
 from maker_cli.providers.prices import resolve_prices
-from maker_cli.providers.sim import SimParams, parse_sim, prompt_params
+from maker_cli.providers.sim import SimParams, parse_sim, sim_params
 from maker_cli.secrets import REDACTED, redact
 from maker_cli.specs import WorkflowSpec, load_spec
 from maker_cli.specs.prompt_file import as_prompt_file, prompt_sha256
@@ -353,7 +353,7 @@ def simulated_params(model: str, task: SequentialTask) -> SimParams | None:
     if task.simulation_problem() is not None:
         return parse_sim(model)
     state, previous = task.start()
-    return prompt_params(model, task.prompt(0, state, previous, simulated=True).system) or parse_sim(model)
+    return sim_params(model, task.prompt(0, state, previous, simulated=True).system)
 
 
 def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
@@ -366,7 +366,7 @@ def _check_simulated(task: SequentialTask, config: RunConfig) -> None:
     state, previous = task.start()
     prompt = task.prompt(0, state, previous, simulated=True)
     reply = prompt.reference.correct if prompt.reference is not None else ""
-    sim = prompt_params(config.model, prompt.system) or parse_sim(config.model)
+    sim = sim_params(config.model, prompt.system)
     tokens = sim.out_tokens or len(reply) // 4 + 1  # as the simulated model counts them
     if config.max_output_tokens is not None and tokens > config.max_output_tokens:
         raise UsageError(

@@ -31,7 +31,7 @@ from maker_cli.jobs.task_arg import TaskArg, resolve_task
 from maker_cli.providers import is_sim
 from maker_cli.providers.base import Provider
 from maker_cli.providers.factory import provider_for
-from maker_cli.providers.sim import parse_sim, prompt_params
+from maker_cli.providers.sim import parse_sim, sim_params
 from maker_cli.specs.matching import EmbeddingMatch, NumberMatch
 from maker_cli.tasks import PromptTask, QuestionTask
 from maker_cli.workflows.task import WorkflowTask
@@ -305,6 +305,8 @@ def plan_vote(
     """Check the arguments, build the task and merge the settings (no model call yet)."""
     if (prompt is None) == (task is None):
         raise UsageError("give exactly one of --prompt TEXT or --task FILE")
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty: give the question to answer (--prompt TEXT)")
     if prompt is not None and inputs:
         raise UsageError("--input goes with --task, not with --prompt")
     if task is not None and (system is not None or answer_regex is not None):
@@ -348,6 +350,8 @@ def plan_vote(
         )
     if p is not None:
         check_p(p)  # the rule everywhere: p in (0.5, 1]
+    if is_sim(job.model):
+        the_task = _simulated_task(the_task, job, p)
     if job.method is VotingMethod.BORDA and not (isinstance(the_task, QuestionTask) and the_task.ranking_depth):
         raise UsageError(
             f"--method borda needs ranked answers: a question spec with answer.ranked (e.g. `answer: {{ranked: 3, "
@@ -355,6 +359,33 @@ def plan_vote(
             f"(method set by the {job.source('method')})"
         )
     return VotePlan(the_task, job, p)
+
+
+def _simulated_task(task: PromptTask | QuestionTask, job: JobSettings, p: float | None) -> PromptTask | QuestionTask:
+    """The task as the simulated model plays it (a spec's correct answer may come from its
+    `answer=`), refused before any sample when it cannot work: no correct answer, replies the
+    spec's rules discard, or (without --p) the model's own p <= 0.5."""
+    answer = parse_sim(job.model).answer
+    if isinstance(task, QuestionTask):
+        if answer is not None:
+            if task.has_expected():
+                raise UsageError(
+                    f"{task.spec.source} gives the correct answer (`expected:`) and so does the simulated "
+                    "model's answer=: give it once"
+                )
+            task = task.with_expected(answer)  # the replies take the spec's format, as with `expected`
+        problem = task.simulation_problem()
+        if problem is not None:
+            raise UsageError(
+                f"the simulated model cannot answer {task.spec.source}: {problem}, or answer=VALUE in the "
+                "model (e.g. 'sim:p=0.9,answer=VALUE')"
+            )
+    elif answer is None:
+        raise UsageError("the simulated model answers a free prompt with answer=TEXT, e.g. 'sim:p=0.9,answer=42'")
+    system = task.prompt(simulated=True).system  # builds the replies: SpecError now if the spec's rules discard them
+    if p is None:  # as a simulated run's k_min: the model's own p (its prompt marker's) obeys the rule for p
+        check_p(sim_params(job.model, system).p)
+    return task
 
 
 async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Listener] = ()) -> VoteResult:
@@ -372,7 +403,7 @@ async def run_vote(plan: VotePlan, provider: Provider, *, listeners: Iterable[Li
         prompt = plan.task.prompt(simulated=simulated and problem is None)
         p = plan.p
         if p is None and simulated and is_sim(job.model):  # the simulated model's own p (its prompt marker's)
-            p = (prompt_params(job.model, prompt.system) or parse_sim(job.model)).p
+            p = sim_params(job.model, prompt.system).p
         engine = Engine(provider, concurrency=job.concurrency, listeners=listeners)
         matcher = plan.matcher()
         with job_scope(new_job_id("vote")):  # the events' run_id: the vote is in no store

@@ -129,6 +129,11 @@ def prompt_params(base: str, text: str) -> SimParams | None:
     return parse_sim(f"sim:{body},{marker}")
 
 
+def sim_params(model: str, system: str) -> SimParams:
+    """The parameters of simulated model `model` for calls sending `system` (its marker applies)."""
+    return prompt_params(model, system) or parse_sim(model)
+
+
 def _mix(x: int) -> int:
     """splitmix64 finaliser: a fast, well-spread hash of an integer."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK64
@@ -266,8 +271,8 @@ class SimProvider:
         answer = self.params.answer
         if answer is None:
             raise UsageError(
-                "the simulated model can only answer steps it has a reference for (Hanoi, or a task "
-                "spec with an expected answer); for a free prompt add answer=TEXT, e.g. 'sim:p=0.9,answer=42'"
+                "the simulated model can only answer steps it has a reference for (Hanoi, a task spec with an "
+                "expected answer, a free prompt with answer=TEXT, e.g. 'sim:p=0.9,answer=42')"
             )
         return Reference(
             answer,

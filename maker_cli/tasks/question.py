@@ -53,11 +53,13 @@ class QuestionTask(TaskDefaults):
         spec: QuestionSpec,
         inputs: Mapping[str, object] | None = None,
         dataset: Sequence[DatasetItem] | None = None,
+        expected: str | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self.inputs = {k: str(v) for k, v in (inputs or {}).items()}
         self.dataset = list(dataset) if dataset is not None else None
+        self.expected = expected  # the correct answer when the spec gives none (the simulated model's answer=)
         self._judge = spec.judge()
 
     @classmethod
@@ -89,15 +91,27 @@ class QuestionTask(TaskDefaults):
     def prompt_record(self) -> PromptRecord:
         return self.spec.prompt_record()
 
+    def has_expected(self) -> bool:
+        """Whether the spec (its `expected` template and these inputs) gives the correct answer."""
+        return self.spec.expected_key(self.inputs) is not None
+
+    def with_expected(self, text: str) -> QuestionTask:
+        """This question with `text` as its correct answer (the simulated model answers it in the spec's format)."""
+        return QuestionTask(self.spec, self.inputs, self.dataset, expected=text)
+
     def simulation_problem(self) -> str | None:
-        if self.dataset is None and self.spec.expected_key(self.inputs) is None:
-            return "the simulated model needs the correct answer: give the spec's `expected` input"
-        return None
+        if self.dataset is not None or self.spec.expected_key(self.inputs, self.expected) is not None:
+            return None
+        if self.spec.expected is None:
+            return 'it has no `expected:` answer: add one (e.g. `expected: "{{expected}}"` with an input expected)'
+        if "expected" in self.spec.inputs:
+            return "it needs the correct answer: give the spec's expected input (--input expected=VALUE)"
+        return "its `expected:` template is empty for these inputs: give the inputs it uses"
 
     def prompt(self, *, simulated: bool) -> StepPrompt:
         """The question's messages for these inputs (with the sim's reference when it has one)."""
         system, user = self.spec.render(self.inputs)
-        return StepPrompt(0, system, user, self.reference(self.inputs) if simulated else None)
+        return StepPrompt(0, system, user, self.reference(self.inputs, self.expected) if simulated else None)
 
     def reference(self, inputs: Mapping[str, object], expected: str | None = None) -> Reference | None:
         """Correct and wrong responses for the simulated model, or None without an expected answer."""

@@ -50,11 +50,11 @@ def test_vote_shows_the_confidence_and_p_overrides_the_simulated_one():
 
 def test_an_undecided_vote_has_no_confidence():
     r = cli(
-        "vote", "--prompt", "q", "--model", "sim:p=0.5,answer=42,seed=2", "--k", "5", "--max-samples", "6", "--json"
+        "vote", "--prompt", "q", "--model", "sim:p=0.51,answer=42,seed=2", "--k", "5", "--max-samples", "6", "--json"
     )
     out = json.loads(r.stdout)
     assert r.exit_code == 3 and out["decided"] is False
-    assert out["confidence"] is None and out["confidence_p"] == 0.5
+    assert out["confidence"] is None and out["confidence_p"] == 0.51
 
 
 def test_the_api_takes_p():

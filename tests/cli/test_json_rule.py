@@ -29,7 +29,7 @@ def store(tmp_path) -> list[str]:
                 "--prompt",
                 "q",
                 "--model",
-                "sim:p=0.5,answer=x,errors=spread,seed=1",
+                "sim:p=0.51,answer=x,errors=spread,seed=1",
                 "--k",
                 "4",
                 "--max-samples",

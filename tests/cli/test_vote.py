@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import maker_cli
 from maker_cli.cli.app import app
+from maker_cli.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +73,7 @@ def test_vote_undecided_exits_3_with_tallies():
         "--prompt",
         "q",
         "--model",
-        "sim:p=0.5,answer=x,errors=spread,seed=1",
+        "sim:p=0.51,answer=x,errors=spread,seed=1",
         "--k",
         "4",
         "--max-samples",
@@ -227,3 +229,48 @@ def test_vote_over_http_undecided_and_errors_surface(monkeypatch):
 def test_vote_points_a_sequential_spec_to_run_task():
     r = run("vote", "--task", str(ROOT / "examples" / "sequential" / "addition.yaml"), "--model", "sim:p=0.9")
     assert r.exit_code == 2 and "maker run task" in r.output
+
+
+# --- bad input: one line on stderr, nothing on stdout, before any sample ------------------------
+
+
+def _refused(r, code: int, text: str) -> None:
+    assert r.exit_code == code, r.output
+    assert r.stdout == "" and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.output
+    assert text in r.stderr
+
+
+@pytest.mark.parametrize("model", ["sim:p=0.4,answer=42", "sim:p=0.5,answer=42,errors=spread"])
+def test_a_simulated_model_whose_own_p_cannot_converge_is_refused(model):
+    """As `maker run hanoi --model sim:p=0.4`: p <= 0.5 is refused everywhere (it voted, decided wrong)."""
+    _refused(run("vote", "--prompt", "q", "--model", model), 1, "voting cannot converge")
+    marker = run("vote", "--prompt", "q", "--system", "<!-- sim:p=0.3 -->", "--model", "sim:p=0.9,answer=42")
+    _refused(marker, 1, "p = 0.3 <= 0.5")
+    measured = run("vote", "--prompt", "q", "--model", model, "--p", "0.9", "--json")  # a measured p is the p used
+    assert measured.exit_code in (0, 3) and json.loads(measured.stdout)["confidence_p"] == 0.9
+
+
+def test_the_api_refuses_a_simulated_p_at_or_below_one_half():
+    from maker_cli.errors import CannotConverge
+
+    with pytest.raises(CannotConverge):
+        maker_cli.vote("q", model="sim:p=0.4,answer=42")
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "\n\t"])
+def test_an_empty_prompt_is_refused(prompt):
+    _refused(run("vote", "--prompt", prompt, "--model", "sim:p=0.9,answer=42"), 2, "the prompt is empty")
+    with pytest.raises(UsageError, match="the prompt is empty"):
+        maker_cli.vote(prompt, model="sim:p=0.9,answer=42")
+
+
+def test_a_spec_the_simulated_model_cannot_play_prints_nothing_on_stdout(tmp_path):
+    """These errors came after "simulated model: no API calls, no cost" on stdout."""
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "name: bad\nuser: q\nanswer: {regex: '^A: (?P<answer>[0-9]+)$'}\nexpected: '5'\nsim_response: 'B: {{answer}}'\n"
+    )
+    _refused(run("vote", "--task", str(spec), "--model", "sim:p=0.9"), 2, "sim_response")
+    _refused(run("vote", "--prompt", "q", "--model", "sim:p=0.9"), 2, "answer=TEXT")
+    arithmetic = ["vote", "--task", str(ROOT / "examples" / "arithmetic.yaml"), "--input", "a=1", "--input", "b=2"]
+    _refused(run(*arithmetic, "--model", "sim:p=0.9"), 2, "--input expected=VALUE")

@@ -37,7 +37,7 @@ def last_frame(console: Console, head: str) -> str:
 
 
 def test_the_live_tally_ends_on_the_final_counts(terminal):
-    model = "sim:p=0.3,errors=spread,answer=42,invalid=0.2,seed=4"  # many different wrong answers
+    model = "sim:p=0.51,errors=spread,answer=42,invalid=0.2,seed=5"  # many different wrong answers
     args = ["vote", "--prompt", "6*7?", "--model", model, "--k", "4", "--price-in", "1", "--price-out", "2"]
     shown = cli(*args)
     result = json.loads(cli(*args, "--json").stdout)  # the same seeded vote, as data
@@ -80,7 +80,7 @@ def test_retries_and_an_unknown_price_are_shown_live_and_at_the_end(terminal):
     ],
 )
 def test_an_undecided_vote_says_which_limit_stopped_it(limit, said):
-    model = "sim:p=0.5,invalid=0.5,answer=42,seed=1"
+    model = "sim:p=0.51,invalid=0.5,answer=42,seed=1"
     r = cli("vote", "--prompt", "q", "--model", model, "--k", "5", "--price-in", "10", "--price-out", "10", *limit)
     assert r.exit_code == 3, r.output
     assert said in r.stdout

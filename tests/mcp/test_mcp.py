@@ -365,7 +365,10 @@ def test_sample_cap_bounds_every_vote(server):
     conf, capped, too_big_k = calls(
         server,
         ("maker_configure", {"mcp_max_samples": 5}),
-        ("maker_vote", {"prompt": "q", "model": "sim:p=0.5,answer=x,errors=spread,seed=1", "k": 4, "max_samples": 100}),
+        (
+            "maker_vote",
+            {"prompt": "q", "model": "sim:p=0.51,answer=x,errors=spread,seed=1", "k": 4, "max_samples": 100},
+        ),
         ("maker_vote", {"prompt": "q", "model": SIM, "k": 6}),
     )
     assert ok(conf)["mcp_max_samples"] == 5
@@ -392,7 +395,7 @@ def test_spend_stops_at_the_dollar_cap_and_is_reported(server):
     # every sample reports 2000 output tokens (red-flagged as too long, but paid for): the backstop stops it
     first, second = calls(
         server,
-        ("maker_vote", {"prompt": "q", "model": "sim:p=0.5,answer=x,out_tokens=2000", "max_samples": 6}),
+        ("maker_vote", {"prompt": "q", "model": "sim:p=0.51,answer=x,out_tokens=2000", "max_samples": 6}),
         ("maker_configure", {}),
     )
     out = ok(first)
@@ -621,3 +624,13 @@ def test_calibrate_a_sequential_spec_along_its_reference_path(root, server):
     assert "no items" in error(
         call(server, "maker_calibrate", task="add.yaml", model="sim:p=0.9", items=[{"a": 1, "expected": 1}])
     )
+
+
+def test_vote_refuses_an_empty_prompt_and_a_simulated_p_at_or_below_one_half(server):
+    empty, low = calls(
+        server,
+        ("maker_vote", {"prompt": "  ", "model": "sim:p=0.9,answer=1"}),
+        ("maker_vote", {"prompt": "q", "model": "sim:p=0.4,answer=1"}),
+    )
+    assert "the prompt is empty" in error(empty)
+    assert "cannot converge" in error(low)

@@ -112,10 +112,10 @@ def test_the_method_through_the_cli_specs_and_the_api(tmp_path):
     assert voted.method == "first-to-k" and voted.settings_sources["method"] == "spec"
     run = maker_cli.run("hanoi", disks=3, model="sim:p=0.99", method="first-to-k", store=tmp_path / "s")
     assert run.settings.method == "first-to-k" and run.status == "solved"
-    early = cli("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=42,errors=spread,seed=1", "--k", "3",
+    early = cli("vote", "--prompt", "q", "--model", "sim:p=0.51,answer=42,errors=spread,seed=1", "--k", "3",
                 "--max-samples", "4", "--json")  # fmt: skip
     data = json.loads(early.stdout)
     assert data["stopped_early"] is True and data["samples"] < 4 and early.exit_code == 3
-    human = cli("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=42,errors=spread,seed=1", "--k", "3",
+    human = cli("vote", "--prompt", "q", "--model", "sim:p=0.51,answer=42,errors=spread,seed=1", "--k", "3",
                 "--max-samples", "4")  # fmt: skip
     assert "stopped early" in human.stdout and "loss of hope" in human.stdout

@@ -300,7 +300,7 @@ def test_cisc_and_early_stop_through_the_cli():
     assert bad.exit_code == 2 and "--early-stop-confidence" in bad.output
     borda = cli("vote", "--prompt", "q", "--model", "sim:answer=1", "--method", "borda")
     assert borda.exit_code == 2 and "answer.ranked" in borda.output
-    capped = cli("vote", "--prompt", "q", "--model", "sim:p=0.5,answer=42,errors=spread,seed=1", "--k", "3",
+    capped = cli("vote", "--prompt", "q", "--model", "sim:p=0.51,answer=42,errors=spread,seed=1", "--k", "3",
                  "--max-samples", "4", "--method", "cisc")  # fmt: skip
     assert capped.exit_code == 3 and "weighted lead of 3" in capped.stdout
 

@@ -67,17 +67,36 @@ def test_a_question_spec_takes_no_step_count():
     assert r.exit_code == 2 and r.output == "error: --steps applies to sequence specs; a question is one step\n"
 
 
-def test_the_simulated_model_answers_a_question_from_its_expected_input_or_a_fixed_answer():
+def test_the_simulated_model_answers_a_question_from_its_expected_input_or_its_answer_option():
     args = ["vote", "--task", str(ARITHMETIC), "--input", "a=2", "--input", "b=3", "--k", "2", "--json"]
     r = cli(*args, "--model", "sim:p=0.9")
-    assert r.exit_code == 2 and r.stdout == ""
-    assert (
-        "error: the simulated model can only answer steps it has a reference for (Hanoi, or a task spec with "
-        in r.stderr
-    )
-    for extra in (["--input", "expected=6", "--model", "sim:p=1"], ["--model", "sim:p=1,answer=Answer: 6"]):
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert "cannot answer" in r.stderr and "--input expected=VALUE" in r.stderr  # the fix for a spec
+    for extra in (["--input", "expected=6", "--model", "sim:p=1"], ["--model", "sim:p=1,answer=6"]):
         r = cli(*args, *extra)
         assert r.exit_code == 0 and json.loads(r.stdout)["winner"] == "6", r.output
+
+
+def test_the_simulated_models_answer_takes_the_specs_format():
+    """answer=2 with a spec: right and wrong replies pass its regex (they were all red-flagged)."""
+    args = ["vote", "--task", str(ARITHMETIC), "--input", "a=1", "--input", "b=2", "--json"]
+    r = cli(*args, "--model", "sim:p=0.6,answer=2,seed=1", "--k", "4")
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["winner"] == "2" and out["red_flagged"] == 0, r.output
+    assert set(out["votes"]) == {"2", "3"}  # the wrong replies are well-formed too: "Answer: 3"
+    twice = cli(*args, "--input", "expected=2", "--model", "sim:p=0.9,answer=2")
+    assert twice.exit_code == 2 and twice.stdout == "" and "give it once" in twice.stderr
+    unreadable = cli(*args, "--model", "sim:p=0.9,answer=two")
+    assert unreadable.exit_code == 2 and unreadable.stdout == "" and "two" in unreadable.stderr
+
+
+def test_a_spec_without_an_expected_template_names_the_field(tmp_path):
+    spec = write(
+        tmp_path / "q.yaml",
+        yaml.safe_dump({"name": "q", "user": "2+2?", "answer": {"regex": "(?P<answer>[0-9]+)"}}),
+    )
+    r = cli("vote", "--task", str(spec), "--model", "sim:p=0.9")
+    assert r.exit_code == 2 and r.stdout == "" and "no `expected:` answer" in r.stderr, r.output
 
 
 def test_a_dataset_answer_the_spec_cannot_read_names_its_line(tmp_path):
