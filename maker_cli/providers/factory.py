@@ -21,8 +21,15 @@ def make_provider(
     price_out: float | None = None,
     prompt_cache: bool = False,
 ) -> Provider:
-    """`prompt_cache`: mark the system message cacheable (litellm models; the simulated model ignores it)."""
+    """`prompt_cache`: mark the system message cacheable (litellm models; the simulated model ignores it).
+
+    A `router_config` is read and checked whatever the model: the simulated model has no
+    deployments to route to, but a missing or broken file is an error, never silently ignored."""
     if is_sim(model):
+        if router_config is not None:
+            from maker_cli.providers.litellm_support import load_router_config  # no litellm import
+
+            load_router_config(Path(router_config))
         return SimProvider(model, price_in=price_in, price_out=price_out)
     from maker_cli.providers.litellm_provider import LiteLLMProvider  # imports litellm (about 2 s)
 

@@ -274,3 +274,12 @@ def test_a_spec_the_simulated_model_cannot_play_prints_nothing_on_stdout(tmp_pat
     _refused(run("vote", "--prompt", "q", "--model", "sim:p=0.9"), 2, "answer=TEXT")
     arithmetic = ["vote", "--task", str(ROOT / "examples" / "arithmetic.yaml"), "--input", "a=1", "--input", "b=2"]
     _refused(run(*arithmetic, "--model", "sim:p=0.9"), 2, "--input expected=VALUE")
+
+
+def test_a_missing_or_broken_router_config_is_refused_with_the_simulated_model_too(tmp_path):
+    """It was silently ignored (exit 0) with a `sim:` model."""
+    broken = tmp_path / "router.yaml"
+    broken.write_text("x: 1\n")
+    args = ["vote", "--prompt", "q", "--model", "sim:p=0.9,answer=42"]
+    _refused(run(*args, "--router-config", str(tmp_path / "missing.yaml")), 2, "no such file")
+    _refused(run(*args, "--router-config", str(broken)), 2, "model_list")
