@@ -99,9 +99,17 @@ def save_calibration(calibration: Calibration, path: str | Path) -> None:
     tmp.replace(path)
 
 
+_SHOWN = 3  # problems named in the one line; the rest counted
+
+
 def _describe(exc: ValidationError, path: Path) -> str:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{path}: field '{field}': {msg}{more}"
+    """One line naming the first few problems, wrong values before missing fields (so `p: 2` is
+    never hidden behind them), then how many more."""
+    errors = sorted(exc.errors(include_url=False), key=lambda err: err["type"] == "missing")  # stable
+    named = [
+        f"field '{'.'.join(str(part) for part in err['loc']) or '(top level)'}': "
+        + str(err["msg"]).removeprefix("Value error, ")
+        for err in errors[:_SHOWN]
+    ]
+    more = f" (and {len(errors) - _SHOWN} more)" if len(errors) > _SHOWN else ""
+    return f"{path}: {'; '.join(named)}{more}"

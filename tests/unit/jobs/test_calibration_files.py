@@ -69,3 +69,15 @@ def test_what_a_task_argument_may_come_with():
         UsageError, match="^inputs, a dataset, steps or a prompt go with a spec or 'hanoi', not with a task object$"
     ):
         resolve_task(task, steps=5)
+
+
+def test_a_calibration_file_with_several_problems_names_the_first_few_wrong_values_first(tmp_path):
+    """It named only the first ("field 'model': Field required (and 10 more)"), hiding `p: 2`."""
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"p": 2}), encoding="utf-8")
+    r = CliRunner().invoke(app, ["estimate", "--steps", "100", "--calibration", str(path)])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.output
+    assert r.stderr.startswith(
+        f"error: {path}: field 'p': Input should be less than or equal to 1; field 'model': Field required; "
+        "field 'task': Field required (and 8 more)"
+    ), r.stderr
