@@ -109,6 +109,8 @@ def show_run(
             contested = [st for st in s.iter_steps(r.id) if st.rounds > 1 or st.red_flagged or st.correct is False]
             shown = contested[:steps]
         raw = s.get_samples(r.id, step) if step is not None else []
+        if step is not None and not raw:
+            _check_step(r, step)
         weakest = s.least_confident(r.id, least_confident)
     data = r.to_dict()
     task_config = (r.config or {}).get("task") or {}
@@ -208,14 +210,7 @@ def show_run(
             markup=False,
         )
     if step is not None:
-        if not raw and step >= r.steps_done + (r.status != "solved"):
-            console.print(
-                f"run {r.id} has no step {step}: it has steps 0 to {max(r.steps_done - 1, 0):,}"
-                + (f" (and stopped at step {r.steps_done:,})" if r.status != "solved" else ""),
-                highlight=False,
-                markup=False,
-            )
-        elif not raw:
+        if not raw:
             console.print(
                 f"no raw samples stored for step {step}: by default only contested, red-flagged "
                 "and undecided steps keep them (see --log-samples)",
@@ -230,6 +225,18 @@ def show_run(
                 markup=False,
             )
             console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)
+
+
+def _check_step(r: RunRecord, step: int) -> None:
+    """Refuse `--step N` for a step the run does not have (before anything is printed)."""
+    stopped = r.status != "solved"  # a run that stopped has its stopping step too (undecided or failed)
+    if step < r.steps_done + stopped:
+        return
+    if r.steps_done == 0:
+        has = "it stopped at step 0" if stopped else "it has no steps"
+    else:
+        has = f"it has steps 0 to {r.steps_done - 1:,}" + (f" (and stopped at step {r.steps_done:,})" if stopped else "")
+    raise UsageError(f"run {r.id} has no step {step}: {has}")
 
 
 def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weakest: list[JSONObject]) -> None:

@@ -78,8 +78,11 @@ def test_bad_filters_and_steps_are_usage_errors(store):
     r = cli("runs", "list", "--status", "bogus", "--store", str(store))
     assert r.exit_code == 2 and "--status must be one of" in r.output
     run_id = json.loads(cli("runs", "list", "--store", str(store), "--json").stdout)["runs"][0]["id"]
-    r = cli("runs", "show", run_id, "--step", "99999", "--store", str(store))
-    assert r.exit_code == 0 and "has no step 99999: it has steps 0 to 6" in r.output
+    for json_flag in ((), ("--json",)):
+        r = cli("runs", "show", run_id, "--step", "99999", "--store", str(store), *json_flag)
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        assert r.stderr == f"error: run {run_id} has no step 99999: it has steps 0 to 6\n"
+    assert cli("runs", "show", run_id, "--step", "6", "--store", str(store), "--json").exit_code == 0
 
 
 def test_piped_output_keeps_ids_and_names_whole(store):
