@@ -186,6 +186,7 @@ def _root(
         "--verbose",
         "-v",
         count=True,
+        metavar="",  # a count flag (-v, -vv): no value to show, where typer would show <int>
         show_default=False,
         help="Say more on stderr: -v each decided step and failed call, -vv every call, sample and round.",
     ),

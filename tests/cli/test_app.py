@@ -44,6 +44,8 @@ def test_help_lists_every_command_without_importing_them():
     listing = maker("--help").stdout
     for name in ("estimate", "calibrate", "vote", "run", "runs", "serve-mcp"):
         assert f" {name} " in listing
+    verbose = next(line for line in listing.splitlines() if "--verbose" in line)
+    assert "-v" in verbose and "<int>" not in verbose, verbose  # a count flag (-v, -vv) takes no value
 
 
 @pytest.mark.parametrize(
