@@ -85,3 +85,32 @@ def test_an_undecided_vote_says_which_limit_stopped_it(limit, said):
     assert r.exit_code == 3, r.output
     assert said in r.stdout
     assert re.search(r"^round 1: leader '.+' with margin \d+/5; \d+ samples, \d+ red-flagged$", r.stdout, re.M)
+
+
+@pytest.mark.parametrize(
+    ("method", "said"),
+    [
+        ("ahead-by-k", "leader '42' with margin 1/3"),
+        ("first-to-k", "leader '42' with votes 2/3"),  # its rule counts the leader's votes, not a margin
+        ("cisc", "leader '7' with weighted lead 1.25/3"),  # the engine's leader and lead, in weight
+        ("borda", "leader '7' with lead 1.25/3 points"),
+    ],
+)
+def test_each_method_shows_what_its_rule_measures(method, said):
+    from maker_cli.cli.display.vote_view import LiveVoteView, summary_line
+    from maker_cli.core.events import RoundFinished
+
+    console = Console(file=io.StringIO(), width=160, record=True, color_system=None)
+    view = LiveVoteView(console, 3, model="m", live=False, method=method)
+    leader = "7" if method in ("cisc", "borda") else "42"
+    view(RoundFinished(step=0, round=1, tallies={"42": 2, "7": 1}, leader=leader, margin=1.25, k=3))
+    line = console.export_text().strip()
+    assert line == f"round 1: {said}; 0 samples, 0 red-flagged", line
+    assert summary_line(view.stats).plain.startswith(said.split(" with ", 1)[1] + "  ·  ")  # and the live summary
+
+
+def test_first_to_k_ends_on_k_votes_of_k():
+    r = cli("vote", "--prompt", "q", "--model", "sim:p=0.8,answer=42,seed=1", "--method", "first-to-k", "--k", "3")
+    assert r.exit_code == 0, r.output
+    last_round = [line for line in r.stdout.splitlines() if line.startswith("round ")][-1]
+    assert "with votes 3/3;" in last_round and "margin" not in r.stdout, r.stdout

@@ -1,4 +1,5 @@
-"""The live tally of one vote: candidates with bars, the leader's margin against k, red flags."""
+"""The live tally of one vote: candidates with bars, how far the leader is towards the method's rule
+(its margin, its votes or its weighted lead against k), red flags."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def shorten(text: str, width: int = 48) -> str:
 class VoteStats:
     """Counters for one race, fed by engine events (shared by the live and the plain views)."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, method: str = "ahead-by-k") -> None:
         self.k = k
+        self.method = method
+        self.lead = 0.0  # cisc and borda: the leader's weighted lead after the last round (the engine's)
         self.tallies: dict[str, int] = {}
         self.samples = 0
         self.red_flags: dict[str, int] = {}
@@ -57,6 +60,7 @@ class VoteStats:
         elif isinstance(event, RoundFinished):
             self.rounds = event.round
             self.tallies = dict(event.tallies)  # the race's own (by cluster, when answers are matched)
+            self.lead = float(event.margin)
         elif isinstance(event, Retried):
             self.retries += event.retries
         elif isinstance(event, CallFailed):
@@ -68,6 +72,17 @@ class VoteStats:
             return None, 0
         second = ranked[1][1] if len(ranked) > 1 else 0
         return ranked[0][0], ranked[0][1] - second
+
+    def progress(self) -> str:
+        """How far the leader is towards what the method needs, against k: `margin 2/3` (ahead-by-k),
+        `votes 3/3` (first-to-k), `weighted lead 2.41/3` (cisc) or `lead 2.50/3 points` (borda)."""
+        if self.method == "first-to-k":
+            return f"votes {max(self.tallies.values(), default=0)}/{self.k}"
+        if self.method == "cisc":
+            return f"weighted lead {self.lead:.2f}/{self.k}"
+        if self.method == "borda":
+            return f"lead {self.lead:.2f}/{self.k} points"
+        return f"margin {self.margin()[1]}/{self.k}"
 
     def cost_text(self) -> str:
         return f"${self.cost:.4f}" if self.cost_known else "unknown"
@@ -89,10 +104,9 @@ def tally_table(stats: VoteStats, *, title: str | None = None, limit: int = 8) -
 
 
 def summary_line(stats: VoteStats) -> Text:
-    _, margin = stats.margin()
     flags = ", ".join(f"{r} {n}" for r, n in sorted(stats.red_flags.items())) or "none"
     return Text(
-        f"margin {margin}/{stats.k}  ·  samples {stats.samples}  ·  rounds {stats.rounds}  ·  "
+        f"{stats.progress()}  ·  samples {stats.samples}  ·  rounds {stats.rounds}  ·  "
         f"red flags {sum(stats.red_flags.values())} ({flags})  ·  errors {stats.errors}  ·  "
         f"retries {stats.retries}  ·  tokens {stats.in_tokens:,} in / {stats.out_tokens:,} out  ·  "
         f"cost {stats.cost_text()}"
@@ -112,7 +126,7 @@ class LiveVoteView:
 
     def __init__(self, console: Console, k: int, *, model: str, live: bool, method: str = "ahead-by-k") -> None:
         self.console = console
-        self.stats = VoteStats(k)
+        self.stats = VoteStats(k, method)
         self.model = model
         self.rule = RULES.get(method, "first answer ahead by {k} wins").format(k=k)
         self._live: Live | None = None
@@ -137,10 +151,10 @@ class LiveVoteView:
             if isinstance(event, (SampleFinished, RoundFinished, StepDecided)):
                 self._live.update(self._render())
         elif isinstance(event, RoundFinished):
-            leader, margin = self.stats.margin()
+            leader = event.leader if self.stats.method in ("cisc", "borda") else self.stats.margin()[0]
             shown = f"'{shorten(leader, 40)}'" if leader is not None else "none"
             self.console.print(
-                f"round {event.round}: leader {shown} with margin {margin}/{event.k}; "
+                f"round {event.round}: leader {shown} with {self.stats.progress()}; "
                 f"{self.stats.samples} samples, {sum(self.stats.red_flags.values())} red-flagged",
                 highlight=False,
                 soft_wrap=True,
