@@ -171,7 +171,7 @@ def show_run(
         f"steps {r.steps_done:,}{total}, wrong {r.wrong_steps}"
         + (f" (first: step {r.first_error_step})" if r.first_error_step is not None else "")
         + f", samples {r.samples:,} "
-        f"({r.red_flagged:,} red-flagged {r.red_flag_reasons or ''}), call errors {r.errors}, retries {r.retries}, "
+        f"({r.red_flagged:,} red-flagged{_reasons(r.red_flag_reasons)}), call errors {r.errors}, retries {r.retries}, "
         f"tokens {r.input_tokens:,} in ({r.cached_tokens:,} cached) / {r.output_tokens:,} out, "
         f"cost {_money(r.cost_usd)}, {r.wall_s:.1f} s",
         highlight=False,
@@ -181,7 +181,7 @@ def show_run(
     job = (r.config or {}).get("job", {})
     if job:
         console.print(
-            f"k={job.get('k')} ({job.get('k_source')}), max_samples={job.get('max_samples')}, "
+            f"k={job.get('k')} ({job.get('k_source')}), {_cap(job.get('max_samples'))}, "
             f"temperatures {job.get('first_temperature')}/{job.get('temperature')}",
             highlight=False,
             markup=False,
@@ -227,6 +227,15 @@ def show_run(
             console.print("    " + printable(x["text"] or "").replace("\n", "\n    "), highlight=False, markup=False)
 
 
+def _reasons(reasons: dict[str, int] | None) -> str:
+    """`: reason n, ...` after a red-flag count, or nothing when no sample was red-flagged."""
+    return ": " + printable(", ".join(f"{reason} {n:,}" for reason, n in reasons.items())) if reasons else ""
+
+
+def _cap(max_samples: JSONValue) -> str:
+    return "no sample cap" if max_samples is None else f"max_samples={max_samples}"
+
+
 def _check_step(r: RunRecord, step: int) -> None:
     """Refuse `--step N` for a step the run does not have (before anything is printed)."""
     stopped = r.status != "solved"  # a run that stopped has its stopping step too (undecided or failed)
@@ -235,7 +244,9 @@ def _check_step(r: RunRecord, step: int) -> None:
     if r.steps_done == 0:
         has = "it stopped at step 0" if stopped else "it has no steps"
     else:
-        has = f"it has steps 0 to {r.steps_done - 1:,}" + (f" (and stopped at step {r.steps_done:,})" if stopped else "")
+        has = f"it has steps 0 to {r.steps_done - 1:,}" + (
+            f" (and stopped at step {r.steps_done:,})" if stopped else ""
+        )
     raise UsageError(f"run {r.id} has no step {step}: {has}")
 
 

@@ -66,3 +66,27 @@ def test_a_store_path_the_system_refuses_is_one_line_and_exit_2(tmp_path):
 def test_serve_mcp_refuses_an_allowed_folder_that_is_not_one(tmp_path):
     r = cli("serve-mcp", "--allow-dir", str(tmp_path / "missing"))
     assert r.exit_code == 2 and r.stderr == f"error: --allow-dir {tmp_path / 'missing'}: not a folder\n"
+
+
+def test_the_totals_and_settings_lines_read_cleanly(failed_run):
+    store, run_id, data = failed_run
+    assert data["red_flagged"] > 0
+    r = cli("runs", "show", run_id, "--store", store)
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in data["red_flag_reasons"].items())
+    assert f"samples {data['samples']:,} ({data['red_flagged']:,} red-flagged: {reasons}), call errors" in r.stdout
+    assert ", no sample cap, temperatures " in r.stdout  # not max_samples=None
+    assert " )" not in r.stdout and "None" not in r.stdout, r.stdout
+
+
+def test_p_is_shown_as_the_k_line_shows_it(tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    p = "0.9884851113651686"
+    ran = cli("run", "hanoi", "--disks", "2", "--model", "sim:p=1", "--p", p, "--max-samples", "10", "--store", store)
+    assert ran.exit_code == 0, ran.output
+    shown = cli("runs", "show", "r-", "--store", store)
+    assert "k_min for p=0.988485," in ran.stdout and "k_min for p=0.988485," in shown.stdout
+    assert "confidence (worst case, p = 0.988485): lowest" in ran.stdout
+    assert "confidence (worst case, p = 0.988485): lowest" in shown.stdout
+    assert "least confident steps (worst case, p = 0.988485):" in shown.stdout
+    assert p not in ran.stdout + shown.stdout
+    assert "red-flagged), call errors" in shown.stdout and ", max_samples=10, " in shown.stdout

@@ -59,6 +59,11 @@ def probability(x: float | None, small: bool = False) -> str:
     return f"{x:.4f}"
 
 
+def p_short(p: object) -> str:
+    """A run's p as its lines show it: 6 significant digits (`0.988485`), as in its k line."""
+    return f"{p:g}" if isinstance(p, (int, float)) and not isinstance(p, bool) else str(p)
+
+
 def duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -73,8 +78,7 @@ def confidence_basis(settings: object) -> str:
     """What a run's confidences assume: the run's p, or (adaptive k) each step's lower bound of p."""
     if isinstance(settings, dict) and settings.get("adaptive_k"):
         return "worst case at each step's lower bound of p"
-    p = settings.get("p") if isinstance(settings, dict) else None
-    return f"worst case, p = {p:.6g}" if isinstance(p, float) else f"worst case, p = {p}"
+    return f"worst case, p = {p_short(settings.get('p') if isinstance(settings, dict) else None)}"
 
 
 def low_confidence_line(low: int, needed: float | None, target: float | None, *, adaptive: bool = False) -> str:
