@@ -21,6 +21,7 @@ from maker_cli._types import OptionValue
 from maker_cli.bounded_yaml import read_text_file
 from maker_cli.cli import options
 from maker_cli.cli.app import config_path
+from maker_cli.cli.display.formats import counted
 from maker_cli.cli.output import EXIT_UNDECIDED, err_console, out_console, print_json, printable
 from maker_cli.config.settings import load_settings
 from maker_cli.errors import SpecError, UsageError
@@ -203,7 +204,7 @@ def decision_line(record: DecisionRecord) -> Text:
     else:
         line.append(f"undecided ({record.stopped or 'stopped'})", style="red")
     votes = ":".join(str(n) for n in record.votes.values()) or "0"
-    line.append(f"  votes {votes}, {record.samples} samples", style="dim")
+    line.append(f"  votes {votes}, {counted(record.samples, 'sample')}", style="dim")
     if record.red_flagged:
         line.append(f", {record.red_flagged} red-flagged", style="dim")
     return line
@@ -247,7 +248,8 @@ def print_result(result: DecompositionResult, console: Console, *, dry_run: bool
     if result.strategy == "recursive":
         console.print(
             Text(
-                f"{len(result.decisions)} decisions, {result.samples:,} samples ({result.red_flagged:,} red-flagged), "
+                f"{counted(len(result.decisions), 'decision')}, {counted(result.samples, 'sample')} "
+                f"({result.red_flagged:,} red-flagged), "
                 f"{result.input_tokens:,} input + {result.output_tokens:,} output tokens, cost {cost}"
                 + (" (simulated)" if result.simulated else "")
             )
@@ -258,8 +260,10 @@ def print_result(result: DecompositionResult, console: Console, *, dry_run: bool
         return
     if dry_run:
         assert result.workflow_yaml is not None
-        console.print(Text(f"dry run: nothing written; the workflow ({result.nodes} nodes) would be:", style="bold"))
+        console.print(
+            Text(f"dry run: nothing written; the workflow ({counted(result.nodes, 'node')}) would be:", style="bold")
+        )
         console.print(Text(printable(result.workflow_yaml)))
         return
-    console.print(Text(f"wrote {result.file} ({result.nodes} nodes)", style="bold green"))
+    console.print(Text(f"wrote {result.file} ({counted(result.nodes, 'node')})", style="bold green"))
     console.print(Text(f"check it: maker run task {result.file} --validate"))

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from maker_cli._types import JSONObject, JSONValue
-from maker_cli.cli.display.formats import confidence_basis, low_confidence_line, probability
+from maker_cli.cli.display.formats import confidence_basis, counted, low_confidence_line, plural, probability
 from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, existing_store_file, store_file
@@ -190,7 +190,8 @@ def show_run(
     waste = saved.get("waste") if isinstance(saved.get("waste"), dict) else None
     if waste and waste.get("branches"):
         console.print(
-            f"speculation: {waste.get('samples', 0):,} samples wasted on {waste['branches']:,} discarded branches "
+            f"speculation: {counted(waste.get('samples', 0), 'sample')} wasted on "
+            f"{counted(waste['branches'], 'discarded branch', 'discarded branches')} "
             f"(cost {_money(waste.get('cost_usd'))}), counted in the totals above",
             highlight=False,
             soft_wrap=True,
@@ -244,7 +245,7 @@ def _check_step(r: RunRecord, step: int) -> None:
     if r.steps_done == 0:
         has = "it stopped at step 0" if stopped else "it has no steps"
     else:
-        has = f"it has steps 0 to {r.steps_done - 1:,}" + (
+        has = ("it has step 0" if r.steps_done == 1 else f"it has steps 0 to {r.steps_done - 1:,}") + (
             f" (and stopped at step {r.steps_done:,})" if stopped else ""
         )
     raise UsageError(f"run {r.id} has no step {step}: {has}")
@@ -258,7 +259,7 @@ def _print_confidence(console: Console, saved: JSONObject, job: JSONValue, weake
         lowest = summary.get("min")
         console.print(
             f"confidence ({confidence_basis(job)}): lowest {probability(lowest if isinstance(lowest, float) else None)}, "
-            f"{summary['steps']:,} decided steps, "
+            f"{summary['steps']:,} decided {plural(summary['steps'], 'step')}, "
             + low_confidence_line(
                 int(summary.get("low", 0)),
                 summary.get("needed") if isinstance(summary.get("needed"), float) else None,

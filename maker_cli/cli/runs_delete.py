@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from maker_cli.cli.display.formats import money as _money
+from maker_cli.cli.display.formats import plural
 from maker_cli.cli.output import out_console, print_json, printable
 from maker_cli.cli.runs_common import StoreOpt, can_ask, existing_store_file, store_file
 from maker_cli.core.status import RunStatus
@@ -30,7 +31,7 @@ def _describe(d: Doomed) -> str:
     child = f", child run of {d.parent} (node {d.node})" if d.parent else ""
     cost = f", {_money(r.cost_usd)}" if r.cost_usd else ""
     return printable(
-        f"{r.id} {r.name or r.kind} · {r.status} · {r.steps_done:,}{total} steps{cost} · "
+        f"{r.id} {r.name or r.kind} · {r.status} · {r.steps_done:,}{total} {plural(r.steps_total or r.steps_done, 'step')}{cost} · "
         f"last written {r.updated_at[:16].replace('T', ' ')}{child}"
     )
 

@@ -218,7 +218,7 @@ def _stop_notes(
     x: EstimateInputs, job: JobStops, k: int, pf: float, p_und_job: float, p_success: float, log: _Log
 ) -> None:
     """What the stops do to the job: notes, warnings, and which figures are bounds."""
-    flags = f"{job.max_red_flags:,} red-flagged samples" + (
+    flags = f"{job.max_red_flags:,} red-flagged sample{'s' if job.max_red_flags != 1 else ''}" + (
         f" (the default for k and valid rate {x.valid_rate:g}; --max-red-flags sets it)" if job.derived else ""
     )
     if x.max_samples is None and x.valid_rate >= 1.0:
@@ -227,7 +227,7 @@ def _stop_notes(
             f"red-flagged, so the stop at {job.max_red_flags:,} red flags never comes)"
         )
     else:
-        cap = f"{x.max_samples:,} samples or " if x.max_samples is not None else ""
+        cap = f"{x.max_samples:,} sample{'s' if x.max_samples != 1 else ''} or " if x.max_samples is not None else ""
         log.notes.append(
             f"stops: a step ends undecided at {cap}{flags}, as the engine stops it; P(undecided), P(success) and "
             "the expected samples, calls and cost include them" + (" exactly" if job.exact else "")

@@ -221,7 +221,11 @@ def choose_k(
     p = measured_p if measured_p is not None else (sim_p if source == "default" else None)
     if p is not None:
         maths.check_p(p)  # p <= 0.5: CannotConverge, whatever k (so no hint to pass one)
-        return maths.k_min(p, steps, target), f"k_min for p={p:g}, target={target:g} over {steps:,} steps", "k_min"
+        return (
+            maths.k_min(p, steps, target),
+            f"k_min for p={p:g}, target={target:g} over {steps:,} step{'s' if steps != 1 else ''}",
+            "k_min",
+        )
     if source == "spec":
         return k, "the spec's voting.k", source
     if source in ("env", "config"):

@@ -80,3 +80,33 @@ def test_the_estimate_shows_token_counts_near_a_unit_boundary_in_digits():
     assert re.search(r"^input tokens\s+1M\s+999,999 per call", r.stdout, re.M), r.stdout
     assert re.search(r"^output tokens\s+10k\s+10,000 per call", r.stdout, re.M), r.stdout
     assert "e+" not in r.stdout
+
+
+def test_a_count_of_one_takes_the_singular():
+    assert formats.counted(1, "step") == "1 step" and formats.counted(0, "step") == "0 steps"
+    assert (
+        formats.counted(1_024, "retry", "retries") == "1,024 retries"
+        and formats.counted(1, "retry", "retries") == "1 retry"
+    )
+    assert formats.low_confidence_line(1, 0.99, 0.95) == "1 step below 0.9900, what each step needs for the target 0.95"
+    assert formats.p_short(0.9884851113651686) == "0.988485" and formats.p_short(None) == "None"
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_human_output_says_1_step_and_1_sample(tmp_path):
+    """A one-step run, a one-sample vote, a one-step estimate: no `1 steps`, no `1 samples`."""
+    ran = cli(
+        "run", "hanoi", "--disks", "1", "--model", "sim:p=1", "--p", "0.99", "--store", str(tmp_path / "s.sqlite")
+    )
+    voted = cli("vote", "--prompt", "q", "--model", "sim:p=1,answer=4", "--k", "1")
+    estimated = cli("estimate", "--steps", "1", "--p", "0.9", "--k", "1", "--max-samples", "1")
+    assert ran.exit_code == 0 and voted.exit_code == 0 and estimated.exit_code == 0, ran.output + voted.output
+    assert "hanoi-1: 1 step, model" in ran.stdout and "over 1 step)" in ran.stdout
+    assert "1 sample in all" in ran.stdout and "solved: 1/1 step, 0 wrong, 1 sample (0 red-flagged)" in ran.stdout
+    assert "round 1: leader '4' with margin 1/1; 1 sample, 0 red-flagged" in voted.stdout
+    assert "maker estimate: 1 step, target" in estimated.stdout and "stops at 1 sample or " in estimated.stdout
+    everything = ran.stdout + voted.stdout + estimated.stdout
+    assert not re.search(r"\b1 (steps|samples|rounds|retries|red flags)\b", everything), everything

@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import counted
 from maker_cli.cli.display.formats import usd as _usd
 from maker_cli.jobs.calibration_result import CalibrationProgress, CalibrationResult, Recommendation
 from maker_cli.jobs.prompt_compare import PromptComparison
@@ -43,12 +44,14 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
     console.print(
         f"[bold]maker calibrate[/] {escape(title)}, model {escape(report.model)}{sim}", highlight=False, soft_wrap=True
     )
-    failed = f"{report.call_errors:,} failed calls (not samples), " if report.call_errors else "0 failed calls, "
+    failed = (
+        f"{counted(report.call_errors, 'failed call')} (not samples), " if report.call_errors else "0 failed calls, "
+    )
     per = "two on each of" if report.pairs is not None else "one on each of"
     console.print(
-        f"{report.samples:,} samples at temperature {report.temperature:g}, {per} {report.probes:,} random "
-        f"{probe_name}s ({report.distinct_probes:,} distinct, seed {report.seed}); {failed}"
-        f"{report.retries:,} retries; {report.wall_s:.1f} s",
+        f"{counted(report.samples, 'sample')} at temperature {report.temperature:g}, {per} "
+        f"{counted(report.probes, f'random {probe_name}')} ({report.distinct_probes:,} distinct, seed {report.seed}); "
+        f"{failed}{counted(report.retries, 'retry', 'retries')}; {report.wall_s:.1f} s",
         highlight=False,
         soft_wrap=True,
     )
@@ -62,7 +65,7 @@ def render(report: CalibrationResult, console: Console, *, title: str, probe_nam
         "valid rate",
         _pct(report.valid_rate),
         _ci(report.valid_rate_ci),
-        f"{report.valid:,} valid of {report.samples:,} samples",
+        f"{report.valid:,} valid of {counted(report.samples, 'sample')}",
     )
     if report.hanoi is not None:
         for name, part in (("p, disk-1 steps", report.hanoi.disk1_steps), ("p, other steps", report.hanoi.other_steps)):
@@ -176,7 +179,7 @@ def render_comparison(report: PromptComparison, console: Console, *, title: str)
         highlight=False,
         soft_wrap=True,
     )
-    steps = "-" if report.steps is None else f"{report.steps:,}"
+    steps = "- steps" if report.steps is None else counted(report.steps, "step")
     target = "-" if report.target is None else f"{report.target:g}"
     t = Table(box=None, pad_edge=False, header_style="bold")
     t.add_column("prompt", overflow="fold")
@@ -184,7 +187,7 @@ def render_comparison(report: PromptComparison, console: Console, *, title: str)
     t.add_column("valid rate\n95% interval", no_wrap=True)
     t.add_column("tokens\nin / out", justify="right", no_wrap=True)
     t.add_column(f"k\n(target {target})", justify="right", no_wrap=True)
-    t.add_column(f"job cost\n({steps} steps)", justify="right", no_wrap=True)
+    t.add_column(f"job cost\n({steps})", justify="right", no_wrap=True)
     t.add_column("p against the\nrecommended", no_wrap=True)
     for row in report.prompts:
         tin = "-" if row.mean_input_tokens is None else f"{row.mean_input_tokens:,.0f}"

@@ -6,19 +6,19 @@ from rich.console import Console
 from rich.table import Table
 
 from maker_cli.cli.display.formats import big as _big
+from maker_cli.cli.display.formats import counted, usd
 from maker_cli.cli.display.formats import duration as _duration
 from maker_cli.cli.display.formats import integer as _int
 from maker_cli.cli.display.formats import number as _num
 from maker_cli.cli.display.formats import price as _price
 from maker_cli.cli.display.formats import probability as _prob
-from maker_cli.cli.display.formats import usd
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.core.maths import p_text
 
 
 def render(r: EstimateReport, console: Console) -> None:
     """The human view: a main table, the m comparison, optional budget and sweep, then notes."""
-    per = f"{r.agents:,} agents of {r.m} steps" if r.m > 1 else f"{r.steps:,} steps"
+    per = f"{counted(r.agents, 'agent')} of {r.m} steps" if r.m > 1 else counted(r.steps, "step")
     console.print(f"[bold]maker estimate[/]: {per}, target P(every step decided and correct) >= {r.target:g}")
     console.print(
         f"[dim]p = {p_text(r.p)}: probability that one valid (not red-flagged) sample is correct"
@@ -110,11 +110,11 @@ def render(r: EstimateReport, console: Console) -> None:
                 f"{(r.expected_waste_share or 0) * 100:.2f}% extra samples on discarded branches",
             )
     if stops and r.p_undecided_per_step is not None:
-        cap = f"{r.max_samples:,} samples or " if r.max_samples is not None else ""
+        cap = f"{counted(r.max_samples, 'sample')} or " if r.max_samples is not None else ""
         t.add_row(
             "P(step undecided)",
             _prob(r.p_undecided_per_step, small=True),
-            f"stops at {cap}{r.max_red_flags:,} red flags; P(any step undecided) {_prob(r.p_undecided_job, small=True)}"
+            f"stops at {cap}{counted(r.max_red_flags, 'red flag')}; P(any step undecided) {_prob(r.p_undecided_job, small=True)}"
             + ("" if "p_undecided_per_step" not in approximate else " (upper bounds)"),
         )
         t.add_row(

@@ -59,6 +59,16 @@ def probability(x: float | None, small: bool = False) -> str:
     return f"{x:.4f}"
 
 
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """`word` for a count of 1, else its plural (`many`, by default `word` + "s")."""
+    return word if n == 1 else many or word + "s"
+
+
+def counted(n: int, word: str, many: str | None = None) -> str:
+    """A count with its noun: `1 step`, `2 steps`, `1,024 steps`."""
+    return f"{n:,} {plural(n, word, many)}"
+
+
 def p_short(p: object) -> str:
     """A run's p as its lines show it: 6 significant digits (`0.988485`), as in its k line."""
     return f"{p:g}" if isinstance(p, (int, float)) and not isinstance(p, bool) else str(p)
@@ -86,6 +96,6 @@ def low_confidence_line(low: int, needed: float | None, target: float | None, *,
     if adaptive:
         return f"{low:,} steps below what the adaptive plan needed of them"
     if needed is None:  # a run stored before `confidence_needed` existed
-        return f"{low:,} steps below {LEGACY_LOW_CONFIDENCE}"
+        return f"{counted(low, 'step')} below {LEGACY_LOW_CONFIDENCE}"
     what = f"the target {target:g}" if isinstance(target, (int, float)) else "the target"
-    return f"{low:,} steps below {probability(needed)}, what each step needs for {what}"
+    return f"{counted(low, 'step')} below {probability(needed)}, what each step needs for {what}"

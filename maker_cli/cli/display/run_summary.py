@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from maker_cli._types import JSONObject
-from maker_cli.cli.display.formats import confidence_basis, low_confidence_line, probability
+from maker_cli.cli.display.formats import confidence_basis, counted, low_confidence_line, plural, probability
 from maker_cli.cli.output import printable, warn_line
 from maker_cli.jobs.run import RunPlan, StartedRun
 from maker_cli.jobs.run_result import RunResult
@@ -36,10 +36,10 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     """What the run will be, before it starts: steps, model, k and the estimate."""
     task, job, est = plan.task, plan.config, plan.estimate
     sim = " \\[simulated model: no API calls]" if simulated else ""
-    steps = f"{task.steps_total:,}" if task.steps_total else "open-ended"
+    steps = counted(task.steps_total, "step") if task.steps_total else "open-ended steps"
     if isinstance(task, WorkflowTask):
-        steps = f"{len(task.node_ids):,} nodes, {task.planning_steps:,} voted"
-    console.print(f"[bold]{escape(task.name)}[/]: {steps} steps, model {escape(job.model)}{sim}", highlight=False)
+        steps = f"{counted(len(task.node_ids), 'node')}, {task.planning_steps:,} voted {plural(task.planning_steps, 'step')}"
+    console.print(f"[bold]{escape(task.name)}[/]: {steps}, model {escape(job.model)}{sim}", highlight=False)
     console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
     if est is None:
         console.print(
@@ -55,7 +55,7 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     console.print(
         ("estimate" if plan.resume is None else "estimate (the whole job, from its start)")
         + f": P(all steps right) = {probability(est.p_full)}, {est.expected_samples_per_step:.3f} samples/step, "
-        f"{est.expected_calls:,.0f} samples in all, cost {cost}, "
+        f"{est.expected_calls:,.0f} {plural(round(est.expected_calls), 'sample')} in all, cost {cost}, "
         f"{est.expected_rounds_per_step or 0:.2f} rounds/step",
         highlight=False,
         soft_wrap=True,
@@ -72,9 +72,9 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     cost = "unknown" if report["cost_usd"] is None else f"${report['cost_usd']:,.4f}"
     total = f"/{report['steps_total']:,}" if report["steps_total"] else ""
     console.print(
-        f"[{style}]{status}[/]: {report['steps_done']:,}{total} steps, {report['errors']} wrong, "
-        f"{report['samples']:,} samples ({report['red_flagged']:,} red-flagged), {report['call_errors']} call errors, "
-        f"{report['retries']} retries, cost {cost}, {report['wall_s']:.1f} s"
+        f"[{style}]{status}[/]: {report['steps_done']:,}{total} {plural(report['steps_total'] or report['steps_done'], 'step')}, "
+        f"{report['errors']} wrong, {counted(report['samples'], 'sample')} ({report['red_flagged']:,} red-flagged), "
+        f"{counted(report['call_errors'], 'call error')}, {counted(report['retries'], 'retry', 'retries')}, cost {cost}, {report['wall_s']:.1f} s"
         + (" \\[simulated]" if report["simulated"] else ""),
         highlight=False,
         soft_wrap=True,
@@ -99,7 +99,7 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
         )
     if report.get("early_stopped_steps"):
         console.print(
-            f"early stopping decided {report['early_stopped_steps']:,} steps before their margin of k "
+            f"early stopping decided {counted(report['early_stopped_steps'], 'step')} before their margin of k "
             "(confident leaders; no guarantee: see the voting methods page)",
             highlight=False,
             soft_wrap=True,
@@ -121,8 +121,8 @@ def print_outcome(console: Console, result: RunResult, store_file: Path) -> None
     if waste and waste.get("branches"):
         spent = "" if waste["cost_usd"] is None else f", ${waste['cost_usd']:,.4f}"
         console.print(
-            f"speculation: {waste['samples']:,} samples ({(waste['share_of_samples'] or 0):.2%}) on "
-            f"{waste['branches']:,} discarded branches{spent} (counted above; never votes)",
+            f"speculation: {counted(waste['samples'], 'sample')} ({(waste['share_of_samples'] or 0):.2%}) on "
+            f"{counted(waste['branches'], 'discarded branch', 'discarded branches')}{spent} (counted above; never votes)",
             highlight=False,
             soft_wrap=True,
             markup=False,
@@ -239,5 +239,7 @@ def print_nodes(console: Console, nodes: list[JSONObject]) -> None:
         answer = node.get("answer")
         shown = f" = {_clip(str(answer), 120)}" if answer is not None else ""
         why = f" ({node['message']})" if node.get("message") else ""
-        text = f"  {node['id']} [{node['kind']}] {node['status']}{shown}; {node['samples']:,} samples{cost}{why}"
+        text = (
+            f"  {node['id']} [{node['kind']}] {node['status']}{shown}; {counted(node['samples'], 'sample')}{cost}{why}"
+        )
         console.print(Text(printable(text)), highlight=False, soft_wrap=True)

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import counted
 from maker_cli.cli.display.formats import money as _money
 from maker_cli.cli.display.vote_view import shorten
 from maker_cli.core.engine import StepResult
@@ -131,7 +132,7 @@ class RunView:
             f"{self.title}: step {t.steps_done:,}{total}{pct}, {self._rate():,.0f} steps/s, "
             f"votes/step {votes:.3f} (max {t.max_votes}), red-flagged {t.red_flagged:,}, "
             f"errors {t.errors}, retries {t.retries}, wrong {t.wrong_steps}, cost {_money(t.cost_usd)}"
-            + (f", speculative waste {t.wasted_samples:,} samples" if t.wasted_branches else "")
+            + (f", speculative waste {counted(t.wasted_samples, 'sample')}" if t.wasted_branches else "")
             + (f", adaptive k {t.adaptive_k} (p̂ {t.adaptive_p_hat or 0:.4f})" if t.adaptive_k is not None else "")
         )
 

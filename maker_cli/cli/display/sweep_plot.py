@@ -18,6 +18,7 @@ from types import ModuleType
 from rich.console import Console
 from rich.text import Text
 
+from maker_cli.cli.display.formats import counted
 from maker_cli.core.estimate_report import EstimateReport
 from maker_cli.errors import UsageError
 
@@ -45,7 +46,7 @@ def sweep_series(report: EstimateReport) -> SweepSeries:
     priced = bool(rows) and all(r.expected_cost_usd is not None for r in rows)
     cost = [(r.expected_cost_usd if priced else r.expected_calls) or 0.0 for r in rows]
     stops = any(r.p_success is not None for r in rows) and (report.max_samples is not None or report.valid_rate < 1)
-    per = f"{report.agents:,} agents of {report.m} steps" if report.m > 1 else f"{report.steps:,} steps"
+    per = f"{counted(report.agents, 'agent')} of {report.m} steps" if report.m > 1 else counted(report.steps, "step")
     return SweepSeries(
         ks=[r.k for r in rows],
         cost=cost,

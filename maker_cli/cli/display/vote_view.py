@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from maker_cli.cli.display.formats import probability
+from maker_cli.cli.display.formats import counted, plural, probability
 from maker_cli.cli.output import printable
 from maker_cli.core.events import CallFailed, Event, Retried, RoundFinished, SampleFinished, StepDecided
 from maker_cli.core.maths import p_text
@@ -115,7 +115,7 @@ def summary_line(stats: VoteStats) -> Text:
 
 RULES = {
     "ahead-by-k": "first answer ahead by {k} wins",
-    "first-to-k": "first answer to {k} votes wins",
+    "first-to-k": "first answer to {k} {votes} wins",
     "cisc": "first answer ahead by {k} in confidence-weighted votes wins",
     "borda": "first answer ahead by {k} Borda points wins",
 }
@@ -128,7 +128,7 @@ class LiveVoteView:
         self.console = console
         self.stats = VoteStats(k, method)
         self.model = model
-        self.rule = RULES.get(method, "first answer ahead by {k} wins").format(k=k)
+        self.rule = RULES.get(method, "first answer ahead by {k} wins").format(k=k, votes=plural(k, "vote"))
         self._live: Live | None = None
         self._use_live = live
 
@@ -155,7 +155,7 @@ class LiveVoteView:
             shown = f"'{shorten(leader, 40)}'" if leader is not None else "none"
             self.console.print(
                 f"round {event.round}: leader {shown} with {self.stats.progress()}; "
-                f"{self.stats.samples} samples, {sum(self.stats.red_flags.values())} red-flagged",
+                f"{counted(self.stats.samples, 'sample')}, {sum(self.stats.red_flags.values())} red-flagged",
                 highlight=False,
                 soft_wrap=True,
                 markup=False,
@@ -188,11 +188,11 @@ def print_vote(result: VoteResult, console: Console) -> None:
             "ahead-by-k": f"a lead of {result.k}",
             "cisc": f"a weighted lead of {result.k}",
             "borda": f"a lead of {result.k} points",
-        }.get(result.method, f"{result.k} votes")
-        capped = f"no answer reached {goal} within {result.samples} samples (the cap)"
+        }.get(result.method, counted(result.k, "vote"))
+        capped = f"no answer reached {goal} within {counted(result.samples, 'sample')} (the cap)"
         if result.stopped_early:
             capped = (
-                f"no answer could reach {goal} within the sample cap: stopped early after {result.samples} samples "
+                f"no answer could reach {goal} within the sample cap: stopped early after {counted(result.samples, 'sample')} "
                 "(loss of hope; the cap would have ended it undecided too)"
             )
         why = {

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from maker_cli.cli.display.formats import counted
 from maker_cli.cli.output import printable
 from maker_cli.jobs.run_state import RunTotals
 from maker_cli.workflows.runner import DONE, RUNNING, WAITING, NodeState
@@ -49,7 +50,7 @@ class WorkflowView:
             answer = f" = {node.result.answer[:120]}" if node.result is not None else ""
             why = f" ({node.message})" if node.message else ""
             self.console.print(
-                Text(printable(f"node {node.id}: {node.status}{answer}; {node.samples:,} samples{why}")),
+                Text(printable(f"node {node.id}: {node.status}{answer}; {counted(node.samples, 'sample')}{why}")),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -62,7 +63,7 @@ class WorkflowView:
         cost = "unknown" if self.totals.cost_usd is None else f"${self.totals.cost_usd:,.4f}"
         head = Text(
             f"{self.title}: {counts[DONE]} done, {counts[RUNNING]} running, {counts[WAITING]} waiting · "
-            f"{self.totals.samples:,} samples · {cost}",
+            f"{counted(self.totals.samples, 'sample')} · {cost}",
             style="bold",
         )
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
