@@ -17,6 +17,8 @@ from maker_cli.report.model import RunReport
 from maker_cli.store.run_store import RunStore
 
 FORMATS = ("html", "md")
+SUFFIXES = {"html": (".html", ".htm"), "md": (".md", ".markdown")}
+NAMES = {"html": "an HTML", "md": "a Markdown"}
 
 
 def report_command(
@@ -54,6 +56,8 @@ def report_command(
         raise UsageError("an HTML report is a file: add -o report.html (or --format md for Markdown on stdout)")
     if json_out and to_stdout:
         raise UsageError("--json summarises a report written to a file: add -o FILE")
+    if output is not None and not to_stdout:
+        _check_suffix(output, fmt)
     path = existing_store_file(ctx, store)
     with RunStore(path, readonly=True) as s:
         run_id = s.get_run(run_id).id  # an unknown run is said before any file is made
@@ -74,6 +78,17 @@ def report_command(
         markup=False,
         soft_wrap=True,
     )
+
+
+def _check_suffix(output: Path, fmt: str) -> None:
+    """Refuse a file whose suffix names another format (`-o r.pdf`); a file without one is written as asked."""
+    suffix = output.suffix.lower()
+    if suffix and suffix not in SUFFIXES[fmt]:
+        other = next(f for f in FORMATS if f != fmt)
+        raise UsageError(
+            f"-o {output.name}: {NAMES[fmt]} report is written to a {' or '.join(SUFFIXES[fmt])} file "
+            f"(--format {other} writes {' or '.join(SUFFIXES[other])})"
+        )
 
 
 def _size(n: int) -> str:

@@ -135,6 +135,8 @@ def test_a_sequence_task_and_a_workflow_report(tmp_path):
         (["RUN"], "an HTML report is a file: add -o report.html"),
         (["RUN", "-o", "-"], "an HTML report is a file"),
         (["RUN", "--format", "pdf", "-o", "x.pdf"], "--format must be one of html, md, not 'pdf'"),
+        (["RUN", "-o", "{tmp}/r.pdf"], "-o r.pdf: an HTML report is written to a .html or .htm file (--format md"),
+        (["RUN", "--format", "md", "-o", "{tmp}/r.html"], "-o r.html: a Markdown report is written to a .md or"),
         (["RUN", "--format", "md", "--json"], "--json summarises a report written to a file"),
         (["RUN", "-o", "{tmp}/no/such/folder/r.html"], "cannot write {tmp}/no/such/folder/r.html: No such file"),
     ],
