@@ -83,7 +83,7 @@ def _follow(first: RunSnapshot, rest: Iterator[RunSnapshot], path: Path, interva
                 if not terminal and snapshot.stalled and not stalled:  # once each time it goes quiet
                     _say(console, f"{view.plain_line()}; {view.note}")
                 stalled, last = snapshot.stalled, snapshot
-    if not terminal:
+    if not terminal and view.plain_line() != view.last_plain:  # the final figures, unless just printed
         _say(console, view.plain_line())
     elif not first.running:
         console.print(view)

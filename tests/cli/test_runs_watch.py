@@ -318,3 +318,26 @@ def test_sigint_to_a_watching_process_exits_130_without_a_word(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and err == ""
+
+
+def test_the_final_line_is_printed_once_when_the_last_read_is_due_a_line(tmp_path, reads, monkeypatch):
+    """Not on a terminal, a plain line is due every 5 s: when the read that sees the run end is due
+    one, that line is the final figures, and they are not printed a second time."""
+    from maker_cli.cli.display import run_view
+
+    actions, _ = reads
+    clock = [1000.0]
+    monkeypatch.setattr(run_view.time, "monotonic", lambda: clock[0])
+    store = tmp_path / "s.sqlite"
+    run_id = running_run(store, f"{socket.gethostname()}:{os.getpid()}")
+
+    def later_it_ends() -> None:
+        clock[0] += 10  # past the 5 s between two plain lines
+        finish(store, run_id)
+
+    actions.append(later_it_ends)
+    r = watch(store, run_id, "--interval", "0.5")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"watching run {run_id} in ")
+    assert "step 3/3" in lines[1] and lines[2] == f"run {run_id} solved" and len(lines) == 3, lines

@@ -53,6 +53,7 @@ class RunView:
         self.current_round: RoundFinished | None = None
         self.note: str | None = None  # a line under the figures (`maker runs watch`: the last write)
         self.note_style = "dim"
+        self.last_plain: str | None = None  # the last plain line `update` printed (not on a terminal)
         self._from_store = from_store
         self._start_step = start_step
         self._t0 = time.monotonic()
@@ -90,7 +91,8 @@ class RunView:
             now = time.monotonic()
             if now >= self._next_plain:
                 self._next_plain = now + self._plain_every
-                self.console.print(self.plain_line(), highlight=False, markup=False, soft_wrap=True)
+                self.last_plain = self.plain_line()
+                self.console.print(self.last_plain, highlight=False, markup=False, soft_wrap=True)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RoundFinished):
