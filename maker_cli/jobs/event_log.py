@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -85,12 +86,19 @@ def _message(text: str) -> str:
     return one if len(one) <= MESSAGE_LIMIT else one[: MESSAGE_LIMIT - 1] + "…"
 
 
+@lru_cache(maxsize=4096)
+def _answer(key: str | None) -> str | None:
+    """An answer key as the log writes it: redacted like the samples' text (a reply can echo a key).
+    Answers repeat, so each is redacted once (the cache is cleared when a log opens)."""
+    return None if key is None else redact(key)
+
+
 def _fill(event: Event, record: JSONObject, text: bool) -> None:
     """Add the fields of `event`'s kind to `record` (the most frequent kinds first)."""
     if isinstance(event, SampleFinished):
         c, flag = event.completion, event.red_flag
         record["sample"] = event.sample
-        record["answer"] = event.key
+        record["answer"] = _answer(event.key)
         record["red_flag"] = flag.reason if flag is not None else None
         record["red_flag_detail"] = _message(flag.detail) if flag is not None and flag.detail else None
         record["correct"] = event.correct
@@ -113,11 +121,12 @@ def _fill(event: Event, record: JSONObject, text: bool) -> None:
         record["leader"] = event.leader
         record["margin"] = event.margin
         record["k"] = event.k
-        record["votes"] = dict(event.tallies)
+        record["leader"] = _answer(event.leader)
+        record["votes"] = {_answer(key): n for key, n in event.tallies.items()}
     elif isinstance(event, StepDecided):
         r = event.result
         record["decision"] = r.status.value
-        record["answer"] = r.winner
+        record["answer"] = _answer(r.winner)
         record["stopped"] = r.stopped.value if r.stopped is not None else None
         record["samples"] = r.samples
         record["valid"] = r.valid
@@ -126,7 +135,7 @@ def _fill(event: Event, record: JSONObject, text: bool) -> None:
         record["errors"] = r.errors
         record["retries"] = r.retries
         record["rounds"] = r.rounds
-        record["votes"] = dict(sorted(r.tallies.items(), key=lambda kv: -kv[1]))
+        record["votes"] = {_answer(key): n for key, n in sorted(r.tallies.items(), key=lambda kv: -kv[1])}
         record["input_tokens"] = r.input_tokens
         record["output_tokens"] = r.output_tokens
         record["cached_tokens"] = r.cached_tokens
@@ -228,6 +237,7 @@ class EventLog:
         self._write = stream.write
         self._flush = stream.flush
         self._closed = False
+        _answer.cache_clear()  # the secrets known now (a provider registers its keys before a job)
 
     def __call__(self, event: Event) -> None:
         if self._closed:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from maker_cli.cli.display.formats import money, number, probability
+from maker_cli.cli.output import printable
 from maker_cli.report.model import (
     LatencyFigure,
     NodeLine,
@@ -29,11 +30,16 @@ PARTS = 10
 MIN_EXPECTED = 0.05
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+_AUTOLINK = re.compile(r"(?i)(\b(?:https?|ftp)|\bwww)([:.])|(\S)(@)")
 
 
 def cell(text: object) -> str:
-    """Text for a Markdown table cell or line: HTML and Markdown characters escaped, one line."""
-    escaped = _MARKDOWN.sub(r"\\\1", html.escape(str(text), quote=False))
+    """Text for a Markdown table cell or line: terminal control sequences removed (the page is also
+    printed to a terminal), HTML and Markdown characters escaped, bare URLs and addresses kept from
+    becoming links (GitHub links `http://`, `www.` and `a@b`; an escaped `:`, `.` or `@` breaks
+    them), one line."""
+    escaped = _MARKDOWN.sub(r"\\\1", html.escape(printable(str(text)), quote=False))
+    escaped = _AUTOLINK.sub(lambda m: (m.group(1) or m.group(3)) + "\\" + (m.group(2) or m.group(4)), escaped)
     return " ".join(escaped.splitlines())
 
 

@@ -250,6 +250,17 @@ def test_messages_are_one_redacted_line():
     assert record["message"] == "HTTP 401: bad key [redacted] second line" and record["retries"] == 2
 
 
+def test_an_answer_that_echoes_a_key_is_redacted_in_every_field(tmp_path, monkeypatch):
+    """The sample's text was redacted but the same value stood in clear in `answer` and `votes`."""
+    monkeypatch.setenv("MY_API_KEY", "supersecretvalue123")
+    path = tmp_path / "e.jsonl"
+    r = cli("vote", "--prompt", "q", "--model", "sim:p=1,answer=supersecretvalue123", "--k", "2",
+            "--events", str(path), "--events-text")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = path.read_text(encoding="utf-8")
+    assert "supersecretvalue123" not in text and text.count("[redacted]") >= 4
+
+
 def test_each_line_is_in_the_file_as_its_event_happens(tmp_path):
     """What `tail -f` needs: when a listener after the log hears an event, its line is on disk."""
     path = tmp_path / "e.jsonl"

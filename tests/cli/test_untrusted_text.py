@@ -87,3 +87,17 @@ def test_a_reply_with_a_lone_surrogate_is_voted_and_stored_not_a_crash(tmp_path)
     assert out["status"] == "solved" and out["result"] == "ans \ufffd x"
     with RunStore(store) as s:
         assert [row.text for row in s.get_samples(out["run_id"], 0)] == ["ans \ufffd x"]
+
+
+def test_a_spec_name_reaches_the_run_header_as_text(tmp_path):
+    """The pre-run header printed a spec's `name` with its ANSI sequences intact."""
+    flow = tmp_path / "wf.yaml"
+    flow.write_text(
+        'kind: workflow\nname: "evil \\e[31mRED \\e]0;title\\a[/x]"\nnodes:\n  - id: a\n    user: say it\n'
+        "    answer: {regex: 'Answer: *(?P<answer>\\S+)'}\n    expected: '1'\n    sim_response: 'Answer: {{answer}}'\n"
+        "compose: {function: last_only}\n",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(app, ["run", "task", str(flow), "--model", "sim:p=0.99", "--store", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "evil RED [/x]" in r.stdout

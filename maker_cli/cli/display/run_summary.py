@@ -39,7 +39,9 @@ def print_estimate(console: Console, plan: RunPlan, simulated: bool) -> None:
     steps = counted(task.steps_total, "step") if task.steps_total else "open-ended steps"
     if isinstance(task, WorkflowTask):
         steps = f"{counted(len(task.node_ids), 'node')}, {task.planning_steps:,} voted {plural(task.planning_steps, 'step')}"
-    console.print(f"[bold]{escape(task.name)}[/]: {steps}, model {escape(job.model)}{sim}", highlight=False)
+    console.print(
+        f"[bold]{escape(printable(task.name))}[/]: {steps}, model {escape(printable(job.model))}{sim}", highlight=False
+    )
     console.print(f"k = {job.k} ({job.k_source})", highlight=False, markup=False)
     if est is None:
         console.print(

@@ -270,6 +270,16 @@ def test_keys_are_redacted_and_model_text_escaped(tmp_path):
     assert report.wrong_total == 1 and report.slowest[0].idx == 5
 
 
+def test_markdown_cells_carry_no_terminal_sequences_and_make_no_links():
+    """The Markdown page is also printed to a terminal (`runs report --format md`): an answer's ESC
+    and BEL bytes set the window title and cleared the screen; a bare URL became a link on GitHub."""
+    hostile = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\x1b[0m http://evil.example/a www.evil.example x@evil.example"
+    out = cell(hostile)
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in out) and "PWNED" not in out
+    assert "http\\://evil.example/a" in out and "www\\.evil.example" in out and "x\\@evil.example" in out
+    assert cell("3.14 and yes: ok") == "3.14 and yes: ok"
+
+
 # --------------------------------------------------------------------------- workflows
 
 
