@@ -30,6 +30,7 @@ from maker_cli.core.race import VotingMethod
 from maker_cli.core.redflags import DEFAULT_PRESET, RedFlagChecks, RedFlagPreset, RedFlagRules
 from maker_cli.errors import UsageError
 from maker_cli.secrets import redact
+from maker_cli.untrusted_regex import UntrustedPattern
 
 LAYERS = ("flag", "calibration", "spec", "env", "config", "default")
 
@@ -86,6 +87,13 @@ class JobSettings(BaseModel):
     def _api_base_out(self, value: str | None) -> str | None:
         """A URL's user:password (or a key in its query) never reaches --json or the run store."""
         return None if value is None else redact(value)
+
+    @field_validator("must_not_match")
+    @classmethod
+    def _patterns(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            UntrustedPattern(value, "pattern")  # ValueError: one line naming the pattern
+        return values
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")

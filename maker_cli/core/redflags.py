@@ -11,7 +11,8 @@ a closed set of whole replies. Named presets bundle them (`PRESETS`: paper, rela
 
 Every check runs on every sample, so each is linear in the reply's length: regexes are compiled once,
 user phrases are matched as literals (never as regexes), and nothing is re-scanned per line or per
-phrase found.
+phrase found. A `must_not_match` pattern is the user's own: it is matched with a time bound
+(`maker_cli.untrusted_regex`), and a reply it runs past the bound on is red-flagged `regex_timeout`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Literal, get_args
 from maker_cli._types import AnswerValue
 from maker_cli.providers.base import Completion
 from maker_cli.strict_json import load_json
+from maker_cli.untrusted_regex import PatternTimeout, UntrustedPattern
 
 TOO_LONG = "too_long"  # provider usage says more output tokens than allowed
 TRUNCATED = "truncated"  # finish_reason == "length": the provider cut it off
@@ -37,6 +39,7 @@ SELF_CORRECTION = "self_correction"  # a self-correction or confusion phrase ("W
 MISSING_MARKER = "missing_marker"  # does not start with starts_with, or does not end with ends_with
 JSON_FIELDS = "json_fields"  # not a JSON object, or one without a required field
 NOT_ONE_OF = "not_one_of"  # the whole reply is none of the one_of replies
+REGEX_TIMEOUT = "regex_timeout"  # a pattern from the spec or the caller ran past its time bound on this reply
 
 #: `self_correction: true`: the design document's confusion patterns (Algorithm 3), matched
 #: case-insensitively as whole words ("hmm" does not match "Hmmm"; "Wait," needs its comma),
@@ -204,12 +207,13 @@ class RedFlagRules:
     max_output_tokens: int | None = 750
     must_not_match: tuple[str, ...] = ()
     checks: RedFlagChecks = RedFlagChecks()
-    _compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _compiled: tuple[UntrustedPattern, ...] = field(init=False, repr=False, compare=False)
     _correction: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _one_of: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_compiled", tuple(re.compile(p) for p in self.must_not_match))
+        patterns = tuple(UntrustedPattern(p, "must_not_match pattern") for p in self.must_not_match)
+        object.__setattr__(self, "_compiled", patterns)
         phrases = self.checks.self_correction
         if phrases:
             problem = phrase_problem(phrases)
@@ -250,7 +254,12 @@ class RedFlagRules:
             yield RedFlag(EMPTY)
             return
         for pattern in self._compiled:
-            if pattern.search(text):
+            try:
+                found = pattern.search(text)
+            except PatternTimeout as exc:
+                yield timeout_flag(exc)
+                break  # the reply is discarded: the other patterns could each take as long again
+            if found is not None:
                 yield RedFlag(FORBIDDEN, pattern.pattern)
         yield from self._checked(text)
 
@@ -282,6 +291,11 @@ class RedFlagRules:
                 yield RedFlag(JSON_FIELDS, problem)
         if self._one_of is not None and stripped not in self._one_of:
             yield RedFlag(NOT_ONE_OF, short(stripped))
+
+
+def timeout_flag(exc: PatternTimeout) -> RedFlag:
+    """The red flag of a reply a pattern from outside ran past its time bound on."""
+    return RedFlag(REGEX_TIMEOUT, f"{exc.what} {short(exc.pattern)}")
 
 
 def _at_least(pattern: re.Pattern[str], text: str, count: int) -> bool:

@@ -52,6 +52,7 @@ from maker_cli.core.redflags import (
     JSON_FIELDS,
     MISSING_MARKER,
     NOT_ONE_OF,
+    REGEX_TIMEOUT,
     SELF_CORRECTION,
     TOO_LONG,
     TOO_SHORT,
@@ -79,6 +80,7 @@ RED_FLAG_REASONS = (
     MISSING_MARKER,
     JSON_FIELDS,
     NOT_ONE_OF,
+    REGEX_TIMEOUT,
 )
 # seconds: from a simulated model's milliseconds to a slow reasoning model's minutes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)

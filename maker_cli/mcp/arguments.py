@@ -10,6 +10,7 @@ from maker_cli.specs.canonical import CanonicalStep
 from maker_cli.specs.extract import ValueType
 
 MAX_LABELLED = 10_000
+MAX_PATTERNS = 100  # must_not_match patterns in one call: each may run up to MATCH_TIMEOUT_S per response
 
 
 class Labelled(BaseModel):
@@ -79,7 +80,10 @@ TaskPath = Annotated[
     Field(description="path of a YAML task spec inside the server's working directory (or an --allow-dir folder)"),
 ]
 Price = Annotated[float | None, Field(description="USD per million tokens", ge=0)]
-MustNotMatch = Annotated[list[str], Field(description="regular expressions; a response matching one is discarded")]
+MustNotMatch = Annotated[
+    list[str],
+    Field(max_length=MAX_PATTERNS, description="regular expressions; a response matching one is discarded"),
+]
 Canonical = Annotated[
     list[CanonicalStep],
     Field(description="normalisation before comparing answers: strip, collapse_whitespace, lowercase, json, number"),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated
 
+import anyio.to_thread
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
@@ -60,7 +62,10 @@ class CalibrateTool(SessionTools):
             if responses is not None and task is None:
                 if prompts:
                     raise ToolError("prompts go with model mode (task), not with labelled responses")
-                return self._labelled(
+                # judged in a worker thread: up to 10,000 responses, each matched against the caller's
+                # patterns (a bounded time each, the GIL released), while the server answers other calls
+                labelled = partial(
+                    self._labelled,
                     responses,
                     answer_regex,
                     json_path,
@@ -73,6 +78,7 @@ class CalibrateTool(SessionTools):
                     steps,
                     target,
                 )
+                return await anyio.to_thread.run_sync(labelled)
             if task is not None and responses is None:
                 return await self._model_calibration(
                     task,

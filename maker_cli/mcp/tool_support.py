@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -24,6 +23,7 @@ from maker_cli.specs.judge import AnswerJudge
 from maker_cli.specs.loader import describe_errors
 from maker_cli.specs.matching import MatchRule
 from maker_cli.tasks import PromptTask
+from maker_cli.untrusted_regex import PatternTimeout
 
 STOP_REASONS: dict[str, StopReason] = {"sample_cap": "sample_cap", "red_flags": "red_flags", "budget": "cost_cap"}
 
@@ -31,6 +31,7 @@ STOP_REASONS: dict[str, StopReason] = {"sample_cap": "sample_cap", "red_flags": 
 @contextmanager
 def tool_errors(session: Session) -> Iterator[None]:
     """Anticipated failures become tool errors with a redacted message; the server keeps serving.
+    A pattern from the caller that runs past its time bound (`PatternTimeout`) is a tool error too.
     Anything else is a bug: the SDK answers 'Error executing tool X' and logs the traceback (stderr)."""
     try:
         yield
@@ -38,7 +39,7 @@ def tool_errors(session: Session) -> Iterator[None]:
         raise ToolError(session.redact(str(exc))) from None
     except ValidationError as exc:
         raise ToolError(session.redact(describe_errors(exc, "arguments").removeprefix("arguments: "))) from None
-    except (ValueError, re.error) as exc:
+    except (ValueError, PatternTimeout) as exc:
         raise ToolError(session.redact(str(exc))) from None
 
 

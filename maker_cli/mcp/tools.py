@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from maker_cli.config.settings import Settings
-from maker_cli.core.redflags import EMPTY, Answer, RedFlagRules
+from maker_cli.core.redflags import EMPTY, REGEX_TIMEOUT, Answer, RedFlagRules
 from maker_cli.jobs.estimate import estimate as run_estimate
 from maker_cli.jobs.vote import VotePlan, plan_vote, run_vote
 from maker_cli.mcp import arguments as A
@@ -25,6 +25,7 @@ from maker_cli.providers import is_sim
 from maker_cli.providers.base import Completion
 from maker_cli.providers.factory import provider_for
 from maker_cli.specs import QuestionSpec
+from maker_cli.untrusted_regex import MATCH_TIMEOUT_S
 
 __all__ = ["STOP_REASONS", "MakerTools", "tool_errors"]
 
@@ -236,6 +237,12 @@ class MakerTools(CalibrateTool, DecomposeTool):
                 answer, value = verdict.key, verdict.value
             elif not any(flag.reason == EMPTY for flag in flags):
                 flags.append(verdict)
+            for flag in flags:
+                if flag.reason == REGEX_TIMEOUT:
+                    raise ToolError(
+                        f"{flag.detail} ran longer than {MATCH_TIMEOUT_S:g} s on this response (it backtracks); "
+                        f"a vote would discard the response as {REGEX_TIMEOUT}"
+                    )
             return ValidateOutput(
                 valid=not flags,
                 answer=answer,

@@ -31,6 +31,7 @@ from maker_cli.specs.matching import EmbeddingMatch, NumberMatch, split_steps
 from maker_cli.specs.prompt_file import PromptRecord, prompt_sha256
 from maker_cli.specs.templates import is_name, placeholders
 from maker_cli.strict_json import load_json
+from maker_cli.untrusted_regex import PatternTimeout, UntrustedPattern
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 ANSWER_GROUPS = ("answer", "value")  # the named regex group an answer field is read from
@@ -42,11 +43,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid {what} {pattern!r}: {exc}") from None
+def compile_pattern(pattern: str, what: str) -> UntrustedPattern:
+    """`pattern` compiled as every pattern from a spec is (`maker_cli.untrusted_regex`: the `regex`
+    module, a time bound on each match); ValueError naming `what` when it does not compile."""
+    return UntrustedPattern(pattern, what)
 
 
 def short(value: object, limit: int = 40) -> str:
@@ -169,8 +169,13 @@ class InputSpec(Strict):
 
     def typed(self, raw: JSONValue) -> JSONValue:
         value = typed_value(raw, self.type)
-        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-            raise ValueError(f"{short(value)} does not match the pattern {self.pattern!r}")
+        if self.pattern is not None and isinstance(value, str):
+            try:
+                matched = compile_pattern(self.pattern, "pattern").fullmatch(value)
+            except PatternTimeout as exc:
+                raise ValueError(f"{short(value)}: {exc}") from None
+            if matched is None:
+                raise ValueError(f"{short(value)} does not match the pattern {self.pattern!r}")
         return value
 
 
@@ -302,7 +307,9 @@ class AnswerField(Strict):
     @property
     def group(self) -> str:
         """The regex group the value is read from."""
-        return "answer" if self.regex is not None and "answer" in re.compile(self.regex).groupindex else "value"
+        if self.regex is not None and "answer" in compile_pattern(self.regex, "regex").groupindex:
+            return "answer"
+        return "value"
 
 
 # --- red flags and voting -----------------------------------------------------------------------
@@ -320,7 +327,7 @@ class RedFlagSpec(Strict):
     preset: RedFlagPreset | None = Field(None, description="paper (length + format, the default), relaxed or strict")
     max_output_tokens: int | None = Field(None, ge=1)
     must_not_match: list[str] = Field(default_factory=list)
-    require: str | None = Field(None, description="a pattern the raw response must contain (re.search)")
+    require: str | None = Field(None, description="a pattern the raw response must contain (a search)")
     min_output_chars: int | None = Field(
         None, ge=0, le=100_000, description="at least this many letters or digits (0: off)"
     )

@@ -2,7 +2,9 @@
 
 require -> per field: extract (regex group, or JSON path in the response parsed as JSON) -> type ->
 canonical steps -> allowed values (-> the state's shape for `next_state`). Any miss is a FORMAT red
-flag; nothing is repaired or guessed, and the judge never sees the correct answer.
+flag; nothing is repaired or guessed, and the judge never sees the correct answer. The spec's
+patterns (`require`, each `regex`) are matched with a time bound (`maker_cli.untrusted_regex`): a
+reply one of them runs past it on is a `regex_timeout` red flag.
 
 The key votes match on is, for a spec with one field (a question), the field's canonical text;
 for several fields (a sequence step), the canonical JSON object of all of them.
@@ -10,15 +12,23 @@ for several fields (a sequence step), the canonical JSON object of all of them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from maker_cli._types import JSONObject, JSONValue
-from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.core.redflags import FORMAT, Answer, RedFlag, timeout_flag
 from maker_cli.specs.canonical import CanonicalError, as_text, canonicalize
 from maker_cli.specs.extract import parse_json_path, parse_json_response, type_matches
-from maker_cli.specs.fields import AnswerField, json_type, same_value, short, typed_value, value_at
+from maker_cli.specs.fields import (
+    AnswerField,
+    compile_pattern,
+    json_type,
+    same_value,
+    short,
+    typed_value,
+    value_at,
+)
 from maker_cli.strict_json import dump_json
+from maker_cli.untrusted_regex import PatternTimeout, UntrustedPattern
 
 _NO_DOC = object()
 NO_SHAPE = object()
@@ -64,9 +74,9 @@ class AnswerJudge:
         self.fields = dict(fields)
         self.single = len(self.fields) == 1 and "next_state" not in self.fields  # a step's answer is always a record
         self._paths = {n: parse_json_path(f.json_path) for n, f in self.fields.items() if f.json_path}
-        self._regexes = {n: re.compile(f.regex) for n, f in self.fields.items() if f.regex}
+        self._regexes = {n: compile_pattern(f.regex, "regex") for n, f in self.fields.items() if f.regex}
         self._groups = {n: f.group for n, f in self.fields.items() if f.regex}
-        self._require = re.compile(require) if require else None
+        self._require = compile_pattern(require, "require") if require else None
         self._shape_model = shape_model
         self._allowed: dict[str, list[JSONValue]] = {}
         for name, spec in self.fields.items():
@@ -76,6 +86,8 @@ class AnswerJudge:
     def __call__(self, text: str) -> Answer | RedFlag:
         try:
             return self._judge(text)
+        except PatternTimeout as exc:
+            return timeout_flag(exc)
         except (RecursionError, ValueError, TypeError) as exc:  # defensive: a judge never raises
             return RedFlag(FORMAT, f"unreadable answer ({type(exc).__name__})")
 
@@ -154,11 +166,6 @@ class AnswerJudge:
         return dump_json(dict(values))
 
 
-def _regex_value(pattern: re.Pattern[str], group: str, text: str, first: bool) -> str | None:
-    if first:
-        found = pattern.search(text)
-    else:
-        found = None
-        for found in pattern.finditer(text):  # noqa: B007 - keep the last match
-            pass
+def _regex_value(pattern: UntrustedPattern, group: str, text: str, first: bool) -> str | None:
+    found = pattern.search(text) if first else pattern.last(text)
     return None if found is None else found.group(group)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 
-from maker_cli.core.redflags import FORMAT, Answer, RedFlag
+from maker_cli.core.redflags import FORMAT, REGEX_TIMEOUT, Answer, RedFlag, timeout_flag
+from maker_cli.specs.fields import compile_pattern
 from maker_cli.specs.judge import AnswerJudge
+from maker_cli.untrusted_regex import PatternTimeout
 
 _MARKER = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022])\s+")
 
@@ -27,13 +29,17 @@ class RankedJudge:
             raise ValueError("a ranking needs a depth of at least 2")
         self.inner = inner
         self.depth = depth
-        self._require = re.compile(require) if require else None
+        self._require = compile_pattern(require, "require") if require else None
 
     def __call__(self, text: str) -> Answer | RedFlag:
         if not isinstance(text, str):
             return RedFlag(FORMAT, "response is not text")
-        if self._require is not None and self._require.search(text) is None:
-            return RedFlag(FORMAT, f"required pattern {self._require.pattern!r} not found")
+        if self._require is not None:
+            try:
+                if self._require.search(text) is None:
+                    return RedFlag(FORMAT, f"required pattern {self._require.pattern!r} not found")
+            except PatternTimeout as exc:
+                return timeout_flag(exc)
         lines = [_MARKER.sub("", line).strip() for line in text.splitlines()]
         lines = [line for line in lines if line]
         if not lines:
@@ -43,6 +49,8 @@ class RankedJudge:
         ranking: list[Answer] = []
         for number, line in enumerate(lines, 1):
             verdict = self.inner(line)
+            if isinstance(verdict, RedFlag) and verdict.reason == REGEX_TIMEOUT:
+                return RedFlag(REGEX_TIMEOUT, f"ranking line {number}: {verdict.detail}")
             if isinstance(verdict, RedFlag):
                 return RedFlag(FORMAT, f"ranking line {number}: {verdict.detail or verdict.reason}")
             if any(a.key == verdict.key for a in ranking):

@@ -502,6 +502,62 @@ def test_validate_bad_rules_are_tool_errors(server):
     assert ok(after)["valid"]
 
 
+BACKTRACKS = r"^(a|aa)+$"  # under `re`, minutes on the reply below, with the event loop blocked
+HOSTILE = "a" * 40 + "!"
+
+
+@pytest.mark.timeout(60)
+def test_validate_a_pattern_that_backtracks_is_a_tool_error_and_the_server_keeps_answering(server):
+    start = time.perf_counter()
+    forbidden, answer, required, after = calls(
+        server,
+        ("maker_validate", {"response": HOSTILE, "must_not_match": [BACKTRACKS]}),
+        ("maker_validate", {"response": HOSTILE, "answer_regex": r"^(?P<answer>(a|aa)+)$"}),
+        ("maker_validate", {"response": HOSTILE, "require": BACKTRACKS}),
+        ("maker_validate", {"response": "Answer: 1", "answer_regex": ANSWER}),
+    )
+    assert time.perf_counter() - start < 20  # three matches cut off at a quarter of a second each
+    for result, what in ((forbidden, "must_not_match pattern"), (answer, "regex"), (required, "require")):
+        message = error(result)
+        assert f": {what} '" in message and "ran longer than 0.25 s" in message and "\n" not in message
+        assert "regex_timeout" in message
+    assert ok(after)["valid"]
+
+
+@pytest.mark.timeout(60)
+def test_the_server_answers_other_calls_while_a_pattern_runs(server):
+    """maker_validate runs in a worker thread and `regex` lets go of the GIL while it matches: an
+    estimate sent after a backtracking validate comes back before it."""
+    finished = []
+
+    async def go():
+        async with Client(server) as client:
+
+            async def one(name, args):
+                result = await client.call_tool(name, args)
+                finished.append((name, result))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(one, "maker_validate", {"response": HOSTILE, "must_not_match": [BACKTRACKS] * 3})
+                await anyio.sleep(0.05)
+                group.start_soon(one, "maker_estimate", {"steps": 100, "p": 0.9})
+
+    anyio.run(go)
+    assert [name for name, _ in finished] == ["maker_estimate", "maker_validate"]
+    assert ok(finished[0][1])["k"] >= 1 and "regex_timeout" in error(finished[1][1])
+
+
+@pytest.mark.timeout(60)
+def test_labelled_calibration_counts_the_responses_a_pattern_runs_out_of_time_on(server):
+    responses = [{"response": "Answer: 42", "expected": "42"}] * 3 + [{"response": HOSTILE, "expected": "42"}]
+    out = ok(call(server, "maker_calibrate", responses=responses, answer_regex=ANSWER, must_not_match=[BACKTRACKS]))
+    assert out["samples"] == 4 and out["valid"] == 3 and out["red_flags"] == {"regex_timeout": 1}
+
+
+def test_must_not_match_takes_at_most_a_hundred_patterns(server):
+    assert "100" in error(call(server, "maker_validate", response="x", must_not_match=["x"] * 101))
+
+
 # --------------------------------------------------------------------------- maker_calibrate
 
 
