@@ -4,6 +4,7 @@ vote does, prices never drop a side, and the spending caps (per call, per sessio
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -134,6 +135,12 @@ def test_a_vote_stops_at_the_dollar_cap_through_the_engine(server):
     assert out["samples"] < 10 and out["session_spent_usd"] == pytest.approx(out["spent_usd"])
 
 
+@functools.cache
+def _validate_server():
+    """One server for every example (maker_validate keeps no state between calls)."""
+    return build_server(load_settings(), root=ROOT)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     text=st.text(max_size=40) | st.sampled_from(["Answer: 42", "Answer: 4\nAnswer: 2", "", "  ", "sorry Answer: 7"]),
@@ -143,7 +150,7 @@ def test_a_vote_stops_at_the_dollar_cap_through_the_engine(server):
 def test_validate_judges_exactly_as_a_vote_would(text, tokens, finish):
     """maker_validate calls the red-flag rules and the judge a vote uses: valid exactly when the engine
     would count the response as a vote, for the same answer."""
-    server = build_server(load_settings(), root=ROOT)
+    server = _validate_server()
     regex = r"Answer: *(?P<answer>-?\d+)"
     args = {
         "response": text,
