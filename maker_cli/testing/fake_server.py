@@ -27,7 +27,8 @@ simulated embedding model's `sim_vector`: paraphrases of one answer close, diffe
 and `usage.prompt_tokens` = the words of the texts (at least one per text). Embedding requests are
 counted apart (`embedding_requests`, `embedded_texts`), not in `requests`; faults apply to them too.
 
-Faults apply to the next requests in the order injected (`inject`), or at random with
+Faults apply to the next requests in the order injected (`inject`; with `when=FIELD` only to
+requests that set that field, as a server refusing a parameter does), or at random with
 `fault_rate` and `faults` (seeded) once the script is empty. Kinds (`FAULT_KINDS`):
 
 - "429" (with `retry_after` seconds or a verbatim header value such as an HTTP date, and/or

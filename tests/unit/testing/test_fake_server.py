@@ -100,6 +100,14 @@ def test_faults_apply_in_order_then_stop(srv, client):
     assert srv.faults == {"500": 2, "503": 1}
 
 
+def test_a_fault_when_a_field_is_set_waits_for_a_request_that_sets_it(srv, client):
+    srv.inject("400", body="logprobs is not supported", when="logprobs")
+    plain = client.post(f"{srv.base_url}/chat/completions", json=BODY).status_code
+    asked = client.post(f"{srv.base_url}/chat/completions", json={**BODY, "logprobs": True})
+    again = client.post(f"{srv.base_url}/chat/completions", json={**BODY, "logprobs": True}).status_code
+    assert (plain, asked.status_code, again) == (200, 400, 200) and "not supported" in asked.text
+
+
 def test_drop_closes_without_answer(srv, client):
     srv.inject("drop")
     with pytest.raises(httpx.RemoteProtocolError):
