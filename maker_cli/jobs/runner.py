@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -100,6 +101,8 @@ class Runner:
         self._samples: list[SampleRow] = []
         self._last_flush = time.monotonic()
         self._judge = task.judge()
+        # a task kind written before `previous` existed verifies from four arguments
+        self._verify_previous = "previous" in inspect.signature(task.verify).parameters
         if options.speculate > 0 and not cfg.split_first_round:  # the next step starts on the fastest of k draws
             self.cfg = cfg = dataclasses.replace(cfg, split_first_round=True)
         self._head: _Branch | None = None  # the speculative branch of the step being decided
@@ -159,7 +162,11 @@ class Runner:
                     status, message = _undecided(point.step, last, self.cfg)
                     break
                 action, next_state = task.advance(last.value)
-                correct = task.verify(point.step, point.state, action, next_state)
+                correct = (
+                    task.verify(point.step, point.state, action, next_state, point.previous)
+                    if self._verify_previous
+                    else task.verify(point.step, point.state, action, next_state)
+                )
                 totals.add(last, correct)
                 if self.adaptive is not None and self.adaptive.p_low is not None:
                     # worst case at the bound this step's k was chosen with, against what it needed then

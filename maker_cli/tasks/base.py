@@ -112,8 +112,11 @@ class SequentialTask(Task, Protocol):
         """(action, next state) from the winning answer's parsed value (state transfer)."""
         ...
 
-    def verify(self, step: int, state: TaskState, action: TaskAction, next_state: TaskState) -> bool | None:
-        """Whether a decided step is right (None: no verifier). Never feeds the vote."""
+    def verify(
+        self, step: int, state: TaskState, action: TaskAction, next_state: TaskState, previous: TaskAction = None
+    ) -> bool | None:
+        """Whether a decided step is right for the state it was asked from (None: no verifier), given
+        the action before it (`previous`, None at the first step). Never feeds the vote."""
         ...
 
     def finished(self, steps_done: int, state: TaskState, action: TaskAction) -> bool: ...

@@ -240,12 +240,29 @@ def optimal_state(n: int, i: int) -> State:
     return (tuple(pegs[0]), tuple(pegs[1]), tuple(pegs[2]))
 
 
-def verify(n: int, i: int, move: Sequence[int], next_state: Sequence[Sequence[int]]) -> bool:
-    """Whether a decided step i is the optimal one (move and resulting state). Never feeds the vote."""
+def verify(
+    n: int,
+    i: int,
+    move: Sequence[int],
+    next_state: Sequence[Sequence[int]],
+    *,
+    state: Sequence[Sequence[int]] | None = None,
+    previous: Sequence[int] | None = None,
+) -> bool:
+    """Whether a decided step i is right (move and resulting state). Never feeds the vote.
+
+    On the optimal path (or without `state`): the optimal solution's step i. Off the path (a run
+    that went on past a wrong step, `--keep-going`): what the strategy the prompt states gives for
+    that state and previous move (`strategy_answer`, which is the optimal step on the path), so a
+    run's wrong steps count its wrong decisions, not how far it ended from the path; a state the
+    strategy has no move for (a broken one) makes every step wrong."""
     try:
-        return tuple(move) == optimal_move(n, i) and tuple(map(tuple, next_state)) == optimal_state(n, i + 1)
+        if state is None or tuple(map(tuple, state)) == optimal_state(n, i):
+            return tuple(move) == optimal_move(n, i) and tuple(map(tuple, next_state)) == optimal_state(n, i + 1)
     except (ValueError, TypeError):
         return False
+    found = strategy_answer(n, state, previous)
+    return found is not None and (tuple(move), tuple(map(tuple, next_state))) == found
 
 
 def apply_move(state: Sequence[Sequence[int]], move: Sequence[int]) -> State | None:

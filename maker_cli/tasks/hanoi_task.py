@@ -144,9 +144,14 @@ class Hanoi(TaskDefaults):
         return move, next_state
 
     def verify(
-        self, step: int, state: object, action: Sequence[int], next_state: Sequence[Sequence[int]]
+        self,
+        step: int,
+        state: Sequence[Sequence[int]],
+        action: Sequence[int],
+        next_state: Sequence[Sequence[int]],
+        previous: Sequence[int] | None = None,
     ) -> bool | None:
-        return hanoi.verify(self.n, step, action, next_state)
+        return hanoi.verify(self.n, step, action, next_state, state=state, previous=previous)
 
     def finished(self, steps_done: int, state: object, action: object) -> bool:
         return steps_done >= self.steps_total

@@ -232,7 +232,14 @@ class SequenceTask(TaskDefaults):
         action = {name: v for name, v in value.items() if name != "next_state"}
         return action, value["next_state"]
 
-    def verify(self, step: int, state: JSONValue, action: JSONObject | None, next_state: JSONValue) -> bool | None:
+    def verify(
+        self,
+        step: int,
+        state: JSONValue,
+        action: JSONObject | None,
+        next_state: JSONValue,
+        previous: JSONObject | None = None,
+    ) -> bool | None:
         if self._fixed is None and step + 1 >= self.max_steps and not self._done(next_state, action):
             return False  # the safety bound ends the run: it did not terminate in max_steps
         if self._solver is None:

@@ -447,3 +447,26 @@ def test_a_sample_cap_below_k_is_refused_before_the_run_is_stored(tmp_path):
     assert not store.exists() or RunStore(store).list_runs() == []
     ok = cli("run", "hanoi", "--disks", "3", "--model", "sim:p=0.99", "--max-samples", "3", "--k", "3", "--store", str(store))  # fmt: skip
     assert ok.exit_code in (0, 3), ok.output
+
+
+def test_keep_going_counts_wrong_decisions_not_the_distance_from_the_path(tmp_path):
+    """Past a wrong step each step is judged by the strategy from the state it was asked from: a
+    k = 1 run at p = 0.8 counts about a fifth of its steps wrong, not every step after the first
+    (it reported 63 of 63), and a right step after a wrong one is right."""
+    from maker_cli.tasks import hanoi
+
+    code, out = run_json(tmp_path / "s.sqlite", "--disks", "6", "--model", "sim:p=0.8,seed=2", "--k", "1", "--keep-going", "--log-samples", "none")  # fmt: skip
+    assert out["status"] == "failed" and out["steps_done"] == 63
+    assert 0 < out["errors"] < 40, out["errors"]
+    with RunStore(tmp_path / "s.sqlite") as s:
+        steps = s.get_steps(out["run_id"], 0, None)
+    assert sum(st.correct is False for st in steps) == out["errors"]
+    after = [st for st in steps if st.idx > out["first_error_step"]]
+    assert any(st.correct for st in after)  # judged from where the run was, not from the path
+    # on the path the strategy is the optimal solution: every step of a solved run is right
+    assert all(
+        hanoi.verify(5, i, hanoi.optimal_move(5, i), hanoi.optimal_state(5, i + 1), state=hanoi.optimal_state(5, i),
+                     previous=hanoi.optimal_move(5, i - 1) if i else None)
+        for i in range(31)
+    )  # fmt: skip
+    assert not hanoi.verify(5, 3, (1, 0, 1), hanoi.optimal_state(5, 4), state=((5, 4, 3, 2), (), (1,)), previous=(2, 0, 1))  # fmt: skip

@@ -225,3 +225,19 @@ def test_readme_links_to_docs_pages_that_exist():
     assert links, "README.md links to no docs page"
     for link in links:
         assert (ROOT / link).is_file(), f"README.md links to {link}, which does not exist"
+
+
+@pytest.mark.parametrize("old_verify", [False, True])
+def test_the_task_kind_example_of_the_development_page_runs(tmp_path, old_verify):
+    """The CountDown kind in docs/development.md, as written, runs to the end and verifies every step;
+    one written before `verify` took `previous` (four arguments) still does."""
+    import maker_cli
+
+    (code,) = [block for block in fenced_blocks((ROOT / "docs" / "development.md").read_text(), "python") if "class CountDown" in block]  # fmt: skip
+    if old_verify:
+        code = code.replace("def verify(self, step, state, action, next_state, previous=None):", "def verify(self, step, state, action, next_state):")  # fmt: skip
+        assert "previous=None" not in code.split("def verify")[1].split("\n")[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "development.md", "exec"), namespace)
+    result = maker_cli.run(namespace["CountDown"](6), model="sim:p=0.95,seed=1", store=tmp_path / "s.sqlite")
+    assert result.status == "solved" and result.steps_done == 6 and result.errors == 0, result.message
