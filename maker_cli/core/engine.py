@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from maker_cli._types import AnswerValue
@@ -86,6 +86,7 @@ class VoteConfig:
     method: VotingMethod = VotingMethod.AHEAD_BY_K
     early_stop: EarlyStop | None = None
     ranking_depth: int = 3  # borda: the candidates a sample's ranking scores (the first depth of them)
+    _scores: bool = field(init=False, repr=False, compare=False)  # scores_samples, read for every sample
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -98,12 +99,13 @@ class VoteConfig:
             raise ValueError("max_red_flags must be at least 1")
         if self.ranking_depth < 2:
             raise ValueError("ranking_depth must be at least 2")
+        object.__setattr__(self, "_scores", self.method is VotingMethod.CISC or self.early_stop is not None)
 
     @property
     def scores_samples(self) -> bool:
         """True when each valid sample's confidence is read (and log-probabilities asked for): cisc
         weighs votes with it, early stopping averages it."""
-        return self.method is VotingMethod.CISC or self.early_stop is not None
+        return self._scores
 
 
 @dataclass(slots=True)
@@ -212,7 +214,7 @@ class _Tally:
         self.usage: Usage | None = None
         self.matcher: AnswerMatcher | None = None
         # this round's valid votes (key, weight, ranking), matched at the end of the round
-        self.pending: list[tuple[str, float, list[str]]] = []
+        self.pending: list[tuple[str, float, Sequence[str]]] = []
         self.match_calls = 0
         self.match_tokens = 0
         self.match_cost = 0.0
@@ -491,7 +493,7 @@ class Engine:
             max_output_tokens=cfg.rules.max_output_tokens,
             step=prompt.step,
             reference=prompt.reference,
-            logprobs=cfg.scores_samples,
+            logprobs=cfg._scores,
         )
         if self.listeners:
             self._emit(SampleStarted(prompt.step, n, temperature))
@@ -537,21 +539,23 @@ class Engine:
         confidence: float | None = None
         if isinstance(verdict, Answer):
             key = verdict.key
-            if cfg.scores_samples:
+            if cfg._scores:
                 scored = sample_confidence(completion, cfg.rules.max_output_tokens)
                 confidence = scored.value
                 tally.conf_sum[key] = tally.conf_sum.get(key, 0.0) + confidence
                 tally.conf_n[key] = tally.conf_n.get(key, 0) + 1
                 tally.sources[scored.source] = tally.sources.get(scored.source, 0) + 1
-            weight, ranking = 1.0 if confidence is None else confidence, [k for k, _ in verdict.ranking]
+            weight = 1.0 if confidence is None else confidence
+            ranking = [k for k, _ in verdict.ranking] if verdict.ranking else ()
             if tally.matcher is not None:
                 tally.pending.append((key, weight, ranking))  # matched at the end of the round
             else:
                 race.add(key, weight, ranking)
             if key not in tally.values:
                 tally.values[key] = verdict.value
-            for other, value in verdict.ranking:
-                tally.values.setdefault(other, value)
+            if verdict.ranking:
+                for other, value in verdict.ranking:
+                    tally.values.setdefault(other, value)
             flag = None
             if tally.on_candidate is not None:
                 candidate, tally.on_candidate = tally.on_candidate, None  # the first valid answer only

@@ -64,13 +64,14 @@ def borda_points(place: int, depth: int) -> float:
 class VoteRace:
     """First-to-ahead-by-k (and, with `method`, first-to-k, cisc or borda) over canonical answer keys."""
 
-    __slots__ = ("counts", "depth", "k", "method", "votes", "weights")
+    __slots__ = ("_weighted", "counts", "depth", "k", "method", "votes", "weights")
 
     def __init__(self, k: int, method: VotingMethod = VotingMethod.AHEAD_BY_K, *, depth: int = 3) -> None:
         if k < 1:
             raise ValueError("k must be at least 1")
         self.k = k
-        self.method = VotingMethod(method)
+        self.method = method if isinstance(method, VotingMethod) else VotingMethod(method)
+        self._weighted = self.method.weighted  # read for every vote and standing: kept, not recomputed
         self.depth = depth
         self.counts: dict[str, int] = {}
         self.weights: dict[str, float] = {}  # cisc: summed confidences; borda: points
@@ -82,6 +83,8 @@ class VoteRace:
         empty: `key` alone)."""
         self.counts[key] = self.counts.get(key, 0) + 1
         self.votes += 1
+        if not self._weighted:
+            return
         if self.method is VotingMethod.CISC:
             w = min(1.0, max(MIN_WEIGHT, weight)) if not math.isnan(weight) else MIN_WEIGHT
             self.weights[key] = self.weights.get(key, 0.0) + w
@@ -97,7 +100,7 @@ class VoteRace:
     def standing(self) -> tuple[str | None, float]:
         """(leader, margin over the runner-up): in votes, or in weight/points for cisc and borda.
         The leader among equals is the first seen."""
-        if not self.method.weighted:
+        if not self._weighted:
             best_key: str | None = None
             best = second = 0
             for key, n in self.counts.items():

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -261,7 +262,7 @@ class WorkflowRunner:
         )
         if "k" in changes and "max_red_flags" not in flagged:
             changes["max_red_flags"] = None  # the default rule for the node's own k
-        return VoteConfig(**{**_fields(base), **changes})  # type: ignore[arg-type]  # VoteConfig's own fields
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # VoteConfig's own fields
 
     async def _run_sequence(self, node: NodeState, sub: SequenceTask) -> None:
         store = self.store
@@ -505,6 +506,3 @@ def _answer_text(kind: NodeKind, key: str | None, value: JSONValue) -> str:
 def _copy(t: RunTotals) -> RunTotals:
     return RunTotals(**{**t.__dict__, "red_flag_reasons": dict(t.red_flag_reasons)})
 
-
-def _fields(cfg: VoteConfig) -> dict[str, object]:
-    return {name: getattr(cfg, name) for name in cfg.__dataclass_fields__}
