@@ -505,4 +505,3 @@ def _answer_text(kind: NodeKind, key: str | None, value: JSONValue) -> str:
 
 def _copy(t: RunTotals) -> RunTotals:
     return RunTotals(**{**t.__dict__, "red_flag_reasons": dict(t.red_flag_reasons)})
-
